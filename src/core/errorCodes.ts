@@ -1,0 +1,86 @@
+/**
+ * The registry of every loopgate error code: `E_<AREA>_<WHAT>` → HTTP status and a one-line
+ * meaning. Codes are never reused or renamed; each is documented in `docs/errors.md` (a test
+ * fails on a missing or stale entry). Areas append their own section; keep sections sorted.
+ */
+export const errorCodes = {
+  // --- approvals (requests, decisions) ---
+  E_APPROVAL_NOT_FOUND: { status: 404, meaning: 'No approval request has that pause_id.' },
+  E_APPROVAL_ALREADY_DECIDED: {
+    status: 409,
+    meaning: 'The request was already decided, cancelled or expired; one decision wins.',
+  },
+  E_APPROVAL_EXPIRED: { status: 409, meaning: 'The request passed its expires_at before a decision.' },
+  E_APPROVAL_INPUT_INVALID: {
+    status: 400,
+    meaning: 'The request_approval input does not match the schema (field, type or limit).',
+  },
+  E_DECISION_INVALID: {
+    status: 400,
+    meaning: 'A decision body is malformed: decision must be approved or rejected, fields must match.',
+  },
+
+  // --- authentication and authorisation ---
+  E_AUTH_REQUIRED: { status: 401, meaning: 'No valid session cookie or agent key was presented.' },
+  E_AUTH_KEY_INVALID: { status: 401, meaning: 'The bearer agent key is unknown or revoked.' },
+  E_AUTH_FORBIDDEN: {
+    status: 403,
+    meaning: 'The caller is authenticated but may not do this (an agent key cannot decide).',
+  },
+  E_AUTH_LOGIN_TOKEN_INVALID: {
+    status: 401,
+    meaning: 'The one-time sign-in link is unknown, used already, or expired (15 minutes).',
+  },
+  E_CSRF_TOKEN_INVALID: {
+    status: 403,
+    meaning: 'A state-changing request lacked the X-CSRF-Token header of the session.',
+  },
+  E_HTTP_HOST_FORBIDDEN: {
+    status: 403,
+    meaning: 'The Host header names a host this server does not serve (DNS rebinding guard).',
+  },
+  E_HTTP_ORIGIN_FORBIDDEN: {
+    status: 403,
+    meaning: 'The Origin header is not this server’s origin (cross-site request refused).',
+  },
+  E_HTTP_NOT_FOUND: { status: 404, meaning: 'No route matches that method and path.' },
+  E_HTTP_BODY_INVALID: { status: 400, meaning: 'The request body is not valid JSON of the expected shape.' },
+  E_HTTP_INTERNAL: { status: 500, meaning: 'An unexpected error; details are in the server log only.' },
+
+  // --- agent keys ---
+  E_KEY_NOT_FOUND: { status: 404, meaning: 'No agent key has that id.' },
+
+  // --- receipts and signing ---
+  E_RECEIPT_MALFORMED: { status: 400, meaning: 'The receipt is not a compact JWS with a JSON payload.' },
+  E_RECEIPT_SIGNATURE_INVALID: {
+    status: 400,
+    meaning: 'The receipt’s Ed25519 signature does not verify against the JWKS.',
+  },
+  E_RECEIPT_KEY_UNKNOWN: { status: 400, meaning: 'The receipt’s kid is not in the JWKS.' },
+  E_RECEIPT_HMAC_INVALID: {
+    status: 400,
+    meaning: 'The response.signature HMAC does not match the response under the signing secret.',
+  },
+  E_RECEIPT_MISMATCH: {
+    status: 400,
+    meaning: 'The receipt payload and the response it came with disagree (tampered result).',
+  },
+
+  // --- configuration and CLI ---
+  E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },
+  E_CONFIG_PUBLIC_BIND: {
+    status: 500,
+    meaning: 'Refusing to bind a non-loopback address without --allow-public-bind or TLS.',
+  },
+  E_CLI_USAGE: { status: 400, meaning: 'Unknown command or missing argument.' },
+  E_REMOTE_UNREACHABLE: {
+    status: 502,
+    meaning: 'The remote loopgate server (--server-url) could not be reached or answered badly.',
+  },
+
+  // --- storage ---
+  E_STORE_MIGRATION: { status: 500, meaning: 'The database schema could not be migrated.' },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+
+/** Every registered error code. */
+export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,51 @@
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    chromePath: string;
+  }
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finds the Chromium the browser tests drive: `CHROME_PATH`, else `/usr/bin/chromium`. On a
+ * Debian machine run as root where it is missing, installs Debian's `chromium` package; anywhere
+ * else it fails with the command to run, so no browser test is ever skipped silently.
+ */
+function findOrInstallChromium(): string {
+  const fromEnv = process.env['CHROME_PATH'];
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`CHROME_PATH=${fromEnv} is not an executable file.`);
+    return fromEnv;
+  }
+  const debianPath = '/usr/bin/chromium';
+  if (isExecutable(debianPath)) return debianPath;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (existsSync('/etc/debian_version') && isRoot) {
+    process.stderr.write('Chromium is missing: installing Debian\'s "chromium" package…\n');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'chromium'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (isExecutable(debianPath)) return debianPath;
+  }
+  throw new Error(
+    'The browser tests need Chromium. Install it (Debian/Ubuntu: `sudo apt-get install chromium`; ' +
+      'macOS: install Google Chrome) or set CHROME_PATH to a Chromium or Chrome executable.',
+  );
+}
+
+export default function setup(project: TestProject): void {
+  project.provide('chromePath', findOrInstallChromium());
+}
