@@ -66,6 +66,47 @@ export const errorCodes = {
     meaning: 'The receipt payload and the response it came with disagree (tampered result).',
   },
 
+  // --- gates ---
+  E_TOTP_CODE_MALFORMED: { status: 400, meaning: 'The authenticator code is not 6 digits.' },
+  E_TOTP_CODE_INVALID: {
+    status: 403,
+    meaning: 'The authenticator code is wrong for the current time step (±1 step of 30 s).',
+  },
+  E_TOTP_REPLAYED: {
+    status: 403,
+    meaning: 'The authenticator code was used already, or is older than one used; each code works once.',
+  },
+  E_TOTP_REQUEST_VOIDED: {
+    status: 403,
+    meaning: 'Five wrong authenticator codes voided the request at hand; the agent must ask again.',
+  },
+  E_TOTP_LOCKED: {
+    status: 423,
+    meaning: 'Ten wrong authenticator codes in a row locked the operator’s TOTP until an admin unlocks it.',
+  },
+  E_TOTP_NOT_ENROLLED: {
+    status: 409,
+    meaning: 'The operator has no authenticator enrolled (settings page or loopgate totp enroll).',
+  },
+  E_TOTP_SECRET_UNREADABLE: {
+    status: 500,
+    meaning: 'A stored TOTP secret could not be decrypted: wrong key in the data dir, or tampered.',
+  },
+  E_TOTP_KEY_INVALID: { status: 500, meaning: 'The TOTP encryption key is not 32 bytes.' },
+  E_POLICY_INVALID: {
+    status: 500,
+    meaning: 'The policy file is not valid YAML or JSON of the policy schema; the message names the line.',
+  },
+  E_POLICY_DENIED: { status: 403, meaning: 'The policy denies this tool call (gate deny); it is never forwarded.' },
+  E_QUORUM_NOT_APPROVER: {
+    status: 403,
+    meaning: 'The operator is not one of the quorum’s approvers for this request.',
+  },
+  E_QUORUM_ALREADY_VOTED: {
+    status: 409,
+    meaning: 'The operator already voted on this request; each approver counts once.',
+  },
+
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },
   E_CONFIG_PUBLIC_BIND: {
