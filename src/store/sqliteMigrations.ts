@@ -1,0 +1,71 @@
+/**
+ * SQLite schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+ * Append new migrations; never edit one that has shipped.
+ */
+export const sqliteMigrations: readonly string[] = [
+  `
+  CREATE TABLE approvals (
+    id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'responded', 'timed_out', 'expired')),
+    action_description TEXT NOT NULL,
+    action_details TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    recipient_email TEXT,
+    recipient_slack TEXT,
+    action_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    response TEXT,
+    receipt TEXT
+  );
+  CREATE INDEX approvals_status_expires ON approvals (status, expires_at);
+  CREATE INDEX approvals_created ON approvals (created_at);
+  CREATE INDEX approvals_agent ON approvals (agent_id, created_at);
+
+  CREATE TABLE agent_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+  );
+
+  CREATE TABLE operators (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'approver')),
+    created_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE login_tokens (
+    token_hash TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    request_id TEXT,
+    actor TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  `,
+];

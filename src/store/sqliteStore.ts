@@ -1,0 +1,398 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { ApprovalRecord, ApprovalResponse } from '../core/approval.js';
+import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
+import { LoopgateError } from '../core/errors.js';
+import { sqliteMigrations } from './sqliteMigrations.js';
+import type {
+  AgentKeyRecord,
+  ApprovalQuery,
+  AuditInput,
+  LoginTokenRefusal,
+  OperatorRecord,
+  SessionRecord,
+  Store,
+} from './store.js';
+
+interface ApprovalRow {
+  id: string;
+  agent_id: string;
+  status: ApprovalRecord['status'];
+  action_description: string;
+  action_details: string;
+  fields: string;
+  recipient_email: string | null;
+  recipient_slack: string | null;
+  action_hash: string;
+  created_at: number;
+  expires_at: number;
+  updated_at: number;
+  response: string | null;
+  receipt: string | null;
+}
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  type: string;
+  request_id: string | null;
+  actor: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface AgentKeyRow {
+  id: string;
+  name: string;
+  key_hash: string;
+  prefix: string;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+function toApproval(row: ApprovalRow): ApprovalRecord {
+  return {
+    id: row.id,
+    agentId: row.agent_id,
+    status: row.status,
+    actionDescription: row.action_description,
+    actionDetails: JSON.parse(row.action_details) as Record<string, string>,
+    fields: JSON.parse(row.fields) as ApprovalRecord['fields'],
+    recipientEmail: row.recipient_email,
+    recipientSlack: row.recipient_slack,
+    actionHash: row.action_hash,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    updatedAt: row.updated_at,
+    response: row.response === null ? null : (JSON.parse(row.response) as ApprovalResponse),
+    receipt: row.receipt,
+  };
+}
+
+function toAudit(row: AuditRow): AuditEntry {
+  return {
+    seq: row.seq,
+    at: row.at,
+    type: row.type,
+    requestId: row.request_id,
+    actor: row.actor,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function toAgentKey(row: AgentKeyRow): AgentKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    keyHash: row.key_hash,
+    prefix: row.prefix,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+  };
+}
+
+/** How often `lastUsedAt` is rewritten for a busy key: at most once a minute. */
+const lastUsedResolutionMs = 60_000;
+
+/**
+ * The SQLite store (better-sqlite3): WAL journal, `synchronous=FULL` so an acknowledged
+ * decision survives a power cut, a 5 s busy timeout so the CLI (`login-url`, `keys`) can write
+ * while a server runs on the same file. Each transition is one `BEGIN IMMEDIATE` transaction.
+ *
+ * @param path the database file (created with its folder, mode 0600), or `:memory:`.
+ * @throws LoopgateError E_STORE_MIGRATION when the schema cannot be brought up to date.
+ */
+export function openSqliteStore(path: string): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new Database(path);
+  if (path !== ':memory:') chmodSync(path, 0o600);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+
+  const stmt = {
+    insertApproval: db.prepare(`INSERT INTO approvals (id, agent_id, status, action_description,
+      action_details, fields, recipient_email, recipient_slack, action_hash, created_at, expires_at,
+      updated_at, response, receipt) VALUES (@id, @agent_id, @status, @action_description,
+      @action_details, @fields, @recipient_email, @recipient_slack, @action_hash, @created_at,
+      @expires_at, @updated_at, @response, @receipt)`),
+    getApproval: db.prepare('SELECT * FROM approvals WHERE id = ?'),
+    decide: db.prepare(`UPDATE approvals SET status = 'responded', response = ?, receipt = ?,
+      updated_at = ? WHERE id = ? AND status = 'pending' AND expires_at > ?`),
+    cancel: db.prepare(`UPDATE approvals SET status = 'expired', updated_at = ?
+      WHERE id = ? AND status = 'pending'`),
+    expireDue: db.prepare(`UPDATE approvals SET status = 'timed_out', updated_at = ?
+      WHERE status = 'pending' AND expires_at <= ? RETURNING id, expires_at`),
+    nextExpiry: db.prepare(`SELECT MIN(expires_at) AS t FROM approvals WHERE status = 'pending'`),
+    lastAudit: db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1'),
+    insertAudit: db.prepare(`INSERT INTO audit_log (seq, at, type, request_id, actor, data,
+      prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    listAudit: db.prepare('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?'),
+    insertKey: db.prepare(`INSERT INTO agent_keys (id, name, key_hash, prefix, created_at,
+      revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    keyByHash: db.prepare('SELECT * FROM agent_keys WHERE key_hash = ? AND revoked_at IS NULL'),
+    touchKey: db.prepare('UPDATE agent_keys SET last_used_at = ? WHERE id = ?'),
+    listKeys: db.prepare('SELECT * FROM agent_keys ORDER BY created_at'),
+    revokeKey: db.prepare('UPDATE agent_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    operatorByName: db.prepare('SELECT * FROM operators WHERE name = ?'),
+    operatorById: db.prepare('SELECT * FROM operators WHERE id = ?'),
+    insertOperator: db.prepare('INSERT INTO operators (id, name, role, created_at) VALUES (?, ?, ?, ?)'),
+    listOperators: db.prepare('SELECT * FROM operators ORDER BY created_at'),
+    insertLoginToken: db.prepare(`INSERT INTO login_tokens (token_hash, operator_id, created_at,
+      expires_at, used_at) VALUES (?, ?, ?, ?, NULL)`),
+    loginToken: db.prepare('SELECT * FROM login_tokens WHERE token_hash = ?'),
+    useLoginToken: db.prepare(
+      'UPDATE login_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
+    ),
+    purgeLoginTokens: db.prepare('DELETE FROM login_tokens WHERE expires_at < ?'),
+    insertSession: db.prepare(`INSERT INTO sessions (id_hash, operator_id, csrf_token, created_at,
+      expires_at) VALUES (?, ?, ?, ?, ?)`),
+    session: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
+    deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
+    purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at < ?'),
+  };
+
+  function appendAuditSync(audit: AuditInput, now: number): AuditEntry {
+    const last = stmt.lastAudit.get() as { seq: number; hash: string } | undefined;
+    const base = {
+      seq: (last?.seq ?? 0) + 1,
+      at: now,
+      type: audit.type,
+      requestId: audit.requestId,
+      actor: audit.actor,
+      data: audit.data,
+      prevHash: last?.hash ?? auditGenesisHash,
+    };
+    const entry: AuditEntry = { ...base, hash: computeAuditEntryHash(base) };
+    stmt.insertAudit.run(
+      entry.seq,
+      entry.at,
+      entry.type,
+      entry.requestId,
+      entry.actor,
+      JSON.stringify(entry.data),
+      entry.prevHash,
+      entry.hash,
+    );
+    return entry;
+  }
+
+  const createApprovalTx = db.transaction((record: ApprovalRecord, audit: AuditInput) => {
+    stmt.insertApproval.run({
+      id: record.id,
+      agent_id: record.agentId,
+      status: record.status,
+      action_description: record.actionDescription,
+      action_details: JSON.stringify(record.actionDetails),
+      fields: JSON.stringify(record.fields),
+      recipient_email: record.recipientEmail,
+      recipient_slack: record.recipientSlack,
+      action_hash: record.actionHash,
+      created_at: record.createdAt,
+      expires_at: record.expiresAt,
+      updated_at: record.updatedAt,
+      response: record.response === null ? null : JSON.stringify(record.response),
+      receipt: record.receipt,
+    });
+    appendAuditSync(audit, record.createdAt);
+  });
+
+  const decideTx = db.transaction(
+    (id: string, change: { response: ApprovalResponse; receipt: string; now: number }, audit: AuditInput) => {
+      const result = stmt.decide.run(JSON.stringify(change.response), change.receipt, change.now, id, change.now);
+      if (result.changes !== 1) return false;
+      appendAuditSync(audit, change.now);
+      return true;
+    },
+  );
+
+  const cancelTx = db.transaction((id: string, now: number, audit: AuditInput) => {
+    if (stmt.cancel.run(now, id).changes !== 1) return false;
+    appendAuditSync(audit, now);
+    return true;
+  });
+
+  const expireTx = db.transaction((now: number) => {
+    const rows = stmt.expireDue.all(now, now) as { id: string; expires_at: number }[];
+    for (const row of rows) {
+      appendAuditSync(
+        { type: 'approval.timed_out', requestId: row.id, actor: 'system', data: { expires_at: row.expires_at } },
+        now,
+      );
+    }
+    return rows.map((row) => row.id);
+  });
+
+  const appendAuditTx = db.transaction(appendAuditSync);
+
+  const ensureOperatorTx = db.transaction(
+    (input: { id: string; name: string; role: OperatorRecord['role']; now: number }): OperatorRecord => {
+      const existing = stmt.operatorByName.get(input.name) as
+        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
+        | undefined;
+      if (existing) return { id: existing.id, name: existing.name, role: existing.role, createdAt: existing.created_at };
+      stmt.insertOperator.run(input.id, input.name, input.role, input.now);
+      return { id: input.id, name: input.name, role: input.role, createdAt: input.now };
+    },
+  );
+
+  const consumeLoginTokenTx = db.transaction(
+    (tokenHash: string, now: number): { ok: true; operatorId: string } | { ok: false; reason: LoginTokenRefusal } => {
+      const row = stmt.loginToken.get(tokenHash) as
+        | { operator_id: string; expires_at: number; used_at: number | null }
+        | undefined;
+      if (!row) return { ok: false, reason: 'unknown' };
+      if (row.used_at !== null) return { ok: false, reason: 'used' };
+      if (row.expires_at <= now) return { ok: false, reason: 'expired' };
+      stmt.useLoginToken.run(now, tokenHash, now);
+      return { ok: true, operatorId: row.operator_id };
+    },
+  );
+
+  const store: Store = {
+    async createApproval(record, audit) {
+      createApprovalTx.immediate(record, audit);
+    },
+    async getApproval(id) {
+      const row = stmt.getApproval.get(id) as ApprovalRow | undefined;
+      return row ? toApproval(row) : null;
+    },
+    async listApprovals(query: ApprovalQuery) {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      if (query.status === 'pending') where.push(`status = 'pending'`);
+      if (query.status === 'decided') where.push(`status != 'pending'`);
+      if (query.agentId !== undefined) {
+        where.push('agent_id = ?');
+        params.push(query.agentId);
+      }
+      const sql = `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY created_at DESC, id DESC LIMIT ?`;
+      const rows = db.prepare(sql).all(...params, query.limit) as ApprovalRow[];
+      return rows.map(toApproval);
+    },
+    async recordDecision(id, change, audit) {
+      return decideTx.immediate(id, change, audit);
+    },
+    async cancelApproval(id, now, audit) {
+      return cancelTx.immediate(id, now, audit);
+    },
+    async expireDueApprovals(now) {
+      return expireTx.immediate(now);
+    },
+    async nextApprovalExpiry() {
+      const row = stmt.nextExpiry.get() as { t: number | null };
+      return row.t;
+    },
+    async createAgentKey(record) {
+      stmt.insertKey.run(
+        record.id,
+        record.name,
+        record.keyHash,
+        record.prefix,
+        record.createdAt,
+        record.revokedAt,
+        record.lastUsedAt,
+      );
+    },
+    async findAgentKeyByHash(keyHash, now) {
+      const row = stmt.keyByHash.get(keyHash) as AgentKeyRow | undefined;
+      if (!row) return null;
+      if (row.last_used_at === null || now - row.last_used_at > lastUsedResolutionMs) {
+        stmt.touchKey.run(now, row.id);
+        row.last_used_at = now;
+      }
+      return toAgentKey(row);
+    },
+    async listAgentKeys() {
+      return (stmt.listKeys.all() as AgentKeyRow[]).map(toAgentKey);
+    },
+    async revokeAgentKey(id, now) {
+      return stmt.revokeKey.run(now, id).changes === 1;
+    },
+    async ensureOperator(input) {
+      return ensureOperatorTx.immediate(input);
+    },
+    async getOperator(id) {
+      const row = stmt.operatorById.get(id) as
+        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
+        | undefined;
+      return row ? { id: row.id, name: row.name, role: row.role, createdAt: row.created_at } : null;
+    },
+    async listOperators() {
+      const rows = stmt.listOperators.all() as {
+        id: string;
+        name: string;
+        role: OperatorRecord['role'];
+        created_at: number;
+      }[];
+      return rows.map((row) => ({ id: row.id, name: row.name, role: row.role, createdAt: row.created_at }));
+    },
+    async createLoginToken(input) {
+      stmt.purgeLoginTokens.run(input.now - 24 * 3_600_000);
+      stmt.insertLoginToken.run(input.tokenHash, input.operatorId, input.now, input.expiresAt);
+    },
+    async consumeLoginToken(tokenHash, now) {
+      return consumeLoginTokenTx.immediate(tokenHash, now);
+    },
+    async createSession(record: SessionRecord) {
+      stmt.purgeSessions.run(record.createdAt);
+      stmt.insertSession.run(record.idHash, record.operatorId, record.csrfToken, record.createdAt, record.expiresAt);
+    },
+    async getSession(idHash, now) {
+      const row = stmt.session.get(idHash, now) as
+        | { id_hash: string; operator_id: string; csrf_token: string; created_at: number; expires_at: number }
+        | undefined;
+      return row
+        ? {
+            idHash: row.id_hash,
+            operatorId: row.operator_id,
+            csrfToken: row.csrf_token,
+            createdAt: row.created_at,
+            expiresAt: row.expires_at,
+          }
+        : null;
+    },
+    async deleteSession(idHash) {
+      stmt.deleteSession.run(idHash);
+    },
+    async appendAudit(audit, now) {
+      return appendAuditTx.immediate(audit, now);
+    },
+    async listAuditEntries(afterSeq = 0, limit = 10_000) {
+      return (stmt.listAudit.all(afterSeq, limit) as AuditRow[]).map(toAudit);
+    },
+    async close() {
+      db.close();
+    },
+  };
+  return store;
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > sqliteMigrations.length) {
+    throw new LoopgateError(
+      'E_STORE_MIGRATION',
+      `The database schema is version ${current}, newer than this loopgate knows (${sqliteMigrations.length}). Upgrade loopgate.`,
+    );
+  }
+  for (let version = current; version < sqliteMigrations.length; version += 1) {
+    try {
+      db.transaction(() => {
+        db.exec(sqliteMigrations[version]!);
+        db.pragma(`user_version = ${version + 1}`);
+      }).immediate();
+    } catch (cause) {
+      throw new LoopgateError('E_STORE_MIGRATION', `Migration ${version + 1} failed: ${String(cause)}`, { cause });
+    }
+  }
+}

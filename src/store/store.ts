@@ -1,0 +1,107 @@
+import type { ApprovalRecord, ApprovalResponse } from '../core/approval.js';
+import type { AuditEntry } from '../core/auditChain.js';
+
+/** An agent API key as stored: only the SHA-256 of the key is kept. Times in ms. */
+export interface AgentKeyRecord {
+  id: string;
+  name: string;
+  keyHash: string;
+  /** The first characters of the key, shown in `keys list` so a human can tell keys apart. */
+  prefix: string;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+/** A human who can sign in and decide. */
+export interface OperatorRecord {
+  id: string;
+  name: string;
+  role: 'admin' | 'approver';
+  createdAt: number;
+}
+
+/** A signed-in browser session: only the SHA-256 of the cookie value is kept. Times in ms. */
+export interface SessionRecord {
+  idHash: string;
+  operatorId: string;
+  csrfToken: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Why a one-time sign-in token was refused. */
+export type LoginTokenRefusal = 'unknown' | 'used' | 'expired';
+
+/** What to record in the audit log alongside a state change. */
+export interface AuditInput {
+  type: string;
+  requestId: string | null;
+  actor: string;
+  data: Record<string, unknown>;
+}
+
+/** Filter for {@link Store.listApprovals}. `decided` means any final status. */
+export interface ApprovalQuery {
+  status?: 'pending' | 'decided';
+  agentId?: string;
+  limit: number;
+}
+
+/**
+ * Everything loopgate keeps. Implementations: SQLite (`sqliteStore.ts`) and, later,
+ * PostgreSQL; both must pass `testing/storeContract.ts`. Every transition is compare-and-set:
+ * a method that changes a request's status returns false when another change won first.
+ * Every state change appends its audit entry in the same transaction. Times are ms since epoch.
+ */
+export interface Store {
+  createApproval(record: ApprovalRecord, audit: AuditInput): Promise<void>;
+  getApproval(id: string): Promise<ApprovalRecord | null>;
+  /** Newest first. */
+  listApprovals(query: ApprovalQuery): Promise<ApprovalRecord[]>;
+  /**
+   * pending → responded, only while `expiresAt > now`. Returns true for the one caller that won.
+   */
+  recordDecision(
+    id: string,
+    change: { response: ApprovalResponse; receipt: string; now: number },
+    audit: AuditInput,
+  ): Promise<boolean>;
+  /** pending → expired (cancelled). Returns true when this call made the change. */
+  cancelApproval(id: string, now: number, audit: AuditInput): Promise<boolean>;
+  /** Marks every pending request with `expiresAt <= now` as timed_out; returns their ids. */
+  expireDueApprovals(now: number): Promise<string[]>;
+  /** The earliest `expiresAt` among pending requests, or null. */
+  nextApprovalExpiry(): Promise<number | null>;
+
+  createAgentKey(record: AgentKeyRecord): Promise<void>;
+  /** The unrevoked key with this hash, or null; also stamps `lastUsedAt`. */
+  findAgentKeyByHash(keyHash: string, now: number): Promise<AgentKeyRecord | null>;
+  listAgentKeys(): Promise<AgentKeyRecord[]>;
+  /** Returns false when no unrevoked key has that id. */
+  revokeAgentKey(id: string, now: number): Promise<boolean>;
+
+  /** Creates the operator unless one with that name exists; returns the stored one. */
+  ensureOperator(input: { id: string; name: string; role: OperatorRecord['role']; now: number }): Promise<OperatorRecord>;
+  getOperator(id: string): Promise<OperatorRecord | null>;
+  listOperators(): Promise<OperatorRecord[]>;
+
+  createLoginToken(input: { tokenHash: string; operatorId: string; expiresAt: number; now: number }): Promise<void>;
+  /** Marks the token used (once) and returns its operator, or why it was refused. */
+  consumeLoginToken(
+    tokenHash: string,
+    now: number,
+  ): Promise<{ ok: true; operatorId: string } | { ok: false; reason: LoginTokenRefusal }>;
+
+  createSession(record: SessionRecord): Promise<void>;
+  /** The unexpired session with this hash, or null. */
+  getSession(idHash: string, now: number): Promise<SessionRecord | null>;
+  deleteSession(idHash: string): Promise<void>;
+
+  /** Appends an audit entry on its own (for events that change no request). */
+  appendAudit(audit: AuditInput, now: number): Promise<AuditEntry>;
+  /** Entries in `seq` order, starting after `afterSeq`. */
+  listAuditEntries(afterSeq?: number, limit?: number): Promise<AuditEntry[]>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ApprovalRecord, ApprovalResponse } from '../../core/approval.js';
+import { findBrokenAuditEntry } from '../../core/auditChain.js';
+import type { Store } from '../store.js';
+
+/** Opens a fresh, empty store; `reopen` opens the same database again (a restart). */
+export interface StoreHarness {
+  store: Store;
+  reopen(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+const t0 = Date.UTC(2026, 10, 20, 10, 0, 0);
+
+function approval(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
+  return {
+    id: `pa_${randomUUID()}`,
+    agentId: 'agent-1',
+    status: 'pending',
+    actionDescription: 'Send $420 to ACME',
+    actionDetails: { amount: '420', to: 'ACME' },
+    fields: [{ name: 'ref', label: 'Reference', type: 'string', required: true }],
+    recipientEmail: null,
+    recipientSlack: '#approvals',
+    actionHash: 'a'.repeat(64),
+    createdAt: t0,
+    expiresAt: t0 + 3_600_000,
+    updatedAt: t0,
+    response: null,
+    receipt: null,
+    ...overrides,
+  };
+}
+
+function response(decision: ApprovalResponse['decision'], responder = 'alice'): ApprovalResponse {
+  return {
+    decision,
+    comment: 'ok',
+    fields: { ref: 'INV-7' },
+    responder,
+    respondedAt: t0 + 1_000,
+    channel: 'web',
+    nonce: randomUUID(),
+    signature: 'sha256=00',
+  };
+}
+
+const audit = (type: string, requestId: string | null = null) => ({ type, requestId, actor: 'test', data: {} });
+
+/**
+ * The behaviour every {@link Store} implementation must have. Call it from each
+ * implementation's test file with a function that opens a fresh, empty store.
+ */
+export function describeStoreContract(name: string, open: () => Promise<StoreHarness>): void {
+  describe(`Store contract: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: Store;
+    beforeEach(async () => {
+      harness = await open();
+      store = harness.store;
+    });
+    afterEach(async () => {
+      await harness.cleanup();
+    });
+
+    it('keeps an approval exactly as created', async () => {
+      const record = approval();
+      await store.createApproval(record, audit('approval.created', record.id));
+      expect(await store.getApproval(record.id)).toEqual(record);
+      expect(await store.getApproval('pa_missing')).toBeNull();
+    });
+
+    it('lets exactly one of 1,000 concurrent decisions win', async () => {
+      const record = approval();
+      await store.createApproval(record, audit('approval.created', record.id));
+      const attempts = Array.from({ length: 1_000 }, (_, i) =>
+        store.recordDecision(
+          record.id,
+          { response: response(i % 2 ? 'approved' : 'rejected', `op-${i}`), receipt: `jws-${i}`, now: t0 + 1_000 },
+          audit('approval.decided', record.id),
+        ),
+      );
+      const results = await Promise.all(attempts);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results.indexOf(true);
+      const stored = await store.getApproval(record.id);
+      expect(stored?.status).toBe('responded');
+      expect(stored?.receipt).toBe(`jws-${winner}`);
+      expect(stored?.response?.responder).toBe(`op-${winner}`);
+      const decidedEntries = (await store.listAuditEntries()).filter((e) => e.type === 'approval.decided');
+      expect(decidedEntries).toHaveLength(1);
+    });
+
+    it('refuses to decide a request after it expired, and a cancelled one', async () => {
+      const late = approval();
+      await store.createApproval(late, audit('approval.created', late.id));
+      const decided = await store.recordDecision(
+        late.id,
+        { response: response('approved'), receipt: 'jws', now: late.expiresAt },
+        audit('approval.decided', late.id),
+      );
+      expect(decided).toBe(false);
+      expect((await store.getApproval(late.id))?.status).toBe('pending');
+
+      const cancelled = approval();
+      await store.createApproval(cancelled, audit('approval.created', cancelled.id));
+      expect(await store.cancelApproval(cancelled.id, t0 + 10, audit('approval.cancelled', cancelled.id))).toBe(true);
+      expect(await store.cancelApproval(cancelled.id, t0 + 20, audit('approval.cancelled', cancelled.id))).toBe(false);
+      expect(
+        await store.recordDecision(
+          cancelled.id,
+          { response: response('approved'), receipt: 'jws', now: t0 + 30 },
+          audit('approval.decided', cancelled.id),
+        ),
+      ).toBe(false);
+      expect((await store.getApproval(cancelled.id))?.status).toBe('expired');
+    });
+
+    it('marks due requests timed_out once, and reports the next expiry', async () => {
+      const soon = approval({ expiresAt: t0 + 1_000 });
+      const later = approval({ expiresAt: t0 + 5_000 });
+      await store.createApproval(soon, audit('approval.created', soon.id));
+      await store.createApproval(later, audit('approval.created', later.id));
+      expect(await store.nextApprovalExpiry()).toBe(t0 + 1_000);
+      expect(await store.expireDueApprovals(t0 + 999)).toEqual([]);
+      expect(await store.expireDueApprovals(t0 + 1_000)).toEqual([soon.id]);
+      expect(await store.expireDueApprovals(t0 + 1_000)).toEqual([]);
+      expect((await store.getApproval(soon.id))?.status).toBe('timed_out');
+      expect(await store.nextApprovalExpiry()).toBe(t0 + 5_000);
+    });
+
+    it('lists pending and decided requests newest first, per agent', async () => {
+      const a = approval({ createdAt: t0, agentId: 'a' });
+      const b = approval({ createdAt: t0 + 1, agentId: 'b' });
+      const c = approval({ createdAt: t0 + 2, agentId: 'a' });
+      for (const r of [a, b, c]) await store.createApproval(r, audit('approval.created', r.id));
+      await store.cancelApproval(b.id, t0 + 5, audit('approval.cancelled', b.id));
+      expect((await store.listApprovals({ limit: 10 })).map((r) => r.id)).toEqual([c.id, b.id, a.id]);
+      expect((await store.listApprovals({ status: 'pending', limit: 10 })).map((r) => r.id)).toEqual([c.id, a.id]);
+      expect((await store.listApprovals({ status: 'decided', limit: 10 })).map((r) => r.id)).toEqual([b.id]);
+      expect((await store.listApprovals({ agentId: 'a', limit: 1 })).map((r) => r.id)).toEqual([c.id]);
+    });
+
+    it('keeps pending requests across a restart', async () => {
+      const record = approval();
+      await store.createApproval(record, audit('approval.created', record.id));
+      store = await harness.reopen();
+      expect(await store.getApproval(record.id)).toEqual(record);
+    });
+
+    it('finds agent keys by hash until revoked', async () => {
+      await store.createAgentKey({
+        id: 'key_1',
+        name: 'claude',
+        keyHash: 'h1',
+        prefix: 'lg_abcd',
+        createdAt: t0,
+        revokedAt: null,
+        lastUsedAt: null,
+      });
+      const found = await store.findAgentKeyByHash('h1', t0 + 5);
+      expect(found?.name).toBe('claude');
+      expect(found?.lastUsedAt).toBe(t0 + 5);
+      expect(await store.findAgentKeyByHash('h2', t0)).toBeNull();
+      expect(await store.revokeAgentKey('key_1', t0 + 10)).toBe(true);
+      expect(await store.revokeAgentKey('key_1', t0 + 11)).toBe(false);
+      expect(await store.findAgentKeyByHash('h1', t0 + 12)).toBeNull();
+      expect((await store.listAgentKeys())[0]?.revokedAt).toBe(t0 + 10);
+    });
+
+    it('uses a sign-in token once, and never after it expires', async () => {
+      const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
+      expect(await store.ensureOperator({ id: 'op_2', name: 'admin', role: 'admin', now: t0 })).toEqual(op);
+      await store.createLoginToken({ tokenHash: 't1', operatorId: op.id, expiresAt: t0 + 900_000, now: t0 });
+      await store.createLoginToken({ tokenHash: 't2', operatorId: op.id, expiresAt: t0 + 900_000, now: t0 });
+      expect(await store.consumeLoginToken('t1', t0 + 1)).toEqual({ ok: true, operatorId: op.id });
+      expect(await store.consumeLoginToken('t1', t0 + 2)).toEqual({ ok: false, reason: 'used' });
+      expect(await store.consumeLoginToken('t2', t0 + 900_000)).toEqual({ ok: false, reason: 'expired' });
+      expect(await store.consumeLoginToken('nope', t0)).toEqual({ ok: false, reason: 'unknown' });
+    });
+
+    it('ends sessions at their expiry and on delete', async () => {
+      const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
+      await store.createSession({ idHash: 's1', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100 });
+      expect((await store.getSession('s1', t0 + 99))?.operatorId).toBe(op.id);
+      expect(await store.getSession('s1', t0 + 100)).toBeNull();
+      await store.createSession({ idHash: 's2', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100 });
+      await store.deleteSession('s2');
+      expect(await store.getSession('s2', t0 + 1)).toBeNull();
+    });
+
+    it('chains every state change into an intact audit log', async () => {
+      const record = approval();
+      await store.createApproval(record, audit('approval.created', record.id));
+      await store.recordDecision(
+        record.id,
+        { response: response('approved'), receipt: 'jws', now: t0 + 1_000 },
+        audit('approval.decided', record.id),
+      );
+      await store.appendAudit(audit('operator.signed_in'), t0 + 2_000);
+      const entries = await store.listAuditEntries();
+      expect(entries.map((e) => e.type)).toEqual(['approval.created', 'approval.decided', 'operator.signed_in']);
+      expect(findBrokenAuditEntry(entries)).toBeNull();
+      expect(findBrokenAuditEntry(entries.filter((e) => e.seq !== 2))).toMatchObject({ seq: 3 });
+      const edited = entries.map((e) => (e.seq === 2 ? { ...e, actor: 'mallory' } : e));
+      expect(findBrokenAuditEntry(edited)).toMatchObject({ seq: 2 });
+    });
+  });
+}
