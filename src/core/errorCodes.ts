@@ -107,6 +107,69 @@ export const errorCodes = {
     meaning: 'The operator already voted on this request; each approver counts once.',
   },
 
+  // --- handoff ---
+  E_HANDOFF_INPUT_INVALID: {
+    status: 400,
+    meaning: 'A viewer input event does not match the input schema (unknown type, field or limit).',
+  },
+  E_HANDOFF_INPUT_OUT_OF_VIEWPORT: {
+    status: 400,
+    meaning: 'A viewer input event has coordinates outside the streamed page’s viewport.',
+  },
+  E_HANDOFF_NO_VIEWPORT: {
+    status: 409,
+    meaning: 'Input arrived before the first screencast frame gave the viewport size.',
+  },
+  E_HANDOFF_COMMAND_FORBIDDEN: {
+    status: 403,
+    meaning: 'A CDP command outside the input allowlist (Input.*, history, reload) was refused.',
+  },
+  E_CDP_URL_INVALID: {
+    status: 400,
+    meaning: 'cdp_url is not http://host:port, ws://…/devtools/browser/… or ws://…/devtools/page/….',
+  },
+  E_CDP_UNREACHABLE: {
+    status: 502,
+    meaning: 'The browser’s DevTools endpoint could not be reached or answered badly.',
+  },
+  E_CDP_NO_PAGE: { status: 404, meaning: 'The browser has no open page to stream.' },
+  E_CDP_COMMAND_FAILED: {
+    status: 502,
+    meaning: 'Chromium answered a DevTools command with an error.',
+  },
+  E_CDP_DISCONNECTED: {
+    status: 502,
+    meaning: 'The DevTools connection closed: the browser exited or the page was closed.',
+  },
+  E_E2EE_UNAVAILABLE: {
+    status: 500,
+    meaning: 'WebCrypto (crypto.subtle) is missing; serve the viewer over HTTPS or from localhost.',
+  },
+  E_E2EE_SECRET_INVALID: {
+    status: 400,
+    meaning: 'The session secret (#k=… in the session URL) is missing, not base64url, or under 128 bits.',
+  },
+  E_E2EE_SESSION_ID_INVALID: {
+    status: 400,
+    meaning: 'The E2EE session id is empty or longer than 255 bytes.',
+  },
+  E_E2EE_HELLO_INVALID: {
+    status: 400,
+    meaning: 'A key-exchange hello is malformed, from the wrong role, off-curve, or fails its tag.',
+  },
+  E_E2EE_REKEY_REFUSED: {
+    status: 409,
+    meaning: 'A hello with a different public key arrived in a keyed session; keys never change mid-session.',
+  },
+  E_E2EE_CONFIRM_INVALID: {
+    status: 400,
+    meaning: 'The peer’s key confirmation does not verify: the two sides derived different keys.',
+  },
+  E_E2EE_NOT_CONFIRMED: {
+    status: 409,
+    meaning: 'A message was sealed before both sides confirmed the session keys.',
+  },
+
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },
   E_CONFIG_PUBLIC_BIND: {
