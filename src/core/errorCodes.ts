@@ -170,6 +170,68 @@ export const errorCodes = {
     meaning: 'A message was sealed before both sides confirmed the session keys.',
   },
 
+  // --- channels ---
+  E_SLACK_SIGNATURE_INVALID: {
+    status: 401,
+    meaning: 'The X-Slack-Signature header is missing or is not the v0 HMAC-SHA256 of the raw body under the signing secret.',
+  },
+  E_SLACK_TIMESTAMP_INVALID: {
+    status: 401,
+    meaning: 'The X-Slack-Request-Timestamp header is missing, not a number, or more than 300 s from now.',
+  },
+  E_SLACK_PAYLOAD_INVALID: {
+    status: 400,
+    meaning: 'The Slack interactivity body is not a form-encoded payload= holding a block_actions JSON of the expected shape.',
+  },
+  E_SLACK_API_ERROR: {
+    status: 502,
+    meaning: 'The Slack Web API answered ok:false or an unexpected HTTP status (the Slack error is in the message).',
+  },
+  E_SLACK_RATE_LIMITED: {
+    status: 503,
+    meaning: 'The Slack Web API kept answering 429 beyond the retries and Retry-After wait allowed.',
+  },
+  E_SLACK_UNREACHABLE: {
+    status: 502,
+    meaning: 'The Slack Web API (LOOPGATE_SLACK_API_URL) could not be reached or timed out.',
+  },
+  E_SLACK_RESPONSE_URL_FORBIDDEN: {
+    status: 400,
+    meaning: 'A Slack response_url is not an https URL on an allowed Slack host.',
+  },
+  E_EMAIL_SMTP_URL_INVALID: {
+    status: 500,
+    meaning: 'LOOPGATE_SMTP_URL is not an smtp:// or smtps:// URL with a host.',
+  },
+  E_EMAIL_ADDRESS_INVALID: {
+    status: 400,
+    meaning: 'An email address (recipient or LOOPGATE_EMAIL_FROM) is not one plain address.',
+  },
+  E_EMAIL_LINK_INVALID: {
+    status: 500,
+    meaning: 'A link for an email is not an absolute http(s) URL (check the server’s public URL).',
+  },
+  E_EMAIL_SEND_FAILED: {
+    status: 502,
+    meaning: 'The SMTP server could not be reached or refused the message.',
+  },
+  E_EMAIL_CONFIRM_TOKEN_INVALID: {
+    status: 400,
+    meaning: 'The email confirm token is malformed, unknown, used already, or past the request’s expiry.',
+  },
+  E_WEBHOOK_SECRET_INVALID: {
+    status: 400,
+    meaning: 'A webhook secret is not whsec_ followed by the base64 of 24 to 64 random bytes.',
+  },
+  E_WEBHOOK_URL_INVALID: {
+    status: 400,
+    meaning: 'A webhook endpoint URL is not an absolute http(s) URL without credentials.',
+  },
+  E_WEBHOOK_DELIVERY_FAILED: {
+    status: 502,
+    meaning: 'A webhook endpoint did not answer 2xx in time (status, timeout or connection error).',
+  },
+
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },
   E_CONFIG_PUBLIC_BIND: {
