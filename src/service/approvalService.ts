@@ -1,0 +1,350 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  approvalLimits,
+  effectiveStatus,
+  type ApprovalRecord,
+  type Decision,
+  type DecisionChannel,
+  type FieldSpec,
+  type FieldValues,
+} from '../core/approval.js';
+import { computeActionHash } from '../core/actionHash.js';
+import type { ApprovalInput } from '../core/approvalInput.js';
+import { toApprovalView, type ApprovalView } from '../core/approvalView.js';
+import { LoopgateError } from '../core/errors.js';
+import { createId } from '../core/ids.js';
+import { signReceipt, type ReceiptPayload } from '../crypto/receipt.js';
+import { computeResponseSignature } from '../crypto/responseHmac.js';
+import type { ReceiptSigningKey } from '../crypto/signingKeys.js';
+import type { ApprovalQuery, Store } from '../store/store.js';
+
+/** What the approval service needs. `now` returns milliseconds since the Unix epoch. */
+export interface ApprovalServiceDeps {
+  store: Store;
+  receiptKey: ReceiptSigningKey;
+  signingSecret: string;
+  /** Base URL humans open, e.g. `http://127.0.0.1:7878`; approval_url is built from it. */
+  publicUrl: string;
+  now?: () => number;
+}
+
+/** A human's decision as the HTTP layer (or a channel) hands it over. */
+export interface DecisionInput {
+  decision: Decision;
+  comment?: string;
+  fields?: Record<string, unknown>;
+  responder: string;
+  channel: DecisionChannel;
+}
+
+/** Emitted on every state change of a request. */
+export interface ApprovalChange {
+  type: 'created' | 'decided' | 'cancelled' | 'timed_out';
+  record: ApprovalRecord;
+}
+
+/** Longest a single wait may block: clients time a tool call out at 60 s. */
+export const maxWaitSeconds = 50;
+/** Default wait when the caller gives none. */
+export const defaultWaitSeconds = 45;
+
+/**
+ * The approvals use cases: create, read, decide (once), cancel, time out, and wait for the
+ * decision. Waiters are woken by an in-process event the moment a decision is stored — no
+ * polling. Every transition is a compare-and-set in the store; the loser gets
+ * E_APPROVAL_ALREADY_DECIDED or E_APPROVAL_EXPIRED.
+ */
+export class ApprovalService {
+  readonly #store: Store;
+  readonly #receiptKey: ReceiptSigningKey;
+  readonly #signingSecret: string;
+  readonly #publicUrl: string;
+  readonly #now: () => number;
+  readonly #events = new EventEmitter();
+  readonly #waiters = new Map<string, Set<(record: ApprovalRecord) => void>>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(deps: ApprovalServiceDeps) {
+    this.#store = deps.store;
+    this.#receiptKey = deps.receiptKey;
+    this.#signingSecret = deps.signingSecret;
+    this.#publicUrl = deps.publicUrl;
+    this.#now = deps.now ?? Date.now;
+    this.#events.setMaxListeners(0);
+  }
+
+  /** The base URL approval links point at. */
+  get publicUrl(): string {
+    return this.#publicUrl;
+  }
+
+  /** The public view of a record at this moment. */
+  view(record: ApprovalRecord): ApprovalView {
+    return toApprovalView(record, this.#publicUrl, this.#now());
+  }
+
+  /** Calls `listener` on every change; returns the function that stops it. */
+  subscribe(listener: (change: ApprovalChange) => void): () => void {
+    this.#events.on('change', listener);
+    return () => this.#events.off('change', listener);
+  }
+
+  /**
+   * Creates a pending request for `agentId`. `actionHash` defaults to the SHA-256 of the JCS
+   * form of `{action_description, action_details}`; a gateway passes the hash of `{tool, arguments}`.
+   */
+  async createApproval(input: ApprovalInput, agentId: string, actionHash?: string): Promise<ApprovalRecord> {
+    const now = this.#now();
+    const hours = input.timeout_hours ?? approvalLimits.defaultTimeoutHours;
+    const record: ApprovalRecord = {
+      id: createId('pa'),
+      agentId,
+      status: 'pending',
+      actionDescription: input.action_description,
+      actionDetails: input.action_details,
+      fields: input.fields ?? [],
+      recipientEmail: input.recipient_email ?? null,
+      recipientSlack: input.recipient_slack ?? null,
+      actionHash:
+        actionHash ??
+        computeActionHash({ action_description: input.action_description, action_details: input.action_details }),
+      createdAt: now,
+      expiresAt: now + Math.round(hours * 3_600_000),
+      updatedAt: now,
+      response: null,
+      receipt: null,
+    };
+    await this.#store.createApproval(record, {
+      type: 'approval.created',
+      requestId: record.id,
+      actor: `agent:${agentId}`,
+      data: { action_hash: record.actionHash, expires_at: record.expiresAt },
+    });
+    this.#emit({ type: 'created', record });
+    return record;
+  }
+
+  /**
+   * The request with this id; a pending one past its expiry is marked timed_out first.
+   * @throws LoopgateError E_APPROVAL_NOT_FOUND
+   */
+  async getApproval(id: string): Promise<ApprovalRecord> {
+    const record = await this.#store.getApproval(id);
+    if (!record) {
+      throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No approval request has pause_id "${id}". Check the id returned by request_approval.`);
+    }
+    if (record.status === 'pending' && effectiveStatus(record, this.#now()) === 'timed_out') {
+      await this.expireDue();
+      return (await this.#store.getApproval(id)) ?? record;
+    }
+    return record;
+  }
+
+  /** Requests newest first. */
+  listApprovals(query: ApprovalQuery): Promise<ApprovalRecord[]> {
+    return this.#store.listApprovals(query);
+  }
+
+  /**
+   * Records a human's decision with its signed receipt. Exactly one decision wins.
+   * @throws LoopgateError E_APPROVAL_NOT_FOUND, E_DECISION_INVALID (bad fields or comment),
+   *   E_APPROVAL_EXPIRED, E_APPROVAL_ALREADY_DECIDED
+   */
+  async decide(id: string, input: DecisionInput): Promise<ApprovalRecord> {
+    const record = await this.getApproval(id);
+    this.#assertDecidable(record);
+    const comment = input.comment ?? '';
+    if (comment.length > approvalLimits.maxCommentLength) {
+      throw new LoopgateError('E_DECISION_INVALID', `The comment is ${comment.length} characters; at most ${approvalLimits.maxCommentLength} are allowed.`);
+    }
+    const fields = validateFieldValues(record.fields, input.fields ?? {}, input.decision);
+    const now = this.#now();
+    const unsigned = {
+      decision: input.decision,
+      comment,
+      fields,
+      responder: input.responder,
+      responded_at: new Date(now).toISOString(),
+      channel: input.channel,
+      nonce: randomBytes(16).toString('hex'),
+    };
+    const signature = computeResponseSignature(unsigned, this.#signingSecret);
+    const payload: ReceiptPayload = {
+      pause_id: record.id,
+      action_hash: record.actionHash,
+      ...unsigned,
+      expires_at: new Date(record.expiresAt).toISOString(),
+    };
+    const receipt = await signReceipt(payload, this.#receiptKey);
+    const won = await this.#store.recordDecision(
+      id,
+      {
+        response: {
+          decision: unsigned.decision,
+          comment,
+          fields,
+          responder: unsigned.responder,
+          respondedAt: now,
+          channel: unsigned.channel,
+          nonce: unsigned.nonce,
+          signature,
+        },
+        receipt,
+        now,
+      },
+      {
+        type: 'approval.decided',
+        requestId: id,
+        actor: `operator:${input.responder}`,
+        data: { decision: input.decision, channel: input.channel, nonce: unsigned.nonce },
+      },
+    );
+    const latest = await this.getApproval(id);
+    if (!won) this.#assertDecidable(latest);
+    if (!won || latest.status !== 'responded') {
+      throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${id} was decided by someone else first.`);
+    }
+    this.#emit({ type: 'decided', record: latest });
+    return latest;
+  }
+
+  /**
+   * Cancels a pending request (status `expired`).
+   * @throws LoopgateError E_APPROVAL_NOT_FOUND, E_APPROVAL_ALREADY_DECIDED, E_APPROVAL_EXPIRED
+   */
+  async cancel(id: string, actor: string): Promise<ApprovalRecord> {
+    const record = await this.getApproval(id);
+    this.#assertDecidable(record);
+    const won = await this.#store.cancelApproval(id, this.#now(), {
+      type: 'approval.cancelled',
+      requestId: id,
+      actor,
+      data: {},
+    });
+    const latest = await this.getApproval(id);
+    if (!won) this.#assertDecidable(latest);
+    this.#emit({ type: 'cancelled', record: latest });
+    return latest;
+  }
+
+  /** Marks every request past its expiry as timed_out and tells waiters. */
+  async expireDue(): Promise<void> {
+    const ids = await this.#store.expireDueApprovals(this.#now());
+    for (const id of ids) {
+      const record = await this.#store.getApproval(id);
+      if (record) this.#emit({ type: 'timed_out', record });
+    }
+  }
+
+  /**
+   * Resolves with the request the moment it is no longer pending, or as it is after
+   * `maxWaitMs` (capped at 50 s), or when `signal` aborts. Never throws for a timeout.
+   * `onTick` is called about every `tickMs` while waiting (for progress notifications).
+   * @throws LoopgateError E_APPROVAL_NOT_FOUND
+   */
+  async waitForDecision(
+    id: string,
+    options: { maxWaitMs: number; signal?: AbortSignal; onTick?: (elapsedMs: number) => void; tickMs?: number },
+  ): Promise<ApprovalRecord> {
+    const initial = await this.getApproval(id);
+    if (initial.status !== 'pending' || options.signal?.aborted) return initial;
+    const maxWaitMs = Math.max(0, Math.min(options.maxWaitMs, maxWaitSeconds * 1_000));
+    const untilExpiry = Math.max(0, initial.expiresAt - this.#now());
+    const started = this.#now();
+
+    const decided = await new Promise<ApprovalRecord | null>((resolve) => {
+      let waiters = this.#waiters.get(id);
+      if (!waiters) this.#waiters.set(id, (waiters = new Set()));
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (value: ApprovalRecord | null) => {
+        for (const t of timers) clearTimeout(t), clearInterval(t);
+        waiters!.delete(onChange);
+        if (waiters!.size === 0) this.#waiters.delete(id);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve(value);
+      };
+      const onChange = (record: ApprovalRecord) => finish(record);
+      const onAbort = () => finish(null);
+      waiters.add(onChange);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      timers.push(setTimeout(() => finish(null), Math.min(maxWaitMs, untilExpiry + 5)));
+      if (options.onTick) {
+        const tick = options.onTick;
+        timers.push(setInterval(() => tick(this.#now() - started), options.tickMs ?? 5_000));
+      }
+    });
+    return decided ?? (await this.getApproval(id));
+  }
+
+  /** Starts the once-a-second sweep that marks expired requests timed_out. */
+  startExpirySweeper(intervalMs = 1_000): void {
+    if (this.#sweeper) return;
+    this.#sweeper = setInterval(() => {
+      this.expireDue().catch(() => undefined);
+    }, intervalMs);
+    this.#sweeper.unref();
+  }
+
+  /** Stops the sweep. */
+  stop(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  #assertDecidable(record: ApprovalRecord): void {
+    const status = effectiveStatus(record, this.#now());
+    if (status === 'timed_out') {
+      throw new LoopgateError(
+        'E_APPROVAL_EXPIRED',
+        `Request ${record.id} timed out at ${new Date(record.expiresAt).toISOString()}; nothing can be decided any more.`,
+      );
+    }
+    if (status !== 'pending') {
+      const what =
+        status === 'responded'
+          ? `was already ${record.response?.decision ?? 'decided'} by ${record.response?.responder ?? 'someone'}`
+          : 'was cancelled';
+      throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${record.id} ${what}; one decision wins.`);
+    }
+  }
+
+  #emit(change: ApprovalChange): void {
+    this.#events.emit('change', change);
+    if (change.type !== 'created') {
+      for (const wake of [...(this.#waiters.get(change.record.id) ?? [])]) wake(change.record);
+    }
+  }
+}
+
+/**
+ * Checks the values a human filled in against the request's field specs. A rejection may leave
+ * required fields empty; an approval may not. Unknown names and wrong types are refused.
+ * @throws LoopgateError E_DECISION_INVALID naming the field and what was expected
+ */
+export function validateFieldValues(specs: readonly FieldSpec[], values: Record<string, unknown>, decision: Decision): FieldValues {
+  const out: FieldValues = {};
+  const known = new Set(specs.map((s) => s.name));
+  for (const name of Object.keys(values)) {
+    if (!known.has(name)) {
+      throw new LoopgateError('E_DECISION_INVALID', `Unknown field "${name}"; this request asks for: ${[...known].join(', ') || 'no fields'}.`);
+    }
+  }
+  for (const spec of specs) {
+    const value = values[spec.name];
+    if (value === undefined || value === null || value === '') {
+      if (spec.required && decision === 'approved') {
+        throw new LoopgateError('E_DECISION_INVALID', `Field "${spec.label}" (${spec.name}) is required to approve.`);
+      }
+      continue;
+    }
+    if (typeof value !== spec.type || (spec.type === 'number' && !Number.isFinite(value))) {
+      throw new LoopgateError('E_DECISION_INVALID', `Field "${spec.name}" must be a ${spec.type}; got ${JSON.stringify(value)}.`);
+    }
+    if (typeof value === 'string' && value.length > approvalLimits.maxDetailValueLength) {
+      throw new LoopgateError('E_DECISION_INVALID', `Field "${spec.name}" is longer than ${approvalLimits.maxDetailValueLength} characters.`);
+    }
+    out[spec.name] = value as string | number | boolean;
+  }
+  return out;
+}

@@ -1,0 +1,122 @@
+import type { OperatorRecord, SessionRecord, Store } from '../store/store.js';
+import { LoopgateError } from '../core/errors.js';
+import { constantTimeEqual, createId, createSecretToken, hashSecret } from '../core/ids.js';
+
+/** Sign-in links work once and for 15 minutes. */
+export const loginTokenTtlMs = 15 * 60_000;
+/** A browser session lasts 12 hours. */
+export const sessionTtlMs = 12 * 3_600_000;
+/** The operator made on first start. */
+export const defaultOperatorName = 'admin';
+
+/** Returns the first admin, making the default one on first start. */
+export async function ensureDefaultOperator(store: Store, now: number): Promise<OperatorRecord> {
+  const operators = await store.listOperators();
+  const admin = operators.find((op) => op.role === 'admin');
+  if (admin) return admin;
+  return store.ensureOperator({ id: createId('op'), name: defaultOperatorName, role: 'admin', now });
+}
+
+/**
+ * Makes a one-time sign-in link for `operator`: `<publicUrl>/login?token=…` (256-bit token,
+ * stored as its SHA-256, valid 15 minutes, usable once).
+ */
+export async function createLoginUrl(store: Store, operator: OperatorRecord, publicUrl: string, now: number): Promise<string> {
+  const token = createSecretToken();
+  await store.createLoginToken({ tokenHash: hashSecret(token), operatorId: operator.id, expiresAt: now + loginTokenTtlMs, now });
+  return `${publicUrl.replace(/\/$/, '')}/login?token=${token}`;
+}
+
+/** A new browser session: the cookie value (shown once) and its record. */
+export interface NewSession {
+  cookieValue: string;
+  session: SessionRecord;
+  operator: OperatorRecord;
+}
+
+/**
+ * Exchanges a one-time sign-in token for a session.
+ * @throws LoopgateError E_AUTH_LOGIN_TOKEN_INVALID with `message` saying unknown / used / expired
+ */
+export async function signInWithToken(store: Store, token: string, now: number): Promise<NewSession> {
+  const result = await store.consumeLoginToken(hashSecret(token), now);
+  if (!result.ok) {
+    const why = {
+      unknown: 'That sign-in link is not valid.',
+      used: 'That sign-in link was already used; each link works once.',
+      expired: 'That sign-in link expired; links last 15 minutes.',
+    }[result.reason];
+    throw new LoopgateError('E_AUTH_LOGIN_TOKEN_INVALID', `${why} Run \`loopgate login-url\` for a new one.`);
+  }
+  const operator = await store.getOperator(result.operatorId);
+  if (!operator) throw new LoopgateError('E_AUTH_LOGIN_TOKEN_INVALID', 'The operator of that sign-in link no longer exists.');
+  const cookieValue = createSecretToken();
+  const session: SessionRecord = {
+    idHash: hashSecret(cookieValue),
+    operatorId: operator.id,
+    csrfToken: createSecretToken(),
+    createdAt: now,
+    expiresAt: now + sessionTtlMs,
+  };
+  await store.createSession(session);
+  await store.appendAudit({ type: 'operator.signed_in', requestId: null, actor: `operator:${operator.name}`, data: {} }, now);
+  return { cookieValue, session, operator };
+}
+
+/** The signed-in operator behind a session cookie, or null. */
+export async function resolveSession(
+  store: Store,
+  cookieValue: string,
+  now: number,
+): Promise<{ session: SessionRecord; operator: OperatorRecord } | null> {
+  const session = await store.getSession(hashSecret(cookieValue), now);
+  if (!session) return null;
+  const operator = await store.getOperator(session.operatorId);
+  return operator ? { session, operator } : null;
+}
+
+/** True when `given` is the session's CSRF token (constant time). */
+export function checkCsrfToken(session: SessionRecord, given: string | undefined): boolean {
+  return given !== undefined && constantTimeEqual(session.csrfToken, given);
+}
+
+/** An agent key as created: `key` is shown once and never stored. */
+export interface NewAgentKey {
+  id: string;
+  name: string;
+  key: string;
+}
+
+/** Creates an agent API key `lg_<256 bits base64url>`; only its SHA-256 is stored. */
+export async function createAgentKey(store: Store, name: string, now: number): Promise<NewAgentKey> {
+  const trimmed = name.trim();
+  if (!/^[\w .@-]{1,64}$/.test(trimmed)) {
+    throw new LoopgateError('E_CLI_USAGE', `Key names are 1-64 letters, digits, spaces, . _ @ -; got "${name}".`);
+  }
+  const key = createSecretToken('lg_');
+  const id = createId('key', 8);
+  await store.createAgentKey({
+    id,
+    name: trimmed,
+    keyHash: hashSecret(key),
+    prefix: key.slice(0, 10),
+    createdAt: now,
+    revokedAt: null,
+    lastUsedAt: null,
+  });
+  await store.appendAudit({ type: 'agent_key.created', requestId: null, actor: 'cli', data: { id, name: trimmed } }, now);
+  return { id, name: trimmed, key };
+}
+
+/**
+ * The agent behind a bearer key. The key is hashed before the lookup, so the database compares
+ * digests, never the key itself.
+ * @throws LoopgateError E_AUTH_KEY_INVALID
+ */
+export async function authenticateAgentKey(store: Store, key: string, now: number): Promise<{ id: string; name: string }> {
+  const record = key.startsWith('lg_') ? await store.findAgentKeyByHash(hashSecret(key), now) : null;
+  if (!record || !constantTimeEqual(record.keyHash, hashSecret(key))) {
+    throw new LoopgateError('E_AUTH_KEY_INVALID', 'The agent key is unknown or revoked. Create one with `loopgate keys create --name NAME`.');
+  }
+  return { id: record.id, name: record.name };
+}
