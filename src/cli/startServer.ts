@@ -1,0 +1,139 @@
+import { existsSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Logger } from 'pino';
+import type { Config } from '../config/configSchema.js';
+import { assertSafeBind, isLoopbackHost } from '../config/resolveConfig.js';
+import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret, type Jwks } from '../crypto/signingKeys.js';
+import { createApp } from '../http/createApp.js';
+import { buildAllowedOrigins } from '../http/hostOriginGuard.js';
+import { createLocalApprovalsClient } from '../mcp/localApprovalsClient.js';
+import { createMcpHttpEndpoint } from '../mcp/mcpEndpoints.js';
+import { ApprovalService } from '../service/approvalService.js';
+import { ensureDefaultOperator } from '../service/operatorAuth.js';
+import { openSqliteStore } from '../store/sqliteStore.js';
+import type { Store } from '../store/store.js';
+
+/** A running server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  store: Store;
+  service: ApprovalService;
+  jwks: () => Jwks;
+  signingSecret: string;
+  close(): Promise<void>;
+}
+
+/** `<dataDir>/server.json`: where the server of a data dir listens, for `login-url`. */
+export const serverInfoFile = 'server.json';
+
+/** The file that tells other commands where the server of `dataDir` listens, if it still runs. */
+export function readRunningServerUrl(dataDir: string): string | null {
+  const path = join(dataDir, serverInfoFile);
+  if (!existsSync(path)) return null;
+  try {
+    const info = JSON.parse(readFileSync(path, 'utf8')) as { url: string; pid: number };
+    process.kill(info.pid, 0);
+    return info.url;
+  } catch {
+    return null;
+  }
+}
+
+/** The database file inside a data dir. */
+export function databasePath(dataDir: string): string {
+  return join(dataDir, 'loopgate.db');
+}
+
+/**
+ * Wires store, keys, service, HTTP app and MCP endpoint together and listens. When the port
+ * is taken and `fallbackToAnyPort` is set, listens on any free port instead.
+ * @throws LoopgateError E_CONFIG_PUBLIC_BIND; the listen error (EADDRINUSE …) otherwise
+ */
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: { fallbackToAnyPort?: boolean } = {},
+): Promise<RunningServer> {
+  assertSafeBind(config);
+  const dataDir = resolve(config.dataDir);
+  const store = openSqliteStore(databasePath(dataDir));
+  const receiptKey = await loadOrCreateReceiptKey(dataDir);
+  const signingSecret = loadOrCreateSigningSecret(dataDir, config.signingSecret);
+  const jwks = buildJwks([receiptKey]);
+  await ensureDefaultOperator(store, Date.now());
+
+  let handler: (request: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 });
+  const server = createAdaptorServer({ fetch: (request: Request) => handler(request) });
+  const listen = (port: number) =>
+    new Promise<void>((resolveListen, rejectListen) => {
+      const onError = (err: Error) => rejectListen(err);
+      server.once('error', onError);
+      server.listen(port, config.host, () => {
+        server.off('error', onError);
+        resolveListen();
+      });
+    });
+  try {
+    await listen(config.port);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && options.fallbackToAnyPort) {
+      logger.warn({ port: config.port }, `port ${config.port} is in use; listening on a free port instead`);
+      await listen(0);
+    } else {
+      await store.close();
+      throw err;
+    }
+  }
+  const port = (server.address() as AddressInfo).port;
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
+
+  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url });
+  await service.expireDue();
+  service.startExpirySweeper();
+  const mcp = createMcpHttpEndpoint(
+    ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
+    (error) => logger.debug({ err: error }, 'mcp endpoint error'),
+  );
+  const allowed = buildAllowedOrigins(url, port, isLoopbackHost(config.host));
+  const app = createApp({
+    store,
+    service,
+    jwks: () => jwks,
+    logger,
+    allowedOrigins: () => allowed,
+    secureCookies: url.startsWith('https:'),
+    mcp,
+    extraAssets: { e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)) },
+  });
+  handler = (request) => app.fetch(request);
+
+  const infoPath = join(dataDir, serverInfoFile);
+  writeFileSync(infoPath, JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }), { mode: 0o600 });
+
+  return {
+    url,
+    port,
+    store,
+    service,
+    jwks: () => jwks,
+    signingSecret,
+    async close() {
+      service.stop();
+      await mcp.close();
+      (server as import('node:http').Server).closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+      try {
+        const info = JSON.parse(readFileSync(infoPath, 'utf8')) as { pid: number };
+        if (info.pid === process.pid) unlinkSync(infoPath);
+      } catch {
+        // already gone
+      }
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+const booleanFlag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
+
+/**
+ * Every setting loopgate reads, one doc line each. Each field is a CLI flag (`--kebab-case`),
+ * an env var (`LOOPGATE_SNAKE_CASE`) and a key in the JSON file given by `--config`.
+ */
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default('./.loopgate').describe('Folder for the database, keys and secrets.'),
+    host: z.string().min(1).default('127.0.0.1').describe('Address the server binds; loopback unless --allow-public-bind.'),
+    port: z.coerce.number().int().min(0).max(65_535).default(7878).describe('TCP port of the server (0 = any free port).'),
+    publicUrl: z.url().optional().describe('URL humans open (approval links, cookies, WebAuthn); default http://<host>:<port>.'),
+    allowPublicBind: booleanFlag.default(false).describe('Allow binding a non-loopback address (put TLS in front of it).'),
+    signingSecret: z.string().min(16).optional().describe('HMAC secret for response.signature; default a random one in the data dir.'),
+    serverUrl: z.url().optional().describe('Use a remote loopgate server instead of embedding one (mcp).'),
+    apiKey: z.string().optional().describe('Agent key for --server-url (from `loopgate keys create`).'),
+    agentName: z.string().min(1).max(64).default('local').describe('Agent id of requests made through the embedded server (mcp).'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (logs go to stderr).'),
+    config: z.string().optional().describe('A JSON file with any of these settings.'),
+  })
+  .strict();
+
+/** The resolved configuration. */
+export type Config = z.infer<typeof configSchema>;
+
+/** `dataDir` → `data-dir`. */
+export function toFlagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** `dataDir` → `LOOPGATE_DATA_DIR`. */
+export function toEnvName(key: string): string {
+  return `LOOPGATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}

@@ -1,0 +1,16 @@
+import type { Logger } from 'pino';
+import type { OperatorRecord, SessionRecord } from '../store/store.js';
+
+/** Who is calling: an agent (bearer key) or a signed-in operator (session cookie). */
+export type Principal =
+  | { kind: 'agent'; agentId: string; keyId: string }
+  | { kind: 'operator'; operator: OperatorRecord; session: SessionRecord };
+
+/** Hono environment: per-request variables set by the middleware. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    principal: Principal | null;
+  };
+}

@@ -1,0 +1,145 @@
+import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import type { ApprovalRecord } from '../core/approval.js';
+import { approvalInputSchema } from '../core/approvalInput.js';
+import { LoopgateError } from '../core/errors.js';
+import { defaultWaitSeconds, maxWaitSeconds, type ApprovalService } from '../service/approvalService.js';
+import type { AppEnv, Principal } from './appEnv.js';
+import { requireOperator, requirePrincipal } from './authenticate.js';
+import { readJsonBody } from './readJsonBody.js';
+
+const decisionSchema = z
+  .object({
+    decision: z.enum(['approved', 'rejected']),
+    comment: z.string().optional(),
+    fields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  })
+  .strict();
+
+const listQuerySchema = z.object({
+  status: z.enum(['pending', 'decided']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/** Agents see only their own requests; a foreign id reads as not found (no probing). */
+function assertMayRead(principal: Principal, record: ApprovalRecord): void {
+  if (principal.kind === 'agent' && record.agentId !== principal.agentId) {
+    throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No approval request has pause_id "${record.id}".`);
+  }
+}
+
+function parseWaitSeconds(raw: string | undefined): number {
+  if (raw === undefined) return defaultWaitSeconds;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new LoopgateError('E_APPROVAL_INPUT_INVALID', `max_wait_seconds must be a number from 0 to ${maxWaitSeconds}; got "${raw}".`);
+  }
+  return Math.min(n, maxWaitSeconds);
+}
+
+/**
+ * `/v1/approvals…` and `/v1/events` (docs/api.md). Agents create, read, wait and cancel their
+ * own requests; only a signed-in operator with the CSRF token decides.
+ */
+export function createApprovalRoutes(service: ApprovalService): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.post('/approvals', async (c) => {
+    const principal = requirePrincipal(c);
+    if (principal.kind === 'operator') requireOperator(c);
+    const input = await readJsonBody(c, approvalInputSchema, 'E_APPROVAL_INPUT_INVALID');
+    const agentId = principal.kind === 'agent' ? principal.agentId : `operator:${principal.operator.name}`;
+    const record = await service.createApproval(input, agentId);
+    c.get('log').info({ pause_id: record.id, agent_id: agentId }, 'approval requested');
+    return c.json(service.view(record), 201);
+  });
+
+  app.get('/approvals', async (c) => {
+    const principal = requirePrincipal(c);
+    const query = listQuerySchema.safeParse(c.req.query());
+    if (!query.success) throw new LoopgateError('E_APPROVAL_INPUT_INVALID', 'status must be pending or decided; limit 1-500.');
+    const records = await service.listApprovals({
+      limit: query.data.limit,
+      ...(query.data.status ? { status: query.data.status } : {}),
+      ...(principal.kind === 'agent' ? { agentId: principal.agentId } : {}),
+    });
+    return c.json({ items: records.map((r) => service.view(r)) });
+  });
+
+  app.get('/approvals/:id', async (c) => {
+    const principal = requirePrincipal(c);
+    const record = await service.getApproval(c.req.param('id'));
+    assertMayRead(principal, record);
+    return c.json(service.view(record));
+  });
+
+  app.get('/approvals/:id/wait', async (c) => {
+    const principal = requirePrincipal(c);
+    const id = c.req.param('id');
+    assertMayRead(principal, await service.getApproval(id));
+    const seconds = parseWaitSeconds(c.req.query('max_wait_seconds'));
+    const record = await service.waitForDecision(id, { maxWaitMs: seconds * 1_000, signal: c.req.raw.signal });
+    return c.json(service.view(record));
+  });
+
+  app.post('/approvals/:id/cancel', async (c) => {
+    const principal = requirePrincipal(c);
+    if (principal.kind === 'operator') requireOperator(c);
+    const id = c.req.param('id');
+    assertMayRead(principal, await service.getApproval(id));
+    const actor = principal.kind === 'agent' ? `agent:${principal.agentId}` : `operator:${principal.operator.name}`;
+    return c.json(service.view(await service.cancel(id, actor)));
+  });
+
+  app.post('/approvals/:id/decision', async (c) => {
+    const { operator } = requireOperator(c);
+    const body = await readJsonBody(c, decisionSchema, 'E_DECISION_INVALID');
+    const fields = Object.fromEntries(Object.entries(body.fields ?? {}).filter(([, v]) => v !== null));
+    const record = await service.decide(c.req.param('id'), {
+      decision: body.decision,
+      ...(body.comment !== undefined ? { comment: body.comment } : {}),
+      fields,
+      responder: operator.name,
+      channel: 'web',
+    });
+    c.get('log').info({ pause_id: record.id, decision: body.decision, responder: operator.name }, 'approval decided');
+    return c.json(service.view(record));
+  });
+
+  app.get('/events', (c: Context<AppEnv>) => {
+    requireOperator(c);
+    return streamSSE(c, async (stream) => {
+      const queue: ApprovalRecord[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = service.subscribe((change) => {
+        queue.push(change.record);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      await stream.writeSSE({ event: 'ready', data: '{}' });
+      while (!stream.aborted && !stream.closed) {
+        const record = queue.shift();
+        if (record) {
+          await stream.writeSSE({ event: 'approval', data: JSON.stringify(service.view(record)), id: `${record.id}:${record.updatedAt}` });
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          const heartbeat = setTimeout(resolve, 15_000);
+          wake = () => {
+            clearTimeout(heartbeat);
+            wake = undefined;
+            resolve();
+          };
+        });
+        if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
+      }
+      unsubscribe();
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,61 @@
+import type { MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { LoopgateError } from '../core/errors.js';
+import { authenticateAgentKey, checkCsrfToken, resolveSession } from '../service/operatorAuth.js';
+import type { Store } from '../store/store.js';
+import type { AppEnv, Principal } from './appEnv.js';
+
+/** The session cookie's name. */
+export const sessionCookieName = 'loopgate_session';
+
+/**
+ * Sets `principal` from `Authorization: Bearer <agent key>` or the session cookie. A bearer
+ * header that does not verify is refused outright (E_AUTH_KEY_INVALID) rather than ignored.
+ */
+export function authenticate(store: Store, now: () => number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let principal: Principal | null = null;
+    const authorization = c.req.header('authorization');
+    if (authorization !== undefined) {
+      const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+      if (!match) throw new LoopgateError('E_AUTH_KEY_INVALID', 'Authorization must be "Bearer <agent key>".');
+      const agent = await authenticateAgentKey(store, match[1]!, now());
+      principal = { kind: 'agent', agentId: agent.name, keyId: agent.id };
+    } else {
+      const cookie = getCookie(c, sessionCookieName);
+      if (cookie) {
+        const resolved = await resolveSession(store, cookie, now());
+        if (resolved) principal = { kind: 'operator', ...resolved };
+      }
+    }
+    c.set('principal', principal);
+    await next();
+  };
+}
+
+/** Refuses anonymous callers (E_AUTH_REQUIRED). */
+export function requirePrincipal(c: { get(key: 'principal'): Principal | null }): Principal {
+  const principal = c.get('principal');
+  if (!principal) {
+    throw new LoopgateError('E_AUTH_REQUIRED', 'Sign in (operators: open a link from `loopgate login-url`) or send an agent key.');
+  }
+  return principal;
+}
+
+/**
+ * Only a signed-in operator whose request carries the session's CSRF token may pass. Agent keys
+ * are refused with 403: an agent can never decide (the self-approval attack).
+ * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN, E_CSRF_TOKEN_INVALID
+ */
+export function requireOperator(
+  c: { get(key: 'principal'): Principal | null; req: { header(name: string): string | undefined; method: string } },
+): Extract<Principal, { kind: 'operator' }> {
+  const principal = requirePrincipal(c);
+  if (principal.kind !== 'operator') {
+    throw new LoopgateError('E_AUTH_FORBIDDEN', 'Agent keys cannot decide or act for a human; a signed-in operator must do this.');
+  }
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && !checkCsrfToken(principal.session, c.req.header('x-csrf-token'))) {
+    throw new LoopgateError('E_CSRF_TOKEN_INVALID', 'Missing or wrong X-CSRF-Token header; reload the page and try again.');
+  }
+  return principal;
+}

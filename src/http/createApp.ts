@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import { LoopgateError } from '../core/errors.js';
+import type { Jwks } from '../crypto/signingKeys.js';
+import type { ApprovalService } from '../service/approvalService.js';
+import type { Store } from '../store/store.js';
+import type { AppEnv } from './appEnv.js';
+import { createApprovalRoutes } from './approvalRoutes.js';
+import { authenticate } from './authenticate.js';
+import { hostOriginGuard, type AllowedOrigins } from './hostOriginGuard.js';
+import { createSessionRoutes } from './sessionRoutes.js';
+import { createStaticRoutes } from './staticPages.js';
+
+/** A fetch-shaped MCP endpoint (built in src/mcp) and what it needs from the caller. */
+export interface McpEndpoint {
+  fetch(request: Request, agent: { agentId: string; keyId: string; token: string }): Promise<Response>;
+}
+
+/** What the HTTP app is built from. Building is not listening: the CLI binds the port. */
+export interface AppDeps {
+  store: Store;
+  service: ApprovalService;
+  jwks: () => Jwks;
+  logger: Logger;
+  /** Host and Origin values to accept (DNS-rebinding guard). */
+  allowedOrigins: () => AllowedOrigins;
+  secureCookies: boolean;
+  mcp?: McpEndpoint;
+  /** Extra static asset folders: `/assets/<prefix>/…` → folder. */
+  extraAssets?: Record<string, string>;
+  now?: () => number;
+}
+
+/**
+ * The loopgate HTTP application: REST API under `/v1`, sign-in, the web UI, the JWKS, and the
+ * MCP streamable-HTTP endpoint `/mcp`. Errors become `{error: {code, message}}`; anything
+ * unexpected is logged and answered with a generic 500.
+ */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const now = deps.now ?? Date.now;
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    const log = c.get('log') ?? deps.logger;
+    if (err instanceof LoopgateError) {
+      if (err.status >= 500) log.error({ err }, err.message);
+      else log.debug({ code: err.code }, err.message);
+      if (err.status === 401 && c.req.path === '/mcp') c.header('WWW-Authenticate', 'Bearer realm="loopgate"');
+      return c.json({ error: { code: err.code, message: err.message } }, err.status as 400);
+    }
+    log.error({ err }, 'unhandled error');
+    return c.json({ error: { code: 'E_HTTP_INTERNAL', message: 'Internal error; see the server log.' } }, 500);
+  });
+  app.notFound((c) =>
+    c.json({ error: { code: 'E_HTTP_NOT_FOUND', message: `No route for ${c.req.method} ${c.req.path}.` } }, 404),
+  );
+
+  app.use('*', async (c, next) => {
+    const requestId = randomUUID();
+    c.set('requestId', requestId);
+    c.set('log', deps.logger.child({ req: requestId }));
+    await next();
+    c.header('X-Request-Id', requestId);
+  });
+  app.use('*', hostOriginGuard(deps.allowedOrigins));
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/.well-known/loopgate/jwks.json', (c) => {
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.json(deps.jwks());
+  });
+
+  app.use('*', authenticate(deps.store, now));
+  app.route('/', createSessionRoutes(deps.store, { secureCookies: deps.secureCookies, now }));
+  app.route('/v1', createApprovalRoutes(deps.service));
+
+  if (deps.mcp) {
+    const mcp = deps.mcp;
+    app.all('/mcp', (c) => {
+      const principal = c.get('principal');
+      if (!principal || principal.kind !== 'agent') {
+        throw new LoopgateError('E_AUTH_REQUIRED', 'The MCP endpoint needs "Authorization: Bearer <agent key>" (create one with `loopgate keys create --name NAME`).');
+      }
+      const token = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
+      return mcp.fetch(c.req.raw, { agentId: principal.agentId, keyId: principal.keyId, token });
+    });
+  }
+
+  app.route('/', createStaticRoutes(deps.extraAssets));
+  return app;
+}

@@ -1,0 +1,85 @@
+import type { ApprovalInput } from '../core/approvalInput.js';
+import type { ApprovalView } from '../core/approvalView.js';
+import type { ErrorCode } from '../core/errorCodes.js';
+import { LoopgateError } from '../core/errors.js';
+import type { Jwks } from '../crypto/signingKeys.js';
+
+/**
+ * What the MCP tools need from an approvals server. Two implementations: in-process
+ * (`localApprovalsClient.ts`, for `loopgate mcp` with the embedded server and for `/mcp`) and
+ * over HTTP (`createRemoteApprovalsClient`, for `loopgate mcp --server-url`).
+ * Methods throw LoopgateError with the server's code.
+ */
+export interface ApprovalsClient {
+  createApproval(input: ApprovalInput): Promise<ApprovalView>;
+  getApproval(pauseId: string): Promise<ApprovalView>;
+  /** Resolves when decided, or unchanged after `maxWaitSeconds` (≤ 50), or when `signal` aborts. */
+  waitForApproval(pauseId: string, maxWaitSeconds: number, signal?: AbortSignal): Promise<ApprovalView>;
+  cancelApproval(pauseId: string): Promise<ApprovalView>;
+  /** The keys receipts are checked against. */
+  getJwks(): Promise<Jwks>;
+  /** The shared HMAC secret, when this side holds it. */
+  signingSecret?: string;
+}
+
+/**
+ * An {@link ApprovalsClient} over the loopgate HTTP API (docs/api.md) with an agent key.
+ * @throws LoopgateError with the server's code, or E_REMOTE_UNREACHABLE when it cannot be reached
+ */
+export function createRemoteApprovalsClient(options: {
+  serverUrl: string;
+  apiKey: string;
+  signingSecret?: string;
+  fetch?: typeof fetch;
+}): ApprovalsClient {
+  const base = options.serverUrl.replace(/\/$/, '');
+  const doFetch = options.fetch ?? fetch;
+  let jwks: { value: Jwks; at: number } | undefined;
+
+  async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    let response: Response;
+    try {
+      response = await doFetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.apiKey}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (cause) {
+      if (signal?.aborted) throw cause;
+      throw new LoopgateError('E_REMOTE_UNREACHABLE', `Could not reach the loopgate server at ${base}: ${(cause as Error).message}`, { cause });
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch (cause) {
+      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status} with a body that is not JSON.`, { cause });
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
+      if (error?.code && error.message) throw new LoopgateError(error.code as ErrorCode, error.message);
+      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status}.`);
+    }
+    return parsed as T;
+  }
+
+  const id = (pauseId: string) => encodeURIComponent(pauseId);
+  return {
+    createApproval: (input) => call('POST', '/v1/approvals', input),
+    getApproval: (pauseId) => call('GET', `/v1/approvals/${id(pauseId)}`),
+    waitForApproval: (pauseId, seconds, signal) =>
+      call('GET', `/v1/approvals/${id(pauseId)}/wait?max_wait_seconds=${seconds}`, undefined, signal),
+    cancelApproval: (pauseId) => call('POST', `/v1/approvals/${id(pauseId)}/cancel`),
+    async getJwks() {
+      if (!jwks || Date.now() - jwks.at > 300_000) {
+        jwks = { value: await call<Jwks>('GET', '/.well-known/loopgate/jwks.json'), at: Date.now() };
+      }
+      return jwks.value;
+    },
+    ...(options.signingSecret ? { signingSecret: options.signingSecret } : {}),
+  };
+}

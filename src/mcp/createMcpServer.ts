@@ -1,0 +1,234 @@
+import { McpServer, type CallToolResult, type ServerContext } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { approvalInputSchema } from '../core/approvalInput.js';
+import type { ApprovalView } from '../core/approvalView.js';
+import { isLoopgateError } from '../core/errors.js';
+import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
+import type { ApprovalsClient } from './approvalsClient.js';
+
+/** The server name and version MCP clients see. */
+export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
+
+/** Longest `wait_for_approval` blocks: MCP clients time a tool call out at 60 s by default. */
+export const maxToolWaitSeconds = 50;
+const defaultToolWaitSeconds = 45;
+/** How often `wait_for_approval` reports progress while it waits. */
+export const progressIntervalMs = 5_000;
+
+const pauseIdSchema = z.string().min(1).max(200).describe('The pause_id returned by request_approval.');
+
+const viewOutputSchema = z.looseObject({
+  pause_id: z.string(),
+  status: z.enum(['pending', 'responded', 'timed_out', 'expired']),
+});
+
+function ok(text: string, structured: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: 'text', text: `${text}\n\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
+}
+
+function toolError(text: string, structured?: Record<string, unknown>): CallToolResult {
+  return {
+    isError: true,
+    content: [{ type: 'text', text: structured ? `${text}\n\n${JSON.stringify(structured, null, 2)}` : text }],
+    ...(structured ? { structuredContent: structured } : {}),
+  };
+}
+
+/** Runs a tool body; a LoopgateError becomes an isError result the agent can act on. */
+async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await run();
+  } catch (err) {
+    if (isLoopgateError(err)) return toolError(`${err.code}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** What the agent should do next, given where the request stands. */
+export function describeOutcome(view: ApprovalView): { text: string; isError: boolean } {
+  switch (view.status) {
+    case 'pending':
+      return {
+        text: `Still pending: no human has decided yet. Call wait_for_approval again with pause_id "${view.pause_id}" (it returns the moment a human decides). Do not perform the action yet.`,
+        isError: false,
+      };
+    case 'responded': {
+      const r = view.response!;
+      const comment = r.comment ? ` Comment: "${r.comment}".` : '';
+      return r.decision === 'approved'
+        ? {
+            text: `APPROVED by ${r.responder} at ${r.responded_at}.${comment} You may now perform exactly the approved action (action_hash ${view.action_hash}); keep the receipt as proof.`,
+            isError: false,
+          }
+        : {
+            text: `REJECTED by ${r.responder} at ${r.responded_at}.${comment} Do not perform the action. Tell the user, or ask again with a changed request.`,
+            isError: true,
+          };
+    }
+    case 'timed_out':
+      return {
+        text: `TIMED OUT at ${view.expires_at}: no human decided in time. Do not perform the action; call request_approval again if it is still needed.`,
+        isError: true,
+      };
+    case 'expired':
+      return { text: 'CANCELLED: this request was cancelled. Do not perform the action.', isError: true };
+  }
+}
+
+/**
+ * Builds the MCP server with loopgate's approval tools over `client`. A factory: the
+ * streamable-HTTP endpoint calls it once per request, stdio once per connection. No tool
+ * decides: an agent can ask, read, wait and cancel, never approve.
+ */
+export function createMcpServer(client: ApprovalsClient): McpServer {
+  const server = new McpServer(serverInfo, {
+    capabilities: { tools: {} },
+    instructions:
+      'loopgate puts a human in the loop. Before a risky or irreversible action, call request_approval, send the user the approval_url if they are not watching the inbox, then call wait_for_approval until it returns a decision. Act only on decision "approved".',
+  });
+
+  server.registerTool(
+    'request_approval',
+    {
+      title: 'Ask a human to approve an action',
+      description:
+        'Ask a human to approve an action before you perform it (payments, deletions, emails, deployments, anything irreversible). ' +
+        'Returns a pause_id and an approval_url at once. Next: call wait_for_approval with the pause_id, and do not perform the action unless it returns decision "approved".',
+      inputSchema: approvalInputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    (input) =>
+      guarded(async () => {
+        const view = await client.createApproval(input);
+        const structured = {
+          pause_id: view.pause_id,
+          status: 'pending' as const,
+          expires_at: view.expires_at,
+          approval_url: view.approval_url,
+          action_hash: view.action_hash,
+          next_step: `Call wait_for_approval with pause_id "${view.pause_id}". Do not perform the action until it returns decision "approved".`,
+        };
+        return ok(`Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`, structured);
+      }),
+  );
+
+  server.registerTool(
+    'check_approval',
+    {
+      title: 'Check an approval request',
+      description:
+        'Read where an approval request stands, without waiting: pending, responded (with the decision, comment, fields and signed receipt), timed_out or expired. ' +
+        'Prefer wait_for_approval, which returns the moment a human decides.',
+      inputSchema: z.object({ pause_id: pauseIdSchema }),
+      outputSchema: viewOutputSchema,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ pause_id }) =>
+      guarded(async () => {
+        const view = await client.getApproval(pause_id);
+        return ok(describeOutcome(view).text, view as unknown as Record<string, unknown>);
+      }),
+  );
+
+  server.registerTool(
+    'wait_for_approval',
+    {
+      title: 'Wait for a human decision',
+      description:
+        `Wait for the human's decision on a pause_id. Returns the moment a human approves or rejects, or with status "pending" after max_wait_seconds (default ${defaultToolWaitSeconds}, at most ${maxToolWaitSeconds}); then call it again. ` +
+        'Perform the action only when it returns decision "approved"; a rejection, timeout or cancellation comes back as an error result.',
+      inputSchema: z.object({
+        pause_id: pauseIdSchema,
+        max_wait_seconds: z
+          .number()
+          .min(0)
+          .max(maxToolWaitSeconds)
+          .optional()
+          .describe(`Seconds to wait before returning "pending" (default ${defaultToolWaitSeconds}, max ${maxToolWaitSeconds}).`),
+      }),
+      outputSchema: viewOutputSchema,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ pause_id, max_wait_seconds }, ctx: ServerContext) =>
+      guarded(async () => {
+        const seconds = max_wait_seconds ?? defaultToolWaitSeconds;
+        const progressToken = ctx.mcpReq._meta?.progressToken;
+        let timer: NodeJS.Timeout | undefined;
+        if (progressToken !== undefined) {
+          const started = Date.now();
+          timer = setInterval(() => {
+            const elapsed = Math.round((Date.now() - started) / 1_000);
+            ctx.mcpReq
+              .notify({
+                method: 'notifications/progress',
+                params: { progressToken, progress: elapsed, total: seconds, message: `Waiting for a human decision (${elapsed}s)` },
+              })
+              .catch(() => undefined);
+          }, progressIntervalMs);
+        }
+        try {
+          const view = await client.waitForApproval(pause_id, seconds, ctx.mcpReq.signal);
+          const outcome = describeOutcome(view);
+          const structured = view as unknown as Record<string, unknown>;
+          return outcome.isError ? toolError(outcome.text, structured) : ok(outcome.text, structured);
+        } finally {
+          if (timer) clearInterval(timer);
+        }
+      }),
+  );
+
+  server.registerTool(
+    'cancel_approval',
+    {
+      title: 'Cancel an approval request',
+      description:
+        'Withdraw an approval request you no longer need (status becomes "expired"), so no human approves something stale. Fails if a human already decided.',
+      inputSchema: z.object({ pause_id: pauseIdSchema }),
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    ({ pause_id }) =>
+      guarded(async () => {
+        const view = await client.cancelApproval(pause_id);
+        return ok(`Cancelled approval request ${view.pause_id}.`, view as unknown as Record<string, unknown>);
+      }),
+  );
+
+  server.registerTool(
+    'verify_receipt',
+    {
+      title: 'Verify a signed approval receipt',
+      description:
+        'Check that a receipt (the "receipt" of check_approval or wait_for_approval, a compact JWS) was signed by this loopgate server and say what it approves. ' +
+        'Pass the whole check_approval result as "result" to also check that its fields match the receipt.',
+      inputSchema: z.object({
+        receipt: z.string().min(1).max(20_000).optional().describe('The compact JWS receipt.'),
+        result: z.record(z.string(), z.unknown()).optional().describe('A whole check_approval / wait_for_approval result.'),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ receipt, result }) =>
+      guarded(async () => {
+        if (receipt === undefined && result === undefined) {
+          return toolError('Pass "receipt" (the compact JWS) or "result" (a whole check_approval result).');
+        }
+        const verified = await verifyApprovalResult(result ?? receipt, {
+          jwks: await client.getJwks(),
+          ...(client.signingSecret ? { secret: client.signingSecret } : {}),
+        });
+        if (!verified.ok) {
+          return toolError(`INVALID receipt (${verified.code}): ${verified.message} Do not rely on it.`, {
+            valid: false,
+            code: verified.code,
+            reason: verified.message,
+          });
+        }
+        const p = verified.value.payload;
+        return ok(
+          `VALID receipt: ${p.decision} by ${p.responder} at ${p.responded_at} for action_hash ${p.action_hash} (pause_id ${p.pause_id}).`,
+          { valid: true, kid: verified.value.kid, hmac_checked: verified.value.hmacChecked, ...p },
+        );
+      }),
+  );
+
+  return server;
+}
