@@ -1,0 +1,255 @@
+// @ts-check
+/**
+ * The browser's client for loopgate's JSON API (docs/api.md). Every call is same-origin with
+ * the session cookie; every POST carries the session's CSRF token in `X-CSRF-Token`. A 401 sends
+ * the user to `/signin?next=<current path>`; any other failure is thrown as an {@link ApiError}
+ * whose `message` is the `error.message` of the API's body, never a raw dump.
+ */
+
+/**
+ * @typedef {{ name: string, label: string, type: 'string' | 'number' | 'boolean', required?: boolean }} FieldSpec
+ * @typedef {{
+ *   decision: 'approved' | 'rejected',
+ *   comment: string,
+ *   fields: Record<string, string | number | boolean>,
+ *   responder: string,
+ *   responded_at: string,
+ *   channel: string,
+ *   nonce: string,
+ *   signature: string,
+ * }} ApprovalResponse
+ * @typedef {{
+ *   pause_id: string,
+ *   agent_id: string,
+ *   status: 'pending' | 'responded' | 'timed_out' | 'expired',
+ *   action_description: string,
+ *   action_details: Record<string, unknown>,
+ *   fields?: FieldSpec[] | null,
+ *   recipient_email?: string | null,
+ *   recipient_slack?: string | null,
+ *   created_at: string,
+ *   expires_at: string,
+ *   action_hash: string,
+ *   approval_url?: string,
+ *   response?: ApprovalResponse | null,
+ *   receipt?: string | null,
+ * }} ApprovalView
+ * @typedef {{ operator: { id: string, name: string, role: string }, csrf_token: string }} Session
+ */
+
+/**
+ * A failed API call. `code` is the API's `E_…` code, or null when the server could not be
+ * reached or answered without a loopgate error body; `status` is the HTTP status (0 when the
+ * request never got an answer).
+ */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string | null} code
+   * @param {string} message
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** @type {Session | null} */
+let currentSession = null;
+
+/** The path and query of this page, as the `next` a sign-in should return to. */
+function currentPath() {
+  return location.pathname + location.search;
+}
+
+/**
+ * Sends the browser to the sign-in help page, remembering where to come back to. Returns a
+ * promise that never settles, so callers render nothing while the page unloads.
+ * @returns {Promise<never>}
+ */
+export function redirectToSignIn() {
+  location.assign(`/signin?next=${encodeURIComponent(currentPath())}`);
+  return new Promise(() => {});
+}
+
+/**
+ * Reads a non-2xx answer into an ApiError with the API's own message.
+ * @param {Response} res
+ * @returns {Promise<ApiError>}
+ */
+async function readApiError(res) {
+  /** @type {unknown} */
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    // Not JSON (a proxy's HTML page, an empty body): fall through to the generic message.
+  }
+  const error =
+    body &&
+    typeof body === 'object' &&
+    'error' in body &&
+    body.error &&
+    typeof body.error === 'object'
+      ? /** @type {{ code?: unknown, message?: unknown }} */ (body.error)
+      : null;
+  if (error && typeof error.message === 'string' && error.message !== '') {
+    return new ApiError(
+      res.status,
+      typeof error.code === 'string' ? error.code : null,
+      error.message,
+    );
+  }
+  const reason = res.statusText ? ` ${res.statusText}` : '';
+  return new ApiError(
+    res.status,
+    null,
+    `The server answered ${res.status}${reason}. Try again in a moment.`,
+  );
+}
+
+/**
+ * One request to the API. Parses JSON answers; 204 gives null.
+ * @param {string} method
+ * @param {string} path  same-origin path, e.g. `/v1/approvals?status=pending`
+ * @param {{ body?: unknown, redirectOn401?: boolean }} [options]
+ * @returns {Promise<any>}
+ */
+async function requestJson(method, path, options = {}) {
+  const { body, redirectOn401 = true } = options;
+  /** @type {Record<string, string>} */
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && currentSession) headers['X-CSRF-Token'] = currentSession.csrf_token;
+  /** @type {Response} */
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (cause) {
+    const err = new ApiError(
+      0,
+      null,
+      'Could not reach the loopgate server. Check your connection and try again.',
+    );
+    err.cause = cause;
+    throw err;
+  }
+  if (res.status === 401 && redirectOn401) return redirectToSignIn();
+  if (!res.ok) throw await readApiError(res);
+  if (res.status === 204) return null;
+  try {
+    return await res.json();
+  } catch (cause) {
+    const err = new ApiError(
+      res.status,
+      null,
+      'The server sent an answer this page could not read. Reload the page.',
+    );
+    err.cause = cause;
+    throw err;
+  }
+}
+
+/**
+ * `GET /v1/session`: the signed-in operator and the CSRF token for POSTs. Redirects to the
+ * sign-in page on 401 unless `redirectOn401` is false, in which case it resolves to null.
+ * @param {{ redirectOn401?: boolean }} [options]
+ * @returns {Promise<Session | null>}
+ */
+export async function fetchSession(options = {}) {
+  const { redirectOn401 = true } = options;
+  try {
+    currentSession = /** @type {Session} */ (
+      await requestJson('GET', '/v1/session', { redirectOn401 })
+    );
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+  return currentSession;
+}
+
+/**
+ * GET a JSON resource of the API.
+ * @param {string} path
+ * @returns {Promise<any>}
+ */
+export function apiGet(path) {
+  return requestJson('GET', path);
+}
+
+/**
+ * POST JSON to the API with the session's CSRF token. When the server refuses the token
+ * (`E_CSRF_TOKEN_INVALID`, nothing was changed) it fetches the session again and retries once.
+ * @param {string} path
+ * @param {unknown} [body]
+ * @param {{ redirectOn401?: boolean }} [options]
+ * @returns {Promise<any>}
+ */
+export async function apiPost(path, body, options = {}) {
+  if (!currentSession) await fetchSession(options);
+  try {
+    return await requestJson('POST', path, { ...options, body });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== 'E_CSRF_TOKEN_INVALID') throw err;
+    await fetchSession(options);
+    return requestJson('POST', path, { ...options, body });
+  }
+}
+
+/**
+ * `GET /v1/approvals?status=…&limit=…`: views, newest first.
+ * @param {'pending' | 'decided'} status
+ * @param {number} [limit]
+ * @returns {Promise<ApprovalView[]>}
+ */
+export async function listApprovals(status, limit) {
+  const query = new URLSearchParams({ status });
+  if (limit !== undefined) query.set('limit', String(limit));
+  const answer = await apiGet(`/v1/approvals?${query}`);
+  return Array.isArray(answer?.items) ? answer.items : [];
+}
+
+/**
+ * `GET /v1/approvals/:id`.
+ * @param {string} pauseId
+ * @returns {Promise<ApprovalView>}
+ */
+export function fetchApproval(pauseId) {
+  return apiGet(`/v1/approvals/${encodeURIComponent(pauseId)}`);
+}
+
+/**
+ * `POST /v1/approvals/:id/decision`. Resolves to the decided view (with `response` and
+ * `receipt`); throws ApiError 409 when the request was already decided or expired, 400 when
+ * the fields are invalid.
+ * @param {string} pauseId
+ * @param {{ decision: 'approved' | 'rejected', comment: string, fields: Record<string, string | number | boolean> }} decision
+ * @returns {Promise<ApprovalView>}
+ */
+export function postDecision(pauseId, decision) {
+  return apiPost(`/v1/approvals/${encodeURIComponent(pauseId)}/decision`, decision);
+}
+
+/**
+ * `POST /v1/logout`, then the sign-in page.
+ * @returns {Promise<void>}
+ */
+export async function signOut() {
+  try {
+    await apiPost('/v1/logout', undefined, { redirectOn401: false });
+  } catch (err) {
+    // Already signed out is the outcome the user asked for.
+    if (!(err instanceof ApiError) || err.status !== 401) throw err;
+  }
+  currentSession = null;
+  location.assign('/signin?signed_out=1');
+}

@@ -1,0 +1,475 @@
+// @ts-check
+/**
+ * The approval page (`/approvals/:id`): what the agent asks, the details as a table, the fields
+ * it wants filled in, a Comment, and Approve / Reject. After a decision (here, or by anyone
+ * else, seen live through `/v1/events`) it shows the outcome and the signed receipt. A request
+ * that is decided, timed out or expired shows no buttons; the countdown disables them at zero.
+ */
+
+import { ApiError, fetchApproval, postDecision } from './api.js';
+import {
+  createElement,
+  formatValue,
+  replaceChildren,
+  requireElement,
+  revealHiddenCharacters,
+} from './dom.js';
+import { subscribeToApprovals } from './events.js';
+import { describeOutcome, isDecidable } from './outcome.js';
+import { announce, showConnectionState, startSignedInPage } from './page.js';
+import { createTimeElement, formatDuration, millisecondsUntil } from './time.js';
+
+/**
+ * @typedef {import('./api.js').ApprovalView} ApprovalView
+ * @typedef {import('./api.js').FieldSpec} FieldSpec
+ * @typedef {{ spec: FieldSpec, input: HTMLInputElement, error: HTMLElement }} FieldControl
+ */
+
+const pauseId = readPauseId();
+/** @type {ApprovalView | null} */
+let currentView = null;
+/** @type {FieldControl[]} */
+let fieldControls = [];
+let formBuilt = false;
+let decisionInFlight = false;
+/** Whether the buttons were usable at the last render; the countdown re-renders when it flips. */
+let wasDecidable = false;
+
+const form = requireElement('decision-form', HTMLFormElement);
+const approveButton = requireElement('approve', HTMLButtonElement);
+const rejectButton = requireElement('reject', HTMLButtonElement);
+const commentInput = requireElement('comment', HTMLTextAreaElement);
+const decisionError = requireElement('decision-error', HTMLElement);
+const sendingStatus = requireElement('sending', HTMLElement);
+
+/** The pause_id from `/approvals/:id`, or null when the path has none. */
+function readPauseId() {
+  const match = /^\/approvals\/([^/]+)\/?$/.exec(location.pathname);
+  if (!match?.[1]) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Keeps the later of two views of one request: a status only ever moves on from `pending`.
+ * @param {ApprovalView | null} known
+ * @param {ApprovalView} incoming
+ * @returns {ApprovalView}
+ */
+function pickLaterView(known, incoming) {
+  if (known && known.status !== 'pending' && incoming.status === 'pending') return known;
+  return incoming;
+}
+
+/**
+ * @param {ApprovalView} view
+ * @returns {FieldSpec[]}
+ */
+function readFieldSpecs(view) {
+  return Array.isArray(view.fields) ? view.fields : [];
+}
+
+/**
+ * One labelled input per requested field: string → text, number → number, boolean → checkbox.
+ * Ids are positional because field names come from the agent.
+ * @param {FieldSpec} spec
+ * @param {number} index
+ * @returns {{ row: HTMLElement, control: FieldControl }}
+ */
+function createFieldControl(spec, index) {
+  const id = `field-${index}`;
+  const errorId = `${id}-error`;
+  const isBoolean = spec.type === 'boolean';
+  // A checkbox always answers (checked is yes, unchecked is no), so only text and number
+  // fields can be left empty and need the required mark.
+  const required = spec.required === true && !isBoolean;
+  const input = createElement('input', {
+    id,
+    name: spec.name,
+    type: isBoolean ? 'checkbox' : spec.type === 'number' ? 'number' : 'text',
+    step: spec.type === 'number' ? 'any' : null,
+    inputmode: spec.type === 'number' ? 'decimal' : null,
+    autocomplete: 'off',
+    required,
+    'aria-describedby': errorId,
+  });
+  const label = createElement('label', { for: id, dir: 'auto' }, [
+    ...revealHiddenCharacters(spec.label || spec.name),
+    required
+      ? createElement('span', { class: 'required-mark', 'aria-hidden': 'true' }, ['required'])
+      : null,
+  ]);
+  const error = createElement('p', { class: 'field-error', id: errorId, hidden: true });
+  const row = isBoolean
+    ? createElement('div', { class: 'field field-checkbox' }, [input, label, error])
+    : createElement('div', { class: 'field' }, [label, input, error]);
+  return { row, control: { spec, input, error } };
+}
+
+/**
+ * Builds the field inputs once, so a live re-render never wipes what the human typed.
+ * @param {ApprovalView} view
+ */
+function buildForm(view) {
+  if (formBuilt) return;
+  formBuilt = true;
+  const specs = readFieldSpecs(view);
+  const built = specs.map(createFieldControl);
+  fieldControls = built.map((entry) => entry.control);
+  replaceChildren(
+    requireElement('field-list', HTMLElement),
+    built.map((entry) => entry.row),
+  );
+  requireElement('fields', HTMLElement).hidden = specs.length === 0;
+}
+
+/**
+ * @param {FieldControl} control
+ * @param {string} message  empty clears the error
+ */
+function setFieldError(control, message) {
+  control.error.textContent = message;
+  control.error.hidden = message === '';
+  if (message) control.input.setAttribute('aria-invalid', 'true');
+  else control.input.removeAttribute('aria-invalid');
+}
+
+/**
+ * Reads the field values for a decision. For Approve every required field must be filled and
+ * every number must be a number; the first bad field gets focus and the result is null. For
+ * Reject nothing is required and only well-formed values are sent.
+ * @param {'approved' | 'rejected'} decision
+ * @returns {Record<string, string | number | boolean> | null}
+ */
+function collectFields(decision) {
+  /** @type {Record<string, string | number | boolean>} */
+  const values = {};
+  /** @type {FieldControl | null} */
+  let firstInvalid = null;
+  for (const control of fieldControls) {
+    const { spec, input } = control;
+    let message = '';
+    if (spec.type === 'boolean') {
+      values[spec.name] = input.checked;
+    } else if (spec.type === 'number') {
+      const raw = input.value.trim();
+      const number = Number(raw);
+      if (input.validity.badInput || (raw !== '' && !Number.isFinite(number)))
+        message = 'Enter a number.';
+      else if (raw === '' && spec.required) message = 'Enter a number: this field is required.';
+      else if (raw !== '') values[spec.name] = number;
+    } else {
+      const text = input.value.trim();
+      if (text === '' && spec.required) message = 'Fill in this field: it is required.';
+      else if (text !== '') values[spec.name] = text;
+    }
+    if (decision === 'rejected') message = '';
+    setFieldError(control, message);
+    if (message && !firstInvalid) firstInvalid = control;
+  }
+  if (firstInvalid) {
+    firstInvalid.input.focus();
+    return null;
+  }
+  return values;
+}
+
+/**
+ * The rows of the details table; agent text is shown with hidden characters made visible.
+ * @param {ApprovalView} view
+ */
+function renderDetails(view) {
+  const details =
+    view.action_details && typeof view.action_details === 'object' ? view.action_details : {};
+  const entries = Object.entries(details);
+  const rows = entries.map(([name, value]) =>
+    createElement('tr', {}, [
+      createElement('th', { scope: 'row', dir: 'auto' }, revealHiddenCharacters(name)),
+      createElement('td', { dir: 'auto' }, revealHiddenCharacters(formatValue(value))),
+    ]),
+  );
+  replaceChildren(requireElement('details-body', HTMLElement), rows);
+  requireElement('details', HTMLElement).hidden = entries.length === 0;
+  requireElement('details-empty', HTMLElement).hidden = entries.length > 0;
+}
+
+/**
+ * The outcome section: the sentence, what the human answered, and the receipt.
+ * @param {ApprovalView} view
+ * @param {number} now
+ */
+function renderOutcome(view, now) {
+  const outcome = describeOutcome(view, now);
+  const section = requireElement('outcome', HTMLElement);
+  section.dataset['outcome'] = outcome.kind;
+  requireElement('outcome-heading', HTMLElement).textContent = outcome.label;
+  requireElement('outcome-sentence', HTMLElement).textContent = outcome.sentence;
+
+  const response = view.status === 'responded' ? view.response : null;
+  /** @type {HTMLElement[]} */
+  const facts = [];
+  if (response) {
+    const labels = new Map(
+      readFieldSpecs(view).map((spec) => [spec.name, spec.label || spec.name]),
+    );
+    /**
+     * @param {string} term
+     * @param {Node[]} description
+     */
+    const fact = (term, description) =>
+      createElement('div', { class: 'fact' }, [
+        createElement('dt', {}, [term]),
+        createElement('dd', { dir: 'auto' }, description),
+      ]);
+    facts.push(fact('Decided by', [document.createTextNode(response.responder)]));
+    facts.push(fact('Decided at', [createTimeElement(response.responded_at)]));
+    facts.push(
+      fact(
+        'Comment',
+        response.comment
+          ? revealHiddenCharacters(response.comment)
+          : [document.createTextNode('—')],
+      ),
+    );
+    for (const [name, value] of Object.entries(response.fields ?? {})) {
+      const shown = typeof value === 'boolean' ? (value ? 'Yes' : 'No') : formatValue(value);
+      facts.push(fact(labels.get(name) ?? name, revealHiddenCharacters(shown)));
+    }
+  }
+  replaceChildren(requireElement('outcome-facts', HTMLElement), facts);
+
+  const receiptBlock = requireElement('receipt-block', HTMLElement);
+  const receipt = response && typeof view.receipt === 'string' ? view.receipt : '';
+  receiptBlock.hidden = receipt === '';
+  const receiptText = requireElement('receipt', HTMLTextAreaElement);
+  if (receiptText.value !== receipt) receiptText.value = receipt;
+  requireElement('action-hash', HTMLElement).textContent = view.action_hash ?? '';
+}
+
+/** Updates the countdown; at zero it re-renders, which disables and hides the buttons. */
+function renderTimeLeft() {
+  const view = currentView;
+  if (!view) return;
+  const now = Date.now();
+  const left = millisecondsUntil(view.expires_at, now);
+  requireElement('time-left-row', HTMLElement).hidden = view.status !== 'pending';
+  requireElement('time-left', HTMLElement).textContent =
+    left > 0 ? formatDuration(left) : 'None — time is up';
+  const decidable = isDecidable(view, now);
+  if (wasDecidable === decidable) return;
+  if (wasDecidable && view.status === 'pending')
+    announce('Time is up: Approve and Reject are disabled.');
+  render();
+}
+
+/** Renders the whole page from `currentView` and the clock. */
+function render() {
+  const view = currentView;
+  if (!view) return;
+  const now = Date.now();
+  const decidable = isDecidable(view, now);
+  const outcome = describeOutcome(view, now);
+
+  const shortDescription =
+    view.action_description.length > 60
+      ? `${view.action_description.slice(0, 57)}…`
+      : view.action_description;
+  document.title = `${decidable ? '' : `${outcome.label}: `}${shortDescription} · loopgate`;
+
+  const badge = requireElement('status-badge', HTMLElement);
+  badge.textContent = outcome.label;
+  badge.className = `badge badge-${outcome.kind}`;
+  const description = requireElement('description', HTMLElement);
+  description.classList.toggle('description-long', view.action_description.length > 160);
+  replaceChildren(description, revealHiddenCharacters(view.action_description));
+  replaceChildren(requireElement('agent', HTMLElement), revealHiddenCharacters(view.agent_id));
+  replaceChildren(requireElement('requested', HTMLElement), [createTimeElement(view.created_at)]);
+  replaceChildren(requireElement('expires', HTMLElement), [createTimeElement(view.expires_at)]);
+  renderDetails(view);
+
+  // A request that is no longer pending shows no buttons at all; one whose time ran out while
+  // this page was open keeps them, disabled, until the server marks it timed_out.
+  if (decidable) buildForm(view);
+  form.hidden = !(view.status === 'pending' && formBuilt);
+  approveButton.disabled = !decidable || decisionInFlight;
+  rejectButton.disabled = !decidable || decisionInFlight;
+  requireElement('outcome', HTMLElement).hidden = decidable;
+  if (!decidable) renderOutcome(view, now);
+
+  wasDecidable = decidable;
+  renderTimeLeft();
+}
+
+/**
+ * Takes a newer view (from the API or the event stream) and tells screen-reader users when the
+ * request stopped being decidable for a reason other than their own click.
+ * @param {ApprovalView} incoming
+ * @param {{ announceChange?: boolean }} [options]
+ */
+function updateView(incoming, options = {}) {
+  const before = currentView;
+  const focusWasInForm = form.contains(document.activeElement);
+  currentView = pickLaterView(currentView, incoming);
+  render();
+  if (
+    options.announceChange &&
+    before &&
+    before.status === 'pending' &&
+    currentView.status !== 'pending'
+  ) {
+    // The outcome section says who decided; the announcement only points to it, so the same
+    // sentence is not on the page twice.
+    announce(
+      currentView.status === 'responded'
+        ? 'This request has just been decided elsewhere. The outcome is shown below the details.'
+        : 'This request can no longer be decided. The reason is shown below the details.',
+    );
+    if (focusWasInForm || document.activeElement === document.body) {
+      requireElement('outcome-heading', HTMLElement).focus();
+    }
+  }
+}
+
+/**
+ * @param {string} message  empty hides the error
+ */
+function showDecisionError(message) {
+  decisionError.textContent = message;
+  decisionError.hidden = message === '';
+}
+
+/**
+ * Sends Approve or Reject once: both buttons stay disabled until the server answers, so a
+ * double tap cannot send two decisions.
+ * @param {'approved' | 'rejected'} decision
+ */
+async function submitDecision(decision) {
+  if (decisionInFlight || !currentView || !pauseId || !isDecidable(currentView)) return;
+  showDecisionError('');
+  const fields = collectFields(decision);
+  if (!fields) {
+    showDecisionError('Some fields need your attention before you can approve.');
+    return;
+  }
+  decisionInFlight = true;
+  approveButton.disabled = true;
+  rejectButton.disabled = true;
+  form.setAttribute('aria-busy', 'true');
+  sendingStatus.textContent =
+    decision === 'approved' ? 'Sending your approval…' : 'Sending your rejection…';
+  try {
+    const decided = await postDecision(pauseId, { decision, comment: commentInput.value, fields });
+    decisionInFlight = false;
+    updateView(decided);
+    sendingStatus.textContent = '';
+    // Focus on the outcome heading makes screen readers read the result.
+    requireElement('outcome-heading', HTMLElement).focus();
+  } catch (err) {
+    decisionInFlight = false;
+    sendingStatus.textContent = '';
+    showDecisionError(
+      err instanceof ApiError ? err.message : 'The decision could not be sent. Try again.',
+    );
+    if (err instanceof ApiError && err.status === 409) {
+      // Someone else decided it, or it expired: show what happened instead of the buttons.
+      await fetchApproval(pauseId).then(updateView, () => undefined);
+    }
+    render();
+  } finally {
+    form.removeAttribute('aria-busy');
+  }
+}
+
+/**
+ * Copies the receipt, with a fallback for pages served over plain HTTP on a LAN address, where
+ * the async Clipboard API is not available (it needs a secure context).
+ */
+async function copyReceipt() {
+  const receipt = requireElement('receipt', HTMLTextAreaElement);
+  const status = requireElement('copy-status', HTMLElement);
+  let copied = false;
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(receipt.value);
+      copied = true;
+    } catch {
+      // Permission refused: fall back to selecting the text.
+    }
+  }
+  if (!copied) {
+    receipt.focus();
+    receipt.select();
+    try {
+      copied = document.execCommand('copy');
+    } catch {
+      copied = false;
+    }
+  }
+  status.textContent = copied
+    ? 'Copied.'
+    : 'Could not copy: the receipt is selected, copy it by hand.';
+}
+
+/**
+ * Shows why the page cannot show the request.
+ * @param {string} message
+ */
+function showLoadError(message) {
+  const state = requireElement('load-state', HTMLElement);
+  state.classList.add('notice-error');
+  state.setAttribute('role', 'alert');
+  state.textContent = message;
+  state.hidden = false;
+}
+
+async function main() {
+  approveButton.addEventListener('click', () => void submitDecision('approved'));
+  rejectButton.addEventListener('click', () => void submitDecision('rejected'));
+  // Enter in a field must never decide: buttons are type=button and submission is a no-op.
+  form.addEventListener('submit', (event) => event.preventDefault());
+  requireElement('copy-receipt', HTMLButtonElement).addEventListener(
+    'click',
+    () => void copyReceipt(),
+  );
+  const receipt = requireElement('receipt', HTMLTextAreaElement);
+  receipt.addEventListener('focus', () => receipt.select());
+
+  try {
+    await startSignedInPage();
+  } catch (err) {
+    showLoadError(err instanceof ApiError ? err.message : 'This page could not be loaded.');
+    return;
+  }
+  if (!pauseId) {
+    showLoadError('This address names no approval request. Open one from the inbox.');
+    return;
+  }
+  const id = pauseId;
+  subscribeToApprovals({
+    onApproval(view) {
+      if (view.pause_id === id) updateView(view, { announceChange: !decisionInFlight });
+    },
+    onConnectionChange(connected, reconnected) {
+      showConnectionState(connected, reconnected);
+      if (reconnected)
+        fetchApproval(id).then(
+          (view) => updateView(view, { announceChange: true }),
+          () => undefined,
+        );
+    },
+  });
+  try {
+    updateView(await fetchApproval(id));
+  } catch (err) {
+    showLoadError(err instanceof ApiError ? err.message : 'This request could not be loaded.');
+    return;
+  }
+  requireElement('load-state', HTMLElement).hidden = true;
+  requireElement('approval', HTMLElement).hidden = false;
+  setInterval(renderTimeLeft, 1000);
+}
+
+void main();
