@@ -1,0 +1,100 @@
+/**
+ * The gate a tool call must pass before the gateway forwards it:
+ * - `none`: forwarded at once.
+ * - `approve`: a signed-in operator approves that call with those arguments.
+ * - `totp`: as `approve`, plus a fresh authenticator code (RFC 6238) typed on our page.
+ * - `webauthn`: as `approve`, plus a passkey assertion with user verification.
+ * - `quorum`: `n` distinct operators from a list approve, each with the rule's step-up.
+ * - `otp_argument`: the tool gains a required `otp` argument holding an authenticator code
+ *   (kept for compatibility; the agent sees the code, so it is the weakest gate).
+ * - `deny`: never forwarded.
+ */
+export type Gate = 'none' | 'approve' | 'totp' | 'webauthn' | 'quorum' | 'otp_argument' | 'deny';
+
+/** Every gate, in the order error messages list them. */
+export const gates = [
+  'none',
+  'approve',
+  'totp',
+  'webauthn',
+  'quorum',
+  'otp_argument',
+  'deny',
+] as const satisfies readonly Gate[];
+
+/** The gates `default:` may name: every gate but `quorum`, which needs a rule's `quorum:`. */
+export const defaultGates = [
+  'none',
+  'approve',
+  'totp',
+  'webauthn',
+  'otp_argument',
+  'deny',
+] as const satisfies readonly Gate[];
+
+/** What each approver of a quorum must show besides the click. */
+export type QuorumStepUp = 'none' | 'totp' | 'webauthn';
+
+/** A rule's `quorum:` block: `n` distinct approvers from `approvers` (operator names). */
+export type PolicyQuorum = { n: number; approvers: string[]; stepUp: QuorumStepUp };
+
+/** The comparison operators a `when:` condition may use. */
+export type ConditionOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'matches';
+
+/**
+ * One comparison of one argument. `path` is the argument name as written; `segments` is it
+ * split on dots for nested arguments (`payee.iban` → `["payee", "iban"]`).
+ */
+export type PolicyCondition = { path: string; segments: string[] } & (
+  | { operator: 'eq' | 'ne'; value: string | number | boolean | null }
+  | { operator: 'gt' | 'gte' | 'lt' | 'lte'; value: number }
+  | { operator: 'matches'; value: string; regex: RegExp }
+);
+
+/** One rule of the policy, compiled. */
+export type PolicyRule = {
+  /** The glob as written: `*` is any run of characters, `?` one character. */
+  tool: string;
+  /** The glob compiled to an anchored regular expression. */
+  toolPattern: RegExp;
+  /** All must hold for the rule to apply; empty when the rule has no `when:`. */
+  when: PolicyCondition[];
+  gate: Gate;
+  /** Present exactly when `gate` is `quorum`. */
+  quorum: PolicyQuorum | null;
+  /** How long the approval stays open, in minutes. */
+  timeoutMinutes: number;
+  /** The 1-based line of the rule in the policy file, or null when it did not come from one. */
+  line: number | null;
+};
+
+/** A parsed, validated policy (see `parsePolicy`). Rules are tried in order; first match wins. */
+export type Policy = {
+  /** The gate for tools no rule names. */
+  defaultGate: Gate;
+  /** The approval timeout, in minutes, of rules without `timeout_minutes` and of `default`. */
+  timeoutMinutes: number;
+  rules: PolicyRule[];
+  /** The file name the policy came from, for messages. */
+  source: string;
+};
+
+/** The timeout of a gated call's approval when the policy names none, in minutes. */
+export const defaultTimeoutMinutes = 30;
+
+/** The longest approval timeout a policy may ask for: 7 days, in minutes. */
+export const maxTimeoutMinutes = 7 * 24 * 60;
+
+/**
+ * Compiles a tool-name glob to an anchored regular expression: `*` matches any run of
+ * characters (also none), `?` exactly one; every other character matches itself.
+ */
+export function compileToolGlob(glob: string): RegExp {
+  let source = '';
+  for (const char of glob) {
+    if (char === '*') source += '.*';
+    else if (char === '?') source += '.';
+    else source += char.replace(/[\\^$.|+()[\]{}/]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`, 'su');
+}
