@@ -1,0 +1,340 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
+import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+
+type Harness = Awaited<ReturnType<typeof createAppHarness>>;
+
+let h: Harness;
+beforeEach(async () => {
+  h = await createAppHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const json = { 'content-type': 'application/json' };
+
+async function decide(
+  id: string,
+  auth: { cookie: string; csrf: string },
+  body: Record<string, unknown> = { decision: 'approved', comment: 'ok' },
+  extraHeaders: Record<string, string> = {},
+) {
+  return h.request(`/v1/approvals/${id}/decision`, {
+    method: 'POST',
+    headers: { ...json, cookie: auth.cookie, 'x-csrf-token': auth.csrf, origin: testOrigin, ...extraHeaders },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('no self-approval: agents can ask but never decide', () => {
+  it('refuses a decision made with an agent key (403), even with a valid session CSRF token', async () => {
+    const { pause_id } = await h.requestApproval();
+    const { csrf } = await h.signIn();
+    const response = await h.request(`/v1/approvals/${pause_id}/decision`, {
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${h.agent.key}`, 'x-csrf-token': csrf },
+      body: JSON.stringify({ decision: 'approved' }),
+    });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_FORBIDDEN');
+    expect((await h.service.getApproval(pause_id)).status).toBe('pending');
+  });
+
+  it('refuses a decision with no session (401) — the approval_url grants nothing by itself', async () => {
+    const { pause_id, approval_url } = await h.requestApproval();
+    const page = await h.request(new URL(approval_url).pathname);
+    expect(page.status).toBe(200); // the page shell loads, but it can do nothing without a session
+    const response = await h.request(`/v1/approvals/${pause_id}/decision`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ decision: 'approved' }),
+    });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_REQUIRED');
+    expect((await h.request(`/v1/approvals/${pause_id}`)).status).toBe(401);
+    expect((await h.service.getApproval(pause_id)).status).toBe('pending');
+  });
+
+  it('refuses a forged or revoked agent key on every route', async () => {
+    for (const [method, path] of [
+      ['POST', '/v1/approvals'],
+      ['GET', '/v1/approvals'],
+      ['POST', '/v1/approvals/pa_x/decision'],
+    ] as const) {
+      const response = await h.request(path, { method, headers: { ...json, authorization: 'Bearer lg_forged' }, ...(method === 'POST' ? { body: '{}' } : {}) });
+      expect(response.status, `${method} ${path}`).toBe(401);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_KEY_INVALID');
+    }
+    await h.store.revokeAgentKey((await h.store.listAgentKeys())[0]!.id, Date.now());
+    const revoked = await h.request('/v1/approvals', { headers: { authorization: `Bearer ${h.agent.key}` } });
+    expect(revoked.status).toBe(401);
+  });
+
+  it('offers no decision route through MCP: the tool list has none', async () => {
+    const response = await h.request('/mcp', {
+      method: 'POST',
+      headers: { ...json, accept: 'application/json, text/event-stream', authorization: `Bearer ${h.agent.key}`, 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+    });
+    const text = await response.text();
+    const names = [...text.matchAll(/"name":"([a-z_]+)"/g)].map((m) => m[1]);
+    expect(names).toEqual(expect.arrayContaining(['request_approval', 'check_approval', 'wait_for_approval', 'cancel_approval', 'verify_receipt']));
+    expect(names.filter((n) => /approve|decide|respond/.test(n!) && n !== 'request_approval' && n !== 'check_approval' && n !== 'wait_for_approval' && n !== 'cancel_approval')).toEqual([]);
+  });
+
+  it('refuses /mcp without an agent key, with a WWW-Authenticate challenge', async () => {
+    const response = await h.request('/mcp', { method: 'POST', headers: json, body: '{}' });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+});
+
+describe('sign-in and session', () => {
+  it('signs in with a one-time link that works once, setting a strict HttpOnly cookie', async () => {
+    const { setCookie, response } = await h.signIn();
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/');
+    expect(setCookie).toMatch(/loopgate_session=/);
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+  });
+
+  it('sends a used, expired or forged link to the sign-in page with the reason, and sets no cookie', async () => {
+    const { createLoginUrl } = await import('../service/operatorAuth.js');
+    const link = new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now));
+    const first = await h.request(`${link.pathname}${link.search}`);
+    expect(first.status).toBe(303);
+    const second = await h.request(`${link.pathname}${link.search}`);
+    expect(second.headers.get('location')).toMatch(/^\/signin\?error=used/);
+    expect(second.headers.get('set-cookie')).toBeNull();
+
+    const old = new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now));
+    h.clock.now += 15 * 60_000 + 1;
+    const expired = await h.request(`${old.pathname}${old.search}`);
+    expect(expired.headers.get('location')).toMatch(/^\/signin\?error=expired/);
+
+    const forged = await h.request('/login?token=abc');
+    expect(forged.headers.get('location')).toMatch(/^\/signin\?error=invalid/);
+  });
+
+  it('never redirects off-site after sign-in', async () => {
+    const { createLoginUrl } = await import('../service/operatorAuth.js');
+    const link = new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now));
+    const response = await h.request(`${link.pathname}${link.search}&next=//evil.example/x`);
+    expect(response.headers.get('location')).toBe('/');
+  });
+
+  it('requires the CSRF token on every state-changing request', async () => {
+    const { pause_id } = await h.requestApproval();
+    const auth = await h.signIn();
+    const missing = await decide(pause_id, { cookie: auth.cookie, csrf: '' });
+    expect(missing.status).toBe(403);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('E_CSRF_TOKEN_INVALID');
+    const wrong = await decide(pause_id, { cookie: auth.cookie, csrf: `${auth.csrf.slice(0, -1)}x` });
+    expect(wrong.status).toBe(403);
+    const logout = await h.request('/v1/logout', { method: 'POST', headers: { cookie: auth.cookie } });
+    expect(logout.status).toBe(403);
+    expect((await h.service.getApproval(pause_id)).status).toBe('pending');
+  });
+
+  it('ends the session on sign-out', async () => {
+    const auth = await h.signIn();
+    const out = await h.request('/v1/logout', { method: 'POST', headers: { cookie: auth.cookie, 'x-csrf-token': auth.csrf } });
+    expect(out.status).toBe(204);
+    expect((await h.request('/v1/session', { headers: { cookie: auth.cookie } })).status).toBe(401);
+  });
+});
+
+describe('DNS rebinding and cross-site guards', () => {
+  it('refuses a Host that is not this server', async () => {
+    const response = await h.app.request('/healthz', { headers: { host: 'attacker.example:7878' } });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_HOST_FORBIDDEN');
+    expect((await h.app.request('/healthz')).status).toBe(403); // no Host at all
+  });
+
+  it('refuses a request from another origin, even a signed-in one', async () => {
+    const { pause_id } = await h.requestApproval();
+    const auth = await h.signIn();
+    const response = await decide(pause_id, auth, { decision: 'approved' }, { origin: 'http://attacker.example' });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_ORIGIN_FORBIDDEN');
+    expect((await h.service.getApproval(pause_id)).status).toBe('pending');
+  });
+
+  it('serves pages with a strict Content-Security-Policy', async () => {
+    const response = await h.request('/');
+    expect(response.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    expect(response.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
+  });
+});
+
+describe('deciding', () => {
+  it('approves with fields and comment, returning a receipt that verifies offline', async () => {
+    const { pause_id } = await h.requestApproval({ fields: [{ name: 'ref', label: 'Reference', type: 'string', required: true }] });
+    const auth = await h.signIn();
+    const response = await decide(pause_id, auth, { decision: 'approved', comment: 'go', fields: { ref: 'INV-7' } });
+    expect(response.status).toBe(200);
+    const view = (await response.json()) as Record<string, unknown> & { response: Record<string, unknown> };
+    expect(view.status).toBe('responded');
+    expect(view.response).toMatchObject({ decision: 'approved', comment: 'go', fields: { ref: 'INV-7' }, responder: 'admin', channel: 'web' });
+    const verified = await verifyApprovalResult(view, { jwks: h.jwks, secret: h.signingSecret });
+    expect(verified).toMatchObject({ ok: true, value: { hmacChecked: true, payload: { pause_id, decision: 'approved' } } });
+  });
+
+  it('refuses approval without a required field, and a field of the wrong type', async () => {
+    const { pause_id } = await h.requestApproval({
+      fields: [
+        { name: 'ref', label: 'Reference', type: 'string', required: true },
+        { name: 'qty', label: 'Quantity', type: 'number' },
+      ],
+    });
+    const auth = await h.signIn();
+    const missing = await decide(pause_id, auth, { decision: 'approved' });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: { message: string } }).error.message).toMatch(/Reference.*required/);
+    const wrongType = await decide(pause_id, auth, { decision: 'approved', fields: { ref: 'x', qty: 'seven' } });
+    expect(((await wrongType.json()) as { error: { message: string } }).error.message).toMatch(/qty.*number/);
+    const unknown = await decide(pause_id, auth, { decision: 'approved', fields: { ref: 'x', bogus: 1 } });
+    expect(unknown.status).toBe(400);
+    const badDecision = await decide(pause_id, auth, { decision: 'maybe' });
+    expect(((await badDecision.json()) as { error: { code: string } }).error.code).toBe('E_DECISION_INVALID');
+    expect((await h.service.getApproval(pause_id)).status).toBe('pending');
+    const rejected = await decide(pause_id, auth, { decision: 'rejected', comment: 'no' });
+    expect(rejected.status).toBe(200);
+  });
+
+  it('lets one decision win: a second is refused with 409 and changes nothing', async () => {
+    const { pause_id } = await h.requestApproval();
+    const auth = await h.signIn();
+    expect((await decide(pause_id, auth, { decision: 'rejected', comment: 'no' })).status).toBe(200);
+    const second = await decide(pause_id, auth, { decision: 'approved' });
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'E_APPROVAL_ALREADY_DECIDED',
+      message: expect.stringMatching(/already rejected by admin/),
+    });
+    expect((await h.service.getApproval(pause_id)).response?.decision).toBe('rejected');
+  });
+
+  it('lets exactly one of 1,000 concurrent HTTP decisions change the state', async () => {
+    const { pause_id } = await h.requestApproval();
+    const auth = await h.signIn();
+    const responses = await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) => decide(pause_id, auth, { decision: i % 2 ? 'approved' : 'rejected' })),
+    );
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(999);
+    const decided = (await h.store.listAuditEntries()).filter((e) => e.type === 'approval.decided' && e.requestId === pause_id);
+    expect(decided).toHaveLength(1);
+  });
+
+  it('refuses to decide an expired request, which reads timed_out', async () => {
+    const { pause_id } = await h.requestApproval({ timeout_hours: 1 });
+    const auth = await h.signIn();
+    h.clock.now += 3_600_000;
+    const response = await decide(pause_id, auth);
+    expect(response.status).toBe(409);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_APPROVAL_EXPIRED');
+    const view = (await (await h.request(`/v1/approvals/${pause_id}`, { headers: { cookie: auth.cookie } })).json()) as { status: string };
+    expect(view.status).toBe('timed_out');
+  });
+
+  it('refuses to decide a cancelled request', async () => {
+    const { pause_id } = await h.requestApproval();
+    const cancel = await h.request(`/v1/approvals/${pause_id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${h.agent.key}` } });
+    expect(((await cancel.json()) as { status: string }).status).toBe('expired');
+    const auth = await h.signIn();
+    const response = await decide(pause_id, auth);
+    expect(response.status).toBe(409);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/cancelled/);
+  });
+});
+
+describe('agents', () => {
+  it('refuses malformed request_approval input with what was wrong', async () => {
+    const response = await h.request('/v1/approvals', {
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${h.agent.key}` },
+      body: JSON.stringify({ action_description: '', action_details: { a: 5 }, timeout_hours: 500 }),
+    });
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('E_APPROVAL_INPUT_INVALID');
+    expect(error.message).toMatch(/action_description/);
+    expect(error.message).toMatch(/timeout_hours/);
+    const notJson = await h.request('/v1/approvals', { method: 'POST', headers: { ...json, authorization: `Bearer ${h.agent.key}` }, body: '{' });
+    expect(((await notJson.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_BODY_INVALID');
+    expect(await h.store.listApprovals({ limit: 10 })).toEqual([]);
+  });
+
+  it('sees only its own requests', async () => {
+    const { createAgentKey } = await import('../service/operatorAuth.js');
+    const other = await createAgentKey(h.store, 'cursor', Date.now());
+    const mine = await h.requestApproval();
+    const asOther = await h.request(`/v1/approvals/${mine.pause_id}`, { headers: { authorization: `Bearer ${other.key}` } });
+    expect(asOther.status).toBe(404);
+    const list = (await (await h.request('/v1/approvals', { headers: { authorization: `Bearer ${other.key}` } })).json()) as { items: unknown[] };
+    expect(list.items).toEqual([]);
+    const cancel = await h.request(`/v1/approvals/${mine.pause_id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${other.key}` } });
+    expect(cancel.status).toBe(404);
+  });
+
+  it('wakes a long-poll the moment a human decides', async () => {
+    const { pause_id } = await h.requestApproval();
+    const auth = await h.signIn();
+    const started = Date.now();
+    const waiting = h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=30`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    await new Promise((r) => setTimeout(r, 50));
+    await decide(pause_id, auth);
+    const view = (await (await waiting).json()) as { status: string; response: { decision: string } };
+    expect(view.status).toBe('responded');
+    expect(view.response.decision).toBe('approved');
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('returns a pending long-poll after max_wait_seconds, and refuses a bad value', async () => {
+    const { pause_id } = await h.requestApproval();
+    const view = (await (await h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=0.2`, { headers: { authorization: `Bearer ${h.agent.key}` } })).json()) as { status: string };
+    expect(view.status).toBe('pending');
+    const bad = await h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=soon`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    expect(bad.status).toBe(400);
+  });
+
+  it('serves the JWKS the receipts verify against', async () => {
+    const response = await h.request('/.well-known/loopgate/jwks.json');
+    const jwks = (await response.json()) as { keys: { kty: string; crv: string; kid: string }[] };
+    expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: h.jwks.keys[0]!.kid });
+  });
+});
+
+describe('inbox events', () => {
+  it('streams every change to a signed-in operator as server-sent events', async () => {
+    const auth = await h.signIn();
+    const response = await h.request('/v1/events', { headers: { cookie: auth.cookie } });
+    expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const readUntil = async (pattern: RegExp) => {
+      while (!pattern.test(buffer)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        buffer += decoder.decode(value);
+      }
+    };
+    await readUntil(/event: ready/);
+    const { pause_id } = await h.requestApproval();
+    await readUntil(new RegExp(`event: approval\\ndata: .*"pause_id":"${pause_id}".*"status":"pending"`));
+    await decide(pause_id, auth);
+    await readUntil(new RegExp(`"pause_id":"${pause_id}".*"status":"responded"`));
+    await reader.cancel();
+  });
+
+  it('refuses the event stream to agents', async () => {
+    const response = await h.request('/v1/events', { headers: { authorization: `Bearer ${h.agent.key}` } });
+    expect(response.status).toBe(403);
+  });
+});

@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret } from '../../src/crypto/signingKeys.js';
+import { createApp } from '../../src/http/createApp.js';
+import { buildAllowedOrigins } from '../../src/http/hostOriginGuard.js';
+import { createLocalApprovalsClient } from '../../src/mcp/localApprovalsClient.js';
+import { createMcpHttpEndpoint } from '../../src/mcp/mcpEndpoints.js';
+import { ApprovalService } from '../../src/service/approvalService.js';
+import { createAgentKey, createLoginUrl, ensureDefaultOperator } from '../../src/service/operatorAuth.js';
+import { openSqliteStore } from '../../src/store/sqliteStore.js';
+
+/** The origin the test app believes it is served at. */
+export const testOrigin = 'http://127.0.0.1:7878';
+
+/**
+ * A real app over a real SQLite store in a temp dir, called with `app.request()` (no port).
+ * `clock.now` can be moved forward to expire requests.
+ */
+export async function createAppHarness() {
+  const dir = mkdtempSync(join(tmpdir(), 'loopgate-app-'));
+  const store = openSqliteStore(join(dir, 'loopgate.db'));
+  const receiptKey = await loadOrCreateReceiptKey(dir);
+  const signingSecret = loadOrCreateSigningSecret(dir);
+  const jwks = buildJwks([receiptKey]);
+  const clock = { now: Date.now() };
+  const now = () => clock.now;
+  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: testOrigin, now });
+  const allowed = buildAllowedOrigins(testOrigin, 7878, true);
+  const mcp = createMcpHttpEndpoint(({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }));
+  const app = createApp({
+    store,
+    service,
+    jwks: () => jwks,
+    logger: pino({ level: 'silent' }),
+    allowedOrigins: () => allowed,
+    secureCookies: false,
+    mcp,
+    now,
+  });
+  const admin = await ensureDefaultOperator(store, clock.now);
+  const agent = await createAgentKey(store, 'claude', clock.now);
+
+  /** Calls the app as a browser or agent on this machine would. */
+  const request = (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
+    app.request(path, { ...init, headers: { host: '127.0.0.1:7878', ...init.headers } });
+
+  /** Signs the admin in through a one-time link; returns the cookie and CSRF token. */
+  async function signIn() {
+    const url = new URL(await createLoginUrl(store, admin, testOrigin, clock.now));
+    const response = await request(`${url.pathname}${url.search}`);
+    const setCookie = response.headers.get('set-cookie') ?? '';
+    const cookie = setCookie.split(';')[0]!;
+    const session = (await (await request('/v1/session', { headers: { cookie } })).json()) as { csrf_token: string };
+    return { cookie, csrf: session.csrf_token, setCookie, response };
+  }
+
+  /** Creates an approval as the agent; returns its view. */
+  async function requestApproval(body: Record<string, unknown> = {}) {
+    const response = await request('/v1/approvals', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agent.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action_description: 'Send $420 to ACME', action_details: { amount: '420', to: 'ACME' }, ...body }),
+    });
+    if (response.status !== 201) throw new Error(`create failed: ${response.status} ${await response.text()}`);
+    return (await response.json()) as { pause_id: string; approval_url: string; expires_at: string; action_hash: string };
+  }
+
+  return {
+    app,
+    store,
+    service,
+    jwks,
+    signingSecret,
+    clock,
+    admin,
+    agent,
+    request,
+    signIn,
+    requestApproval,
+    async close() {
+      service.stop();
+      await mcp.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
