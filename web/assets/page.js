@@ -4,7 +4,7 @@
  * button, the connection banner, and the polite announcer for screen readers.
  */
 
-import { ApiError, fetchSession, signOut } from './api.js';
+import { ApiError, fetchSession, redirectToSignIn, signOut } from './api.js';
 import { requireElement } from './dom.js';
 
 /** @typedef {import('./api.js').Session} Session */
@@ -16,7 +16,8 @@ import { requireElement } from './dom.js';
  */
 export async function startSignedInPage() {
   const session = await fetchSession();
-  if (!session) throw new Error('No session although the server did not answer 401.');
+  // Only an operator's session may decide; anything else (an agent key) signs in first.
+  if (!session?.operator) return redirectToSignIn();
   const account = requireElement('account', HTMLElement);
   requireElement('operator-name', HTMLElement).textContent = session.operator.name;
   account.hidden = false;

@@ -61,7 +61,7 @@ async function main() {
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
   }
-  if (!session) return;
+  if (!session?.operator) return;
   state.textContent = `You are signed in as ${session.operator.name}.`;
   state.hidden = false;
   const link = requireElement('continue-link', HTMLAnchorElement);
