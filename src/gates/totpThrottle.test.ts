@@ -79,7 +79,7 @@ describe('applyTotpAttempt', () => {
       'locked',
     ]);
     const locked = attempts[9]!.state;
-    expect(locked.lockedAt).toBe(new Date(now).toISOString());
+    expect(locked.lockedAt).toBe(now);
     expect(attempts[10]!.state).toEqual(locked);
     expect(attempts[10]!.timeStep).toBeNull();
   });

@@ -19,8 +19,8 @@ export type TotpThrottleState = {
    * so moving to another request does not reset it; reset by an accepted code or a void.
    */
   failuresOnRequest: number;
-  /** ISO 8601 time the TOTP was locked, or null. Only an admin's unlock clears it. */
-  lockedAt: string | null;
+  /** When the TOTP was locked, in ms since the epoch, or null. Only an admin's unlock clears it. */
+  lockedAt: number | null;
   /** RFC 6238 time step of the last accepted code, or null before the first. */
   lastUsedStep: number | null;
 };
@@ -99,7 +99,7 @@ export function applyTotpAttempt(
   const consecutiveFailures = state.consecutiveFailures + 1;
   const failuresOnRequest = state.failuresOnRequest + 1;
   if (consecutiveFailures >= totpThrottleLimits.lockAfter) {
-    const lockedAt = new Date(typeof now === 'number' ? now : now.getTime()).toISOString();
+    const lockedAt = typeof now === 'number' ? now : now.getTime();
     return {
       state: { ...state, consecutiveFailures, failuresOnRequest: 0, lockedAt },
       outcome: 'locked',
