@@ -80,7 +80,8 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
  * streamable-HTTP endpoint calls it once per request, stdio once per connection. No tool
  * decides: an agent can ask, read, wait and cancel, never approve.
  */
-export function createMcpServer(client: ApprovalsClient): McpServer {
+export function createMcpServer(client: ApprovalsClient, options: { progressIntervalMs?: number } = {}): McpServer {
+  const tickMs = options.progressIntervalMs ?? progressIntervalMs;
   const server = new McpServer(serverInfo, {
     capabilities: { tools: {} },
     instructions:
@@ -164,10 +165,19 @@ export function createMcpServer(client: ApprovalsClient): McpServer {
                 params: { progressToken, progress: elapsed, total: seconds, message: `Waiting for a human decision (${elapsed}s)` },
               })
               .catch(() => undefined);
-          }, progressIntervalMs);
+          }, tickMs);
         }
         try {
-          const view = await client.waitForApproval(pause_id, seconds, ctx.mcpReq.signal);
+          // Stateless HTTP serves a cancellation notice on a fresh instance, so also stop when the
+          // HTTP exchange itself ends (the client hung up).
+          const stop = new AbortController();
+          for (const source of [ctx.mcpReq.signal, ctx.http?.req?.signal]) {
+            if (!source) continue;
+            if (source.aborted) stop.abort();
+            else source.addEventListener('abort', () => stop.abort(), { once: true });
+          }
+          const signal = stop.signal;
+          const view = await client.waitForApproval(pause_id, seconds, signal);
           const outcome = describeOutcome(view);
           const structured = view as unknown as Record<string, unknown>;
           return outcome.isError ? toolError(outcome.text, structured) : ok(outcome.text, structured);

@@ -84,6 +84,13 @@ export class ApprovalService {
     return toApprovalView(record, this.#publicUrl, this.#now());
   }
 
+  /** How many waitForDecision calls are blocked right now (all requests). */
+  get activeWaits(): number {
+    let n = 0;
+    for (const set of this.#waiters.values()) n += set.size;
+    return n;
+  }
+
   /** Calls `listener` on every change; returns the function that stops it. */
   subscribe(listener: (change: ApprovalChange) => void): () => void {
     this.#events.on('change', listener);

@@ -18,7 +18,7 @@ export const testOrigin = 'http://127.0.0.1:7878';
  * A real app over a real SQLite store in a temp dir, called with `app.request()` (no port).
  * `clock.now` can be moved forward to expire requests.
  */
-export async function createAppHarness() {
+export async function createAppHarness(options: { progressIntervalMs?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'loopgate-app-'));
   const store = openSqliteStore(join(dir, 'loopgate.db'));
   const receiptKey = await loadOrCreateReceiptKey(dir);
@@ -28,7 +28,11 @@ export async function createAppHarness() {
   const now = () => clock.now;
   const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: testOrigin, now });
   const allowed = buildAllowedOrigins(testOrigin, 7878, true);
-  const mcp = createMcpHttpEndpoint(({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }));
+  const mcp = createMcpHttpEndpoint(
+    ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
+    undefined,
+    options,
+  );
   const app = createApp({
     store,
     service,
@@ -67,8 +71,19 @@ export async function createAppHarness() {
     return (await response.json()) as { pause_id: string; approval_url: string; expires_at: string; action_hash: string };
   }
 
+  let listening: import('node:http').Server | undefined;
+  /** Serves the app on a real loopback port (for real MCP client transports). */
+  async function listen(): Promise<string> {
+    const { createAdaptorServer } = await import('@hono/node-server');
+    const server = createAdaptorServer({ fetch: app.fetch }) as import('node:http').Server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    listening = server;
+    return `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  }
+
   return {
     app,
+    listen,
     store,
     service,
     jwks,
@@ -80,6 +95,8 @@ export async function createAppHarness() {
     signIn,
     requestApproval,
     async close() {
+      listening?.closeAllConnections();
+      await new Promise<void>((resolve) => (listening ? listening.close(() => resolve()) : resolve()));
       service.stop();
       await mcp.close();
       await store.close();
