@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI (`npm test` builds before it runs). */
+export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** Runs `loopgate …` to completion. */
+export function runCli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** A `loopgate serve` child process and the URL it printed. */
+export interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  loginUrl: string;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `loopgate serve` on a free port and waits for its banner. */
+export function startServe(dataDir: string, extraArgs: string[] = []): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [cliPath, 'serve', '--data-dir', dataDir, '--port', '0', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`loopgate serve printed no banner:\n${output}`)), 15_000);
+    child.on('exit', (code) => reject(new Error(`loopgate serve exited with ${code}:\n${output}`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+      const url = /Inbox:\s+(http:\/\/\S+?)\/\s/.exec(output)?.[1];
+      const loginUrl = /Sign in:\s+(\S+)/.exec(output)?.[1];
+      if (url && loginUrl) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({
+          child,
+          url,
+          loginUrl,
+          output: () => output,
+          stop: (signal = 'SIGTERM') =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null || child.signalCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill(signal);
+            }),
+        });
+      }
+    });
+  });
+}
