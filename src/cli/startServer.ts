@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,7 +126,7 @@ export async function startServer(
     async close() {
       service.stop();
       await mcp.close();
-      (server as import('node:http').Server).closeAllConnections();
+      (server as Server).closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
       try {
         const info = JSON.parse(readFileSync(infoPath, 'utf8')) as { pid: number };

@@ -27,7 +27,8 @@ function sortKeysDeep(value: unknown): unknown {
  * depth). This is the LoopPause recipe, so their verifiers accept loopgate responses unchanged.
  */
 export function computeResponseSignature(response: UnsignedResponse | Record<string, unknown>, secret: string): string {
-  const { signature: _ignored, ...rest } = response as Record<string, unknown>;
+  const rest: Record<string, unknown> = { ...response };
+  delete rest['signature'];
   const text = JSON.stringify(sortKeysDeep(rest));
   return `sha256=${createHmac('sha256', secret).update(text, 'utf8').digest('hex')}`;
 }

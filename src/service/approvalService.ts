@@ -265,7 +265,7 @@ export class ApprovalService {
       if (!waiters) this.#waiters.set(id, (waiters = new Set()));
       const timers: NodeJS.Timeout[] = [];
       const finish = (value: ApprovalRecord | null) => {
-        for (const t of timers) clearTimeout(t), clearInterval(t);
+        for (const t of timers) clearTimeout(t);
         waiters!.delete(onChange);
         if (waiters!.size === 0) this.#waiters.delete(id);
         options.signal?.removeEventListener('abort', onAbort);

@@ -1,4 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -71,14 +74,13 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     return (await response.json()) as { pause_id: string; approval_url: string; expires_at: string; action_hash: string };
   }
 
-  let listening: import('node:http').Server | undefined;
+  let listening: Server | undefined;
   /** Serves the app on a real loopback port (for real MCP client transports). */
   async function listen(): Promise<string> {
-    const { createAdaptorServer } = await import('@hono/node-server');
-    const server = createAdaptorServer({ fetch: app.fetch }) as import('node:http').Server;
+    const server = createAdaptorServer({ fetch: app.fetch }) as Server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     listening = server;
-    return `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   return {
