@@ -241,12 +241,14 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  const parseError = error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
   if (isLoopgateError(error)) {
     err(`loopgate: ${error.code}: ${error.message}`);
-  } else if (error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+  } else if (parseError) {
     err(`loopgate: E_CLI_USAGE: ${error.message}\n\n${usage}`);
   } else {
     err(`loopgate: ${(error as Error).stack ?? String(error)}`);
   }
-  process.exit(error instanceof LoopgateError && error.code === 'E_CLI_USAGE' ? 2 : 1);
+  // Exit 2 for a usage mistake (like most CLIs), 1 for everything else.
+  process.exit(parseError || isLoopgateError(error, 'E_CLI_USAGE') ? 2 : 1);
 });

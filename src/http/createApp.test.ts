@@ -338,3 +338,23 @@ describe('inbox events', () => {
     expect(response.status).toBe(403);
   });
 });
+
+describe('errors', () => {
+  it('answers an unknown route with E_HTTP_NOT_FOUND', async () => {
+    const response = await h.request('/v1/nope');
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_NOT_FOUND');
+  });
+
+  it('answers an unexpected failure with a generic 500 that leaks nothing', async () => {
+    const { pause_id } = await h.requestApproval();
+    await h.store.close(); // every store call now throws from inside better-sqlite3
+    const response = await h.request(`/v1/approvals/${pause_id}`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    expect(response.status).toBe(500);
+    const body = await response.text();
+    expect(JSON.parse(body)).toEqual({ error: { code: 'E_HTTP_INTERNAL', message: 'Internal error; see the server log.' } });
+    expect(body).not.toMatch(/database|sqlite|stack|at /i);
+    h.store.close = async () => undefined; // already closed
+  });
+});
+

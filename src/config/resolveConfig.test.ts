@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isLoopgateError } from '../core/errors.js';
+import { assertSafeBind, resolveConfig } from './resolveConfig.js';
+
+function errorOf(run: () => unknown): { code: string; message: string } {
+  try {
+    run();
+  } catch (err) {
+    if (isLoopgateError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('expected a LoopgateError');
+}
+
+describe('resolveConfig', () => {
+  it('applies defaults < file < env < flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loopgate-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ port: 9000, host: '127.0.0.2', logLevel: 'warn' }));
+    const config = resolveConfig({ config: file, logLevel: 'debug' }, { LOOPGATE_HOST: '127.0.0.3', LOOPGATE_LOG_LEVEL: 'error' });
+    expect(config).toMatchObject({ port: 9000, host: '127.0.0.3', logLevel: 'debug', dataDir: './.loopgate', allowPublicBind: false });
+    expect(resolveConfig({}, {})).toMatchObject({ host: '127.0.0.1', port: 7878, agentName: 'local' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the flag, the env var or the file key that is wrong', () => {
+    expect(errorOf(() => resolveConfig({ port: 'seventy' }, {}))).toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(/^--port: .*"seventy"/) });
+    expect(errorOf(() => resolveConfig({}, { LOOPGATE_PUBLIC_URL: 'not a url' })).message).toMatch(/^LOOPGATE_PUBLIC_URL:/);
+    const dir = mkdtempSync(join(tmpdir(), 'loopgate-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ logLevel: 'loud' }));
+    expect(errorOf(() => resolveConfig({ config: file }, {})).message).toMatch(/"logLevel" in .*config\.json/);
+    writeFileSync(file, '{ not json');
+    expect(errorOf(() => resolveConfig({ config: file }, {})).message).toMatch(/Could not read the config file/);
+    writeFileSync(file, JSON.stringify({ colour: 'blue' }));
+    expect(errorOf(() => resolveConfig({ config: file }, {})).code).toBe('E_CONFIG_INVALID');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a public bind unless allowed', () => {
+    expect(errorOf(() => assertSafeBind({ host: '0.0.0.0', allowPublicBind: false })).code).toBe('E_CONFIG_PUBLIC_BIND');
+    expect(() => assertSafeBind({ host: '0.0.0.0', allowPublicBind: true })).not.toThrow();
+    for (const host of ['127.0.0.1', 'localhost', '::1', '127.1.2.3']) {
+      expect(() => assertSafeBind({ host, allowPublicBind: false })).not.toThrow();
+    }
+    expect(resolveConfig({}, { LOOPGATE_ALLOW_PUBLIC_BIND: 'true' }).allowPublicBind).toBe(true);
+  });
+});
