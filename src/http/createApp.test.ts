@@ -118,6 +118,14 @@ describe('sign-in and session', () => {
     expect(forged.headers.get('location')).toMatch(/^\/signin\?error=invalid/);
   });
 
+  it('marks the cookie Secure when served over https', async () => {
+    const secure = await createAppHarness({ secureCookies: true });
+    const { setCookie } = await secure.signIn();
+    expect(setCookie).toMatch(/; Secure/);
+    await secure.close();
+    expect((await h.signIn()).setCookie).not.toMatch(/Secure/);
+  });
+
   it('never redirects off-site after sign-in', async () => {
     const { createLoginUrl } = await import('../service/operatorAuth.js');
     const link = new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now));

@@ -129,6 +129,18 @@ describe('loopgate mcp over stdio with the v1 client, decided in Chromium', () =
     expect(badSig.stderr).toMatch(/E_RECEIPT_SIGNATURE_INVALID/);
   });
 
+  it('shows a new request in the open inbox at once, without a reload', async () => {
+    const page = await signedInPage(dataDir);
+    await page.getByRole('heading', { name: /Waiting for you/ }).waitFor();
+    const created = await call('request_approval', { action_description: 'Restart the billing worker', action_details: { host: 'w-3' } });
+    const { pause_id } = created.structuredContent as { pause_id: string };
+    await page.getByRole('link', { name: 'Restart the billing worker' }).waitFor({ timeout: 5_000 });
+    await expect.poll(() => page.title()).toMatch(/^\(\d+\) /);
+    await call('cancel_approval', { pause_id });
+    await page.locator(`li[data-pause-id="${pause_id}"][data-status="expired"]`).waitFor({ timeout: 5_000 });
+    await page.close();
+  });
+
   it('rejects: the agent is told not to act', async () => {
     const created = await call('request_approval', { action_description: 'Drop table users', action_details: { table: 'users' } });
     const { pause_id, approval_url } = created.structuredContent as { pause_id: string; approval_url: string };

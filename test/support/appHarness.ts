@@ -21,7 +21,7 @@ export const testOrigin = 'http://127.0.0.1:7878';
  * A real app over a real SQLite store in a temp dir, called with `app.request()` (no port).
  * `clock.now` can be moved forward to expire requests.
  */
-export async function createAppHarness(options: { progressIntervalMs?: number } = {}) {
+export async function createAppHarness(options: { progressIntervalMs?: number; secureCookies?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'loopgate-app-'));
   const store = openSqliteStore(join(dir, 'loopgate.db'));
   const receiptKey = await loadOrCreateReceiptKey(dir);
@@ -34,7 +34,7 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
   const mcp = createMcpHttpEndpoint(
     ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
     undefined,
-    options,
+    { ...(options.progressIntervalMs ? { progressIntervalMs: options.progressIntervalMs } : {}) },
   );
   const app = createApp({
     store,
@@ -42,7 +42,7 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     jwks: () => jwks,
     logger: pino({ level: 'silent' }),
     allowedOrigins: () => allowed,
-    secureCookies: false,
+    secureCookies: options.secureCookies ?? false,
     mcp,
     now,
   });
