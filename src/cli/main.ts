@@ -11,7 +11,7 @@ import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import { createRemoteApprovalsClient } from '../mcp/approvalsClient.js';
 import { createLocalApprovalsClient } from '../mcp/localApprovalsClient.js';
 import { serveMcpStdio } from '../mcp/mcpEndpoints.js';
-import { createAgentKey, createLoginUrl, ensureDefaultOperator } from '../service/operatorAuth.js';
+import { createAgentKey, createLoginUrl, ensureDefaultOperator, loadOrCreateLocalAgentKey } from '../service/operatorAuth.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import { createLogger } from './logger.js';
 import { databasePath, readRunningServerUrl, startServer } from './startServer.js';
@@ -88,6 +88,15 @@ async function commandServe(config: Config): Promise<void> {
   process.once('SIGTERM', () => void stop());
 }
 
+async function isHealthy(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
 async function commandMcp(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   if (config.serverUrl) {
@@ -99,6 +108,21 @@ async function commandMcp(config: Config): Promise<void> {
     });
     serveMcpStdio(client, (error) => logger.debug({ err: error }, 'mcp stdio error'));
     logger.info({ server: config.serverUrl }, 'loopgate mcp: using a remote server');
+    return;
+  }
+  const dataDir = resolve(config.dataDir);
+  const running = readRunningServerUrl(dataDir);
+  if (running && (await isHealthy(running))) {
+    // One data dir, one server: use the one already running so there is a single inbox and
+    // decisions made in it reach this agent at once.
+    const apiKey = await withStore(config, (store) => loadOrCreateLocalAgentKey(store, dataDir, config.agentName, Date.now()));
+    const client = createRemoteApprovalsClient({
+      serverUrl: running,
+      apiKey,
+      signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
+    });
+    serveMcpStdio(client, (error) => logger.debug({ err: error }, 'mcp stdio error'));
+    err(`loopgate mcp: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${dataDir}\`).`);
     return;
   }
   const server = await startServer(config, logger, { fallbackToAnyPort: true });

@@ -1,3 +1,5 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { OperatorRecord, SessionRecord, Store } from '../store/store.js';
 import { LoopgateError } from '../core/errors.js';
 import { constantTimeEqual, createId, createSecretToken, hashSecret } from '../core/ids.js';
@@ -119,4 +121,29 @@ export async function authenticateAgentKey(store: Store, key: string, now: numbe
     throw new LoopgateError('E_AUTH_KEY_INVALID', 'The agent key is unknown or revoked. Create one with `loopgate keys create --name NAME`.');
   }
   return { id: record.id, name: record.name };
+}
+
+/** The file in a data dir holding the agent key `loopgate mcp` uses with that dir's server. */
+export const localAgentKeyFile = 'local-agent-key';
+
+/**
+ * The agent key a local `loopgate mcp` uses to talk to a server already running on the same
+ * data dir: read from `<dataDir>/local-agent-key` (mode 0600) while it is still valid, else a
+ * new key named `agentName` is made and saved there.
+ */
+export async function loadOrCreateLocalAgentKey(store: Store, dataDir: string, agentName: string, now: number): Promise<string> {
+  const path = join(dataDir, localAgentKeyFile);
+  if (existsSync(path)) {
+    const saved = readFileSync(path, 'utf8').trim();
+    try {
+      const agent = await authenticateAgentKey(store, saved, now);
+      if (agent.name === agentName) return saved;
+    } catch {
+      // revoked or from another database: make a new one
+    }
+  }
+  const created = await createAgentKey(store, agentName, now);
+  writeFileSync(path, `${created.key}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return created.key;
 }

@@ -145,6 +145,30 @@ describe('loopgate mcp --server-url (remote server)', () => {
     await bad.close();
   });
 
+  it('uses the server already running on the same data dir, so there is one inbox', async () => {
+    const dataDir = tempDataDir();
+    const server = await startServe(dataDir);
+    servers.push(server);
+    const connectLocal = async () => {
+      const client = new Client({ name: 'e2e-local', version: '1.0.0' });
+      await client.connect(new StdioClientTransport({ command: process.execPath, args: [cliPath, 'mcp', '--data-dir', dataDir], stderr: 'pipe' }));
+      return client;
+    };
+    const client = await connectLocal();
+    const created = (await client.callTool({ name: 'request_approval', arguments: { action_description: 'x', action_details: {} } })) as ToolResult;
+    const { pause_id, approval_url } = created.structuredContent as { pause_id: string; approval_url: string };
+    expect(approval_url).toBe(`${server.url}/approvals/${pause_id}`);
+    const inbox = await fetch(`${server.url}/v1/approvals/${pause_id}`, { headers: { authorization: `Bearer ${(await runCli(['keys', 'create', '--name', 'local', '--data-dir', dataDir])).stdout.trim()}` } });
+    expect(((await inbox.json()) as { status: string }).status).toBe('pending');
+    await client.close();
+    // A second start reuses the saved key instead of making a new one each time.
+    const again = await connectLocal();
+    await again.callTool({ name: 'check_approval', arguments: { pause_id } });
+    await again.close();
+    const keys = (await runCli(['keys', 'list', '--data-dir', dataDir])).stdout.trim().split('\n');
+    expect(keys).toHaveLength(2); // the saved local key, and the one this test made
+  });
+
   it('refuses --server-url without --api-key', async () => {
     const result = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9']);
     expect(result.code).not.toBe(0);
