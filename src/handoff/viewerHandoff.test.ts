@@ -1,0 +1,370 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { format } from 'node:util';
+import createDebug from 'debug';
+import WebSocket from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchTestBrowser, type TestBrowser } from '../../test/support/chromium.js';
+import { createE2eeSession, type E2eeSession } from '../crypto/e2ee/e2eeSession.js';
+import { generateFragmentSecret } from '../crypto/e2ee/fragmentSecret.js';
+import { decodeHandoffPayload, encodeMessagePayload } from '../crypto/e2ee/handoffPayload.js';
+import { buildE2eeForBrowser } from '../crypto/e2ee/testing/buildE2eeForBrowser.js';
+import { CdpConnection } from './cdpConnection.js';
+import { createAgentChannel, type AgentChannel, type ViewerAction } from './agentChannel.js';
+import { resolveCdpTarget } from './resolveCdpTarget.js';
+import { launchCdpChromium, type CdpChromium } from './testing/launchCdpChromium.js';
+import { startRelayDouble, type RelayDirection, type RelayDouble } from './testing/relayDouble.js';
+
+// The agent's login page: an OTP field at a known place, focused, submitted with Enter.
+const loginPage = `<!doctype html><html><body style="margin:0;font:16px sans-serif">
+<form method="POST" action="/submit" style="position:absolute;left:100px;top:100px;margin:0">
+<input id="otp" name="otp" autocomplete="off" autofocus style="box-sizing:border-box;width:200px;height:40px"></form>
+<script>document.getElementById('otp').focus();</script></body></html>`;
+
+let site: Server;
+let siteOrigin: string;
+let agentBrowser: CdpChromium;
+let human: TestBrowser;
+let e2eeDir: string;
+const submissions: string[] = [];
+const logLines: string[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  createDebug.enable('loopgate:*');
+  createDebug.log = (...args: unknown[]) => logLines.push(format(...args));
+  site = createServer((req, res) => {
+    if (req.method === 'POST') {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        submissions.push(new URLSearchParams(body).get('otp') ?? '');
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>signed in</p>');
+      });
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html' }).end(loginPage);
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+  [agentBrowser, human, e2eeDir] = await Promise.all([
+    launchCdpChromium(`${siteOrigin}/login`),
+    launchTestBrowser(),
+    buildE2eeForBrowser(),
+  ]);
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+afterAll(async () => {
+  createDebug.disable();
+  await human?.close();
+  await agentBrowser?.close();
+  if (site) await new Promise((resolve) => site.close(resolve));
+});
+
+/** Puts the agent's page back on a fresh, focused login form. */
+async function resetLoginPage(): Promise<string> {
+  const target = await resolveCdpTarget(agentBrowser.httpUrl);
+  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
+  try {
+    const { sessionId } = (await conn.send('Target.attachToTarget', {
+      targetId: target.targetId,
+      flatten: true,
+    })) as { sessionId: string };
+    await conn.send('Page.enable', {}, sessionId);
+    await conn.send('Page.navigate', { url: `${siteOrigin}/login` }, sessionId);
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await conn.close();
+  }
+  submissions.length = 0;
+  return target.targetId;
+}
+
+async function otpValue(targetId: string): Promise<string> {
+  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
+  try {
+    const { sessionId } = (await conn.send('Target.attachToTarget', {
+      targetId,
+      flatten: true,
+    })) as { sessionId: string };
+    const r = (await conn.send(
+      'Runtime.evaluate',
+      { expression: 'document.getElementById("otp")?.value ?? null', returnByValue: true },
+      sessionId,
+    )) as {
+      result: { value: string };
+    };
+    return r.result.value;
+  } finally {
+    await conn.close();
+  }
+}
+
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Handoff {
+  relay: RelayDouble;
+  channel: AgentChannel;
+  actions: ViewerAction[];
+  secret: string;
+  sessionId: string;
+  token: string;
+}
+
+async function startHandoff(
+  tamper?: (direction: RelayDirection, bytes: Uint8Array) => Uint8Array[],
+): Promise<Handoff> {
+  const sessionId = `ho_${Math.random().toString(36).slice(2, 10)}`;
+  const token = 'viewer-token-123';
+  const secret = generateFragmentSecret();
+  const relay = await startRelayDouble({
+    sessionId,
+    token,
+    e2eeDir,
+    ...(tamper ? { tamper } : {}),
+  });
+  const target = await resolveCdpTarget(agentBrowser.httpUrl, { url: `${siteOrigin}/login` });
+  const actions: ViewerAction[] = [];
+  let send: (data: Uint8Array) => void = () => undefined;
+  const channel = createAgentChannel({
+    sessionId,
+    fragmentSecret: secret,
+    target,
+    send: (data) => send(data),
+    onViewerAction: (a) => actions.push(a),
+  });
+  send = relay.attachAgent((data) => void channel.handleRelayMessage(data));
+  cleanups.push(async () => {
+    await channel.close();
+    await relay.close();
+  });
+  return { relay, channel, actions, secret, sessionId, token };
+}
+
+describe('the viewer page in a real Chromium, through a relay, to the agent’s Chromium', () => {
+  it.each([
+    ['a phone', { width: 390, height: 844 }],
+    ['a laptop', { width: 1280, height: 800 }],
+  ])(
+    'on %s: types the OTP with the keyboard, presses Enter, clicks Done',
+    async (_name, viewport) => {
+      const targetId = await resetLoginPage();
+      const h = await startHandoff();
+      const page = await human.browser.newPage({ viewport });
+      cleanups.push(() => page.close());
+      await page.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
+      await waitFor(
+        'keys confirmed in the viewer',
+        async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
+      );
+      await waitFor(
+        'the first frame drawn',
+        async () => (await page.textContent('#message')) === '',
+      );
+      expect(h.channel.state).toEqual({ viewerConnected: true, keysConfirmed: true });
+
+      // Click where the OTP field is drawn, mapping page CSS px to the canvas as the page does.
+      const box = (await page.locator('#screen').boundingBox())!;
+      const scale = Math.min(box.width / 1280, box.height / 800);
+      const drawnX = (box.width - 1280 * scale) / 2;
+      await page.mouse.click(box.x + drawnX + 150 * scale, box.y + 120 * scale);
+      await page.keyboard.type('493-20.1');
+      await waitFor(
+        'the code in the agent’s page',
+        async () => (await otpValue(targetId)) === '493-20.1',
+      );
+      await page.keyboard.press('Enter');
+      await waitFor('the form submission', () => submissions.length > 0);
+      expect(submissions).toEqual(['493-20.1']);
+
+      await page.click('#done');
+      await waitFor('Done to reach the agent', () => h.actions.length > 0);
+      expect(h.actions).toEqual(['done']);
+      expect(h.relay.viewerTexts).toContain(
+        JSON.stringify({ type: 'viewer-action', action: 'done' }),
+      );
+      expect(await page.textContent('#message')).toMatch(/Done/);
+
+      // The relay saw only ciphertext, and no log line holds the code or the secret.
+      const relayed = Buffer.concat(h.relay.forwarded.map((f) => Buffer.from(f.bytes)));
+      expect(relayed.includes(Buffer.from('493-20.1'))).toBe(false);
+      expect(relayed.includes(Buffer.from('insertText'))).toBe(false);
+      expect(relayed.includes(Buffer.from('keyDown'))).toBe(false);
+      const logs = logLines.join('\n');
+      expect(logs).toMatch(/loopgate:cdp|keys confirmed/);
+      expect(logs).not.toContain('493-20.1');
+      expect(logs).not.toContain(h.secret);
+    },
+  );
+
+  it('refuses a second viewer with close code 4409 and shows why', async () => {
+    await resetLoginPage();
+    const h = await startHandoff();
+    const first = await human.browser.newPage();
+    cleanups.push(() => first.close());
+    await first.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
+    await waitFor(
+      'first viewer confirmed',
+      async () => (await first.textContent('#encryption')) === 'End-to-end encrypted',
+    );
+    const second = await human.browser.newPage();
+    cleanups.push(() => second.close());
+    await second.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
+    await waitFor('the refusal', async () =>
+      /Another device/.test((await second.textContent('#message')) ?? ''),
+    );
+    expect(await second.isDisabled('#done')).toBe(true);
+  });
+
+  it('does not accept input or show anything when the link lost its #k secret', async () => {
+    const h = await startHandoff();
+    const page = await human.browser.newPage();
+    cleanups.push(() => page.close());
+    await page.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}`);
+    expect(await page.textContent('#message')).toMatch(/incomplete/);
+    expect(await page.textContent('#encryption')).toBe('No key in link');
+    expect(h.channel.state.keysConfirmed).toBe(false);
+  });
+});
+
+/** A viewer in Node: handshake, then keys sent once a frame has arrived. */
+async function nodeViewer(
+  h: Handoff,
+): Promise<{ session: E2eeSession; typeKeys: (text: string) => Promise<void> }> {
+  const ws = new WebSocket(
+    `${h.relay.origin.replace('http', 'ws')}/v1/handoff/${h.sessionId}/viewer?t=${h.token}`,
+  );
+  ws.binaryType = 'nodebuffer';
+  let session: E2eeSession | null = null;
+  let frames = 0;
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    void (async () => {
+      if (!isBinary) {
+        const msg = JSON.parse(data.toString()) as { type: string; state?: string };
+        if (msg.type === 'peer' && msg.state === 'connected') {
+          session = await createE2eeSession({
+            role: 'viewer',
+            sessionId: h.sessionId,
+            fragmentSecret: h.secret,
+          });
+          ws.send(await session.hello());
+        }
+        return;
+      }
+      const s = session;
+      if (!s) return;
+      const r = await s.receive(new Uint8Array(data));
+      if (r.kind === 'hello') ws.send(r.reply);
+      if (r.kind === 'data' && decodeHandoffPayload(r.plaintext)?.kind === 'frame') frames++;
+    })();
+  });
+  cleanups.push(async () => ws.close());
+  await waitFor('the viewer handshake', () => session?.isConfirmed === true, 4_000).catch(
+    () => undefined,
+  );
+  return {
+    get session() {
+      return session!;
+    },
+    async typeKeys(text: string) {
+      if (!session?.isConfirmed) return; // the viewer never got keys: nothing to send
+      await waitFor('a frame', () => frames > 0);
+      for (const key of text)
+        ws.send(await session.seal(encodeMessagePayload({ type: 'keyPress', key })));
+      await new Promise((r) => setTimeout(r, 800));
+    },
+  };
+}
+
+describe('a hostile relay', () => {
+  const typed = '9134';
+  const isData = (b: Uint8Array) => b[1] === 3;
+
+  it('that swaps both public keys for its own gets no keystroke through', async () => {
+    const targetId = await resetLoginPage();
+    const mitmAgent = await createE2eeSession({
+      role: 'agent',
+      sessionId: 'x',
+      fragmentSecret: generateFragmentSecret(),
+    });
+    const mitmViewer = await createE2eeSession({
+      role: 'viewer',
+      sessionId: 'x',
+      fragmentSecret: generateFragmentSecret(),
+    });
+    const [agentHello, viewerHello] = [await mitmAgent.hello(), await mitmViewer.hello()];
+    const h = await startHandoff((direction, bytes) =>
+      bytes[1] === 1 ? [direction === 'toAgent' ? viewerHello : agentHello] : [bytes],
+    );
+    const viewer = await nodeViewer(h);
+    expect(viewer.session.isConfirmed).toBe(false);
+    expect(h.channel.state.keysConfirmed).toBe(false);
+    await viewer.typeKeys(typed);
+    expect(await otpValue(targetId)).toBe('');
+  });
+
+  it('that flips a bit in every input message gets no keystroke through', async () => {
+    const targetId = await resetLoginPage();
+    const h = await startHandoff((direction, bytes) => {
+      if (direction !== 'toAgent' || !isData(bytes)) return [bytes];
+      const flipped = Uint8Array.from(bytes);
+      flipped[flipped.length - 20]! ^= 0x01;
+      return [flipped];
+    });
+    const viewer = await nodeViewer(h);
+    expect(viewer.session.isConfirmed).toBe(true);
+    await viewer.typeKeys(typed);
+    expect(await otpValue(targetId)).toBe('');
+  });
+
+  it('that replays every input message types each key once', async () => {
+    const targetId = await resetLoginPage();
+    const h = await startHandoff((direction, bytes) =>
+      direction === 'toAgent' && isData(bytes) ? [bytes, bytes, bytes] : [bytes],
+    );
+    const viewer = await nodeViewer(h);
+    await viewer.typeKeys(typed);
+    expect(await otpValue(targetId)).toBe(typed);
+  });
+
+  it('that reorders input messages never gets a key typed out of order', async () => {
+    const targetId = await resetLoginPage();
+    let held: Uint8Array | null = null;
+    let dataCount = 0;
+    const h = await startHandoff((direction, bytes) => {
+      if (direction !== 'toAgent' || !isData(bytes)) return [bytes];
+      dataCount++;
+      // Let the frame acks through, then hold keystroke 2 and release it after keystroke 3.
+      if (held) {
+        const out = [bytes, held];
+        held = null;
+        return out;
+      }
+      if (dataCount > 1 && dataCount % 3 === 0) {
+        held = bytes;
+        return [];
+      }
+      return [bytes];
+    });
+    const viewer = await nodeViewer(h);
+    expect(viewer.session.isConfirmed).toBe(true);
+    await viewer.typeKeys(typed);
+    const value = await otpValue(targetId);
+    expect(typed.startsWith(value)).toBe(true);
+    expect(value.length).toBeLessThan(typed.length);
+  });
+});
