@@ -1,0 +1,234 @@
+/**
+ * Servers for the benchmarks: one started in this process with `startServer`, or the real
+ * `loopgate serve` CLI spawned as a child process. Both come with an agent key and a signed-in
+ * operator session (cookie + CSRF token), obtained the way a user obtains them.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../dist/cli/logger.js';
+import { startServer } from '../dist/cli/startServer.js';
+import { resolveConfig } from '../dist/config/resolveConfig.js';
+import {
+  createAgentKey,
+  createLoginUrl,
+  ensureDefaultOperator,
+} from '../dist/service/operatorAuth.js';
+
+/** The compiled CLI entry point. */
+export const cliPath = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+const liveTempDirs = new Set();
+const liveChildren = new Set();
+
+/**
+ * On Ctrl-C or SIGTERM, kills the children and removes the temp dirs this run made, then exits
+ * with 130. Normal and failing runs clean up in their own `finally` blocks.
+ */
+export function removeLeftoversOnSignal() {
+  const onSignal = () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+    for (const path of liveTempDirs) rmSync(path, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+/** Remembers a child until it exits, for {@link removeLeftoversOnSignal}. */
+export function trackChild(child) {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  return child;
+}
+
+/** A fresh temp data dir; `remove()` deletes it. */
+export function createTempDataDir(label) {
+  const path = mkdtempSync(join(tmpdir(), `loopgate-bench-${label}-`));
+  liveTempDirs.add(path);
+  return {
+    path,
+    remove: () => {
+      rmSync(path, { recursive: true, force: true });
+      liveTempDirs.delete(path);
+    },
+  };
+}
+
+/**
+ * Opens a one-time sign-in link like a browser would and returns the operator's session:
+ * `{cookie: "loopgate_session=…", csrfToken}`.
+ * @param {string} baseUrl the server's URL
+ * @param {string} loginUrl `<baseUrl>/login?token=…`
+ * @throws Error when the link does not set the session cookie or /v1/session refuses it
+ */
+export async function signInOperator(baseUrl, loginUrl) {
+  const login = await fetch(loginUrl, { redirect: 'manual' });
+  const cookie = login.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0])
+    .find((pair) => pair.startsWith('loopgate_session='));
+  if (login.status !== 303 || !cookie)
+    throw new Error(`sign-in link answered ${login.status} without a session cookie`);
+  const session = await fetch(`${baseUrl}/v1/session`, { headers: { cookie } });
+  const body = await session.json();
+  if (session.status !== 200 || typeof body.csrf_token !== 'string') {
+    throw new Error(`GET /v1/session answered ${session.status}: ${JSON.stringify(body)}`);
+  }
+  return { cookie, csrfToken: body.csrf_token };
+}
+
+/**
+ * Starts a server in this process (port 0, temp data dir, silent logs) with an agent key and
+ * a signed-in operator.
+ * @returns {Promise<{server: import('../dist/cli/startServer.js').RunningServer, url: string,
+ *   agentKey: string, operator: {cookie: string, csrfToken: string}, close(): Promise<void>}>}
+ */
+export async function startInProcessServer() {
+  const dataDir = createTempDataDir('inproc');
+  const config = resolveConfig({ dataDir: dataDir.path, port: 0, logLevel: 'silent' }, {});
+  const server = await startServer(config, createLogger('silent'));
+  try {
+    const key = await createAgentKey(server.store, 'bench-agent', Date.now());
+    const admin = await ensureDefaultOperator(server.store, Date.now());
+    const operator = await signInOperator(
+      server.url,
+      await createLoginUrl(server.store, admin, server.url, Date.now()),
+    );
+    return {
+      server,
+      url: server.url,
+      agentKey: key.key,
+      operator,
+      async close() {
+        await server.close();
+        dataDir.remove();
+      },
+    };
+  } catch (err) {
+    await server.close();
+    dataDir.remove();
+    throw err;
+  }
+}
+
+/**
+ * Stops a child process: SIGTERM, then SIGKILL after `graceMs`. Resolves when it has exited.
+ * @param {import('node:child_process').ChildProcess} child
+ */
+export function stopChild(child, graceMs = 3_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Spawns `node dist/cli/main.js serve --port 0 --data-dir <dataDir>` and resolves once it has
+ * printed its banner (it listens before it prints it).
+ * @param {{dataDir: string, extraArgs?: string[], timeoutMs?: number}} options
+ * @returns {Promise<{child: import('node:child_process').ChildProcess, url: string, loginUrl: string,
+ *   bannerMs: number, stop(): Promise<void>}>} `bannerMs`: spawn → banner, milliseconds
+ * @throws Error when the process exits or stays silent for `timeoutMs`
+ */
+export function spawnServe({ dataDir, extraArgs = [], timeoutMs = 15_000 }) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = trackChild(
+      spawn(
+        process.execPath,
+        [cliPath, 'serve', '--port', '0', '--data-dir', dataDir, ...extraArgs],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
+    );
+    let stdout = '';
+    let stderr = '';
+    let bannerMs;
+    const fail = (why) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(
+        new Error(`loopgate serve ${why}\nstdout: ${stdout}\nstderr: ${stderr.slice(-2_000)}`),
+      );
+    };
+    const timer = setTimeout(() => fail(`printed no banner within ${timeoutMs} ms`), timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    // Keep draining stderr (the JSON log) so the child never blocks on a full pipe.
+    child.stderr.on('data', (chunk) => {
+      if (stderr.length < 20_000) stderr += chunk;
+    });
+    child.once('exit', (code, signal) => {
+      if (bannerMs === undefined) fail(`exited (code ${code}, signal ${signal}) before its banner`);
+    });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      if (bannerMs === undefined && stdout.includes('loopgate is running.'))
+        bannerMs = performance.now() - started;
+      const inbox = /Inbox:\s+(\S+)\/\s/.exec(stdout);
+      const login = /Sign in:\s+(\S+)/.exec(stdout);
+      if (bannerMs !== undefined && inbox && login && /Data:/.test(stdout)) {
+        clearTimeout(timer);
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve({
+          child,
+          url: inbox[1],
+          loginUrl: login[1],
+          bannerMs,
+          stop: () => stopChild(child),
+        });
+      }
+    });
+  });
+}
+
+/**
+ * Creates an agent key with the CLI (`loopgate keys create --name NAME --data-dir D`), as a
+ * user would; returns the key printed on stdout.
+ * @throws Error when the command fails
+ */
+export function createAgentKeyWithCli(dataDir, name) {
+  const result = spawnSync(
+    process.execPath,
+    [cliPath, 'keys', 'create', '--name', name, '--data-dir', dataDir],
+    { encoding: 'utf8' },
+  );
+  const key = result.stdout.trim();
+  if (result.status !== 0 || !key.startsWith('lg_'))
+    throw new Error(`keys create failed (${result.status}): ${result.stderr}`);
+  return key;
+}
+
+/**
+ * Reads a process's resident set size from `/proc/<pid>/status` (VmRSS), in KiB.
+ * @throws Error when the process or the field does not exist (Linux only)
+ */
+export async function readRssKib(pid) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in seconds, from `/proc/<pid>/stat`
+ * (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+ * @throws Error when the process does not exist (Linux only)
+ */
+export async function readCpuSeconds(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may contain spaces; count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
