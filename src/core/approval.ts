@@ -12,6 +12,42 @@ export type Decision = 'approved' | 'rejected';
 /** Where the human decided. */
 export type DecisionChannel = 'web' | 'slack' | 'email';
 
+/**
+ * What a human must show before a decision counts (DESIGN.md "Gate"): `approve` (a signed-in
+ * operator clicks), `totp` (plus a fresh authenticator code), `webauthn` (plus a passkey
+ * assertion with user verification), `quorum` (n distinct approvers from a list, each with the
+ * step-up, if any).
+ */
+export type DecisionGate = 'approve' | 'totp' | 'webauthn' | 'quorum';
+
+/** The second factor each quorum approver adds. */
+export type StepUp = 'none' | 'totp' | 'webauthn';
+
+/** The gate of one request. */
+export interface GateSpec {
+  type: DecisionGate;
+  quorum?: { n: number; approvers: string[]; stepUp: StepUp };
+}
+
+/** The gate a plain `request_approval` gets. */
+export const approveGate: GateSpec = { type: 'approve' };
+
+/** The step-up a decision under `gate` needs from each approver. */
+export function requiredStepUp(gate: GateSpec): StepUp {
+  if (gate.type === 'totp') return 'totp';
+  if (gate.type === 'webauthn') return 'webauthn';
+  if (gate.type === 'quorum') return gate.quorum?.stepUp ?? 'none';
+  return 'none';
+}
+
+/** One approver's vote on a quorum request. `at` in ms since the epoch. */
+export interface QuorumVoteRecord {
+  operator: string;
+  decision: Decision;
+  comment: string;
+  at: number;
+}
+
 /** A value the human must fill in when deciding. */
 export interface FieldSpec {
   name: string;
@@ -34,6 +70,8 @@ export interface ApprovalResponse {
   nonce: string;
   /** `sha256=<hex>` HMAC-SHA256 over the LoopPause-shaped response (see crypto/responseHmac). */
   signature: string;
+  /** Every operator whose approval counted, for quorum requests. */
+  approvers?: string[];
 }
 
 /** One approval request as the store keeps it. Times are milliseconds since the Unix epoch. */
@@ -53,6 +91,14 @@ export interface ApprovalRecord {
   response: ApprovalResponse | null;
   /** Compact JWS (EdDSA) over the receipt payload, present once responded. */
   receipt: string | null;
+  /** What a human must show to decide. */
+  gate: GateSpec;
+  /** The gated tool, for requests the gateway made; null for free-form requests. */
+  toolName: string | null;
+  /** When the gateway used the approval to forward the call (single use), or null. */
+  consumedAt: number | null;
+  /** Votes so far, for quorum requests. */
+  votes: QuorumVoteRecord[];
 }
 
 /** Limits on request_approval input, shared by the MCP tool, the HTTP API and the docs. */

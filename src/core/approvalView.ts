@@ -1,4 +1,4 @@
-import type { ApprovalRecord, ApprovalStatus, FieldSpec, FieldValues } from './approval.js';
+import type { ApprovalRecord, ApprovalStatus, FieldSpec, FieldValues, GateSpec } from './approval.js';
 import { effectiveStatus } from './approval.js';
 
 /**
@@ -19,6 +19,14 @@ export interface ApprovalView {
   expires_at: string;
   action_hash: string;
   approval_url: string;
+  /** What a human must show to decide: approve, totp, webauthn or quorum (with its n, approvers and step-up). */
+  gate: { type: GateSpec['type']; quorum?: { n: number; approvers: string[]; step_up: string } };
+  /** The gated tool, when the gateway made this request. */
+  tool: string | null;
+  /** When the gateway forwarded the approved call (each approval is used once), or null. */
+  consumed_at: string | null;
+  /** Quorum progress: who has voted so far. */
+  votes: { operator: string; decision: 'approved' | 'rejected'; at: string }[];
   response?: {
     decision: 'approved' | 'rejected';
     comment: string;
@@ -28,6 +36,7 @@ export interface ApprovalView {
     channel: 'web' | 'slack' | 'email';
     nonce: string;
     signature: string;
+    approvers?: string[];
   };
   receipt?: string;
 }
@@ -49,6 +58,15 @@ export function toApprovalView(record: ApprovalRecord, publicUrl: string, now: n
     expires_at: iso(record.expiresAt),
     action_hash: record.actionHash,
     approval_url: `${publicUrl.replace(/\/$/, '')}/approvals/${encodeURIComponent(record.id)}`,
+    gate: record.gate.quorum
+      ? {
+          type: record.gate.type,
+          quorum: { n: record.gate.quorum.n, approvers: record.gate.quorum.approvers, step_up: record.gate.quorum.stepUp },
+        }
+      : { type: record.gate.type },
+    tool: record.toolName,
+    consumed_at: record.consumedAt === null ? null : iso(record.consumedAt),
+    votes: record.votes.map((v) => ({ operator: v.operator, decision: v.decision, at: iso(v.at) })),
   };
   if (record.response) {
     const r = record.response;
@@ -61,6 +79,7 @@ export function toApprovalView(record: ApprovalRecord, publicUrl: string, now: n
       channel: r.channel,
       nonce: r.nonce,
       signature: r.signature,
+      ...(r.approvers ? { approvers: r.approvers } : {}),
     };
   }
   if (record.receipt) view.receipt = record.receipt;

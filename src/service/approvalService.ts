@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
+  approveGate,
   approvalLimits,
   effectiveStatus,
   type ApprovalRecord,
@@ -121,6 +122,10 @@ export class ApprovalService {
       updatedAt: now,
       response: null,
       receipt: null,
+      gate: approveGate,
+      toolName: null,
+      consumedAt: null,
+      votes: [],
     };
     await this.#store.createApproval(record, {
       type: 'approval.created',

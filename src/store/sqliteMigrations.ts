@@ -68,4 +68,43 @@ export const sqliteMigrations: readonly string[] = [
     hash TEXT NOT NULL
   );
   `,
+  `
+  ALTER TABLE approvals ADD COLUMN gate TEXT NOT NULL DEFAULT '{"type":"approve"}';
+  ALTER TABLE approvals ADD COLUMN tool_name TEXT;
+  ALTER TABLE approvals ADD COLUMN consumed_at INTEGER;
+  ALTER TABLE approvals ADD COLUMN votes TEXT NOT NULL DEFAULT '[]';
+  CREATE INDEX approvals_action ON approvals (agent_id, action_hash, status);
+
+  CREATE TABLE operator_totp (
+    operator_id TEXT PRIMARY KEY REFERENCES operators (id),
+    secret_encrypted TEXT NOT NULL,
+    enrolled_at INTEGER NOT NULL,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    failures_on_request INTEGER NOT NULL DEFAULT 0,
+    locked_at INTEGER,
+    last_used_step INTEGER
+  );
+
+  CREATE TABLE webauthn_credentials (
+    id TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    public_key BLOB NOT NULL,
+    counter INTEGER NOT NULL,
+    transports TEXT NOT NULL DEFAULT '[]',
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    flagged_at INTEGER
+  );
+  CREATE INDEX webauthn_credentials_operator ON webauthn_credentials (operator_id);
+
+  CREATE TABLE webauthn_challenges (
+    challenge TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    purpose TEXT NOT NULL CHECK (purpose IN ('registration', 'authentication')),
+    request_id TEXT,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+  `,
 ];

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ApprovalRecord, ApprovalResponse } from '../core/approval.js';
+import type { ApprovalRecord, ApprovalResponse, QuorumVoteRecord } from '../core/approval.js';
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
@@ -13,6 +13,10 @@ import type {
   OperatorRecord,
   SessionRecord,
   Store,
+  TotpEnrollmentRecord,
+  TotpStateRecord,
+  WebAuthnChallengeRecord,
+  WebAuthnCredentialRecord,
 } from './store.js';
 
 interface ApprovalRow {
@@ -30,6 +34,60 @@ interface ApprovalRow {
   updated_at: number;
   response: string | null;
   receipt: string | null;
+  gate: string;
+  tool_name: string | null;
+  consumed_at: number | null;
+  votes: string;
+}
+
+interface TotpRow {
+  operator_id: string;
+  secret_encrypted: string;
+  enrolled_at: number;
+  consecutive_failures: number;
+  failures_on_request: number;
+  locked_at: number | null;
+  last_used_step: number | null;
+}
+
+function toTotp(row: TotpRow): TotpEnrollmentRecord {
+  return {
+    operatorId: row.operator_id,
+    secretEncrypted: row.secret_encrypted,
+    enrolledAt: row.enrolled_at,
+    state: {
+      consecutiveFailures: row.consecutive_failures,
+      failuresOnRequest: row.failures_on_request,
+      lockedAt: row.locked_at,
+      lastUsedStep: row.last_used_step,
+    },
+  };
+}
+
+interface CredentialRow {
+  id: string;
+  operator_id: string;
+  public_key: Buffer;
+  counter: number;
+  transports: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+  flagged_at: number | null;
+}
+
+function toCredential(row: CredentialRow): WebAuthnCredentialRecord {
+  return {
+    id: row.id,
+    operatorId: row.operator_id,
+    publicKey: new Uint8Array(row.public_key),
+    counter: row.counter,
+    transports: JSON.parse(row.transports) as string[],
+    name: row.name,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    flaggedAt: row.flagged_at,
+  };
 }
 
 interface AuditRow {
@@ -69,6 +127,10 @@ function toApproval(row: ApprovalRow): ApprovalRecord {
     updatedAt: row.updated_at,
     response: row.response === null ? null : (JSON.parse(row.response) as ApprovalResponse),
     receipt: row.receipt,
+    gate: JSON.parse(row.gate) as ApprovalRecord['gate'],
+    toolName: row.tool_name,
+    consumedAt: row.consumed_at,
+    votes: JSON.parse(row.votes) as QuorumVoteRecord[],
   };
 }
 
@@ -121,9 +183,36 @@ export function openSqliteStore(path: string): Store {
   const stmt = {
     insertApproval: db.prepare(`INSERT INTO approvals (id, agent_id, status, action_description,
       action_details, fields, recipient_email, recipient_slack, action_hash, created_at, expires_at,
-      updated_at, response, receipt) VALUES (@id, @agent_id, @status, @action_description,
-      @action_details, @fields, @recipient_email, @recipient_slack, @action_hash, @created_at,
-      @expires_at, @updated_at, @response, @receipt)`),
+      updated_at, response, receipt, gate, tool_name, consumed_at, votes) VALUES (@id, @agent_id,
+      @status, @action_description, @action_details, @fields, @recipient_email, @recipient_slack,
+      @action_hash, @created_at, @expires_at, @updated_at, @response, @receipt, @gate, @tool_name,
+      @consumed_at, @votes)`),
+    setVotes: db.prepare(`UPDATE approvals SET votes = ?, updated_at = ?
+      WHERE id = ? AND status = 'pending' AND expires_at > ?`),
+    consumable: db.prepare(`SELECT * FROM approvals WHERE agent_id = ? AND action_hash = ?
+      AND status = 'responded' AND consumed_at IS NULL AND expires_at > ?
+      AND json_extract(response, '$.decision') = 'approved' ORDER BY created_at DESC LIMIT 1`),
+    consume: db.prepare(`UPDATE approvals SET consumed_at = ?, updated_at = ? WHERE id = ?
+      AND status = 'responded' AND consumed_at IS NULL AND json_extract(response, '$.decision') = 'approved'`),
+    operatorByNameOnly: db.prepare('SELECT * FROM operators WHERE name = ?'),
+    totp: db.prepare('SELECT * FROM operator_totp WHERE operator_id = ?'),
+    upsertTotp: db.prepare(`INSERT INTO operator_totp (operator_id, secret_encrypted, enrolled_at)
+      VALUES (?, ?, ?) ON CONFLICT (operator_id) DO UPDATE SET secret_encrypted = excluded.secret_encrypted,
+      enrolled_at = excluded.enrolled_at, consecutive_failures = 0, failures_on_request = 0, locked_at = NULL`),
+    setTotpState: db.prepare(`UPDATE operator_totp SET consecutive_failures = ?, failures_on_request = ?,
+      locked_at = ?, last_used_step = ? WHERE operator_id = ?`),
+    insertCredential: db.prepare(`INSERT INTO webauthn_credentials (id, operator_id, public_key, counter,
+      transports, name, created_at, last_used_at, flagged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    credentialsOf: db.prepare('SELECT * FROM webauthn_credentials WHERE operator_id = ? ORDER BY created_at'),
+    credential: db.prepare('SELECT * FROM webauthn_credentials WHERE id = ?'),
+    bumpCounter: db.prepare(`UPDATE webauthn_credentials SET counter = ?, last_used_at = ?
+      WHERE id = ? AND flagged_at IS NULL AND (counter < ? OR (counter = 0 AND ? = 0))`),
+    flagCredential: db.prepare('UPDATE webauthn_credentials SET flagged_at = ? WHERE id = ? AND flagged_at IS NULL'),
+    insertChallenge: db.prepare(`INSERT INTO webauthn_challenges (challenge, operator_id, purpose, request_id,
+      expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)`),
+    challenge: db.prepare('SELECT * FROM webauthn_challenges WHERE challenge = ?'),
+    useChallenge: db.prepare('UPDATE webauthn_challenges SET used_at = ? WHERE challenge = ? AND used_at IS NULL'),
+    purgeChallenges: db.prepare('DELETE FROM webauthn_challenges WHERE expires_at < ?'),
     getApproval: db.prepare('SELECT * FROM approvals WHERE id = ?'),
     decide: db.prepare(`UPDATE approvals SET status = 'responded', response = ?, receipt = ?,
       updated_at = ? WHERE id = ? AND status = 'pending' AND expires_at > ?`),
@@ -201,9 +290,50 @@ export function openSqliteStore(path: string): Store {
       updated_at: record.updatedAt,
       response: record.response === null ? null : JSON.stringify(record.response),
       receipt: record.receipt,
+      gate: JSON.stringify(record.gate),
+      tool_name: record.toolName,
+      consumed_at: record.consumedAt,
+      votes: JSON.stringify(record.votes),
     });
     appendAuditSync(audit, record.createdAt);
   });
+
+  const addVoteTx = db.transaction((id: string, vote: QuorumVoteRecord, now: number, audit: AuditInput) => {
+    const row = stmt.getApproval.get(id) as ApprovalRow | undefined;
+    if (!row || row.status !== 'pending' || row.expires_at <= now) return null;
+    const votes = [...(JSON.parse(row.votes) as QuorumVoteRecord[]), vote];
+    if (stmt.setVotes.run(JSON.stringify(votes), now, id, now).changes !== 1) return null;
+    appendAuditSync(audit, now);
+    return toApproval({ ...row, votes: JSON.stringify(votes), updated_at: now });
+  });
+
+  const consumeTx = db.transaction((id: string, now: number, audit: AuditInput) => {
+    if (stmt.consume.run(now, now, id).changes !== 1) return false;
+    appendAuditSync(audit, now);
+    return true;
+  });
+
+  const updateTotpTx = db.transaction(
+    (operatorId: string, update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: unknown }) => {
+      const row = stmt.totp.get(operatorId) as TotpRow | undefined;
+      if (!row) return { found: false as const };
+      const { state, result } = update(toTotp(row));
+      stmt.setTotpState.run(state.consecutiveFailures, state.failuresOnRequest, state.lockedAt, state.lastUsedStep, operatorId);
+      return { found: true as const, result };
+    },
+  );
+
+  const consumeChallengeTx = db.transaction(
+    (challenge: string, operatorId: string, purpose: WebAuthnChallengeRecord['purpose'], now: number) => {
+      const row = stmt.challenge.get(challenge) as
+        | { challenge: string; operator_id: string; purpose: WebAuthnChallengeRecord['purpose']; request_id: string | null; expires_at: number; used_at: number | null }
+        | undefined;
+      if (!row) return null;
+      const used = stmt.useChallenge.run(now, challenge).changes === 1;
+      if (!used || row.expires_at <= now || row.operator_id !== operatorId || row.purpose !== purpose) return null;
+      return { challenge: row.challenge, operatorId: row.operator_id, purpose: row.purpose, requestId: row.request_id, expiresAt: row.expires_at };
+    },
+  );
 
   const decideTx = db.transaction(
     (id: string, change: { response: ApprovalResponse; receipt: string; now: number }, audit: AuditInput) => {
@@ -285,6 +415,16 @@ export function openSqliteStore(path: string): Store {
     async cancelApproval(id, now, audit) {
       return cancelTx.immediate(id, now, audit);
     },
+    async addQuorumVote(id, vote, now, audit) {
+      return addVoteTx.immediate(id, vote, now, audit);
+    },
+    async findConsumableApproval(agentId, actionHash, now) {
+      const row = stmt.consumable.get(agentId, actionHash, now) as ApprovalRow | undefined;
+      return row ? toApproval(row) : null;
+    },
+    async consumeApproval(id, now, audit) {
+      return consumeTx.immediate(id, now, audit);
+    },
     async expireDueApprovals(now) {
       return expireTx.immediate(now);
     },
@@ -335,6 +475,59 @@ export function openSqliteStore(path: string): Store {
         created_at: number;
       }[];
       return rows.map((row) => ({ id: row.id, name: row.name, role: row.role, createdAt: row.created_at }));
+    },
+    async getOperatorByName(name) {
+      const row = stmt.operatorByNameOnly.get(name) as
+        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
+        | undefined;
+      return row ? { id: row.id, name: row.name, role: row.role, createdAt: row.created_at } : null;
+    },
+    async getTotpEnrollment(operatorId) {
+      const row = stmt.totp.get(operatorId) as TotpRow | undefined;
+      return row ? toTotp(row) : null;
+    },
+    async saveTotpEnrollment(input) {
+      stmt.upsertTotp.run(input.operatorId, input.secretEncrypted, input.enrolledAt);
+    },
+    async updateTotpState<T>(
+      operatorId: string,
+      update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: T },
+    ): Promise<T | null> {
+      const outcome = updateTotpTx.immediate(operatorId, update);
+      return outcome.found ? (outcome.result as T) : null;
+    },
+    async saveWebAuthnCredential(record) {
+      stmt.insertCredential.run(
+        record.id,
+        record.operatorId,
+        Buffer.from(record.publicKey),
+        record.counter,
+        JSON.stringify(record.transports),
+        record.name,
+        record.createdAt,
+        record.lastUsedAt,
+        record.flaggedAt,
+      );
+    },
+    async listWebAuthnCredentials(operatorId) {
+      return (stmt.credentialsOf.all(operatorId) as CredentialRow[]).map(toCredential);
+    },
+    async getWebAuthnCredential(id) {
+      const row = stmt.credential.get(id) as CredentialRow | undefined;
+      return row ? toCredential(row) : null;
+    },
+    async updateWebAuthnCounter(id, counter, now) {
+      return stmt.bumpCounter.run(counter, now, id, counter, counter).changes === 1;
+    },
+    async flagWebAuthnCredential(id, now) {
+      stmt.flagCredential.run(now, id);
+    },
+    async createWebAuthnChallenge(record) {
+      stmt.purgeChallenges.run(record.expiresAt - 24 * 3_600_000);
+      stmt.insertChallenge.run(record.challenge, record.operatorId, record.purpose, record.requestId, record.expiresAt);
+    },
+    async consumeWebAuthnChallenge(challenge, operatorId, purpose, now) {
+      return consumeChallengeTx.immediate(challenge, operatorId, purpose, now);
     },
     async createLoginToken(input) {
       stmt.purgeLoginTokens.run(input.now - 24 * 3_600_000);

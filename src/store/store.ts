@@ -1,4 +1,4 @@
-import type { ApprovalRecord, ApprovalResponse } from '../core/approval.js';
+import type { ApprovalRecord, ApprovalResponse, QuorumVoteRecord } from '../core/approval.js';
 import type { AuditEntry } from '../core/auditChain.js';
 
 /** An agent API key as stored: only the SHA-256 of the key is kept. Times in ms. */
@@ -41,6 +41,49 @@ export interface AuditInput {
   data: Record<string, unknown>;
 }
 
+/**
+ * An operator's TOTP throttle state (the shape of gates' `TotpThrottleState`): refused codes in
+ * a row and towards the request at hand, when it was locked (ms) and the last accepted RFC 6238
+ * time step.
+ */
+export interface TotpStateRecord {
+  consecutiveFailures: number;
+  failuresOnRequest: number;
+  lockedAt: number | null;
+  lastUsedStep: number | null;
+}
+
+/** An operator's TOTP enrolment: the secret encrypted at rest, and its throttle state. */
+export interface TotpEnrollmentRecord {
+  operatorId: string;
+  secretEncrypted: string;
+  enrolledAt: number;
+  state: TotpStateRecord;
+}
+
+/** A registered passkey (WebAuthn credential). `id` is the base64url credential id. */
+export interface WebAuthnCredentialRecord {
+  id: string;
+  operatorId: string;
+  publicKey: Uint8Array;
+  counter: number;
+  transports: string[];
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  /** Set when a sign counter went backwards (a cloned authenticator); such a credential is refused. */
+  flaggedAt: number | null;
+}
+
+/** A WebAuthn challenge: single use, short-lived, bound to an operator and (for assertions) a request. */
+export interface WebAuthnChallengeRecord {
+  challenge: string;
+  operatorId: string;
+  purpose: 'registration' | 'authentication';
+  requestId: string | null;
+  expiresAt: number;
+}
+
 /** Filter for {@link Store.listApprovals}. `decided` means any final status. */
 export interface ApprovalQuery {
   status?: 'pending' | 'decided';
@@ -69,6 +112,18 @@ export interface Store {
   ): Promise<boolean>;
   /** pending → expired (cancelled). Returns true when this call made the change. */
   cancelApproval(id: string, now: number, audit: AuditInput): Promise<boolean>;
+  /**
+   * Records one quorum vote while the request is pending and `expiresAt > now`. Returns the
+   * updated record, or null when it is no longer pending (or expired).
+   */
+  addQuorumVote(id: string, vote: QuorumVoteRecord, now: number, audit: AuditInput): Promise<ApprovalRecord | null>;
+  /**
+   * The newest approved, unconsumed request of `agentId` for exactly `actionHash` whose
+   * `expiresAt > now`, or null.
+   */
+  findConsumableApproval(agentId: string, actionHash: string, now: number): Promise<ApprovalRecord | null>;
+  /** Marks an approved, unconsumed request consumed (single use). True for the one caller that won. */
+  consumeApproval(id: string, now: number, audit: AuditInput): Promise<boolean>;
   /** Marks every pending request with `expiresAt <= now` as timed_out; returns their ids. */
   expireDueApprovals(now: number): Promise<string[]>;
   /** The earliest `expiresAt` among pending requests, or null. */
@@ -85,6 +140,36 @@ export interface Store {
   ensureOperator(input: { id: string; name: string; role: OperatorRecord['role']; now: number }): Promise<OperatorRecord>;
   getOperator(id: string): Promise<OperatorRecord | null>;
   listOperators(): Promise<OperatorRecord[]>;
+
+  getOperatorByName(name: string): Promise<OperatorRecord | null>;
+
+  getTotpEnrollment(operatorId: string): Promise<TotpEnrollmentRecord | null>;
+  /** Stores a (new) secret; counters and lock reset, the last used step is kept (replays stay refused). */
+  saveTotpEnrollment(input: { operatorId: string; secretEncrypted: string; enrolledAt: number }): Promise<void>;
+  /**
+   * Reads the operator's TOTP row, runs `update` on it and writes back the state it returns,
+   * all in one transaction, so parallel submissions of one code see each other. Returns
+   * `update`'s result, or null when the operator has no TOTP. `update` must not do I/O.
+   */
+  updateTotpState<T>(operatorId: string, update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: T }): Promise<T | null>;
+
+  saveWebAuthnCredential(record: WebAuthnCredentialRecord): Promise<void>;
+  listWebAuthnCredentials(operatorId: string): Promise<WebAuthnCredentialRecord[]>;
+  getWebAuthnCredential(id: string): Promise<WebAuthnCredentialRecord | null>;
+  /** Stores a newer sign counter; false when `counter` is not greater than the stored one (unless both are 0). */
+  updateWebAuthnCounter(id: string, counter: number, now: number): Promise<boolean>;
+  flagWebAuthnCredential(id: string, now: number): Promise<void>;
+  createWebAuthnChallenge(record: WebAuthnChallengeRecord): Promise<void>;
+  /**
+   * Uses a challenge once: returns it when it exists, is unused, unexpired and belongs to
+   * `operatorId` with `purpose`; null otherwise. Either way it cannot be used again.
+   */
+  consumeWebAuthnChallenge(
+    challenge: string,
+    operatorId: string,
+    purpose: WebAuthnChallengeRecord['purpose'],
+    now: number,
+  ): Promise<WebAuthnChallengeRecord | null>;
 
   createLoginToken(input: { tokenHash: string; operatorId: string; expiresAt: number; now: number }): Promise<void>;
   /** Marks the token used (once) and returns its operator, or why it was refused. */

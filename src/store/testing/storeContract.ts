@@ -29,6 +29,10 @@ function approval(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
     updatedAt: t0,
     response: null,
     receipt: null,
+    gate: { type: 'approve' },
+    toolName: null,
+    consumedAt: null,
+    votes: [],
     ...overrides,
   };
 }
@@ -188,6 +192,85 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       await store.createSession({ idHash: 's2', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100 });
       await store.deleteSession('s2');
       expect(await store.getSession('s2', t0 + 1)).toBeNull();
+    });
+
+    it('keeps gate, tool and quorum votes, and refuses votes once decided or expired', async () => {
+      const record = approval({ gate: { type: 'quorum', quorum: { n: 2, approvers: ['a', 'b'], stepUp: 'totp' } }, toolName: 'transfer' });
+      await store.createApproval(record, audit('approval.created', record.id));
+      expect(await store.getApproval(record.id)).toEqual(record);
+      const vote = { operator: 'a', decision: 'approved' as const, comment: '', at: t0 + 1 };
+      const afterVote = await store.addQuorumVote(record.id, vote, t0 + 1, audit('approval.vote', record.id));
+      expect(afterVote?.votes).toEqual([vote]);
+      expect((await store.getApproval(record.id))?.votes).toEqual([vote]);
+      expect(await store.addQuorumVote(record.id, vote, record.expiresAt, audit('approval.vote', record.id))).toBeNull();
+      await store.cancelApproval(record.id, t0 + 2, audit('approval.cancelled', record.id));
+      expect(await store.addQuorumVote(record.id, { ...vote, operator: 'b' }, t0 + 3, audit('approval.vote', record.id))).toBeNull();
+    });
+
+    it('finds an approved decision for exactly one action hash and consumes it once', async () => {
+      const hash = 'f'.repeat(64);
+      const approved = approval({ actionHash: hash, toolName: 'get_weather' });
+      const rejected = approval({ actionHash: hash, toolName: 'get_weather', createdAt: t0 + 10 });
+      for (const r of [approved, rejected]) await store.createApproval(r, audit('approval.created', r.id));
+      expect(await store.findConsumableApproval('agent-1', hash, t0 + 100)).toBeNull();
+      await store.recordDecision(approved.id, { response: response('approved'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', approved.id));
+      await store.recordDecision(rejected.id, { response: response('rejected'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', rejected.id));
+      expect((await store.findConsumableApproval('agent-1', hash, t0 + 100))?.id).toBe(approved.id);
+      expect(await store.findConsumableApproval('agent-2', hash, t0 + 100)).toBeNull();
+      expect(await store.findConsumableApproval('agent-1', 'e'.repeat(64), t0 + 100)).toBeNull();
+      expect(await store.findConsumableApproval('agent-1', hash, approved.expiresAt)).toBeNull();
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.consumeApproval(approved.id, t0 + 200, audit('approval.consumed', approved.id))));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await store.getApproval(approved.id))?.consumedAt).toBe(t0 + 200);
+      expect(await store.findConsumableApproval('agent-1', hash, t0 + 300)).toBeNull();
+      expect(await store.consumeApproval(rejected.id, t0 + 300, audit('approval.consumed', rejected.id))).toBe(false);
+    });
+
+    it('updates TOTP state in one transaction per attempt, and keeps the last step on re-enrolment', async () => {
+      const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
+      expect(await store.updateTotpState(op.id, (row) => ({ state: row.state, result: 1 }))).toBeNull();
+      await store.saveTotpEnrollment({ operatorId: op.id, secretEncrypted: 'v1.x', enrolledAt: t0 });
+      expect((await store.getTotpEnrollment(op.id))?.state).toEqual({ consecutiveFailures: 0, failuresOnRequest: 0, lockedAt: null, lastUsedStep: null });
+      // Each update sees the state the previous one wrote, even when started together.
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          store.updateTotpState(op.id, (row) => ({ state: { ...row.state, consecutiveFailures: row.state.consecutiveFailures + 1, lastUsedStep: 7 }, result: row.state.consecutiveFailures })),
+        ),
+      );
+      expect([...results].sort((a, b) => a! - b!)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      await store.saveTotpEnrollment({ operatorId: op.id, secretEncrypted: 'v1.y', enrolledAt: t0 + 5 });
+      expect(await store.getTotpEnrollment(op.id)).toEqual({
+        operatorId: op.id,
+        secretEncrypted: 'v1.y',
+        enrolledAt: t0 + 5,
+        state: { consecutiveFailures: 0, failuresOnRequest: 0, lockedAt: null, lastUsedStep: 7 },
+      });
+    });
+
+    it('keeps passkeys, refuses a sign counter that does not grow, and uses challenges once', async () => {
+      const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
+      const other = await store.ensureOperator({ id: 'op_2', name: 'bob', role: 'approver', now: t0 });
+      const credential = { id: 'cred-1', operatorId: op.id, publicKey: new Uint8Array([1, 2, 3]), counter: 5, transports: ['internal'], name: 'laptop', createdAt: t0, lastUsedAt: null, flaggedAt: null };
+      await store.saveWebAuthnCredential(credential);
+      expect(await store.getWebAuthnCredential('cred-1')).toEqual(credential);
+      expect(await store.listWebAuthnCredentials(other.id)).toEqual([]);
+      expect(await store.updateWebAuthnCounter('cred-1', 5, t0 + 1)).toBe(false);
+      expect(await store.updateWebAuthnCounter('cred-1', 6, t0 + 1)).toBe(true);
+      expect(await store.updateWebAuthnCounter('cred-1', 4, t0 + 2)).toBe(false);
+      await store.flagWebAuthnCredential('cred-1', t0 + 3);
+      expect((await store.getWebAuthnCredential('cred-1'))?.flaggedAt).toBe(t0 + 3);
+      expect(await store.updateWebAuthnCounter('cred-1', 9, t0 + 4)).toBe(false);
+
+      const challenge = { challenge: 'c1', operatorId: op.id, purpose: 'authentication' as const, requestId: 'pa_1', expiresAt: t0 + 300_000 };
+      await store.createWebAuthnChallenge(challenge);
+      expect(await store.consumeWebAuthnChallenge('c1', other.id, 'authentication', t0 + 1)).toBeNull();
+      expect(await store.consumeWebAuthnChallenge('c1', op.id, 'authentication', t0 + 1)).toBeNull(); // spent by the wrong try
+      await store.createWebAuthnChallenge({ ...challenge, challenge: 'c2' });
+      expect(await store.consumeWebAuthnChallenge('c2', op.id, 'authentication', t0 + 1)).toEqual({ ...challenge, challenge: 'c2' });
+      expect(await store.consumeWebAuthnChallenge('c2', op.id, 'authentication', t0 + 2)).toBeNull();
+      await store.createWebAuthnChallenge({ ...challenge, challenge: 'c3' });
+      expect(await store.consumeWebAuthnChallenge('c3', op.id, 'authentication', t0 + 300_000)).toBeNull();
+      expect(await store.consumeWebAuthnChallenge('c4', op.id, 'registration', t0)).toBeNull();
     });
 
     it('chains every state change into an intact audit log', async () => {
