@@ -107,6 +107,36 @@ export const errorCodes = {
     meaning: 'The operator already voted on this request; each approver counts once.',
   },
 
+  // --- webauthn ---
+  E_WEBAUTHN_NOT_REGISTERED: {
+    status: 409,
+    meaning: 'The operator has no usable passkey; add one on the settings page.',
+  },
+  E_WEBAUTHN_CREDENTIAL_UNKNOWN: {
+    status: 403,
+    meaning: 'The assertion names a passkey that is not registered to the signed-in operator.',
+  },
+  E_WEBAUTHN_CREDENTIAL_FLAGGED: {
+    status: 403,
+    meaning: 'The passkey was flagged after its sign counter went backwards (a possible clone); register a new one.',
+  },
+  E_WEBAUTHN_CHALLENGE_INVALID: {
+    status: 403,
+    meaning: 'The passkey challenge is unknown, used already, expired (5 minutes), another operator’s, or for another request.',
+  },
+  E_WEBAUTHN_ASSERTION_INVALID: {
+    status: 403,
+    meaning: 'The passkey assertion is malformed or does not verify (signature, origin, relying party id or user verification).',
+  },
+  E_WEBAUTHN_COUNTER_REGRESSED: {
+    status: 403,
+    meaning: 'The passkey’s sign counter did not increase (a possible cloned authenticator); the passkey is now flagged.',
+  },
+  E_WEBAUTHN_REGISTRATION_INVALID: {
+    status: 400,
+    meaning: 'The passkey registration is malformed, already registered, or does not verify (challenge, origin, relying party id or user verification).',
+  },
+
   // --- handoff ---
   E_HANDOFF_INPUT_INVALID: {
     status: 400,
