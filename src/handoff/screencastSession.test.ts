@@ -255,6 +255,10 @@ describe('ScreencastSession on a real Chromium', () => {
       await waitFor('the form submission', () => submissions.length > 0);
       expect(submissions).toEqual(['a1.-Z']);
 
+      await waitFor(
+        'the result page',
+        async () => (await withPage(target.targetId, (e) => e('location.pathname'))) === '/submit',
+      );
       await session.dispatchInput({ type: 'navigate', action: 'back' });
       await waitFor(
         'history back to /login',

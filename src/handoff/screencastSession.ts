@@ -165,8 +165,9 @@ export class ScreencastSession {
     return this.#stack[this.#stack.length - 1]!;
   }
 
-  async #startOn(t: StreamedTarget): Promise<void> {
-    this.#viewport = null;
+  /** Starts the screencast on `t`; a new page (not a quality change) forgets the old viewport. */
+  async #startOn(t: StreamedTarget, newPage = true): Promise<void> {
+    if (newPage) this.#viewport = null;
     this.#pendingAcks = [];
     await this.#conn.send('Page.enable', {}, t.sessionId);
     const params: Record<string, unknown> = {
@@ -222,7 +223,7 @@ export class ScreencastSession {
     await this.#switch(async () => {
       const t = this.#current();
       await this.#conn.send('Page.stopScreencast', {}, t.sessionId).catch(() => undefined);
-      await this.#startOn(t);
+      await this.#startOn(t, false);
     });
   }
 

@@ -211,6 +211,37 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
     },
   );
 
+  it('lets the viewer reconnect with the same URL: fresh keys, the page shown again, input works', async () => {
+    const targetId = await resetLoginPage();
+    const h = await startHandoff();
+    const page = await human.browser.newPage({ viewport: { width: 1280, height: 800 } });
+    cleanups.push(() => page.close());
+    const url = `${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`;
+    await page.goto(url);
+    await waitFor(
+      'keys confirmed',
+      async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
+    );
+    const hellosBefore = h.relay.forwarded.filter((f) => f.bytes[1] === 1).length;
+    await page.reload();
+    await waitFor(
+      'keys confirmed again',
+      async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
+    );
+    // The static page sends no new screencast frame by itself: the last one is re-sent.
+    await waitFor(
+      'a frame drawn after reconnecting',
+      async () => (await page.textContent('#message')) === '',
+    );
+    expect(h.relay.forwarded.filter((f) => f.bytes[1] === 1).length).toBe(hellosBefore + 2);
+    await page.locator('#keyboard').focus();
+    await page.keyboard.type('77');
+    await waitFor(
+      'the keys typed after reconnecting',
+      async () => (await otpValue(targetId)) === '77',
+    );
+  });
+
   it('refuses a second viewer with close code 4409 and shows why', async () => {
     await resetLoginPage();
     const h = await startHandoff();

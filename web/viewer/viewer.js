@@ -85,6 +85,12 @@ const secret = readFragmentSecret(location.hash);
 let ws = null;
 /** @type {import('../../src/crypto/e2ee/e2eeSession.js').E2eeSession | null} */
 let e2ee = null;
+/**
+ * The session being created for the current agent connection. Binary messages wait for it,
+ * so an agent hello that arrives while our keys are still being generated is not lost.
+ * @type {Promise<import('../../src/crypto/e2ee/e2eeSession.js').E2eeSession> | null}
+ */
+let e2eeReady = null;
 /** @type {import('../../src/crypto/e2ee/handoffPayload.js').FrameMeta | null} */
 let meta = null;
 let drawn = { x: 0, y: 0, width: 0, height: 0 };
@@ -148,6 +154,7 @@ function connect() {
     if (ws !== socket) return;
     ws = null;
     e2ee = null;
+    e2eeReady = null;
     clearInterval(pingTimer);
     setIndicator(ui.encryption, 'pending', 'Encryption: waiting');
     const reason = closeReasons[/** @type {keyof typeof closeReasons} */ (ev.code)];
@@ -176,15 +183,20 @@ async function onControl(/** @type {string} */ text) {
     setIndicator(ui.connection, 'ok', 'Connected');
     setIndicator(ui.encryption, 'pending', 'Encryption: checking keys');
     // Fresh keys for every agent connection; a session never re-keys.
-    const session = await createE2eeSession({
+    const ready = createE2eeSession({
       role: 'viewer',
       sessionId,
       fragmentSecret: /** @type {string} */ (secret),
     });
+    e2eeReady = ready;
+    e2ee = null;
+    const session = await ready;
+    if (e2eeReady !== ready) return;
     e2ee = session;
     ws?.send(await session.hello());
   } else if (msg.type === 'peer' && msg.state === 'disconnected') {
     e2ee = null;
+    e2eeReady = null;
     setIndicator(ui.connection, 'warn', 'Connected · agent away');
     setIndicator(ui.encryption, 'pending', 'Encryption: waiting');
   } else if (msg.type === 'status' && msg.status && finalStatuses.has(msg.status)) {
@@ -199,10 +211,12 @@ async function onControl(/** @type {string} */ text) {
 }
 
 async function onBinary(/** @type {Uint8Array} */ bytes) {
-  const session = e2ee;
-  if (!session) return;
+  const ready = e2eeReady;
+  if (!ready) return;
+  const session = await ready;
+  if (ready !== e2eeReady) return;
   const result = await session.receive(bytes);
-  if (session !== e2ee) return;
+  if (ready !== e2eeReady) return;
   if (result.kind === 'hello') {
     ws?.send(result.reply);
   } else if (result.kind === 'confirmed') {
@@ -233,6 +247,9 @@ function onAgentMessage(
     setIndicator(ui.latency, rtt < 150 ? 'ok' : 'warn', `RTT ${rtt} ms`);
   } else if (msg.type === 'target') {
     document.title = msg.popup ? 'loopgate · popup' : 'loopgate · live handoff';
+  } else if (msg.type === 'inputRefused') {
+    say(`Not sent to the page: ${msg.message ?? 'refused'}`);
+    setTimeout(() => say(''), 3000);
   } else if (msg.type === 'ended') {
     say(msg.reason === 'stopped' ? 'The agent ended the session.' : 'The browser page is gone.');
   }
