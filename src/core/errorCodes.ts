@@ -15,6 +15,14 @@ export const errorCodes = {
     status: 400,
     meaning: 'The request_approval input does not match the schema (field, type or limit).',
   },
+  E_STEP_UP_REQUIRED: {
+    status: 400,
+    meaning: 'This request’s gate needs an authenticator code or a passkey with the approval.',
+  },
+  E_STEP_UP_UNAVAILABLE: {
+    status: 500,
+    meaning: 'The request needs a step-up this server has not been set up to check.',
+  },
   E_DECISION_INVALID: {
     status: 400,
     meaning: 'A decision body is malformed: decision must be approved or rejected, fields must match.',

@@ -21,6 +21,8 @@ export interface ReceiptPayload {
   channel: 'web' | 'slack' | 'email';
   nonce: string;
   expires_at: string;
+  /** Every operator whose approval counted (quorum requests only). */
+  approvers?: string[];
 }
 
 /**

@@ -21,6 +21,7 @@ export interface Jwks {
 export const keyFileNames = {
   receiptKey: 'receipt-signing-key.pem',
   signingSecret: 'signing-secret',
+  totpKey: 'totp-encryption-key',
 } as const;
 
 function writeSecretFile(path: string, contents: string): void {
@@ -77,4 +78,21 @@ export function loadOrCreateSigningSecret(dataDir: string, override?: string): s
 /** The JWKS served at `/.well-known/loopgate/jwks.json`. */
 export function buildJwks(keys: readonly ReceiptSigningKey[]): Jwks {
   return { keys: keys.map((key) => key.publicJwk) };
+}
+
+/**
+ * The 256-bit key that encrypts TOTP secrets at rest (AES-256-GCM): `<dataDir>/totp-encryption-key`
+ * (hex, mode 0600), made on first use.
+ */
+export function loadOrCreateTotpEncryptionKey(dataDir: string): Uint8Array {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const path = join(dataDir, keyFileNames.totpKey);
+  if (!existsSync(path)) {
+    try {
+      writeSecretFile(path, `${randomBytes(32).toString('hex')}\n`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  return new Uint8Array(Buffer.from(readFileSync(path, 'utf8').trim(), 'hex'));
 }

@@ -47,7 +47,7 @@ export async function verifyApprovalResult(
       return { ok: false, code: 'E_RECEIPT_MISMATCH', message: 'response must be an object.' };
     }
     const r = response as Record<string, unknown>;
-    for (const key of responseKeys) {
+    for (const key of [...responseKeys, 'approvers'] as const) {
       if (!isDeepStrictEqual(r[key], claims[key])) return mismatch(`response.${key}`, r[key], claims[key]);
     }
   }

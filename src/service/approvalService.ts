@@ -4,21 +4,25 @@ import {
   approveGate,
   approvalLimits,
   effectiveStatus,
+  requiredStepUp,
   type ApprovalRecord,
   type Decision,
   type DecisionChannel,
   type FieldSpec,
   type FieldValues,
+  type GateSpec,
 } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
 import type { ApprovalInput } from '../core/approvalInput.js';
 import { toApprovalView, type ApprovalView } from '../core/approvalView.js';
 import { LoopgateError } from '../core/errors.js';
 import { createId } from '../core/ids.js';
-import { signReceipt, type ReceiptPayload } from '../crypto/receipt.js';
+import { signReceipt, verifyReceipt, type ReceiptPayload } from '../crypto/receipt.js';
 import { computeResponseSignature } from '../crypto/responseHmac.js';
-import type { ReceiptSigningKey } from '../crypto/signingKeys.js';
+import { buildJwks, type Jwks, type ReceiptSigningKey } from '../crypto/signingKeys.js';
+import { evaluateQuorum } from '../gates/quorum.js';
 import type { ApprovalQuery, Store } from '../store/store.js';
+import { mustVoidRequest, type StepUpInput, type TotpStepUp, type WebAuthnStepUpVerifier } from './stepUp.js';
 
 /** What the approval service needs. `now` returns milliseconds since the Unix epoch. */
 export interface ApprovalServiceDeps {
@@ -27,7 +31,20 @@ export interface ApprovalServiceDeps {
   signingSecret: string;
   /** Base URL humans open, e.g. `http://127.0.0.1:7878`; approval_url is built from it. */
   publicUrl: string;
+  /** Checks authenticator codes for `totp` gates; without it such requests cannot be approved. */
+  totp?: TotpStepUp;
+  /** Checks passkey assertions for `webauthn` gates. */
+  webauthn?: WebAuthnStepUpVerifier;
   now?: () => number;
+}
+
+/** How a request is gated when something other than a plain request_approval makes it. */
+export interface CreateApprovalOptions {
+  gate?: GateSpec;
+  /** The gated tool, for requests the gateway makes. */
+  toolName?: string;
+  /** Overrides `timeout_hours`. */
+  timeoutMs?: number;
 }
 
 /** A human's decision as the HTTP layer (or a channel) hands it over. */
@@ -36,12 +53,16 @@ export interface DecisionInput {
   comment?: string;
   fields?: Record<string, unknown>;
   responder: string;
+  /** The deciding operator's id; needed for step-ups. */
+  operatorId?: string;
   channel: DecisionChannel;
+  /** The authenticator code or passkey assertion the gate asks for. */
+  stepUp?: StepUpInput;
 }
 
 /** Emitted on every state change of a request. */
 export interface ApprovalChange {
-  type: 'created' | 'decided' | 'cancelled' | 'timed_out';
+  type: 'created' | 'voted' | 'decided' | 'cancelled' | 'voided' | 'timed_out' | 'consumed';
   record: ApprovalRecord;
 }
 
@@ -62,6 +83,9 @@ export class ApprovalService {
   readonly #signingSecret: string;
   readonly #publicUrl: string;
   readonly #now: () => number;
+  readonly #totp: TotpStepUp | undefined;
+  readonly #webauthn: WebAuthnStepUpVerifier | undefined;
+  readonly #jwks: Jwks;
   readonly #events = new EventEmitter();
   readonly #waiters = new Map<string, Set<(record: ApprovalRecord) => void>>();
   #sweeper: NodeJS.Timeout | undefined;
@@ -72,6 +96,9 @@ export class ApprovalService {
     this.#signingSecret = deps.signingSecret;
     this.#publicUrl = deps.publicUrl;
     this.#now = deps.now ?? Date.now;
+    this.#totp = deps.totp;
+    this.#webauthn = deps.webauthn;
+    this.#jwks = buildJwks([deps.receiptKey]);
     this.#events.setMaxListeners(0);
   }
 
@@ -102,9 +129,15 @@ export class ApprovalService {
    * Creates a pending request for `agentId`. `actionHash` defaults to the SHA-256 of the JCS
    * form of `{action_description, action_details}`; a gateway passes the hash of `{tool, arguments}`.
    */
-  async createApproval(input: ApprovalInput, agentId: string, actionHash?: string): Promise<ApprovalRecord> {
+  async createApproval(
+    input: ApprovalInput,
+    agentId: string,
+    actionHash?: string,
+    options: CreateApprovalOptions = {},
+  ): Promise<ApprovalRecord> {
     const now = this.#now();
     const hours = input.timeout_hours ?? approvalLimits.defaultTimeoutHours;
+    const timeoutMs = options.timeoutMs ?? Math.round(hours * 3_600_000);
     const record: ApprovalRecord = {
       id: createId('pa'),
       agentId,
@@ -118,12 +151,12 @@ export class ApprovalService {
         actionHash ??
         computeActionHash({ action_description: input.action_description, action_details: input.action_details }),
       createdAt: now,
-      expiresAt: now + Math.round(hours * 3_600_000),
+      expiresAt: now + timeoutMs,
       updatedAt: now,
       response: null,
       receipt: null,
-      gate: approveGate,
-      toolName: null,
+      gate: options.gate ?? approveGate,
+      toolName: options.toolName ?? null,
       consumedAt: null,
       votes: [],
     };
@@ -131,7 +164,7 @@ export class ApprovalService {
       type: 'approval.created',
       requestId: record.id,
       actor: `agent:${agentId}`,
-      data: { action_hash: record.actionHash, expires_at: record.expiresAt },
+      data: { action_hash: record.actionHash, expires_at: record.expiresAt, gate: record.gate, tool: record.toolName },
     });
     this.#emit({ type: 'created', record });
     return record;
@@ -159,9 +192,13 @@ export class ApprovalService {
   }
 
   /**
-   * Records a human's decision with its signed receipt. Exactly one decision wins.
-   * @throws LoopgateError E_APPROVAL_NOT_FOUND, E_DECISION_INVALID (bad fields or comment),
-   *   E_APPROVAL_EXPIRED, E_APPROVAL_ALREADY_DECIDED
+   * Records a human's decision. The request's gate decides what counts: an approval under a
+   * `totp` or `webauthn` gate (or a quorum with that step-up) must carry the second factor;
+   * a quorum request records the vote and is decided once `n` approvers agreed or one
+   * rejected. The final decision is signed into a receipt; exactly one decision wins.
+   * @throws LoopgateError E_APPROVAL_NOT_FOUND, E_DECISION_INVALID, E_APPROVAL_EXPIRED,
+   *   E_APPROVAL_ALREADY_DECIDED, E_QUORUM_NOT_APPROVER, E_QUORUM_ALREADY_VOTED,
+   *   E_STEP_UP_REQUIRED, the TOTP and WebAuthn refusals
    */
   async decide(id: string, input: DecisionInput): Promise<ApprovalRecord> {
     const record = await this.getApproval(id);
@@ -171,15 +208,131 @@ export class ApprovalService {
       throw new LoopgateError('E_DECISION_INVALID', `The comment is ${comment.length} characters; at most ${approvalLimits.maxCommentLength} are allowed.`);
     }
     const fields = validateFieldValues(record.fields, input.fields ?? {}, input.decision);
+    const quorum = record.gate.type === 'quorum' ? record.gate.quorum : undefined;
+    if (quorum) {
+      if (!quorum.approvers.includes(input.responder)) {
+        throw new LoopgateError('E_QUORUM_NOT_APPROVER', `${input.responder} is not an approver of this request; it needs ${quorum.n} of ${quorum.approvers.join(', ')}.`);
+      }
+      if (record.votes.some((vote) => vote.operator === input.responder)) {
+        throw new LoopgateError('E_QUORUM_ALREADY_VOTED', `${input.responder} has already voted on this request; it needs another approver.`);
+      }
+    }
+    // Rejecting is always safe; only an approval needs the second factor.
+    if (input.decision === 'approved') await this.#checkStepUp(record, input);
+    if (!quorum) return this.#finalize(record, { decision: input.decision, comment, fields, responder: input.responder, channel: input.channel });
+
     const now = this.#now();
-    const unsigned = {
-      decision: input.decision,
-      comment,
+    const updated = await this.#store.addQuorumVote(
+      id,
+      { operator: input.responder, decision: input.decision, comment, at: now },
+      now,
+      { type: 'approval.vote', requestId: id, actor: `operator:${input.responder}`, data: { decision: input.decision, channel: input.channel } },
+    );
+    if (!updated) {
+      this.#assertDecidable(await this.getApproval(id));
+      throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${id} was decided while this vote was being recorded.`);
+    }
+    const tally = evaluateQuorum(quorum, updated.votes);
+    if (!tally.ok) throw new LoopgateError(tally.code, tally.message);
+    if (tally.value.state === 'pending') {
+      this.#emit({ type: 'voted', record: updated });
+      return updated;
+    }
+    const remarks = updated.votes.filter((v) => v.comment).map((v) => `${v.operator}: ${v.comment}`);
+    return this.#finalize(updated, {
+      decision: tally.value.state,
+      comment: remarks.join('\n'),
       fields,
       responder: input.responder,
-      responded_at: new Date(now).toISOString(),
       channel: input.channel,
+      ...(tally.value.state === 'approved' ? { approvers: tally.value.approvedBy } : {}),
+    });
+  }
+
+  /**
+   * Uses an approved decision for exactly `actionHash` once (the gateway's retried call): finds
+   * it, checks its receipt against this server's key, and marks it consumed. Null when there is
+   * none to use (never approved, rejected, expired, or already used).
+   */
+  async consumeApproval(agentId: string, actionHash: string): Promise<ApprovalRecord | null> {
+    const now = this.#now();
+    const record = await this.#store.findConsumableApproval(agentId, actionHash, now);
+    if (!record?.receipt) return null;
+    const verified = await verifyReceipt(record.receipt, this.#jwks);
+    if (!verified.ok || verified.value.payload.action_hash !== actionHash || verified.value.payload.decision !== 'approved') {
+      await this.#store.appendAudit(
+        { type: 'gateway.receipt_invalid', requestId: record.id, actor: 'system', data: { reason: verified.ok ? 'mismatch' : verified.code } },
+        now,
+      );
+      return null;
+    }
+    const won = await this.#store.consumeApproval(record.id, now, {
+      type: 'approval.consumed',
+      requestId: record.id,
+      actor: `agent:${agentId}`,
+      data: { action_hash: actionHash, tool: record.toolName },
+    });
+    if (!won) return null;
+    const consumed = { ...record, consumedAt: now };
+    this.#emit({ type: 'consumed', record: consumed });
+    return consumed;
+  }
+
+  async #checkStepUp(record: ApprovalRecord, input: DecisionInput): Promise<void> {
+    const stepUp = requiredStepUp(record.gate);
+    if (stepUp === 'none') return;
+    if (!input.operatorId) {
+      throw new LoopgateError('E_STEP_UP_REQUIRED', 'This request needs a second factor; approve it from its approval page while signed in.');
+    }
+    const operator = { id: input.operatorId, name: input.responder };
+    if (stepUp === 'totp') {
+      if (!this.#totp) throw new LoopgateError('E_STEP_UP_UNAVAILABLE', 'This server cannot check authenticator codes.');
+      if (!input.stepUp?.totpCode) {
+        throw new LoopgateError('E_STEP_UP_REQUIRED', 'This request needs the 6-digit code from your authenticator app in the Authenticator code field.');
+      }
+      try {
+        await this.#totp.verify(operator, input.stepUp.totpCode, record.id);
+      } catch (err) {
+        if (mustVoidRequest(err)) await this.#void(record, operator.name, (err as LoopgateError).code);
+        throw err;
+      }
+      return;
+    }
+    if (!this.#webauthn) throw new LoopgateError('E_STEP_UP_UNAVAILABLE', 'This server cannot check passkeys.');
+    if (input.stepUp?.webauthn === undefined) {
+      throw new LoopgateError('E_STEP_UP_REQUIRED', 'This request needs your passkey: approve it from its approval page and confirm with the passkey.');
+    }
+    await this.#webauthn.verifyAssertion({ operatorId: operator.id, requestId: record.id, response: input.stepUp.webauthn, now: this.#now() });
+  }
+
+  async #void(record: ApprovalRecord, operator: string, reason: string): Promise<void> {
+    const won = await this.#store.cancelApproval(record.id, this.#now(), {
+      type: 'approval.voided',
+      requestId: record.id,
+      actor: `operator:${operator}`,
+      data: { reason },
+    });
+    if (won) {
+      const latest = await this.#store.getApproval(record.id);
+      if (latest) this.#emit({ type: 'voided', record: latest });
+    }
+  }
+
+  async #finalize(
+    record: ApprovalRecord,
+    decision: { decision: Decision; comment: string; fields: FieldValues; responder: string; channel: DecisionChannel; approvers?: string[] },
+  ): Promise<ApprovalRecord> {
+    const id = record.id;
+    const now = this.#now();
+    const unsigned = {
+      decision: decision.decision,
+      comment: decision.comment,
+      fields: decision.fields,
+      responder: decision.responder,
+      responded_at: new Date(now).toISOString(),
+      channel: decision.channel,
       nonce: randomBytes(16).toString('hex'),
+      ...(decision.approvers ? { approvers: decision.approvers } : {}),
     };
     const signature = computeResponseSignature(unsigned, this.#signingSecret);
     const payload: ReceiptPayload = {
@@ -194,13 +347,14 @@ export class ApprovalService {
       {
         response: {
           decision: unsigned.decision,
-          comment,
-          fields,
+          comment: unsigned.comment,
+          fields: unsigned.fields,
           responder: unsigned.responder,
           respondedAt: now,
           channel: unsigned.channel,
           nonce: unsigned.nonce,
           signature,
+          ...(decision.approvers ? { approvers: decision.approvers } : {}),
         },
         receipt,
         now,
@@ -208,8 +362,8 @@ export class ApprovalService {
       {
         type: 'approval.decided',
         requestId: id,
-        actor: `operator:${input.responder}`,
-        data: { decision: input.decision, channel: input.channel, nonce: unsigned.nonce },
+        actor: `operator:${decision.responder}`,
+        data: { decision: decision.decision, channel: decision.channel, nonce: unsigned.nonce, ...(decision.approvers ? { approvers: decision.approvers } : {}) },
       },
     );
     const latest = await this.getApproval(id);
@@ -323,7 +477,7 @@ export class ApprovalService {
 
   #emit(change: ApprovalChange): void {
     this.#events.emit('change', change);
-    if (change.type !== 'created') {
+    if (change.type !== 'created' && change.type !== 'voted' && change.type !== 'consumed') {
       for (const wake of [...(this.#waiters.get(change.record.id) ?? [])]) wake(change.record);
     }
   }

@@ -1,0 +1,148 @@
+import { LoopgateError } from '../core/errors.js';
+import {
+  attemptTotpCode,
+  buildTotpUri,
+  createTotpSecret,
+  decryptTotpSecret,
+  describeTotpRefusal,
+  encryptTotpSecret,
+  renderTotpQr,
+  unlockTotp,
+  verifyTotpCode,
+  type TotpAttempt,
+} from '../gates/index.js';
+import type { OperatorRecord, Store } from '../store/store.js';
+
+/** Verifies passkey assertions for decisions (built in gates/webauthn.ts). */
+export interface WebAuthnStepUpVerifier {
+  /** Verifies a passkey assertion made for `requestId` by `operatorId` (throws LoopgateError). */
+  verifyAssertion(input: { operatorId: string; requestId: string; response: unknown; now: number }): Promise<{ credentialId: string }>;
+}
+
+/** What a human adds to an approval when the gate asks for it. */
+export interface StepUpInput {
+  totpCode?: string;
+  webauthn?: unknown;
+}
+
+/** A TOTP enrolment in progress: shown to the operator, confirmed with a first code. */
+export interface TotpEnrollmentStart {
+  uri: string;
+  qrDataUrl: string;
+  qrTerminal: string;
+  /** The new secret, encrypted for this operator; handed back with the confirming code. */
+  enrollmentToken: string;
+}
+
+const pendingContext = (operatorId: string) => `pending-enrolment:${operatorId}`;
+
+/**
+ * TOTP for operators (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step): enrolment, the step-up check
+ * at decision time, and an admin's unlock. Secrets are encrypted at rest with `key`; every
+ * attempt runs in one store transaction with the operator's throttle state, so a code works
+ * once (even across restarts) and parallel submissions of one code accept exactly one.
+ */
+export class TotpStepUp {
+  readonly #store: Store;
+  readonly #key: Uint8Array;
+  readonly #now: () => number;
+
+  constructor(store: Store, key: Uint8Array, now: () => number = Date.now) {
+    this.#store = store;
+    this.#key = key;
+    this.#now = now;
+  }
+
+  /** Starts enrolment: a new ≥160-bit secret as an `otpauth://` URI and QR code. Nothing is stored yet. */
+  async beginEnrollment(operator: OperatorRecord): Promise<TotpEnrollmentStart> {
+    const secret = createTotpSecret();
+    const uri = buildTotpUri({ secret, account: operator.name });
+    const qr = await renderTotpQr(uri);
+    return {
+      uri,
+      qrDataUrl: qr.dataUrl,
+      qrTerminal: qr.terminal,
+      enrollmentToken: encryptTotpSecret(secret, this.#key, pendingContext(operator.id)),
+    };
+  }
+
+  /**
+   * Finishes enrolment once the operator's app shows a matching code; replaces any earlier secret.
+   * @throws LoopgateError E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID, E_TOTP_SECRET_UNREADABLE
+   */
+  async confirmEnrollment(operator: OperatorRecord, enrollmentToken: string, code: string): Promise<void> {
+    const secret = decryptTotpSecret(enrollmentToken, this.#key, pendingContext(operator.id));
+    const now = this.#now();
+    const result = verifyTotpCode({ secret, code, now, lastUsedStep: null });
+    if (!result.ok) {
+      throw new LoopgateError(
+        result.reason === 'malformed' ? 'E_TOTP_CODE_MALFORMED' : 'E_TOTP_CODE_INVALID',
+        result.reason === 'malformed'
+          ? 'Enter the 6 digits your authenticator app shows for loopgate.'
+          : 'That code does not match the new secret: check the phone’s clock and scan the QR code again.',
+      );
+    }
+    await this.enroll(operator, secret, now);
+  }
+
+  /** Stores `secret` (base32) as the operator's TOTP, encrypted. Used by `loopgate totp enroll`. */
+  async enroll(operator: OperatorRecord, secret: string, now = this.#now()): Promise<void> {
+    await this.#store.saveTotpEnrollment({
+      operatorId: operator.id,
+      secretEncrypted: encryptTotpSecret(secret, this.#key, operator.id),
+      enrolledAt: now,
+    });
+    await this.#store.appendAudit({ type: 'gate.totp.enrolled', requestId: null, actor: `operator:${operator.name}`, data: {} }, now);
+  }
+
+  /** Whether the operator has a TOTP, and whether it is locked. */
+  async status(operator: OperatorRecord): Promise<{ enrolled: boolean; locked: boolean }> {
+    const row = await this.#store.getTotpEnrollment(operator.id);
+    return { enrolled: row !== null, locked: row?.state.lockedAt != null };
+  }
+
+  /**
+   * Checks a code for a decision on `requestId`. Accepted → resolves. Otherwise throws with
+   * what to do next; `voidRequest` is true when the request at hand must be voided (5 wrong
+   * codes, or a lock). Every attempt is audited.
+   * @throws LoopgateError E_TOTP_NOT_ENROLLED, E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID,
+   *   E_TOTP_REPLAYED, E_TOTP_REQUEST_VOIDED, E_TOTP_LOCKED
+   */
+  async verify(operator: Pick<OperatorRecord, 'id' | 'name'>, code: string, requestId: string): Promise<void> {
+    const now = this.#now();
+    const attempt = await this.#store.updateTotpState<TotpAttempt>(operator.id, (row) => {
+      const secret = decryptTotpSecret(row.secretEncrypted, this.#key, operator.id);
+      const result = attemptTotpCode({ secret, code, state: row.state, now });
+      return { state: result.state, result };
+    });
+    if (attempt === null) {
+      throw new LoopgateError('E_TOTP_NOT_ENROLLED', `${operator.name} has no authenticator set up. Set one up under Settings (or \`loopgate totp enroll --operator ${operator.name}\`), then approve again.`);
+    }
+    const refusal = describeTotpRefusal(attempt);
+    await this.#store.appendAudit(
+      {
+        type: refusal ? 'gate.totp.refused' : 'gate.totp.accepted',
+        requestId,
+        actor: `operator:${operator.name}`,
+        data: refusal ? { outcome: attempt.outcome, reason: attempt.reason } : { time_step: attempt.timeStep },
+      },
+      now,
+    );
+    if (refusal) throw new LoopgateError(refusal.code, refusal.message, { cause: { voidRequest: attempt.outcome !== 'refused' } });
+  }
+
+  /**
+   * An admin clears an operator's TOTP lock and failure counts.
+   * @throws LoopgateError E_TOTP_NOT_ENROLLED
+   */
+  async unlock(operator: OperatorRecord, admin: string): Promise<void> {
+    const done = await this.#store.updateTotpState(operator.id, (row) => ({ state: unlockTotp(row.state), result: true }));
+    if (!done) throw new LoopgateError('E_TOTP_NOT_ENROLLED', `${operator.name} has no authenticator set up.`);
+    await this.#store.appendAudit({ type: 'gate.totp.unlocked', requestId: null, actor: admin, data: { operator: operator.name } }, this.#now());
+  }
+}
+
+/** True when a TOTP refusal means the request at hand must be voided. */
+export function mustVoidRequest(err: unknown): boolean {
+  return err instanceof LoopgateError && (err.cause as { voidRequest?: boolean } | undefined)?.voidRequest === true;
+}
