@@ -7,7 +7,18 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Config } from '../config/configSchema.js';
 import { assertSafeBind, isLoopbackHost } from '../config/resolveConfig.js';
-import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret, type Jwks } from '../crypto/signingKeys.js';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import {
+  buildJwks,
+  loadOrCreateReceiptKey,
+  loadOrCreateSigningSecret,
+  loadOrCreateTotpEncryptionKey,
+  type Jwks,
+} from '../crypto/signingKeys.js';
+import { createWebAuthnService, relyingPartyFromPublicUrl } from '../gates/webauthn.js';
+import { createWebAuthnRoutes } from '../http/webauthnRoutes.js';
+import { TotpStepUp } from '../service/stepUp.js';
 import { createApp } from '../http/createApp.js';
 import { buildAllowedOrigins } from '../http/hostOriginGuard.js';
 import { createLocalApprovalsClient } from '../mcp/localApprovalsClient.js';
@@ -23,6 +34,7 @@ export interface RunningServer {
   port: number;
   store: Store;
   service: ApprovalService;
+  totp: TotpStepUp;
   jwks: () => Jwks;
   signingSecret: string;
   close(): Promise<void>;
@@ -93,7 +105,9 @@ export async function startServer(
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
 
-  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url });
+  const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
+  const webauthn = createWebAuthnService({ store, rpName: 'loopgate', ...relyingPartyFromPublicUrl(url) });
+  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url, totp, webauthn });
   await service.expireDue();
   service.startExpirySweeper();
   const mcp = createMcpHttpEndpoint(
@@ -109,7 +123,13 @@ export async function startServer(
     allowedOrigins: () => allowed,
     secureCookies: url.startsWith('https:'),
     mcp,
-    extraAssets: { e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)) },
+    totp,
+    extraApiRoutes: [createWebAuthnRoutes(webauthn)],
+    extraAssets: {
+      e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),
+      // @simplewebauthn/browser's UMD bundle, served as /assets/vendor/index.umd.min.js.
+      vendor: join(dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '..', 'dist', 'bundle'),
+    },
   });
   handler = (request) => app.fetch(request);
 
@@ -121,6 +141,7 @@ export async function startServer(
     port,
     store,
     service,
+    totp,
     jwks: () => jwks,
     signingSecret,
     async close() {

@@ -55,6 +55,10 @@ export const errorCodes = {
   E_HTTP_BODY_INVALID: { status: 400, meaning: 'The request body is not valid JSON of the expected shape.' },
   E_HTTP_INTERNAL: { status: 500, meaning: 'An unexpected error; details are in the server log only.' },
 
+  // --- operators ---
+  E_OPERATOR_NOT_FOUND: { status: 404, meaning: 'No operator has that name.' },
+  E_OPERATOR_EXISTS: { status: 409, meaning: 'An operator with that name exists already.' },
+
   // --- agent keys ---
   E_KEY_NOT_FOUND: { status: 404, meaning: 'No agent key has that id.' },
 

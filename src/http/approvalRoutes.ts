@@ -14,6 +14,8 @@ const decisionSchema = z
     decision: z.enum(['approved', 'rejected']),
     comment: z.string().optional(),
     fields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    totp_code: z.string().max(20).optional(),
+    webauthn: z.unknown().optional(),
   })
   .strict();
 
@@ -101,7 +103,12 @@ export function createApprovalRoutes(service: ApprovalService): Hono<AppEnv> {
       ...(body.comment !== undefined ? { comment: body.comment } : {}),
       fields,
       responder: operator.name,
+      operatorId: operator.id,
       channel: 'web',
+      stepUp: {
+        ...(body.totp_code !== undefined ? { totpCode: body.totp_code } : {}),
+        ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
+      },
     });
     c.get('log').info({ pause_id: record.id, decision: body.decision, responder: operator.name }, 'approval decided');
     return c.json(service.view(record));

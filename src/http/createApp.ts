@@ -10,6 +10,8 @@ import { createApprovalRoutes } from './approvalRoutes.js';
 import { authenticate } from './authenticate.js';
 import { hostOriginGuard, type AllowedOrigins } from './hostOriginGuard.js';
 import { createSessionRoutes } from './sessionRoutes.js';
+import { createSettingsRoutes } from './settingsRoutes.js';
+import type { TotpStepUp } from '../service/stepUp.js';
 import { createStaticRoutes } from './staticPages.js';
 
 /** A fetch-shaped MCP endpoint (built in src/mcp) and what it needs from the caller. */
@@ -27,6 +29,10 @@ export interface AppDeps {
   allowedOrigins: () => AllowedOrigins;
   secureCookies: boolean;
   mcp?: McpEndpoint;
+  /** TOTP enrolment for the settings page; without it `/v1/settings` is not served. */
+  totp?: TotpStepUp;
+  /** More `/v1` routes (passkeys). */
+  extraApiRoutes?: Hono<AppEnv>[];
   /** Extra static asset folders: `/assets/<prefix>/…` → folder. */
   extraAssets?: Record<string, string>;
   now?: () => number;
@@ -74,6 +80,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', authenticate(deps.store, now));
   app.route('/', createSessionRoutes(deps.store, { secureCookies: deps.secureCookies, now }));
   app.route('/v1', createApprovalRoutes(deps.service));
+  if (deps.totp) app.route('/v1', createSettingsRoutes(deps.store, deps.totp));
+  for (const routes of deps.extraApiRoutes ?? []) app.route('/v1', routes);
 
   if (deps.mcp) {
     const mcp = deps.mcp;

@@ -63,6 +63,7 @@ export function createStaticRoutes(extraAssets: Record<string, string> = {}): Ho
   app.get('/', page('inbox.html'));
   app.get('/approvals/:id', page('approval.html'));
   app.get('/signin', page('signin.html'));
+  app.get('/settings', page('settings.html'));
   for (const [prefix, root] of Object.entries(extraAssets)) {
     app.get(`/assets/${prefix}/*`, (c, next) => {
       const relative = decodeURIComponent(c.req.path.slice(`/assets/${prefix}/`.length));
