@@ -17,6 +17,7 @@
  *   channel: string,
  *   nonce: string,
  *   signature: string,
+ *   approvers?: string[],
  * }} ApprovalResponse
  * @typedef {{
  *   pause_id: string,
@@ -33,7 +34,22 @@
  *   approval_url?: string,
  *   response?: ApprovalResponse | null,
  *   receipt?: string | null,
+ *   gate?: Gate | null,
+ *   tool?: string | null,
+ *   consumed_at?: string | null,
+ *   votes?: QuorumVote[] | null,
  * }} ApprovalView
+ * @typedef {{
+ *   type: 'approve' | 'totp' | 'webauthn' | 'quorum',
+ *   quorum?: { n: number, approvers: string[], step_up: 'none' | 'totp' | 'webauthn' | string },
+ * }} Gate
+ * @typedef {{ operator: string, decision: 'approved' | 'rejected', at: string }} QuorumVote
+ * @typedef {{ id: string, name: string, created_at: string, last_used_at: string | null, flagged: boolean }} Passkey
+ * @typedef {{
+ *   operator: { id: string, name: string, role: string },
+ *   totp: { enrolled: boolean, locked: boolean },
+ *   passkeys: Passkey[],
+ * }} Settings
  * @typedef {{ operator: { id: string, name: string, role: string }, csrf_token: string }} Session
  */
 
@@ -229,14 +245,85 @@ export function fetchApproval(pauseId) {
 
 /**
  * `POST /v1/approvals/:id/decision`. Resolves to the decided view (with `response` and
- * `receipt`); throws ApiError 409 when the request was already decided or expired, 400 when
- * the fields are invalid.
+ * `receipt`), or, for a quorum that needs more approvers, the still-pending view with this
+ * vote in `votes`; throws ApiError 409 when the request was already decided or expired, 400
+ * when the fields are invalid, 403 when the step-up (`totp_code`, `webauthn`) is refused.
  * @param {string} pauseId
- * @param {{ decision: 'approved' | 'rejected', comment: string, fields: Record<string, string | number | boolean> }} decision
+ * @param {{
+ *   decision: 'approved' | 'rejected',
+ *   comment: string,
+ *   fields: Record<string, string | number | boolean>,
+ *   totp_code?: string,
+ *   webauthn?: unknown,
+ * }} decision
  * @returns {Promise<ApprovalView>}
  */
 export function postDecision(pauseId, decision) {
   return apiPost(`/v1/approvals/${encodeURIComponent(pauseId)}/decision`, decision);
+}
+
+/**
+ * `POST /v1/approvals/:id/webauthn/options`: passkey request options whose challenge is bound
+ * to this request and the signed-in operator (single use, 5 minutes).
+ * @param {string} pauseId
+ * @returns {Promise<unknown>}  PublicKeyCredentialRequestOptionsJSON
+ */
+export function fetchPasskeyOptions(pauseId) {
+  return apiPost(`/v1/approvals/${encodeURIComponent(pauseId)}/webauthn/options`);
+}
+
+/**
+ * `GET /v1/settings`: the signed-in operator, their authenticator's state and passkeys.
+ * @returns {Promise<Settings>}
+ */
+export function fetchSettings() {
+  return apiGet('/v1/settings');
+}
+
+/**
+ * `POST /v1/settings/totp/begin`: a new authenticator secret as an `otpauth://` URI and QR
+ * image, not active until confirmed with a code.
+ * @returns {Promise<{ uri: string, qr_data_url: string, enrollment_token: string }>}
+ */
+export function beginTotpEnrollment() {
+  return apiPost('/v1/settings/totp/begin');
+}
+
+/**
+ * `POST /v1/settings/totp/confirm`: activates the new secret when `code` matches it.
+ * @param {string} enrollmentToken
+ * @param {string} code
+ * @returns {Promise<{ enrolled: true }>}
+ */
+export function confirmTotpEnrollment(enrollmentToken, code) {
+  return apiPost('/v1/settings/totp/confirm', { enrollment_token: enrollmentToken, code });
+}
+
+/**
+ * `GET /v1/webauthn/credentials`: the signed-in operator's passkeys, oldest first.
+ * @returns {Promise<Passkey[]>}
+ */
+export async function listPasskeys() {
+  const answer = await apiGet('/v1/webauthn/credentials');
+  return Array.isArray(answer?.items) ? answer.items : [];
+}
+
+/**
+ * `POST /v1/webauthn/registration/options`: passkey creation options for the signed-in operator.
+ * @returns {Promise<unknown>}  PublicKeyCredentialCreationOptionsJSON
+ */
+export function fetchPasskeyRegistrationOptions() {
+  return apiPost('/v1/webauthn/registration/options');
+}
+
+/**
+ * `POST /v1/webauthn/registration/verify`: stores the new passkey under `name`.
+ * @param {unknown} response  RegistrationResponseJSON from the browser
+ * @param {string} name
+ * @returns {Promise<Passkey>}
+ */
+export function registerPasskey(response, name) {
+  return apiPost('/v1/webauthn/registration/verify', { response, name });
 }
 
 /**

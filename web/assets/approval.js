@@ -1,12 +1,15 @@
 // @ts-check
 /**
- * The approval page (`/approvals/:id`): what the agent asks, the details as a table, the fields
- * it wants filled in, a Comment, and Approve / Reject. After a decision (here, or by anyone
+ * The approval page (`/approvals/:id`): what the agent asks (and, for the gateway, which tool
+ * call), the details as a table, the fields it wants filled in, a Comment, and Approve /
+ * Reject. The request's gate adds a step-up to Approve: an **Authenticator code** field
+ * (`totp`) or a passkey prompt (`webauthn`); a `quorum` shows who has approved so far and
+ * keeps the request pending until enough approvers have. After a decision (here, or by anyone
  * else, seen live through `/v1/events`) it shows the outcome and the signed receipt. A request
  * that is decided, timed out or expired shows no buttons; the countdown disables them at zero.
  */
 
-import { ApiError, fetchApproval, postDecision } from './api.js';
+import { ApiError, fetchApproval, fetchPasskeyOptions, postDecision } from './api.js';
 import {
   createElement,
   formatValue,
@@ -17,11 +20,13 @@ import {
 import { subscribeToApprovals } from './events.js';
 import { describeOutcome, isDecidable } from './outcome.js';
 import { announce, showConnectionState, startSignedInPage } from './page.js';
+import { PasskeyError, usePasskey } from './passkey.js';
 import { createTimeElement, formatDuration, millisecondsUntil } from './time.js';
 
 /**
  * @typedef {import('./api.js').ApprovalView} ApprovalView
  * @typedef {import('./api.js').FieldSpec} FieldSpec
+ * @typedef {'none' | 'totp' | 'webauthn'} StepUp
  * @typedef {{ spec: FieldSpec, input: HTMLInputElement, error: HTMLElement }} FieldControl
  */
 
@@ -41,6 +46,56 @@ const rejectButton = requireElement('reject', HTMLButtonElement);
 const commentInput = requireElement('comment', HTMLTextAreaElement);
 const decisionError = requireElement('decision-error', HTMLElement);
 const sendingStatus = requireElement('sending', HTMLElement);
+const totpField = requireElement('totp-field', HTMLElement);
+const totpInput = requireElement('totp-code', HTMLInputElement);
+const totpError = requireElement('totp-error', HTMLElement);
+const voteRecorded = requireElement('vote-recorded', HTMLElement);
+const notApprover = requireElement('not-approver', HTMLElement);
+/** The signed-in operator's name, once the session is known. */
+let operatorName = '';
+
+/** TOTP refusals after which the code field is cleared for a fresh code. */
+const totpRefusals = new Set(['E_TOTP_CODE_MALFORMED', 'E_TOTP_CODE_INVALID', 'E_TOTP_REPLAYED']);
+/** Refusals that change the request itself (it was voided): show its new state. */
+const voidingRefusals = new Set(['E_TOTP_REQUEST_VOIDED', 'E_TOTP_LOCKED']);
+
+/**
+ * What each approver must add to Approve, from the request's gate.
+ * @param {ApprovalView} view
+ * @returns {StepUp}
+ */
+function requiredStepUp(view) {
+  const gate = view.gate;
+  if (!gate) return 'none';
+  if (gate.type === 'totp') return 'totp';
+  if (gate.type === 'webauthn') return 'webauthn';
+  if (gate.type === 'quorum') {
+    const stepUp = gate.quorum?.step_up;
+    return stepUp === 'totp' || stepUp === 'webauthn' ? stepUp : 'none';
+  }
+  return 'none';
+}
+
+/**
+ * Quorum progress: how many approvals of how many, who approved, and where the signed-in
+ * operator stands. Null for requests without a quorum.
+ * @param {ApprovalView} view
+ */
+function readQuorum(view) {
+  const quorum = view.gate?.type === 'quorum' ? view.gate.quorum : undefined;
+  if (!quorum) return null;
+  const votes = Array.isArray(view.votes) ? view.votes : [];
+  const approvedBy = votes.filter((v) => v.decision === 'approved').map((v) => v.operator);
+  const approvers = Array.isArray(quorum.approvers) ? quorum.approvers : [];
+  return {
+    n: quorum.n,
+    approvers,
+    approvedBy,
+    remaining: Math.max(0, quorum.n - approvedBy.length),
+    myVote: votes.find((v) => v.operator === operatorName) ?? null,
+    mayVote: approvers.includes(operatorName),
+  };
+}
 
 /** The pause_id from `/approvals/:id`, or null when the path has none. */
 function readPauseId() {
@@ -225,6 +280,9 @@ function renderOutcome(view, now) {
         createElement('dd', { dir: 'auto' }, description),
       ]);
     facts.push(fact('Decided by', [document.createTextNode(response.responder)]));
+    if (Array.isArray(response.approvers) && response.approvers.length > 0) {
+      facts.push(fact('Approvers', [document.createTextNode(response.approvers.join(', '))]));
+    }
     facts.push(fact('Decided at', [createTimeElement(response.responded_at)]));
     facts.push(
       fact(
@@ -265,6 +323,82 @@ function renderTimeLeft() {
   render();
 }
 
+/**
+ * The quorum section: "1 of 2 approvals: alice" and who may approve. Returns the progress.
+ * @param {ApprovalView} view
+ */
+function renderQuorum(view) {
+  const quorum = readQuorum(view);
+  const section = requireElement('quorum', HTMLElement);
+  section.hidden = quorum === null;
+  if (!quorum) return null;
+  const who = quorum.approvedBy.length > 0 ? `: ${quorum.approvedBy.join(', ')}` : '';
+  requireElement('quorum-progress', HTMLElement).textContent =
+    `${quorum.approvedBy.length} of ${quorum.n} approvals${who}`;
+  const stepUp = requiredStepUp(view);
+  const withStepUp =
+    stepUp === 'totp'
+      ? ', each with an authenticator code'
+      : stepUp === 'webauthn'
+        ? ', each with a passkey'
+        : '';
+  requireElement('quorum-approvers', HTMLElement).textContent =
+    quorum.approvers.length > 0
+      ? `Needs ${quorum.n} of: ${quorum.approvers.join(', ')}${withStepUp}. One rejection rejects.`
+      : 'No operator is named as an approver, so nobody can decide this request.';
+  return quorum;
+}
+
+/**
+ * @param {NonNullable<ReturnType<typeof readQuorum>>} quorum
+ * @returns {string}
+ */
+function describeRecordedVote(quorum) {
+  if (quorum.myVote?.decision === 'rejected') return 'Your rejection is recorded.';
+  return `Your approval is recorded; waiting for ${quorum.remaining} more.`;
+}
+
+/**
+ * Shows the Authenticator code field or the passkey hint, as the gate asks.
+ * @param {ApprovalView} view
+ */
+function renderStepUp(view) {
+  const stepUp = requiredStepUp(view);
+  totpField.hidden = stepUp !== 'totp';
+  totpInput.required = stepUp === 'totp';
+  requireElement('passkey-hint', HTMLElement).hidden = stepUp !== 'webauthn';
+}
+
+/**
+ * @param {string} message  empty clears the error
+ */
+function setTotpError(message) {
+  totpError.textContent = message;
+  totpError.hidden = message === '';
+  if (message) totpInput.setAttribute('aria-invalid', 'true');
+  else totpInput.removeAttribute('aria-invalid');
+}
+
+/**
+ * The authenticator code for an approval: 6 digits (spaces a phone may insert are dropped).
+ * Null, with the field marked and focused, when it is not 6 digits.
+ * @returns {string | null}
+ */
+function readTotpCode() {
+  const code = totpInput.value.replace(/\s+/g, '');
+  if (/^[0-9]{6}$/.test(code)) {
+    setTotpError('');
+    return code;
+  }
+  setTotpError(
+    code === ''
+      ? 'Enter the 6-digit code from your authenticator app: approving needs it.'
+      : 'Enter exactly 6 digits, as your authenticator app shows them.',
+  );
+  totpInput.focus();
+  return null;
+}
+
 /** Renders the whole page from `currentView` and the clock. */
 function render() {
   const view = currentView;
@@ -288,12 +422,30 @@ function render() {
   replaceChildren(requireElement('agent', HTMLElement), revealHiddenCharacters(view.agent_id));
   replaceChildren(requireElement('requested', HTMLElement), [createTimeElement(view.created_at)]);
   replaceChildren(requireElement('expires', HTMLElement), [createTimeElement(view.expires_at)]);
+  const toolCall = requireElement('tool-call', HTMLElement);
+  toolCall.hidden = !view.tool;
+  replaceChildren(
+    requireElement('tool-name', HTMLElement),
+    revealHiddenCharacters(view.tool ?? ''),
+  );
   renderDetails(view);
+  const quorum = renderQuorum(view);
+  renderStepUp(view);
 
   // A request that is no longer pending shows no buttons at all; one whose time ran out while
-  // this page was open keeps them, disabled, until the server marks it timed_out.
+  // this page was open keeps them, disabled, until the server marks it timed_out. A quorum
+  // approver who has voted, or an operator who is not an approver, has nothing left to do.
+  const waitingForOthers = view.status === 'pending' && quorum !== null && quorum.myVote !== null;
+  const excluded =
+    view.status === 'pending' && quorum !== null && quorum.myVote === null && !quorum.mayVote;
+  voteRecorded.hidden = !waitingForOthers;
+  if (waitingForOthers) voteRecorded.textContent = describeRecordedVote(quorum);
+  notApprover.hidden = !excluded;
+  if (excluded) {
+    notApprover.textContent = `Only ${quorum.approvers.join(', ')} can decide this request; you are signed in as ${operatorName}.`;
+  }
   if (decidable) buildForm(view);
-  form.hidden = !(view.status === 'pending' && formBuilt);
+  form.hidden = !(view.status === 'pending' && formBuilt) || waitingForOthers || excluded;
   approveButton.disabled = !decidable || decisionInFlight;
   rejectButton.disabled = !decidable || decisionInFlight;
   requireElement('outcome', HTMLElement).hidden = decidable;
@@ -343,38 +495,75 @@ function showDecisionError(message) {
 
 /**
  * Sends Approve or Reject once: both buttons stay disabled until the server answers, so a
- * double tap cannot send two decisions.
+ * double tap cannot send two decisions. Approve adds the gate's step-up first: the
+ * Authenticator code, or a passkey assertion made for this request.
  * @param {'approved' | 'rejected'} decision
  */
 async function submitDecision(decision) {
   if (decisionInFlight || !currentView || !pauseId || !isDecidable(currentView)) return;
   showDecisionError('');
+  const stepUp = decision === 'approved' ? requiredStepUp(currentView) : 'none';
   const fields = collectFields(decision);
   if (!fields) {
     showDecisionError('Some fields need your attention before you can approve.');
     return;
   }
+  if (decision === 'rejected') setTotpError('');
+  /** @type {string | null} */
+  let totpCode = null;
+  if (stepUp === 'totp') {
+    totpCode = readTotpCode();
+    if (totpCode === null) return;
+  }
   decisionInFlight = true;
   approveButton.disabled = true;
   rejectButton.disabled = true;
   form.setAttribute('aria-busy', 'true');
-  sendingStatus.textContent =
-    decision === 'approved' ? 'Sending your approval…' : 'Sending your rejection…';
   try {
-    const decided = await postDecision(pauseId, { decision, comment: commentInput.value, fields });
+    /** @type {Parameters<typeof postDecision>[1]} */
+    const body = { decision, comment: commentInput.value, fields };
+    if (totpCode !== null) body.totp_code = totpCode;
+    if (stepUp === 'webauthn') {
+      sendingStatus.textContent = 'Preparing your passkey…';
+      const options = await fetchPasskeyOptions(pauseId);
+      sendingStatus.textContent = 'Confirm with your passkey…';
+      body.webauthn = await usePasskey(options);
+    }
+    sendingStatus.textContent =
+      decision === 'approved' ? 'Sending your approval…' : 'Sending your rejection…';
+    const decided = await postDecision(pauseId, body);
     decisionInFlight = false;
-    updateView(decided);
     sendingStatus.textContent = '';
+    totpInput.value = '';
+    updateView(decided);
+    if (decided.status === 'pending') {
+      // A quorum that needs more approvers: the vote counts, the request stays open.
+      announce(voteRecorded.textContent ?? '');
+      voteRecorded.focus();
+      return;
+    }
     // Focus on the outcome heading makes screen readers read the result.
     requireElement('outcome-heading', HTMLElement).focus();
   } catch (err) {
     decisionInFlight = false;
     sendingStatus.textContent = '';
-    showDecisionError(
-      err instanceof ApiError ? err.message : 'The decision could not be sent. Try again.',
-    );
-    if (err instanceof ApiError && err.status === 409) {
-      // Someone else decided it, or it expired: show what happened instead of the buttons.
+    const message =
+      err instanceof ApiError || err instanceof PasskeyError
+        ? err.message
+        : 'The decision could not be sent. Try again.';
+    showDecisionError(message);
+    const code = err instanceof ApiError ? err.code : null;
+    if (code !== null && totpRefusals.has(code)) {
+      totpInput.value = '';
+      setTotpError(message);
+      totpInput.focus();
+    }
+    if (
+      err instanceof ApiError &&
+      (err.status === 409 || (code !== null && voidingRefusals.has(code)))
+    ) {
+      // Someone else decided it, it expired, or the refusals voided it: show what happened
+      // instead of the buttons.
       await fetchApproval(pauseId).then(updateView, () => undefined);
     }
     render();
@@ -438,7 +627,7 @@ async function main() {
   receipt.addEventListener('focus', () => receipt.select());
 
   try {
-    await startSignedInPage();
+    operatorName = (await startSignedInPage()).operator.name;
   } catch (err) {
     showLoadError(err instanceof ApiError ? err.message : 'This page could not be loaded.');
     return;

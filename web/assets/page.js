@@ -5,13 +5,34 @@
  */
 
 import { ApiError, fetchSession, redirectToSignIn, signOut } from './api.js';
-import { requireElement } from './dom.js';
+import { createElement, requireElement } from './dom.js';
 
 /** @typedef {import('./api.js').Session} Session */
 
 /**
+ * Adds the Settings link to the header, once, before the Sign out button; on the settings
+ * page itself it is marked as the current page.
+ * @param {HTMLElement} account
+ * @param {HTMLElement} signOutButton
+ */
+function addSettingsLink(account, signOutButton) {
+  if (document.getElementById('settings-link')) return;
+  const link = createElement(
+    'a',
+    {
+      class: 'button button-quiet',
+      id: 'settings-link',
+      href: '/settings',
+      'aria-current': location.pathname === '/settings' ? 'page' : null,
+    },
+    ['Settings'],
+  );
+  account.insertBefore(link, signOutButton);
+}
+
+/**
  * Fetches the session (a 401 goes to `/signin?next=…` and this never settles), shows who is
- * signed in and wires the Sign out button.
+ * signed in, adds the Settings link and wires the Sign out button.
  * @returns {Promise<Session>}
  */
 export async function startSignedInPage() {
@@ -22,6 +43,7 @@ export async function startSignedInPage() {
   requireElement('operator-name', HTMLElement).textContent = session.operator.name;
   account.hidden = false;
   const button = requireElement('sign-out', HTMLButtonElement);
+  addSettingsLink(account, button);
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {

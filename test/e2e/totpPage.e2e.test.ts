@@ -1,0 +1,141 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../src/cli/startServer.js';
+import { configSchema } from '../../src/config/configSchema.js';
+import { generateTotpCode } from '../../src/gates/totpCode.js';
+import { createLoginUrl } from '../../src/service/operatorAuth.js';
+import type { OperatorRecord } from '../../src/store/store.js';
+import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+
+/**
+ * The authenticator app in the web UI, in real Chromium against a real server: enrolment on
+ * the settings page (QR code, otpauth:// link, first code), the Authenticator code field on
+ * the approval page of a totp-gated request, and the locked state.
+ */
+
+let browser: TestBrowser;
+let server: RunningServer;
+let dataDir: string;
+let admin: OperatorRecord;
+let page: Page;
+let secret = '';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function createTotpRequest(description: string): Promise<string> {
+  const record = await server.service.createApproval(
+    { action_description: description, action_details: { city: 'Paris' } },
+    'claude',
+    undefined,
+    { gate: { type: 'totp' }, toolName: 'get_weather' },
+  );
+  return record.id;
+}
+
+/** A 6-digit code that is not valid at any step of the ±1 window around now. */
+function wrongCode(): string {
+  const valid = new Set([-30_000, 0, 30_000].map((offset) => generateTotpCode({ secret, now: Date.now() + offset })));
+  for (let n = 0; ; n += 1) {
+    const candidate = String(n).padStart(6, '0');
+    if (!valid.has(candidate)) return candidate;
+  }
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-totp-page-'));
+  const port = await freePort();
+  const config = configSchema.parse({ dataDir, host: '127.0.0.1', port, publicUrl: `http://localhost:${port}`, logLevel: 'silent' });
+  server = await startServer(config, pino({ level: 'silent' }));
+  admin = (await server.store.getOperatorByName('admin'))!;
+  browser = await launchTestBrowser();
+  page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
+  await page.goto(await createLoginUrl(server.store, admin, server.url, Date.now()));
+  await page.waitForURL((url) => url.pathname === '/');
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('authenticator app in Chromium', () => {
+  it('sets up the authenticator on the settings page with the QR code, the link and a first code', async () => {
+    await page.goto(`${server.url}/settings`);
+    await page.getByText('No authenticator is set up yet.').waitFor();
+    await page.getByRole('button', { name: 'Set up authenticator' }).click();
+    const qr = page.getByRole('img', { name: 'QR code of the authenticator secret' });
+    await qr.waitFor();
+    expect(await qr.getAttribute('src')).toMatch(/^data:image\/png;base64,/);
+    const uri = await page.getByLabel('Authenticator link').inputValue();
+    expect(uri).toMatch(/^otpauth:\/\/totp\//);
+    secret = new URL(uri).searchParams.get('secret') ?? '';
+    expect(secret).not.toBe('');
+
+    // A wrong first code is refused and nothing is enrolled.
+    await page.getByLabel('Authenticator code').fill(wrongCode());
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.locator('#totp-code-error').filter({ hasText: 'does not match' }).waitFor();
+    expect(await server.store.getTotpEnrollment(admin.id)).toBeNull();
+
+    await page.getByLabel('Authenticator code').fill(generateTotpCode({ secret }));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('Authenticator is set up').waitFor();
+    expect(await page.getByLabel('Authenticator link').isVisible()).toBe(false);
+    expect(await server.store.getTotpEnrollment(admin.id)).not.toBeNull();
+  });
+
+  it('asks for the Authenticator code to approve, shows a wrong code’s error, and approves with the right one', async () => {
+    const id = await createTotpRequest('Get the weather for Paris');
+    await page.goto(`${server.url}/approvals/${id}`);
+    await page.getByText('Tool call: get_weather').waitFor();
+    const field = page.getByLabel('Authenticator code');
+    expect(await field.getAttribute('inputmode')).toBe('numeric');
+    expect(await field.getAttribute('autocomplete')).toBe('one-time-code');
+
+    // Empty: the page asks for the code and sends nothing.
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText('approving needs it').waitFor();
+    expect((await server.store.listAuditEntries()).some((e) => e.type === 'gate.totp.refused')).toBe(false);
+
+    await field.fill(wrongCode());
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.getByRole('alert').filter({ hasText: /code/i }).first().waitFor();
+    await expect.poll(() => field.inputValue()).toBe('');
+    expect((await server.service.getApproval(id)).status).toBe('pending');
+    expect((await server.store.listAuditEntries()).filter((e) => e.type === 'gate.totp.refused').map((e) => e.requestId)).toEqual([id]);
+
+    // The next time step's code: the enrolment's code may count as used already.
+    await field.fill(generateTotpCode({ secret, now: Date.now() + 30_000 }));
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.getByRole('heading', { name: 'Approved' }).waitFor();
+    expect((await server.service.getApproval(id)).response?.decision).toBe('approved');
+  });
+
+  it('rejects without a code', async () => {
+    const id = await createTotpRequest('Get the weather for Oslo');
+    await page.goto(`${server.url}/approvals/${id}`);
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await page.getByRole('heading', { name: 'Rejected' }).waitFor();
+  });
+
+  it('shows a locked authenticator on the settings page', async () => {
+    await server.store.updateTotpState(admin.id, (row) => ({ state: { ...row.state, lockedAt: Date.now() }, result: true }));
+    await page.goto(`${server.url}/settings`);
+    await page.getByText('Authenticator is locked', { exact: true }).waitFor();
+    await page.getByText('An admin must unlock it').waitFor();
+  });
+});
