@@ -10,10 +10,25 @@ import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret, type Jwks
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import { createRemoteApprovalsClient } from '../mcp/approvalsClient.js';
 import { createLocalApprovalsClient } from '../mcp/localApprovalsClient.js';
-import { serveMcpStdio } from '../mcp/mcpEndpoints.js';
+import { serveFactoryOverStdio, serveMcpStdio } from '../mcp/mcpEndpoints.js';
+import { createHandoffAgent } from '../mcp/handoffAgent.js';
+import { createRemoteHandoffClient, type HandoffClient } from '../mcp/handoffClient.js';
+import { createLocalHandoffClient } from '../mcp/localHandoffClient.js';
+import type { ApprovalsClient } from '../mcp/approvalsClient.js';
+import { connectDownstream } from '../mcp/connectDownstream.js';
+import { createLocalGatewayBackend, createRemoteGatewayBackend, type GatewayBackend } from '../mcp/gatewayBackend.js';
+import { createGatewayServer, listDownstreamTools } from '../mcp/gatewayServer.js';
+import { readPolicyFile } from '../gates/policyParse.js';
+import type { Logger } from 'pino';
 import { createAgentKey, createLoginUrl, ensureDefaultOperator, loadOrCreateLocalAgentKey } from '../service/operatorAuth.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import { createLogger } from './logger.js';
+import { findBrokenAuditEntry } from '../core/auditChain.js';
+import { createId, createSecretToken, hashSecret } from '../core/ids.js';
+import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
+import { buildTotpUri, createTotpSecret, renderTotpQr } from '../gates/index.js';
+import { TotpStepUp } from '../service/stepUp.js';
+import type { OperatorRecord, Store } from '../store/store.js';
 import { databasePath, readRunningServerUrl, startServer } from './startServer.js';
 
 const usage = `loopgate — a human in the loop for AI agents
@@ -22,8 +37,13 @@ Usage:
   loopgate serve   [--host 127.0.0.1] [--port 7878] [--data-dir ./.loopgate] [--public-url URL]
   loopgate mcp     [--data-dir D] [--port P]            stdio MCP server with the server embedded
   loopgate mcp     --server-url URL --api-key KEY       stdio MCP server using a remote server
+  loopgate proxy   --policy FILE [--downstream-url URL] [-- CMD ARGS…]
+                                                       gate another MCP server's tools
   loopgate login-url [--data-dir D]                    one-time sign-in link (15 minutes, once)
   loopgate keys create --name NAME | keys list | keys revoke ID
+  loopgate operators invite NAME [--role approver|admin] | operators list
+  loopgate totp enroll [--operator NAME] | totp unlock --operator NAME
+  loopgate audit verify | audit export                 check or dump the hash-chained audit log
   loopgate secret show                                 the HMAC signing secret
   loopgate verify FILE|- [--jwks FILE | --server-url URL] [--signing-secret S]
 
@@ -42,7 +62,14 @@ function parse(argv: string[]) {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { ...configFlags, name: { type: 'string' }, jwks: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      ...configFlags,
+      name: { type: 'string' },
+      jwks: { type: 'string' },
+      operator: { type: 'string' },
+      role: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const flags: Record<string, unknown> = {};
   for (const key of Object.keys(configSchema.shape)) {
@@ -97,18 +124,33 @@ async function isHealthy(url: string): Promise<boolean> {
   }
 }
 
-async function commandMcp(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel);
+/** Where the approval tools and the gateway get their answers, and how to let go of it. */
+interface OpenedApprovals {
+  client: ApprovalsClient;
+  backend: GatewayBackend;
+  /** The handoff relay of the same server (browser handoff tools). */
+  handoff: HandoffClient;
+  close(): Promise<void>;
+}
+
+/**
+ * The approvals server for `mcp` and `proxy`: a remote one (`--server-url`), the one already
+ * running on the data dir, or one embedded in this process.
+ */
+async function openApprovals(config: Config, logger: Logger, role: string): Promise<OpenedApprovals> {
   if (config.serverUrl) {
     if (!config.apiKey) throw new LoopgateError('E_CONFIG_INVALID', '--server-url needs --api-key (create one on the server with `loopgate keys create --name NAME`).');
-    const client = createRemoteApprovalsClient({
-      serverUrl: config.serverUrl,
-      apiKey: config.apiKey,
-      ...(config.signingSecret ? { signingSecret: config.signingSecret } : {}),
-    });
-    serveMcpStdio(client, (error) => logger.debug({ err: error }, 'mcp stdio error'));
-    logger.info({ server: config.serverUrl }, 'loopgate mcp: using a remote server');
-    return;
+    logger.info({ server: config.serverUrl }, `loopgate ${role}: using a remote server`);
+    return {
+      client: createRemoteApprovalsClient({
+        serverUrl: config.serverUrl,
+        apiKey: config.apiKey,
+        ...(config.signingSecret ? { signingSecret: config.signingSecret } : {}),
+      }),
+      backend: createRemoteGatewayBackend({ serverUrl: config.serverUrl, apiKey: config.apiKey }),
+      handoff: createRemoteHandoffClient({ serverUrl: config.serverUrl, apiKey: config.apiKey }),
+      close: async () => undefined,
+    };
   }
   const dataDir = resolve(config.dataDir);
   const running = readRunningServerUrl(dataDir);
@@ -116,35 +158,81 @@ async function commandMcp(config: Config): Promise<void> {
     // One data dir, one server: use the one already running so there is a single inbox and
     // decisions made in it reach this agent at once.
     const apiKey = await withStore(config, (store) => loadOrCreateLocalAgentKey(store, dataDir, config.agentName, Date.now()));
-    const client = createRemoteApprovalsClient({
-      serverUrl: running,
-      apiKey,
-      signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
-    });
-    serveMcpStdio(client, (error) => logger.debug({ err: error }, 'mcp stdio error'));
-    err(`loopgate mcp: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${dataDir}\`).`);
-    return;
+    err(`loopgate ${role}: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${dataDir}\`).`);
+    return {
+      client: createRemoteApprovalsClient({ serverUrl: running, apiKey, signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret) }),
+      backend: createRemoteGatewayBackend({ serverUrl: running, apiKey }),
+      handoff: createRemoteHandoffClient({ serverUrl: running, apiKey }),
+      close: async () => undefined,
+    };
   }
   const server = await startServer(config, logger, { fallbackToAnyPort: true });
-  const client = createLocalApprovalsClient({
-    service: server.service,
-    agentId: config.agentName,
-    jwks: server.jwks,
-    signingSecret: server.signingSecret,
-  });
-  const handle = serveMcpStdio(client, (error) => logger.debug({ err: error }, 'mcp stdio error'));
   const admin = await ensureDefaultOperator(server.store, Date.now());
   const login = await createLoginUrl(server.store, admin, server.url, Date.now());
-  err(`loopgate mcp: inbox at ${server.url}/ — sign in with ${login} (works once, 15 minutes) or run \`loopgate login-url --data-dir ${resolve(config.dataDir)}\`.`);
-  const stop = async () => {
-    await handle.close().catch(() => undefined);
-    await server.close();
-    process.exit(0);
+  err(`loopgate ${role}: inbox at ${server.url}/ — sign in with ${login} (works once, 15 minutes) or run \`loopgate login-url --data-dir ${dataDir}\`.`);
+  return {
+    client: createLocalApprovalsClient({ service: server.service, agentId: config.agentName, jwks: server.jwks, signingSecret: server.signingSecret }),
+    backend: createLocalGatewayBackend({
+      service: server.service,
+      store: server.store,
+      totp: server.totp,
+      agentId: config.agentName,
+      ...(config.otpOperator ? { otpOperator: config.otpOperator } : {}),
+    }),
+    handoff: createLocalHandoffClient({ relay: server.relay, agentId: config.agentName }),
+    close: () => server.close(),
   };
-  process.stdin.once('end', () => void stop());
-  process.stdin.once('close', () => void stop());
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+}
+
+function stopOnStdinEnd(stop: () => Promise<void>): void {
+  const once = () => void stop().finally(() => process.exit(0));
+  process.stdin.once('end', once);
+  process.stdin.once('close', once);
+  process.once('SIGINT', once);
+  process.once('SIGTERM', once);
+}
+
+async function commandMcp(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const approvals = await openApprovals(config, logger, 'mcp');
+  const handoff = createHandoffAgent({ client: approvals.handoff, defaultCdpUrl: config.cdpUrl });
+  const handle = serveMcpStdio(approvals.client, (error) => logger.debug({ err: error }, 'mcp stdio error'), { handoff });
+  stopOnStdinEnd(async () => {
+    await handle.close().catch(() => undefined);
+    await handoff.closeAll();
+    await approvals.close();
+  });
+}
+
+async function commandProxy(config: Config, positionals: string[]): Promise<void> {
+  const command = positionals.slice(1);
+  if (!config.policy) throw new LoopgateError('E_CLI_USAGE', 'proxy needs --policy FILE (which tools need which gate).');
+  if (command.length === 0 && !config.downstreamUrl) {
+    throw new LoopgateError('E_CLI_USAGE', 'proxy needs the MCP server to wrap: `loopgate proxy --policy FILE -- CMD ARGS…` or --downstream-url URL.');
+  }
+  const policy = await readPolicyFile(config.policy);
+  const logger = createLogger(config.logLevel);
+  const downstream = await connectDownstream(config.downstreamUrl ? { url: config.downstreamUrl } : { command });
+  const tools = await listDownstreamTools(downstream);
+  const approvals = await openApprovals(config, logger, 'proxy');
+  const handle = serveFactoryOverStdio(
+    () =>
+      createGatewayServer({
+        downstream,
+        tools,
+        policy,
+        backend: approvals.backend,
+        approvals: approvals.client,
+        onError: (error) => logger.warn({ err: error }, 'gateway call refused'),
+      }),
+    (error) => logger.debug({ err: error }, 'proxy stdio error'),
+  );
+  err(`loopgate proxy: ${tools.length} tools from ${config.downstreamUrl ?? command.join(' ')}, policy ${config.policy}.`);
+  stopOnStdinEnd(async () => {
+    await handle.close().catch(() => undefined);
+    await downstream.close().catch(() => undefined);
+    await approvals.close();
+  });
 }
 
 async function commandLoginUrl(config: Config): Promise<void> {
@@ -186,6 +274,88 @@ async function commandKeys(config: Config, positionals: string[], values: Record
       err(`Revoked ${arg}.`);
     } else {
       throw new LoopgateError('E_CLI_USAGE', 'Use `keys create --name NAME`, `keys list` or `keys revoke ID`.');
+    }
+  });
+}
+
+/** Invite links last a day: the person invited may not be at their desk. */
+const inviteTtlMs = 24 * 3_600_000;
+
+async function findOperator(store: Store, name: string | undefined): Promise<OperatorRecord> {
+  if (name === undefined) return ensureDefaultOperator(store, Date.now());
+  const operator = await store.getOperatorByName(name);
+  if (!operator) throw new LoopgateError('E_OPERATOR_NOT_FOUND', `No operator is named "${name}"; see \`loopgate operators list\`.`);
+  return operator;
+}
+
+async function commandOperators(config: Config, positionals: string[], values: Record<string, unknown>): Promise<void> {
+  const [, sub, name] = positionals;
+  await withStore(config, async (store) => {
+    if (sub === 'list') {
+      for (const op of await store.listOperators()) {
+        const totp = await store.getTotpEnrollment(op.id);
+        const passkeys = (await store.listWebAuthnCredentials(op.id)).length;
+        const factor = totp ? (totp.state.lockedAt ? 'totp (locked)' : 'totp') : 'no totp';
+        out(`${op.name}\t${op.role}\t${factor}\t${passkeys} passkey(s)`);
+      }
+      return;
+    }
+    if (sub !== 'invite' || !name) throw new LoopgateError('E_CLI_USAGE', 'Use `operators invite NAME [--role approver|admin]` or `operators list`.');
+    const role = (values['role'] as string | undefined) ?? 'approver';
+    if (role !== 'approver' && role !== 'admin') throw new LoopgateError('E_CLI_USAGE', `--role must be approver or admin; got "${role}".`);
+    if (!/^[\w.@-]{1,64}$/.test(name)) throw new LoopgateError('E_CLI_USAGE', `Operator names are 1-64 letters, digits, . _ @ -; got "${name}".`);
+    if (await store.getOperatorByName(name)) throw new LoopgateError('E_OPERATOR_EXISTS', `An operator named "${name}" exists already.`);
+    const now = Date.now();
+    const operator = await store.ensureOperator({ id: createId('op'), name, role, now });
+    await store.appendAudit({ type: 'operator.invited', requestId: null, actor: 'cli', data: { name, role } }, now);
+    const running = readRunningServerUrl(resolve(config.dataDir));
+    const base = running ?? config.publicUrl ?? `http://${config.host}:${config.port}`;
+    const token = createSecretToken();
+    await store.createLoginToken({ tokenHash: hashSecret(token), operatorId: operator.id, expiresAt: now + inviteTtlMs, now });
+    out(`${base}/login?token=${token}&next=/settings`);
+    err(`Invited ${name} (${role}). Send them the link above: it works once, for 24 hours, and opens their settings to set up an authenticator.`);
+  });
+}
+
+async function commandTotp(config: Config, positionals: string[], values: Record<string, unknown>): Promise<void> {
+  const sub = positionals[1];
+  const dataDir = resolve(config.dataDir);
+  await withStore(config, async (store) => {
+    const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
+    const operator = await findOperator(store, values['operator'] as string | undefined);
+    if (sub === 'enroll') {
+      const secret = createTotpSecret();
+      const uri = buildTotpUri({ secret, account: operator.name });
+      await totp.enroll(operator, secret);
+      const qr = await renderTotpQr(uri);
+      out(qr.terminal);
+      out(uri);
+      err(`Scan the QR code (or enter the URI) in an authenticator app for ${operator.name}. Any earlier authenticator of ${operator.name} no longer works.`);
+    } else if (sub === 'unlock') {
+      await totp.unlock(operator, 'cli');
+      err(`Unlocked the authenticator of ${operator.name}.`);
+    } else {
+      throw new LoopgateError('E_CLI_USAGE', 'Use `totp enroll [--operator NAME]` or `totp unlock --operator NAME`.');
+    }
+  });
+}
+
+async function commandAudit(config: Config, positionals: string[]): Promise<void> {
+  const sub = positionals[1];
+  await withStore(config, async (store) => {
+    const entries = await store.listAuditEntries(0, Number.MAX_SAFE_INTEGER);
+    if (sub === 'export') {
+      for (const entry of entries) out(JSON.stringify(entry));
+    } else if (sub === 'verify') {
+      const broken = findBrokenAuditEntry(entries);
+      if (broken) {
+        err(`BROKEN: audit entry ${broken.seq}: ${broken.reason}.`);
+        process.exitCode = 1;
+        return;
+      }
+      out(`INTACT: ${entries.length} audit entries, each linked to the one before.`);
+    } else {
+      throw new LoopgateError('E_CLI_USAGE', 'Use `audit verify` or `audit export`.');
     }
   });
 }
@@ -249,8 +419,16 @@ export async function main(argv: string[]): Promise<void> {
       return commandServe(config);
     case 'mcp':
       return commandMcp(config);
+    case 'proxy':
+      return commandProxy(config, positionals);
     case 'login-url':
       return commandLoginUrl(config);
+    case 'operators':
+      return commandOperators(config, positionals, values);
+    case 'totp':
+      return commandTotp(config, positionals, values);
+    case 'audit':
+      return commandAudit(config, positionals);
     case 'keys':
       return commandKeys(config, positionals, values);
     case 'secret':

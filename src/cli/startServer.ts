@@ -18,8 +18,12 @@ import {
 } from '../crypto/signingKeys.js';
 import { createWebAuthnService, relyingPartyFromPublicUrl } from '../gates/webauthn.js';
 import { createWebAuthnRoutes } from '../http/webauthnRoutes.js';
+import { createGatewayRoutes } from '../http/gatewayRoutes.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import { createApp } from '../http/createApp.js';
+import { createRelayHub, type RelayHub } from '../handoff/relayHub.js';
+import { createHandoffRoutes } from '../http/handoffRoutes.js';
+import { webRoot } from '../http/staticPages.js';
 import { buildAllowedOrigins } from '../http/hostOriginGuard.js';
 import { createLocalApprovalsClient } from '../mcp/localApprovalsClient.js';
 import { createMcpHttpEndpoint } from '../mcp/mcpEndpoints.js';
@@ -37,6 +41,8 @@ export interface RunningServer {
   totp: TotpStepUp;
   jwks: () => Jwks;
   signingSecret: string;
+  /** The browser-handoff relay (its WebSockets are attached to this server). */
+  relay: RelayHub;
   close(): Promise<void>;
 }
 
@@ -115,6 +121,18 @@ export async function startServer(
     (error) => logger.debug({ err: error }, 'mcp endpoint error'),
   );
   const allowed = buildAllowedOrigins(url, port, isLoopbackHost(config.host));
+  const relay = createRelayHub({
+    publicUrl: url,
+    checkRequest: (host, origin) =>
+      host !== undefined && allowed.hostnames.has(new URL(`http://${host}`).hostname.toLowerCase()) && (origin === undefined || allowed.origins.has(origin)),
+    onStatusChange: ({ view, previous, actor }) =>
+      void store
+        .appendAudit({ type: previous === null ? 'handoff.created' : `handoff.${view.status}`, requestId: view.session_id, actor, data: { service: view.service, status: view.status } }, Date.now())
+        .catch((error: unknown) => logger.error({ err: error }, 'handoff audit entry not written')),
+  });
+  server.on('upgrade', (req, socket, head) => {
+    if (!relay.handleUpgrade(req, socket, head as Buffer)) socket.destroy();
+  });
   const app = createApp({
     store,
     service,
@@ -124,9 +142,10 @@ export async function startServer(
     secureCookies: url.startsWith('https:'),
     mcp,
     totp,
-    extraApiRoutes: [createWebAuthnRoutes(webauthn)],
+    extraApiRoutes: [createWebAuthnRoutes(webauthn), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay)],
     extraAssets: {
       e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),
+      viewer: join(webRoot, 'viewer'),
       // @simplewebauthn/browser's UMD bundle, served as /assets/vendor/index.umd.min.js.
       vendor: join(dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '..', 'dist', 'bundle'),
     },
@@ -144,8 +163,10 @@ export async function startServer(
     totp,
     jwks: () => jwks,
     signingSecret,
+    relay,
     async close() {
       service.stop();
+      await relay.close();
       await mcp.close();
       (server as Server).closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));

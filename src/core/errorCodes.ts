@@ -166,6 +166,26 @@ export const errorCodes = {
     status: 403,
     meaning: 'A CDP command outside the input allowlist (Input.*, history, reload) was refused.',
   },
+  E_HANDOFF_NOT_FOUND: {
+    status: 404,
+    meaning: 'No handoff session of this agent has that session_id.',
+  },
+  E_HANDOFF_ENDED: {
+    status: 409,
+    meaning: 'The handoff session already ended (resolved, cancelled, timeout or error); start a new one.',
+  },
+  E_HANDOFF_REQUEST_INVALID: {
+    status: 400,
+    meaning: 'A handoff request does not match the schema (service, context, ttl_seconds, status, max_wait_seconds).',
+  },
+  E_HANDOFF_CDP_URL_MISSING: {
+    status: 400,
+    meaning: 'browser_handoff got no cdp_url and LOOPGATE_CDP_URL is not set.',
+  },
+  E_HANDOFF_TOO_MANY: {
+    status: 429,
+    meaning: 'The agent has too many live handoff sessions (32); cancel or finish some first.',
+  },
   E_CDP_URL_INVALID: {
     status: 400,
     meaning: 'cdp_url is not http://host:port, ws://…/devtools/browser/… or ws://…/devtools/page/….',
@@ -272,6 +292,13 @@ export const errorCodes = {
   E_WEBHOOK_DELIVERY_FAILED: {
     status: 502,
     meaning: 'A webhook endpoint did not answer 2xx in time (status, timeout or connection error).',
+  },
+
+  // --- gateway ---
+  E_GATEWAY_DOWNSTREAM: { status: 502, meaning: 'The MCP server behind loopgate proxy failed to start or to answer a call.' },
+  E_GATEWAY_APPROVALS: {
+    status: 502,
+    meaning: 'A gated call was refused because its approval could not be checked (fails closed).',
   },
 
   // --- configuration and CLI ---

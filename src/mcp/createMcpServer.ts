@@ -5,6 +5,8 @@ import type { ApprovalView } from '../core/approvalView.js';
 import { isLoopgateError } from '../core/errors.js';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from './approvalsClient.js';
+import type { HandoffAgent } from './handoffAgent.js';
+import { registerHandoffTools } from './handoffTools.js';
 
 /** The server name and version MCP clients see. */
 export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
@@ -80,7 +82,10 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
  * streamable-HTTP endpoint calls it once per request, stdio once per connection. No tool
  * decides: an agent can ask, read, wait and cancel, never approve.
  */
-export function createMcpServer(client: ApprovalsClient, options: { progressIntervalMs?: number } = {}): McpServer {
+export function createMcpServer(
+  client: ApprovalsClient,
+  options: { progressIntervalMs?: number; /** Adds the browser-handoff tools (the process that can reach the agent's Chromium). */ handoff?: HandoffAgent } = {},
+): McpServer {
   const tickMs = options.progressIntervalMs ?? progressIntervalMs;
   const server = new McpServer(serverInfo, {
     capabilities: { tools: {} },
@@ -240,5 +245,6 @@ export function createMcpServer(client: ApprovalsClient, options: { progressInte
       }),
   );
 
+  if (options.handoff) registerHandoffTools(server, options.handoff, { progressIntervalMs: tickMs });
   return server;
 }

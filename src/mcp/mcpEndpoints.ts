@@ -1,7 +1,8 @@
-import { createMcpHandler } from '@modelcontextprotocol/server';
+import { createMcpHandler, type McpServer } from '@modelcontextprotocol/server';
 import { serveStdio, type StdioServerHandle } from '@modelcontextprotocol/server/stdio';
 import type { ApprovalsClient } from './approvalsClient.js';
 import { createMcpServer } from './createMcpServer.js';
+import type { HandoffAgent } from './handoffAgent.js';
 
 interface JsonRpcMessage {
   id?: string | number;
@@ -88,6 +89,16 @@ export function createMcpHttpEndpoint(
  * Serves the approval tools over stdio (both protocol eras). Nothing but MCP is written to
  * stdout.
  */
-export function serveMcpStdio(client: ApprovalsClient, onerror?: (error: Error) => void): StdioServerHandle {
-  return serveStdio(() => createMcpServer(client), onerror ? { onerror } : {});
+export function serveMcpStdio(
+  client: ApprovalsClient,
+  onerror?: (error: Error) => void,
+  /** `handoff` adds the browser-handoff tools. */
+  serverOptions: { handoff?: HandoffAgent } = {},
+): StdioServerHandle {
+  return serveStdio(() => createMcpServer(client, serverOptions), onerror ? { onerror } : {});
+}
+
+/** Serves any MCP server factory over stdio (both protocol eras), e.g. the gateway. */
+export function serveFactoryOverStdio(factory: () => McpServer, onerror?: (error: Error) => void): StdioServerHandle {
+  return serveStdio(factory, onerror ? { onerror } : {});
 }

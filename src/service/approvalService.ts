@@ -250,6 +250,32 @@ export class ApprovalService {
   }
 
   /**
+   * The approval a gated tool call needs: the pending one for exactly this `{tool, arguments}`
+   * when the agent already asked (a retry before the human decided), else a new one. The server
+   * computes the action hash itself, so a decision binds the call the gateway saw.
+   */
+  async requestToolApproval(
+    agentId: string,
+    call: { tool: string; arguments: Record<string, unknown>; gate: GateSpec; timeoutMs: number; description?: string },
+  ): Promise<ApprovalRecord> {
+    const actionHash = computeActionHash({ tool: call.tool, arguments: call.arguments });
+    const pending = await this.#store.findPendingApproval(agentId, actionHash, this.#now());
+    if (pending) return pending;
+    const details: Record<string, string> = {};
+    for (const [key, value] of Object.entries(call.arguments).slice(0, approvalLimits.maxDetails)) {
+      const text = typeof value === 'string' ? value : JSON.stringify(value);
+      details[key] = text.length > approvalLimits.maxDetailValueLength ? `${text.slice(0, approvalLimits.maxDetailValueLength - 1)}…` : text;
+    }
+    const description = call.description ? `Run ${call.tool}: ${call.description}` : `Run the tool ${call.tool} with these arguments`;
+    return this.createApproval(
+      { action_description: description.slice(0, approvalLimits.maxDescriptionLength), action_details: details },
+      agentId,
+      actionHash,
+      { gate: call.gate, toolName: call.tool, timeoutMs: call.timeoutMs },
+    );
+  }
+
+  /**
    * Uses an approved decision for exactly `actionHash` once (the gateway's retried call): finds
    * it, checks its receipt against this server's key, and marks it consumed. Null when there is
    * none to use (never approved, rejected, expired, or already used).

@@ -192,6 +192,8 @@ export function openSqliteStore(path: string): Store {
     consumable: db.prepare(`SELECT * FROM approvals WHERE agent_id = ? AND action_hash = ?
       AND status = 'responded' AND consumed_at IS NULL AND expires_at > ?
       AND json_extract(response, '$.decision') = 'approved' ORDER BY created_at DESC LIMIT 1`),
+    pendingByHash: db.prepare(`SELECT * FROM approvals WHERE agent_id = ? AND action_hash = ?
+      AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC LIMIT 1`),
     consume: db.prepare(`UPDATE approvals SET consumed_at = ?, updated_at = ? WHERE id = ?
       AND status = 'responded' AND consumed_at IS NULL AND json_extract(response, '$.decision') = 'approved'`),
     operatorByNameOnly: db.prepare('SELECT * FROM operators WHERE name = ?'),
@@ -420,6 +422,10 @@ export function openSqliteStore(path: string): Store {
     },
     async findConsumableApproval(agentId, actionHash, now) {
       const row = stmt.consumable.get(agentId, actionHash, now) as ApprovalRow | undefined;
+      return row ? toApproval(row) : null;
+    },
+    async findPendingApproval(agentId, actionHash, now) {
+      const row = stmt.pendingByHash.get(agentId, actionHash, now) as ApprovalRow | undefined;
       return row ? toApproval(row) : null;
     },
     async consumeApproval(id, now, audit) {

@@ -122,6 +122,8 @@ export interface Store {
    * `expiresAt > now`, or null.
    */
   findConsumableApproval(agentId: string, actionHash: string, now: number): Promise<ApprovalRecord | null>;
+  /** The newest pending request of `agentId` for exactly `actionHash` with `expiresAt > now`, or null. */
+  findPendingApproval(agentId: string, actionHash: string, now: number): Promise<ApprovalRecord | null>;
   /** Marks an approved, unconsumed request consumed (single use). True for the one caller that won. */
   consumeApproval(id: string, now: number, audit: AuditInput): Promise<boolean>;
   /** Marks every pending request with `expiresAt <= now` as timed_out; returns their ids. */

@@ -213,6 +213,8 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       const rejected = approval({ actionHash: hash, toolName: 'get_weather', createdAt: t0 + 10 });
       for (const r of [approved, rejected]) await store.createApproval(r, audit('approval.created', r.id));
       expect(await store.findConsumableApproval('agent-1', hash, t0 + 100)).toBeNull();
+      expect((await store.findPendingApproval('agent-1', hash, t0 + 100))?.id).toBe(rejected.id);
+      expect(await store.findPendingApproval('agent-2', hash, t0 + 100)).toBeNull();
       await store.recordDecision(approved.id, { response: response('approved'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', approved.id));
       await store.recordDecision(rejected.id, { response: response('rejected'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', rejected.id));
       expect((await store.findConsumableApproval('agent-1', hash, t0 + 100))?.id).toBe(approved.id);

@@ -1,0 +1,81 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { computeActionHash } from '../core/actionHash.js';
+import { LoopgateError } from '../core/errors.js';
+import type { ApprovalService } from '../service/approvalService.js';
+import type { TotpStepUp } from '../service/stepUp.js';
+import type { Store } from '../store/store.js';
+import type { AppEnv, Principal } from './appEnv.js';
+import { requirePrincipal } from './authenticate.js';
+import { readJsonBody } from './readJsonBody.js';
+
+const gateSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('approve') }),
+  z.object({ type: z.literal('totp') }),
+  z.object({ type: z.literal('webauthn') }),
+  z.object({
+    type: z.literal('quorum'),
+    quorum: z.object({ n: z.number().int().min(1).max(20), approvers: z.array(z.string().min(1)).min(1).max(50), stepUp: z.enum(['none', 'totp', 'webauthn']) }),
+  }),
+]);
+const callSchema = z.object({ tool: z.string().min(1).max(200), arguments: z.record(z.string(), z.unknown()) });
+
+function requireAgent(principal: Principal): Extract<Principal, { kind: 'agent' }> {
+  if (principal.kind !== 'agent') throw new LoopgateError('E_AUTH_FORBIDDEN', 'The gateway routes are for a gateway holding an agent key.');
+  return principal;
+}
+
+/**
+ * `/v1/gateway/*`: what a remote `loopgate proxy` asks of the server with its agent key —
+ * an approval for one exact tool call, the single use of an approved one, an `otp` argument
+ * check, and the audit entry for a forwarded call. The action hash is always computed here.
+ */
+export function createGatewayRoutes(deps: { service: ApprovalService; store: Store; totp: TotpStepUp; now?: () => number }): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+
+  app.post('/gateway/approvals', async (c) => {
+    const agent = requireAgent(requirePrincipal(c));
+    const body = await readJsonBody(
+      c,
+      callSchema.extend({ gate: gateSchema, timeout_minutes: z.number().int().min(1).max(10_080), description: z.string().max(500).optional() }),
+      'E_APPROVAL_INPUT_INVALID',
+    );
+    const record = await deps.service.requestToolApproval(agent.agentId, {
+      tool: body.tool,
+      arguments: body.arguments,
+      gate: body.gate,
+      timeoutMs: body.timeout_minutes * 60_000,
+      ...(body.description ? { description: body.description } : {}),
+    });
+    return c.json(deps.service.view(record), 201);
+  });
+
+  app.post('/gateway/consume', async (c) => {
+    const agent = requireAgent(requirePrincipal(c));
+    const body = await readJsonBody(c, callSchema, 'E_APPROVAL_INPUT_INVALID');
+    const record = await deps.service.consumeApproval(agent.agentId, computeActionHash({ tool: body.tool, arguments: body.arguments }));
+    return c.json({ consumed: record ? deps.service.view(record) : null });
+  });
+
+  app.post('/gateway/otp', async (c) => {
+    requireAgent(requirePrincipal(c));
+    const body = await readJsonBody(c, z.object({ tool: z.string().min(1).max(200), code: z.string().max(20) }), 'E_TOTP_CODE_MALFORMED');
+    const admin = (await deps.store.listOperators()).find((o) => o.role === 'admin');
+    if (!admin) throw new LoopgateError('E_OPERATOR_NOT_FOUND', 'No admin to check otp arguments against.');
+    await deps.totp.verify(admin, body.code, `tool:${body.tool}`);
+    return c.body(null, 204);
+  });
+
+  app.post('/gateway/forwarded', async (c) => {
+    const agent = requireAgent(requirePrincipal(c));
+    const body = await readJsonBody(c, z.object({ tool: z.string().max(200), gate: z.string().max(40), pause_id: z.string().max(200).nullable() }), 'E_HTTP_BODY_INVALID');
+    await deps.store.appendAudit(
+      { type: 'gateway.forwarded', requestId: body.pause_id, actor: `agent:${agent.agentId}`, data: { tool: body.tool, gate: body.gate } },
+      now(),
+    );
+    return c.body(null, 204);
+  });
+
+  return app;
+}

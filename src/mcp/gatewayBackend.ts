@@ -1,0 +1,114 @@
+import { computeActionHash } from '../core/actionHash.js';
+import type { GateSpec } from '../core/approval.js';
+import type { ApprovalView } from '../core/approvalView.js';
+import { LoopgateError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errorCodes.js';
+import type { ApprovalService } from '../service/approvalService.js';
+import type { TotpStepUp } from '../service/stepUp.js';
+import type { Store } from '../store/store.js';
+
+/** One tool call as the gateway saw it. */
+export interface GatedCall {
+  tool: string;
+  arguments: Record<string, unknown>;
+}
+
+/**
+ * What the gateway needs from an approvals server: in-process (`createLocalGatewayBackend`) or
+ * over HTTP with an agent key (`createRemoteGatewayBackend`, routes in http/gatewayRoutes.ts).
+ * Every method throws LoopgateError; the gateway refuses the call on any error (fails closed).
+ */
+export interface GatewayBackend {
+  /** The pending approval for exactly this call, or a new one. */
+  requestToolApproval(call: GatedCall & { gate: GateSpec; timeoutMinutes: number; description?: string }): Promise<ApprovalView>;
+  /** Uses an approved decision for exactly this call once; null when there is none to use. */
+  consumeToolApproval(call: GatedCall): Promise<ApprovalView | null>;
+  /** Checks a TOTP code passed as a tool argument (the mcp-hitl pattern): once-only, throttled. */
+  verifyOtpArgument(call: GatedCall, code: string): Promise<void>;
+  /** Appends `gateway.forwarded` to the audit log. */
+  recordForwarded(call: GatedCall & { gate: string; pauseId: string | null }): Promise<void>;
+}
+
+/** The gateway's backend inside the server process, acting as agent `agentId`. */
+export function createLocalGatewayBackend(deps: {
+  service: ApprovalService;
+  store: Store;
+  totp: TotpStepUp;
+  agentId: string;
+  /** Whose authenticator `otp` arguments are checked against; default the first admin. */
+  otpOperator?: string;
+}): GatewayBackend {
+  const { service, store, agentId } = deps;
+  return {
+    async requestToolApproval(call) {
+      const record = await service.requestToolApproval(agentId, {
+        tool: call.tool,
+        arguments: call.arguments,
+        gate: call.gate,
+        timeoutMs: call.timeoutMinutes * 60_000,
+        ...(call.description ? { description: call.description } : {}),
+      });
+      return service.view(record);
+    },
+    async consumeToolApproval(call) {
+      const record = await service.consumeApproval(agentId, computeActionHash({ tool: call.tool, arguments: call.arguments }));
+      return record ? service.view(record) : null;
+    },
+    async verifyOtpArgument(call, code) {
+      const operators = await store.listOperators();
+      const operator = deps.otpOperator ? operators.find((o) => o.name === deps.otpOperator) : operators.find((o) => o.role === 'admin');
+      if (!operator) throw new LoopgateError('E_OPERATOR_NOT_FOUND', `No operator "${deps.otpOperator ?? 'admin'}" to check otp arguments against.`);
+      await deps.totp.verify(operator, code, `tool:${call.tool}`);
+    },
+    async recordForwarded(call) {
+      await store.appendAudit(
+        { type: 'gateway.forwarded', requestId: call.pauseId, actor: `agent:${agentId}`, data: { tool: call.tool, gate: call.gate } },
+        Date.now(),
+      );
+    },
+  };
+}
+
+/** The gateway's backend over HTTP (`/v1/gateway/*`) with an agent key. */
+export function createRemoteGatewayBackend(options: { serverUrl: string; apiKey: string; fetch?: typeof fetch }): GatewayBackend {
+  const base = options.serverUrl.replace(/\/$/, '');
+  const doFetch = options.fetch ?? fetch;
+  async function post<T>(path: string, body: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await doFetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    } catch (cause) {
+      throw new LoopgateError('E_REMOTE_UNREACHABLE', `Could not reach the loopgate server at ${base}: ${(cause as Error).message}`, { cause });
+    }
+    const text = await response.text();
+    const parsed = (text ? JSON.parse(text) : null) as { error?: { code: ErrorCode; message: string } } | null;
+    if (!response.ok) {
+      if (parsed?.error) throw new LoopgateError(parsed.error.code, parsed.error.message);
+      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status}.`);
+    }
+    return parsed as T;
+  }
+  return {
+    requestToolApproval: (call) =>
+      post('/v1/gateway/approvals', {
+        tool: call.tool,
+        arguments: call.arguments,
+        gate: call.gate,
+        timeout_minutes: call.timeoutMinutes,
+        ...(call.description ? { description: call.description } : {}),
+      }),
+    async consumeToolApproval(call) {
+      return (await post<{ consumed: ApprovalView | null }>('/v1/gateway/consume', call)).consumed;
+    },
+    async verifyOtpArgument(call, code) {
+      await post('/v1/gateway/otp', { tool: call.tool, code });
+    },
+    async recordForwarded(call) {
+      await post('/v1/gateway/forwarded', { tool: call.tool, gate: call.gate, pause_id: call.pauseId });
+    },
+  };
+}

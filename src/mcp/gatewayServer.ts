@@ -1,0 +1,147 @@
+import type { Client } from '@modelcontextprotocol/client';
+import { fromJsonSchema, type CallToolResult, type McpServer, type ServerContext } from '@modelcontextprotocol/server';
+import type { GateSpec } from '../core/approval.js';
+import { isLoopgateError } from '../core/errors.js';
+import { describeGate, describeToolGates, evaluatePolicy, listToolGates, type GateDecision, type Policy } from '../gates/index.js';
+import type { ApprovalsClient } from './approvalsClient.js';
+import { createMcpServer } from './createMcpServer.js';
+import type { GatewayBackend } from './gatewayBackend.js';
+
+/** A downstream tool as `tools/list` describes it. */
+export interface DownstreamTool {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema: { type: 'object'; properties?: Record<string, unknown>; required?: string[]; [key: string]: unknown };
+  annotations?: Record<string, unknown>;
+}
+
+/** Reads every tool of the downstream server (following `nextCursor`). */
+export async function listDownstreamTools(downstream: Client): Promise<DownstreamTool[]> {
+  const tools: DownstreamTool[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await downstream.listTools(cursor ? { cursor } : {});
+    tools.push(...(page.tools as DownstreamTool[]));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return tools;
+}
+
+/** The name of the argument that carries a TOTP code for `otp_argument` tools. */
+export const otpArgumentName = 'otp';
+
+function toGateSpec(decision: GateDecision): GateSpec {
+  if (decision.gate === 'quorum' && decision.quorum) {
+    return { type: 'quorum', quorum: { n: decision.quorum.n, approvers: decision.quorum.approvers, stepUp: decision.quorum.stepUp } };
+  }
+  if (decision.gate === 'totp' || decision.gate === 'webauthn') return { type: decision.gate };
+  return { type: 'approve' };
+}
+
+function refusal(text: string, structured?: Record<string, unknown>): CallToolResult {
+  return {
+    isError: true,
+    content: [{ type: 'text', text: structured ? `${text}\n\n${JSON.stringify(structured, null, 2)}` : text }],
+    ...(structured ? { structuredContent: structured } : {}),
+  };
+}
+
+/**
+ * The MCP gateway (`loopgate proxy`): the downstream server's tools, each held back by the
+ * policy until a human approved *that call with those arguments*, plus loopgate's approval
+ * tools. Ungated calls are forwarded at once, untouched. A gated call creates (or finds) the
+ * approval for its action hash and is refused with what to do next; the identical call is
+ * forwarded once after approval, consuming the decision. `deny` never forwards. Any error
+ * from the approvals server refuses the call (fails closed).
+ */
+export function createGatewayServer(deps: {
+  downstream: Client;
+  tools: readonly DownstreamTool[];
+  policy: Policy;
+  backend: GatewayBackend;
+  approvals: ApprovalsClient;
+  onError?: (error: unknown) => void;
+}): McpServer {
+  const server = createMcpServer(deps.approvals);
+  const ownTools = new Set(['request_approval', 'check_approval', 'wait_for_approval', 'cancel_approval', 'verify_receipt']);
+
+  for (const tool of deps.tools) {
+    if (ownTools.has(tool.name)) continue;
+    const gates = listToolGates(deps.policy, tool.name);
+    const takesOtp = gates.some((d) => d.gate === 'otp_argument');
+    const schema = structuredClone(tool.inputSchema);
+    if (takesOtp) {
+      schema.properties = {
+        ...schema.properties,
+        [otpArgumentName]: { type: 'string', description: 'The 6-digit code from the operator’s authenticator app, which a human must give you.' },
+      };
+      if (gates.every((d) => d.gate === 'otp_argument')) schema.required = [...new Set([...(schema.required ?? []), otpArgumentName])];
+    }
+    const gateNote = describeToolGates(deps.policy, tool.name);
+    server.registerTool(
+      tool.name,
+      {
+        ...(tool.title ? { title: tool.title } : {}),
+        description: `${tool.description ?? ''}${tool.description ? '\n\n' : ''}[loopgate] ${gateNote}`,
+        inputSchema: fromJsonSchema<Record<string, unknown>>(schema as never),
+        ...(tool.annotations ? { annotations: tool.annotations } : {}),
+      },
+      (args: Record<string, unknown>, ctx: ServerContext) => handleCall(tool.name, args ?? {}, ctx),
+    );
+  }
+
+  async function forward(name: string, args: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+    try {
+      return (await deps.downstream.callTool({ name, arguments: args }, { signal: ctx.mcpReq.signal })) as CallToolResult;
+    } catch (err) {
+      deps.onError?.(err);
+      return refusal(`E_GATEWAY_DOWNSTREAM: the server behind loopgate failed on ${name}: ${(err as Error).message}`);
+    }
+  }
+
+  async function handleCall(name: string, rawArgs: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+    const { [otpArgumentName]: otp, ...argsWithoutOtp } = rawArgs;
+    const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp);
+    if (decision.gate === 'none') return forward(name, rawArgs, ctx);
+    if (decision.gate === 'deny') {
+      return refusal(`E_POLICY_DENIED: ${decision.reason ?? describeGate(decision)} loopgate never forwards this call; do not retry it.`);
+    }
+    const call = { tool: name, arguments: argsWithoutOtp };
+    try {
+      if (decision.gate === 'otp_argument') {
+        if (typeof otp !== 'string' || otp === '') {
+          return refusal(`E_STEP_UP_REQUIRED: ${name} needs an "${otpArgumentName}" argument: ask the human for the 6-digit code from their authenticator app, then call ${name} again with it.`);
+        }
+        await deps.backend.verifyOtpArgument(call, otp);
+        await deps.backend.recordForwarded({ ...call, gate: decision.gate, pauseId: null });
+        return forward(name, argsWithoutOtp, ctx);
+      }
+      const consumed = await deps.backend.consumeToolApproval(call);
+      if (consumed) {
+        await deps.backend.recordForwarded({ ...call, gate: decision.gate, pauseId: consumed.pause_id });
+        return forward(name, argsWithoutOtp, ctx);
+      }
+      const view = await deps.backend.requestToolApproval({ ...call, gate: toGateSpec(decision), timeoutMinutes: decision.timeoutMinutes });
+      const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
+      return refusal(`APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`, {
+        status: 'approval_required',
+        pause_id: view.pause_id,
+        approval_url: view.approval_url,
+        gate: view.gate,
+        expires_at: view.expires_at,
+        action_hash: view.action_hash,
+        next_step: next,
+      });
+    } catch (err) {
+      deps.onError?.(err);
+      if (isLoopgateError(err)) {
+        const closed = err.code === 'E_REMOTE_UNREACHABLE' ? ' loopgate refuses gated calls while the approvals server is unreachable.' : '';
+        return refusal(`${err.code}: ${err.message}${closed}`);
+      }
+      return refusal(`E_GATEWAY_APPROVALS: the call was refused because its approval could not be checked (${(err as Error).message}).`);
+    }
+  }
+
+  return server;
+}

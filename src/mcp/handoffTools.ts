@@ -1,0 +1,235 @@
+import type { CallToolResult, McpServer, ServerContext } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { isLoopgateError } from '../core/errors.js';
+import { blockerTypes, handoffTtlSeconds, isFinalHandoffStatus, type HandoffView } from '../handoff/handoffView.js';
+import type { HandoffAgent } from './handoffAgent.js';
+
+/** Longest `wait_for_handoff` blocks: MCP clients time a tool call out at 60 s by default. */
+export const maxHandoffWaitSeconds = 50;
+const defaultHandoffWaitSeconds = 45;
+
+/** Options of {@link registerHandoffTools}. */
+export interface HandoffToolsOptions {
+  /** How often the waiting tools report progress, ms (default 5 000; `authloop_handoff` promises ≤ 10 s). */
+  progressIntervalMs?: number;
+}
+
+const sessionIdSchema = z.string().min(1).max(200).describe('The session_id browser_handoff returned.');
+
+const handoffInputShape = {
+  service: z.string().min(1).max(200).describe('What the human is helping with, e.g. "Acme Bank login".'),
+  cdp_url: z
+    .string()
+    .min(1)
+    .max(2_000)
+    .optional()
+    .describe(
+      'The agent browser’s DevTools endpoint: http://host:port (Chromium started with --remote-debugging-port), a ws://…/devtools/browser/… endpoint (Playwright/Puppeteer wsEndpoint()), or a ws://…/devtools/page/… endpoint. Optional when LOOPGATE_CDP_URL is set.',
+    ),
+  context: z
+    .object({
+      url: z.string().max(2_000).optional().describe('URL of the page that needs the human; picks that tab.'),
+      blocker_type: z.enum(blockerTypes).optional(),
+      hint: z.string().max(500).optional().describe('What the human should do, e.g. "enter the code sent by SMS".'),
+    })
+    .optional(),
+};
+
+function result(text: string, structured: Record<string, unknown>, isError = false): CallToolResult {
+  return {
+    ...(isError ? { isError: true } : {}),
+    content: [{ type: 'text', text: `${text}\n\n${JSON.stringify(structured, null, 2)}` }],
+    structuredContent: structured,
+  };
+}
+
+async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await run();
+  } catch (err) {
+    if (isLoopgateError(err)) return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }] };
+    throw err;
+  }
+}
+
+/** The `wait_for_handoff` answer: status, viewer_connected, detail. */
+function waitShape(view: HandoffView): Record<string, unknown> {
+  return {
+    session_id: view.session_id,
+    status: view.status,
+    viewer_connected: view.viewer_connected,
+    ...(view.detail ? { detail: view.detail } : {}),
+    expires_at: view.expires_at,
+  };
+}
+
+/** What the agent should do next, given where the handoff stands. */
+export function describeHandoff(view: HandoffView): { text: string; isError: boolean } {
+  const again = `Call wait_for_handoff again with session_id "${view.session_id}".`;
+  switch (view.status) {
+    case 'pending':
+      return { text: `Waiting for the human to open the session URL. ${again}`, isError: false };
+    case 'active':
+      return {
+        text: `The human ${view.viewer_connected ? 'is' : 'was'} viewing the browser and has not pressed Done yet. Do not touch the browser. ${again}`,
+        isError: false,
+      };
+    case 'resolved':
+      return { text: 'RESOLVED: the human pressed Done. Carry on in the same browser.', isError: false };
+    case 'cancelled':
+      return { text: `CANCELLED${view.detail ? ` (${view.detail})` : ''}. Do not retry the blocked step without asking the user.`, isError: true };
+    case 'timeout':
+      return { text: 'TIMED OUT: the human did not finish in time. Call browser_handoff again if still needed.', isError: true };
+    case 'error':
+      return { text: `ERROR: ${view.detail ?? 'the handoff failed'}. Check the browser, then call browser_handoff again.`, isError: true };
+  }
+}
+
+/** Sends `notifications/progress` every `everyMs` while a tool waits; returns the stop function. */
+function startProgress(ctx: ServerContext, everyMs: number, message: (elapsedS: number) => string, total?: number): () => void {
+  const progressToken = ctx.mcpReq._meta?.progressToken;
+  if (progressToken === undefined) return () => undefined;
+  const started = Date.now();
+  let count = 0;
+  const send = () => {
+    const elapsed = Math.round((Date.now() - started) / 1_000);
+    ctx.mcpReq
+      .notify({
+        method: 'notifications/progress',
+        params: { progressToken, progress: ++count, ...(total !== undefined ? { total } : {}), message: message(elapsed) },
+      })
+      .catch(() => undefined);
+  };
+  send();
+  const timer = setInterval(send, everyMs);
+  return () => clearInterval(timer);
+}
+
+/** Aborts when the MCP request is cancelled or its HTTP exchange ends. */
+function requestSignal(ctx: ServerContext): AbortSignal {
+  const stop = new AbortController();
+  for (const source of [ctx.mcpReq.signal, ctx.http?.req?.signal]) {
+    if (!source) continue;
+    if (source.aborted) stop.abort();
+    else source.addEventListener('abort', () => stop.abort(), { once: true });
+  }
+  return stop.signal;
+}
+
+/**
+ * Registers `browser_handoff`, `wait_for_handoff`, `cancel_handoff` and the AuthLoop-compatible
+ * `authloop_handoff` on `server`, all over the one process-wide `handoff` agent side (sessions
+ * outlive a tool call).
+ */
+export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, options: HandoffToolsOptions = {}): void {
+  const tickMs = options.progressIntervalMs ?? 5_000;
+
+  server.registerTool(
+    'browser_handoff',
+    {
+      title: 'Hand the browser to a human',
+      description:
+        'When your Chromium is stuck on something only the user can do (an OTP or SMS code, a password, a captcha, a security question, a document upload), call this. ' +
+        'It returns session_id and session_url at once: send session_url to the user through your own channel (chat, message) — it opens a live, end-to-end encrypted view of the page in which they type and click, then press Done. ' +
+        'Next: call wait_for_handoff with the session_id until the status is resolved, then carry on in the same browser. Do not touch the browser meanwhile.',
+      inputSchema: z.object({
+        ...handoffInputShape,
+        ttl_seconds: z
+          .number()
+          .int()
+          .min(handoffTtlSeconds.min)
+          .max(handoffTtlSeconds.max)
+          .optional()
+          .describe(`How long session_url works (default ${handoffTtlSeconds.default} s).`),
+      }),
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    },
+    (input) =>
+      guarded(async () => {
+        const started = await handoff.start(input);
+        const next = `Send session_url to the user, then call wait_for_handoff with session_id "${started.session_id}".`;
+        return result(`Handoff started; the link works until ${started.expires_at}. ${next}`, { ...started, status: 'pending', next_step: next });
+      }),
+  );
+
+  server.registerTool(
+    'wait_for_handoff',
+    {
+      title: 'Wait for the human to finish a handoff',
+      description:
+        `Wait on a browser_handoff session. Returns {status, viewer_connected, detail?} the moment the status changes (pending → active → resolved | cancelled | timeout | error), else after max_wait_seconds (default ${defaultHandoffWaitSeconds}, at most ${maxHandoffWaitSeconds}); call it again while the status is pending or active. ` +
+        'Carry on in the browser only once it returns resolved.',
+      inputSchema: z.object({
+        session_id: sessionIdSchema,
+        max_wait_seconds: z
+          .number()
+          .min(0)
+          .max(maxHandoffWaitSeconds)
+          .optional()
+          .describe(`Seconds to wait for a change (default ${defaultHandoffWaitSeconds}, max ${maxHandoffWaitSeconds}).`),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ session_id, max_wait_seconds }, ctx: ServerContext) =>
+      guarded(async () => {
+        const seconds = max_wait_seconds ?? defaultHandoffWaitSeconds;
+        const stop = startProgress(ctx, tickMs, (s) => `Waiting for the human (${s}s)`, seconds);
+        try {
+          const view = await handoff.waitForChange(session_id, seconds, requestSignal(ctx));
+          const outcome = describeHandoff(view);
+          return result(outcome.text, waitShape(view), outcome.isError);
+        } finally {
+          stop();
+        }
+      }),
+  );
+
+  server.registerTool(
+    'cancel_handoff',
+    {
+      title: 'Cancel a browser handoff',
+      description:
+        'Withdraw a browser_handoff session you no longer need: the live view stops, the link stops working, the status becomes cancelled. Fails if it already ended.',
+      inputSchema: z.object({ session_id: sessionIdSchema }),
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    ({ session_id }) =>
+      guarded(async () => {
+        const view = await handoff.cancel(session_id);
+        return result(`Cancelled handoff ${view.session_id}.`, waitShape(view));
+      }),
+  );
+
+  server.registerTool(
+    'authloop_handoff',
+    {
+      title: 'Hand the browser to a human and wait (AuthLoop-compatible)',
+      description:
+        'AuthLoop-compatible: starts a browser handoff and blocks until the human finishes, returning {session_url, status} with status resolved, cancelled, error or timeout. ' +
+        'The session_url comes in the first progress notification and then every 10 s at most; send it to the user. ' +
+        'Clients with a 60 s tool-call timeout (most do by default) should use browser_handoff + wait_for_handoff instead.',
+      inputSchema: z.object(handoffInputShape),
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    },
+    (input, ctx: ServerContext) =>
+      guarded(async () => {
+        const started = await handoff.start(input);
+        const signal = requestSignal(ctx);
+        const stop = startProgress(
+          ctx,
+          Math.min(tickMs, 10_000),
+          (s) => `Waiting for the human (${s}s). Send them: ${started.session_url}`,
+        );
+        try {
+          let view = await handoff.get(started.session_id);
+          while (!isFinalHandoffStatus(view.status) && !signal.aborted) {
+            view = await handoff.waitForChange(started.session_id, maxHandoffWaitSeconds, signal);
+          }
+          const status = view.status === 'resolved' || view.status === 'cancelled' || view.status === 'timeout' ? view.status : 'error';
+          return result(describeHandoff(view).text, { session_url: started.session_url, status, session_id: started.session_id }, status !== 'resolved');
+        } finally {
+          stop();
+        }
+      }),
+  );
+}

@@ -1,0 +1,213 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateTotpCode } from '../../src/gates/index.js';
+import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+
+type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const demoServer = join(repo, 'examples/demo-server/server.mjs');
+const demoPolicy = join(repo, 'examples/policy.yaml');
+
+let dataDir: string;
+let browser: TestBrowser;
+let serve: ServeProcess;
+let totpSecret: string;
+const clients: Client[] = [];
+
+/** A second downstream server, written by the test: payments with a quorum, a denied tool and an otp-argument tool. */
+const bankServer = `
+import { McpServer } from '@modelcontextprotocol/server';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
+import { z } from 'zod';
+let balance = 10000;
+serveStdio(() => {
+  const server = new McpServer({ name: 'bank', version: '1.0.0' });
+  server.registerTool('get_balance', { inputSchema: z.object({}) }, async () => ({ content: [{ type: 'text', text: 'balance ' + balance }] }));
+  server.registerTool('transfer_funds', { inputSchema: z.object({ amount: z.number(), to: z.string() }) }, async ({ amount, to }) => {
+    balance -= amount;
+    return { content: [{ type: 'text', text: 'sent ' + amount + ' to ' + to + ', balance ' + balance }] };
+  });
+  server.registerTool('close_account', { inputSchema: z.object({}) }, async () => ({ content: [{ type: 'text', text: 'closed' }] }));
+  server.registerTool('export_statement', { inputSchema: z.object({ month: z.string() }) }, async ({ month }) => ({ content: [{ type: 'text', text: 'statement ' + month }] }));
+  return server;
+});
+`;
+const bankPolicy = `
+default: none
+rules:
+  - tool: "transfer_*"
+    when: { amount: { gt: 1000 } }
+    gate: approve
+  - tool: close_account
+    gate: deny
+  - tool: export_statement
+    gate: otp_argument
+`;
+
+async function proxyClient(policy: string, command: string[]): Promise<Client> {
+  const client = new Client({ name: 'gateway-e2e', version: '1.0.0' });
+  await client.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [cliPath, 'proxy', '--data-dir', dataDir, '--policy', policy, '--', ...command],
+      cwd: repo,
+      stderr: 'pipe',
+    }),
+  );
+  clients.push(client);
+  return client;
+}
+
+const call = (client: Client, name: string, args: Record<string, unknown> = {}) =>
+  client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+
+async function approveInBrowser(approvalUrl: string, code?: string): Promise<void> {
+  const link = await runCli(['login-url', '--data-dir', dataDir]);
+  const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
+  await page.goto(link.stdout.trim());
+  await page.waitForURL((url) => url.pathname === '/');
+  await page.goto(approvalUrl);
+  if (code) await page.getByLabel('Authenticator code').fill(code);
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await page.getByRole('heading', { name: 'Approved' }).waitFor();
+  await page.close();
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-gateway-'));
+  serve = await startServe(dataDir);
+  const enrolled = await runCli(['totp', 'enroll', '--data-dir', dataDir]);
+  expect(enrolled.code, enrolled.stderr).toBe(0);
+  totpSecret = new URL(/otpauth:\/\/\S+/.exec(enrolled.stdout)![0]).searchParams.get('secret')!;
+  browser = await launchTestBrowser();
+});
+afterAll(async () => {
+  for (const client of clients) await client.close().catch(() => undefined);
+  await serve?.stop('SIGKILL');
+  await browser?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('loopgate proxy in front of the demo server (the mcp-hitl demo)', () => {
+  it('lists the downstream tools with their gates, next to the approval tools', async () => {
+    const client = await proxyClient(demoPolicy, ['node', demoServer]);
+    const { tools } = await client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    expect([...byName.keys()].sort()).toEqual(
+      ['cancel_approval', 'check_approval', 'get_color', 'get_weather', 'request_approval', 'verify_receipt', 'wait_for_approval'].sort(),
+    );
+    expect(byName.get('get_weather')?.description).toMatch(/\[loopgate\].*authenticator code/i);
+    expect(byName.get('get_color')?.description).toMatch(/\[loopgate\]/);
+  });
+
+  it('forwards ungated calls at once; holds the gated one until a human approves with TOTP, then forwards it exactly once', async () => {
+    const client = await proxyClient(demoPolicy, ['node', demoServer]);
+    expect(text(await call(client, 'get_color'))).toBe('Dark Blue');
+
+    const held = await call(client, 'get_weather', { city: 'Paris' });
+    expect(held.isError).toBe(true);
+    expect(text(held)).toMatch(/APPROVAL REQUIRED.*wait_for_approval.*same arguments/s);
+    const { pause_id, approval_url } = held.structuredContent as { pause_id: string; approval_url: string };
+    expect(approval_url).toBe(`${serve.url}/approvals/${pause_id}`);
+
+    // Asking again before the human decided points at the same request.
+    const again = await call(client, 'get_weather', { city: 'Paris' });
+    expect((again.structuredContent as { pause_id: string }).pause_id).toBe(pause_id);
+
+    const waiting = call(client, 'wait_for_approval', { pause_id, max_wait_seconds: 40 });
+    await approveInBrowser(approval_url, generateTotpCode({ secret: totpSecret }));
+    expect((await waiting).structuredContent).toMatchObject({ status: 'responded', tool: 'get_weather', response: { decision: 'approved' } });
+
+    const changed = await call(client, 'get_weather', { city: 'Berlin' });
+    expect(changed.isError).toBe(true);
+    expect((changed.structuredContent as { pause_id: string }).pause_id).not.toBe(pause_id);
+
+    const forwarded = await call(client, 'get_weather', { city: 'Paris' });
+    expect(forwarded.isError).toBeFalsy();
+    expect(text(forwarded)).toBe('Weather in Paris: Sunny, 21 °C');
+
+    const replay = await call(client, 'get_weather', { city: 'Paris' });
+    expect(replay.isError).toBe(true);
+    expect((replay.structuredContent as { pause_id: string }).pause_id).not.toBe(pause_id);
+  });
+});
+
+describe('loopgate proxy in front of a second server', () => {
+  it('applies conditions, deny and the otp argument', async () => {
+    const dir = mkdtempSync(join(repo, '.tmp-bank-'));
+    try {
+      writeFileSync(join(dir, 'bank.mjs'), bankServer);
+      writeFileSync(join(dir, 'policy.yaml'), bankPolicy);
+      const client = await proxyClient(join(dir, 'policy.yaml'), ['node', join(dir, 'bank.mjs')]);
+
+      expect(text(await call(client, 'transfer_funds', { amount: 50, to: 'alice' }))).toBe('sent 50 to alice, balance 9950');
+      const big = await call(client, 'transfer_funds', { amount: 5000, to: 'mallory' });
+      expect(big.isError).toBe(true);
+      expect(text(await call(client, 'get_balance'))).toBe('balance 9950');
+
+      const denied = await call(client, 'close_account');
+      expect(denied.isError).toBe(true);
+      expect(text(denied)).toMatch(/E_POLICY_DENIED/);
+
+      const { tools } = await client.listTools();
+      const statement = tools.find((t) => t.name === 'export_statement')!;
+      expect(statement.inputSchema.required).toContain('otp');
+      const noCode = await call(client, 'export_statement', { month: '2026-10' });
+      expect(noCode.isError).toBe(true);
+      const wrong = await call(client, 'export_statement', { month: '2026-10', otp: '000000' });
+      expect(text(wrong)).toMatch(/E_TOTP_CODE_INVALID/);
+      const good = await call(client, 'export_statement', { month: '2026-10', otp: generateTotpCode({ secret: totpSecret, now: Date.now() + 30_000 }) });
+      expect(text(good)).toBe('statement 2026-10');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('failing closed, and the audit log', () => {
+  it('refuses gated calls while the approvals server is down, and still forwards ungated ones', async () => {
+    const client = await proxyClient(demoPolicy, ['node', demoServer]);
+    await serve.stop();
+    const refused = await call(client, 'get_weather', { city: 'Tokyo' });
+    expect(refused.isError).toBe(true);
+    expect(text(refused)).toMatch(/E_REMOTE_UNREACHABLE.*refuses gated calls/s);
+    expect(text(await call(client, 'get_color'))).toBe('Dark Blue');
+    serve = await startServe(dataDir);
+  });
+
+  it('verifies the audit chain, and names the first entry that was changed or deleted', async () => {
+    const intact = await runCli(['audit', 'verify', '--data-dir', dataDir]);
+    expect(intact.code, intact.stderr).toBe(0);
+    expect(intact.stdout).toMatch(/INTACT: \d+ audit entries/);
+    const exported = (await runCli(['audit', 'export', '--data-dir', dataDir])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const types = exported.map((e) => e.type);
+    for (const type of ['approval.created', 'gate.totp.accepted', 'gate.totp.refused', 'approval.decided', 'approval.consumed', 'gateway.forwarded']) {
+      expect(types).toContain(type);
+    }
+
+    const db = new Database(join(dataDir, 'loopgate.db'));
+    const row = db.prepare("SELECT seq, data FROM audit_log WHERE type = 'approval.decided' LIMIT 1").get() as { seq: number; data: string };
+    db.prepare('UPDATE audit_log SET data = ? WHERE seq = ?').run(row.data.replace('approved', 'rejected'), row.seq);
+    db.close();
+    const edited = await runCli(['audit', 'verify', '--data-dir', dataDir]);
+    expect(edited.code).not.toBe(0);
+    expect(edited.stderr).toMatch(new RegExp(`BROKEN: audit entry ${row.seq}:`));
+
+    const db2 = new Database(join(dataDir, 'loopgate.db'));
+    db2.prepare('UPDATE audit_log SET data = ? WHERE seq = ?').run(row.data, row.seq);
+    db2.prepare('DELETE FROM audit_log WHERE seq = ?').run(row.seq + 1);
+    db2.close();
+    const deleted = await runCli(['audit', 'verify', '--data-dir', dataDir]);
+    expect(deleted.code).not.toBe(0);
+    expect(deleted.stderr).toMatch(new RegExp(`BROKEN: audit entry ${row.seq + 2}:`));
+  });
+});
