@@ -231,4 +231,36 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await page.locator('#passkey-list').getByText('Flagged').waitFor();
     await page.getByText('Its sign counter went backwards').waitFor();
   });
+
+  it('explains that passkeys need the public host name when the page is opened by IP address', async () => {
+    // The same server opened at 127.0.0.1: its passkeys belong to localhost.
+    const byIp = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
+    const other = await byIp.newPage();
+    const ipBase = `http://127.0.0.1:${server.port}`;
+    await other.goto(await createLoginUrl(server.store, admin, ipBase, Date.now()));
+    await other.waitForURL((url) => url.pathname === '/');
+    await other.goto(`${ipBase}/settings`);
+    await other.getByRole('button', { name: 'Add a passkey' }).click();
+    await other.getByRole('alert').filter({ hasText: `Passkeys here belong to localhost, not 127.0.0.1: open http://localhost:${server.port}/settings instead.` }).waitFor();
+    await byIp.close();
+
+    // A server whose --public-url is an IP address (the default) cannot use passkeys at all.
+    const ipDir = mkdtempSync(join(tmpdir(), 'loopgate-passkeys-ip-'));
+    const ipServer = await startServer(configSchema.parse({ dataDir: ipDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }), pino({ level: 'silent' }));
+    try {
+      const ipContext = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
+      const ipPage = await ipContext.newPage();
+      const ipAdmin = (await ipServer.store.getOperatorByName('admin'))!;
+      await ipPage.goto(await createLoginUrl(ipServer.store, ipAdmin, ipServer.url, Date.now()));
+      await ipPage.waitForURL((url) => url.pathname === '/');
+      await ipPage.goto(`${ipServer.url}/settings`);
+      await ipPage.getByRole('button', { name: 'Add a passkey' }).click();
+      await ipPage.getByRole('alert').filter({ hasText: 'Passkeys need a host name, not the IP address 127.0.0.1' }).waitFor();
+      expect(await ipServer.store.listWebAuthnCredentials(ipAdmin.id)).toEqual([]);
+      await ipContext.close();
+    } finally {
+      await ipServer.close();
+      rmSync(ipDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -57,9 +57,9 @@ function readRpId(options) {
 }
 
 /**
- * Turns what the browser threw into a sentence. Browsers refuse a relying party id that is not
- * this page's host name (an IP address, or the server opened under another name) with a
- * SecurityError: say which address to open instead.
+ * Turns what the browser threw into a sentence. Browsers refuse an IP address as relying party
+ * id, and one that is not this page's host name (the server opened under another name), with a
+ * SecurityError: say which address to use instead.
  * @param {unknown} err
  * @param {unknown} options
  * @param {'create' | 'use'} ceremony
@@ -69,17 +69,24 @@ function describeCeremonyError(err, options, ceremony) {
   const name = err && typeof err === 'object' && 'name' in err ? String(err.name) : '';
   const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
   const rpId = readRpId(options);
+  const port = location.port ? `:${location.port}` : '';
+  if (rpId !== null && (/^[0-9.]+$/.test(rpId) || rpId.includes(':'))) {
+    return new PasskeyError(
+      `Passkeys need a host name, not the IP address ${rpId}: start loopgate with --public-url ${location.protocol}//localhost${port} (or this machine’s host name) and open the page there.`,
+    );
+  }
+  if (rpId !== null && rpId !== location.hostname) {
+    return new PasskeyError(
+      `Passkeys here belong to ${rpId}, not ${location.hostname}: open ${location.protocol}//${rpId}${port}${location.pathname} instead.`,
+    );
+  }
   if (
     name === 'SecurityError' ||
     code === 'ERROR_INVALID_RP_ID' ||
-    code === 'ERROR_INVALID_DOMAIN' ||
-    (rpId !== null && rpId !== location.hostname)
+    code === 'ERROR_INVALID_DOMAIN'
   ) {
-    const address = rpId
-      ? `${location.protocol}//${rpId}${location.port ? `:${location.port}` : ''}${location.pathname}`
-      : 'the server’s public address';
     return new PasskeyError(
-      `Passkeys here belong to ${rpId ?? 'the server’s public address'}, not ${location.hostname}: open ${address} instead (the server’s --public-url sets this name; it must be a host name, not an IP address).`,
+      `The browser refused passkeys for ${rpId ?? location.hostname}: passkeys need HTTPS, or http://localhost.`,
     );
   }
   if (code === 'ERROR_AUTHENTICATOR_PREVIOUSLY_REGISTERED' || name === 'InvalidStateError') {
