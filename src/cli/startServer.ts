@@ -108,7 +108,9 @@ export async function startServer(
     }
   }
   const port = (server.address() as AddressInfo).port;
-  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  // Loopback binds are announced as `localhost`: browsers refuse IP addresses as WebAuthn relying
+  // party ids, so passkeys only work on a host name.
+  const hostForUrl = isLoopbackHost(config.host) ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
 
   const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));

@@ -203,8 +203,10 @@ describe('consuming an approval (the gateway’s retried call)', () => {
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(join(dir, 'loopgate.db'));
     const receipt = (db.prepare('SELECT receipt FROM approvals WHERE id = ?').get(request.id) as { receipt: string }).receipt;
-    const [h, p, s] = receipt.split('.');
-    db.prepare('UPDATE approvals SET receipt = ? WHERE id = ?').run(`${h}.${p}.${s!.slice(0, -2)}AA`, request.id);
+    const [h, p, s] = receipt.split('.') as [string, string, string];
+    // Flip one character in the middle of the signature (the last ones carry padding bits).
+    const flipped = `${s.slice(0, 20)}${s[20] === 'A' ? 'B' : 'A'}${s.slice(21)}`;
+    db.prepare('UPDATE approvals SET receipt = ? WHERE id = ?').run(`${h}.${p}.${flipped}`, request.id);
     db.close();
     expect(await service.consumeApproval('agent', hash)).toBeNull();
     expect((await store.listAuditEntries()).map((e) => e.type)).toContain('gateway.receipt_invalid');

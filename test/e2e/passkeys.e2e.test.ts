@@ -244,9 +244,20 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await other.getByRole('alert').filter({ hasText: `Passkeys here belong to localhost, not 127.0.0.1: open http://localhost:${server.port}/settings instead.` }).waitFor();
     await byIp.close();
 
-    // A server whose --public-url is an IP address (the default) cannot use passkeys at all.
+    // A server whose --public-url is an IP address cannot use passkeys at all, so a loopback
+    // server announces itself as localhost unless told otherwise.
+    const defaultDir = mkdtempSync(join(tmpdir(), 'loopgate-passkeys-default-'));
+    const defaultServer = await startServer(configSchema.parse({ dataDir: defaultDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }), pino({ level: 'silent' }));
+    expect(defaultServer.url).toBe(`http://localhost:${defaultServer.port}`);
+    await defaultServer.close();
+    rmSync(defaultDir, { recursive: true, force: true });
+
     const ipDir = mkdtempSync(join(tmpdir(), 'loopgate-passkeys-ip-'));
-    const ipServer = await startServer(configSchema.parse({ dataDir: ipDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }), pino({ level: 'silent' }));
+    const ipPort = await freePort();
+    const ipServer = await startServer(
+      configSchema.parse({ dataDir: ipDir, host: '127.0.0.1', port: ipPort, publicUrl: `http://127.0.0.1:${ipPort}`, logLevel: 'silent' }),
+      pino({ level: 'silent' }),
+    );
     try {
       const ipContext = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
       const ipPage = await ipContext.newPage();
