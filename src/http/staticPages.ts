@@ -64,6 +64,11 @@ export function createStaticRoutes(extraAssets: Record<string, string> = {}): Ho
   app.get('/approvals/:id', page('approval.html'));
   app.get('/signin', page('signin.html'));
   app.get('/settings', page('settings.html'));
+  // The live handoff viewer; its token is in the query and its key in the fragment (never sent).
+  app.get('/handoff/:id', () => {
+    const body = load(join(webRoot, 'viewer'), 'viewer.html');
+    return body ? send(body, 'viewer.html') : new Response('Page missing from this install.', { status: 500 });
+  });
   for (const [prefix, root] of Object.entries(extraAssets)) {
     app.get(`/assets/${prefix}/*`, (c, next) => {
       const relative = decodeURIComponent(c.req.path.slice(`/assets/${prefix}/`.length));

@@ -1,0 +1,358 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CdpConnection } from '../../src/handoff/cdpConnection.js';
+import { resolveCdpTarget } from '../../src/handoff/resolveCdpTarget.js';
+import { launchCdpChromium, type CdpChromium } from '../../src/handoff/testing/launchCdpChromium.js';
+import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+
+type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+
+// The agent's site: an OTP form at a known place, and a page that opens a popup (an OAuth
+// window) with its own code field, which closes itself once submitted.
+const field = 'box-sizing:border-box;width:200px;height:40px';
+const pages: Record<string, string> = {
+  '/login': `<!doctype html><html><body style="margin:0;font:16px sans-serif">
+<form method="POST" action="/submit" style="position:absolute;left:100px;top:100px;margin:0">
+<input id="otp" name="otp" autocomplete="off" autofocus style="${field}"></form>
+<script>document.getElementById('otp').focus();</script></body></html>`,
+  '/opener': `<!doctype html><html><body style="margin:0">
+<button id="open" style="position:absolute;left:100px;top:100px;width:200px;height:60px">Sign in with Provider</button>
+<script>document.getElementById('open').onclick = () => window.open('/popup', 'oauth', 'width=600,height=500');</script></body></html>`,
+  '/popup': `<!doctype html><html><head><title>Provider</title></head><body style="margin:0">
+<form method="POST" action="/popup-submit" style="position:absolute;left:50px;top:50px;margin:0">
+<input id="code" name="code" autocomplete="off" autofocus style="${field}"></form>
+<script>document.getElementById('code').focus();</script></body></html>`,
+};
+
+let site: Server;
+let siteOrigin: string;
+let agentBrowser: CdpChromium;
+let human: TestBrowser;
+const submissions: Array<{ path: string; value: string }> = [];
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  site = createServer((req, res) => {
+    if (req.method === 'POST') {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        submissions.push({ path: req.url ?? '', value: form.get('otp') ?? form.get('code') ?? '' });
+        const close = req.url === '/popup-submit' ? '<script>setTimeout(() => window.close(), 200)</script>' : '';
+        res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>signed in</p>${close}`);
+      });
+      return;
+    }
+    const page = pages[req.url ?? ''];
+    res.writeHead(page ? 200 : 404, { 'content-type': 'text/html' }).end(page ?? 'not found');
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+  [agentBrowser, human] = await Promise.all([launchCdpChromium(`${siteOrigin}/login`), launchTestBrowser()]);
+});
+
+afterAll(async () => {
+  await human?.close();
+  await agentBrowser?.close();
+  if (site) await new Promise((resolve) => site.close(resolve));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'loopgate-handoff-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** `loopgate mcp …` over stdio with the v1 client; every stderr line (debug logs included) is kept. */
+async function startMcp(args: string[]): Promise<{ client: Client; logs: () => string; close: () => Promise<void> }> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [cliPath, 'mcp', ...args],
+    env: {
+      ...(process.env as Record<string, string>),
+      DEBUG: 'loopgate:*',
+      LOOPGATE_CDP_URL: agentBrowser.httpUrl,
+      LOOPGATE_LOG_LEVEL: 'debug',
+    },
+    stderr: 'pipe',
+  });
+  let logs = '';
+  transport.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+  const client = new Client({ name: 'e2e-handoff', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, logs: () => logs, close: () => client.close() };
+}
+
+/** Navigates the agent's page to `path` on the test site and waits for it to load. */
+async function showAgentPage(path: string): Promise<string> {
+  const target = await resolveCdpTarget(agentBrowser.httpUrl);
+  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
+  try {
+    const { sessionId } = (await conn.send('Target.attachToTarget', { targetId: target.targetId, flatten: true })) as { sessionId: string };
+    await conn.send('Page.enable', {}, sessionId);
+    await conn.send('Page.navigate', { url: `${siteOrigin}${path}` }, sessionId);
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await conn.close();
+  }
+  submissions.length = 0;
+  return target.targetId;
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Opens the session URL in the human's Chromium and waits until the first frame is drawn. */
+async function openViewer(sessionUrl: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
+  const page = await human.browser.newPage({ viewport });
+  await page.goto(sessionUrl);
+  await waitFor('keys confirmed in the viewer', async () => (await page.textContent('#encryption')) === 'End-to-end encrypted');
+  await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
+  return page;
+}
+
+/** Clicks the viewer where the agent page's CSS pixel (x, y) is drawn (1280×800 page). */
+async function clickAt(page: Page, x: number, y: number): Promise<void> {
+  const box = (await page.locator('#screen').boundingBox())!;
+  const scale = Math.min(box.width / 1280, box.height / 800);
+  const drawnX = (box.width - 1280 * scale) / 2;
+  const drawnY = (box.height - 800 * scale) / 2;
+  await page.mouse.click(box.x + drawnX + x * scale, box.y + drawnY + y * scale);
+}
+
+const structured = <T>(r: ToolResult) => r.structuredContent as T;
+
+describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums', () => {
+  let mcp: Awaited<ReturnType<typeof startMcp>>;
+  const call = (name: string, args: Record<string, unknown>) => mcp.client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+  const secrets: string[] = [];
+
+  beforeAll(async () => {
+    mcp = await startMcp(['--data-dir', tempDir(), '--port', '0']);
+  });
+  afterAll(async () => {
+    await mcp?.close();
+  });
+
+  it('lists the four handoff tools; authloop_handoff points 60 s clients to the pair', async () => {
+    const { tools } = await mcp.client.listTools();
+    const names = tools.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['browser_handoff', 'wait_for_handoff', 'cancel_handoff', 'authloop_handoff']));
+    expect(tools.find((t) => t.name === 'authloop_handoff')!.description).toMatch(/60 s.*browser_handoff \+ wait_for_handoff/);
+  });
+
+  it('the human types the OTP, presses Enter and Done: the site gets exactly that code and wait_for_handoff says resolved', async () => {
+    await showAgentPage('/login');
+    const started = await call('browser_handoff', { service: 'Test Bank', context: { url: `${siteOrigin}/login`, blocker_type: 'otp', hint: 'SMS code' } });
+    expect(started.isError, started.content[0]?.text).toBeFalsy();
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    expect(session_url).toMatch(/\/handoff\/ho_[\w-]+\?t=[\w-]{43}#k=[\w-]{43}$/);
+    secrets.push(session_url.split('#k=')[1]!, new URL(session_url).searchParams.get('t')!);
+
+    const first = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
+    const page = await openViewer(session_url);
+    expect(structured(await first)).toMatchObject({ status: 'active', viewer_connected: true });
+
+    await clickAt(page, 150, 120);
+    const otp = '493-20.1';
+    secrets.push(otp);
+    await page.keyboard.type(otp);
+    await page.keyboard.press('Enter');
+    await waitFor('the form submission', () => submissions.length > 0);
+    expect(submissions).toEqual([{ path: '/submit', value: otp }]);
+
+    const second = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
+    await page.click('#done');
+    const done = await second;
+    expect(done.isError).toBeFalsy();
+    expect(structured(done)).toMatchObject({ session_id, status: 'resolved', viewer_connected: false });
+    expect(done.content[0]?.text).toMatch(/RESOLVED/);
+    await page.close();
+  });
+
+  it('Cancel in the viewer → cancelled', async () => {
+    await showAgentPage('/login');
+    const started = await call('browser_handoff', { service: 'Test Bank' });
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    const page = await openViewer(session_url, { width: 390, height: 844 });
+    const waiting = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
+    await page.click('#cancel');
+    const result = await waiting;
+    expect(result.isError).toBe(true);
+    expect(structured(result)).toMatchObject({ status: 'cancelled' });
+    expect(await page.textContent('#message')).toMatch(/Cancelled/);
+    await page.close();
+  });
+
+  it('runs several sessions at once; cancel_handoff ends one, its viewer is told, the other goes on', async () => {
+    await showAgentPage('/login');
+    const a = structured<{ session_id: string; session_url: string }>(await call('browser_handoff', { service: 'A' }));
+    const b = structured<{ session_id: string; session_url: string }>(await call('browser_handoff', { service: 'B' }));
+    expect(a.session_id).not.toBe(b.session_id);
+    const page = await openViewer(a.session_url);
+    const cancelled = await call('cancel_handoff', { session_id: a.session_id });
+    expect(structured(cancelled)).toMatchObject({ status: 'cancelled' });
+    await waitFor('the viewer to show the end', async () => /Cancelled|ended/.test((await page.textContent('#message')) ?? ''));
+    expect(await page.isDisabled('#done')).toBe(true);
+    const again = await call('cancel_handoff', { session_id: a.session_id });
+    expect(again.isError).toBe(true);
+    expect(again.content[0]?.text).toMatch(/E_HANDOFF_ENDED/);
+    const other = await call('wait_for_handoff', { session_id: b.session_id, max_wait_seconds: 0 });
+    expect(structured(other)).toMatchObject({ status: 'pending', viewer_connected: false });
+    await call('cancel_handoff', { session_id: b.session_id });
+    await page.close();
+  });
+
+  it('nobody opens the link: timeout when ttl_seconds runs out', async () => {
+    const started = await call('browser_handoff', { service: 'Test Bank', ttl_seconds: 5 });
+    const { session_id } = structured<{ session_id: string }>(started);
+    const t0 = Date.now();
+    const result = await call('wait_for_handoff', { session_id, max_wait_seconds: 20 });
+    expect(structured(result)).toMatchObject({ status: 'timeout' });
+    expect(result.isError).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(9_000);
+  });
+
+  it('follows a popup the page opens, streams it, and returns to the opener when it closes', async () => {
+    await showAgentPage('/opener');
+    const started = await call('browser_handoff', { service: 'Provider', cdp_url: agentBrowser.browserWsUrl, context: { url: `${siteOrigin}/opener` } });
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    const page = await openViewer(session_url);
+    await clickAt(page, 200, 130);
+    await waitFor('the popup streamed', async () => (await page.title()) === 'loopgate · popup');
+    await page.locator('#keyboard').focus();
+    await page.keyboard.type('777111');
+    await page.keyboard.press('Enter');
+    await waitFor('the popup’s form submission', () => submissions.length > 0);
+    expect(submissions).toEqual([{ path: '/popup-submit', value: '777111' }]);
+    await waitFor('back on the opener', async () => (await page.title()) === 'loopgate · live handoff');
+    const waiting = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
+    await page.click('#done');
+    expect(structured(await waiting)).toMatchObject({ status: 'resolved' });
+    await page.close();
+  });
+
+  it('authloop_handoff blocks until Done, with the session URL in its progress notifications', async () => {
+    await showAgentPage('/login');
+    const progress: string[] = [];
+    let opened: Promise<Page> | undefined;
+    const result = (await mcp.client.callTool(
+      { name: 'authloop_handoff', arguments: { service: 'Test Bank', context: { blocker_type: 'otp' } } },
+      undefined,
+      {
+        timeout: 60_000,
+        resetTimeoutOnProgress: true,
+        onprogress: (p) => {
+          progress.push(p.message ?? '');
+          const url = /Send them: (\S+)/.exec(p.message ?? '')?.[1];
+          if (url && !opened) {
+            opened = openViewer(url).then(async (page) => {
+              await page.click('#done');
+              return page;
+            });
+          }
+        },
+      },
+    )) as ToolResult;
+    expect(result.isError).toBeFalsy();
+    const out = structured<{ session_url: string; status: string }>(result);
+    expect(out.status).toBe('resolved');
+    expect(progress[0]).toContain(out.session_url);
+    secrets.push(out.session_url.split('#k=')[1]!);
+    await (await opened!).close();
+  });
+
+  it('the browser goes away mid-handoff → error', async () => {
+    const doomed = await launchCdpChromium(`${siteOrigin}/login`);
+    try {
+      const started = await call('browser_handoff', { service: 'Test Bank', cdp_url: doomed.browserWsUrl });
+      const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+      const page = await openViewer(session_url);
+      const waiting = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
+      await doomed.close();
+      const result = await waiting;
+      expect(result.isError).toBe(true);
+      expect(structured(result)).toMatchObject({ status: 'error' });
+      expect(String(structured<{ detail: string }>(result).detail)).toMatch(/browser|DevTools/);
+      await page.close();
+    } finally {
+      await doomed.close();
+    }
+  });
+
+  it('refuses a bad cdp_url with a hint and opens no session', async () => {
+    const result = await call('browser_handoff', { service: 'x', cdp_url: 'ftp://nowhere' });
+    expect(result.isError).toBe(true);
+    expect(result.content[0]?.text).toMatch(/E_CDP_URL_INVALID/);
+  });
+
+  it('explains itself in DEBUG logs, and no log line holds a typed code, a key or a token', () => {
+    const logs = mcp.logs();
+    expect(logs).toMatch(/loopgate:relay .*session ho_\S+: pending → active/);
+    expect(logs).toMatch(/loopgate:cdp .*screencast started/);
+    expect(logs).toMatch(/loopgate:crypto .*keys confirmed|loopgate:crypto/);
+    expect(secrets.length).toBeGreaterThanOrEqual(4);
+    for (const secret of secrets) expect(logs).not.toContain(secret);
+    expect(logs).not.toContain('777111');
+  });
+});
+
+describe('loopgate mcp --server-url (remote relay) with the v1 client', () => {
+  let server: ServeProcess;
+  let mcp: Awaited<ReturnType<typeof startMcp>>;
+  const call = (name: string, args: Record<string, unknown>) => mcp.client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+
+  beforeAll(async () => {
+    const dataDir = tempDir();
+    server = await startServe(dataDir);
+    const key = await runCli(['keys', 'create', '--name', 'remote-agent', '--data-dir', dataDir]);
+    expect(key.code, key.stderr).toBe(0);
+    mcp = await startMcp(['--server-url', server.url, '--api-key', key.stdout.trim()]);
+  });
+  afterAll(async () => {
+    await mcp?.close();
+    await server?.stop();
+  });
+
+  it('OTP typed in the viewer reaches the page; Done → resolved; the server never sees k or the code', async () => {
+    await showAgentPage('/login');
+    const started = await call('browser_handoff', { service: 'Remote Bank', context: { url: `${siteOrigin}/login` } });
+    expect(started.isError, started.content[0]?.text).toBeFalsy();
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    expect(session_url.startsWith(`${server.url}/handoff/${session_id}?t=`)).toBe(true);
+    const page = await openViewer(session_url, { width: 390, height: 844 });
+    await page.locator('#keyboard').focus();
+    await page.keyboard.type('20481');
+    await page.keyboard.press('Enter');
+    await waitFor('the form submission', () => submissions.length > 0);
+    expect(submissions).toEqual([{ path: '/submit', value: '20481' }]);
+    const waiting = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
+    await page.click('#done');
+    expect(structured(await waiting)).toMatchObject({ status: 'resolved' });
+    await page.close();
+
+    const k = session_url.split('#k=')[1]!;
+    const token = new URL(session_url).searchParams.get('t')!;
+    for (const logs of [server.output(), mcp.logs()]) {
+      expect(logs).not.toContain(k);
+      expect(logs).not.toContain(token);
+      expect(logs).not.toContain('20481');
+    }
+    expect(mcp.logs()).toMatch(/loopgate:relay .*agent socket connected/);
+  });
+});
