@@ -35,6 +35,15 @@ export async function signReceipt(payload: ReceiptPayload, key: ReceiptSigningKe
     .sign(key.privateKey);
 }
 
+/** Key sets imported once per JWKS object: importing a JWK costs more than verifying with it. */
+const keySets = new WeakMap<Jwks, ReturnType<typeof createLocalJWKSet>>();
+
+function keySetOf(jwks: Jwks): ReturnType<typeof createLocalJWKSet> {
+  let keySet = keySets.get(jwks);
+  if (!keySet) keySets.set(jwks, (keySet = createLocalJWKSet(jwks)));
+  return keySet;
+}
+
 /** A receipt that verified, with the key that signed it. */
 export interface VerifiedReceipt {
   payload: ReceiptPayload;
@@ -51,7 +60,7 @@ export async function verifyReceipt(jws: string, jwks: Jwks): Promise<Validation
     return { ok: false, code: 'E_RECEIPT_MALFORMED', message: 'Expected a compact JWS (three base64url parts separated by dots).' };
   }
   try {
-    const { payload, protectedHeader } = await compactVerify(jws.trim(), createLocalJWKSet(jwks), {
+    const { payload, protectedHeader } = await compactVerify(jws.trim(), keySetOf(jwks), {
       algorithms: ['EdDSA'],
     });
     if (protectedHeader.typ !== receiptType) {
