@@ -4,7 +4,7 @@
  * operator session (cookie + CSRF token), obtained the way a user obtains them.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +136,9 @@ export function stopChild(child, graceMs = 3_000) {
  * printed its banner (it listens before it prints it).
  * @param {{dataDir: string, extraArgs?: string[], timeoutMs?: number}} options
  * @returns {Promise<{child: import('node:child_process').ChildProcess, url: string, loginUrl: string,
- *   bannerMs: number, stop(): Promise<void>}>} `bannerMs`: spawn → banner, milliseconds
+ *   bannerMs: number, cpuMsToBanner: number, stop(): Promise<void>}>} `bannerMs`: spawn →
+ *   banner, wall milliseconds; `cpuMsToBanner`: CPU time the process had used by then (all
+ *   its threads), milliseconds, which other load on the machine inflates far less
  * @throws Error when the process exits or stays silent for `timeoutMs`
  */
 export function spawnServe({ dataDir, extraArgs = [], timeoutMs = 15_000 }) {
@@ -154,6 +156,7 @@ export function spawnServe({ dataDir, extraArgs = [], timeoutMs = 15_000 }) {
     let stdout = '';
     let stderr = '';
     let bannerMs;
+    let cpuMsToBanner;
     const fail = (why) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
@@ -173,8 +176,10 @@ export function spawnServe({ dataDir, extraArgs = [], timeoutMs = 15_000 }) {
     });
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
-      if (bannerMs === undefined && stdout.includes('loopgate is running.'))
+      if (bannerMs === undefined && stdout.includes('loopgate is running.')) {
         bannerMs = performance.now() - started;
+        cpuMsToBanner = readCpuSeconds(child.pid) * 1_000;
+      }
       const inbox = /Inbox:\s+(\S+)\/\s/.exec(stdout);
       const login = /Sign in:\s+(\S+)/.exec(stdout);
       if (bannerMs !== undefined && inbox && login && /Data:/.test(stdout)) {
@@ -186,6 +191,7 @@ export function spawnServe({ dataDir, extraArgs = [], timeoutMs = 15_000 }) {
           url: inbox[1],
           loginUrl: login[1],
           bannerMs,
+          cpuMsToBanner,
           stop: () => stopChild(child),
         });
       }
@@ -226,8 +232,8 @@ export async function readRssKib(pid) {
  * (fields 14 and 15, in clock ticks of 1/100 s on Linux).
  * @throws Error when the process does not exist (Linux only)
  */
-export async function readCpuSeconds(pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+export function readCpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces; count fields after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;

@@ -61,7 +61,7 @@ export async function measureFrameworkBaseline({ concurrency, durationMs, warmup
         if (counting) counted++;
       }
     };
-    const cpuBefore = await readCpuSeconds(child.pid);
+    const cpuBefore = readCpuSeconds(child.pid);
     const workers = Promise.all(Array.from({ length: concurrency }, () => worker()));
     const wait = (ms) => Promise.race([new Promise((resolve) => setTimeout(resolve, ms)), workers]);
     await wait(warmupMs);
@@ -72,7 +72,7 @@ export async function measureFrameworkBaseline({ concurrency, durationMs, warmup
     counting = false;
     stopping = true;
     await workers;
-    const cpuSeconds = (await readCpuSeconds(child.pid)) - cpuBefore;
+    const cpuSeconds = readCpuSeconds(child.pid) - cpuBefore;
     const perSecond = counted / seconds;
     return {
       requests_per_second: Math.round(perSecond),

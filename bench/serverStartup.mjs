@@ -11,11 +11,13 @@ import { median, round2 } from './stats.mjs';
  * the Ed25519 key pair are made), timing spawn → banner. Each server is
  * left idle for `settleMs`, its VmRSS read, checked to answer `GET /healthz`, then stopped.
  * @param {{runs: number, settleMs: number, log: (line: string) => void}} options
- * @returns {Promise<{banner_ms: number[], rss_kib: number[]}>} per run, in spawn order
+ * @returns {Promise<{banner_ms: number[], cpu_ms_to_banner: number[], rss_kib: number[]}>} per
+ *   run, in spawn order
  * @throws Error when a server fails to start or to answer /healthz
  */
 export async function measureServerStartups({ runs, settleMs, log }) {
   const bannerMs = [];
+  const cpuMsToBanner = [];
   const rssKib = [];
   for (let i = 0; i < runs; i++) {
     const dataDir = createTempDataDir('start');
@@ -28,8 +30,9 @@ export async function measureServerStartups({ runs, settleMs, log }) {
         if (health.status !== 200) throw new Error(`GET /healthz answered ${health.status}`);
         await health.arrayBuffer();
         bannerMs.push(round2(server.bannerMs));
+        cpuMsToBanner.push(round2(server.cpuMsToBanner));
         log(
-          `  start ${i + 1}/${runs}: banner after ${server.bannerMs.toFixed(0)} ms, idle RSS ${(rssKib[i] / 1024).toFixed(1)} MiB`,
+          `  start ${i + 1}/${runs}: banner after ${server.bannerMs.toFixed(0)} ms (${server.cpuMsToBanner.toFixed(0)} ms CPU), idle RSS ${(rssKib[i] / 1024).toFixed(1)} MiB`,
         );
       } finally {
         await server.stop();
@@ -38,7 +41,7 @@ export async function measureServerStartups({ runs, settleMs, log }) {
       dataDir.remove();
     }
   }
-  return { banner_ms: bannerMs, rss_kib: rssKib };
+  return { banner_ms: bannerMs, cpu_ms_to_banner: cpuMsToBanner, rss_kib: rssKib };
 }
 
 /** `{median, min, max}` of the startup runs, rounded. */
