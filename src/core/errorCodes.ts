@@ -293,6 +293,19 @@ export const errorCodes = {
     status: 502,
     meaning: 'A webhook endpoint did not answer 2xx in time (status, timeout or connection error).',
   },
+  E_SLACK_USER_NOT_LINKED: {
+    status: 403,
+    meaning: 'The Slack user who clicked is not linked to an operator (loopgate operators link-slack NAME U…); nothing was decided.',
+  },
+  E_EMAIL_RECIPIENT_NOT_LINKED: {
+    status: 403,
+    meaning: 'The address the confirm link went to is not linked to an operator (loopgate operators link-email NAME ADDRESS); nothing was decided.',
+  },
+  E_WEBHOOK_NOT_FOUND: { status: 404, meaning: 'No webhook endpoint has that id.' },
+  E_WEBHOOK_EVENTS_INVALID: {
+    status: 400,
+    meaning: 'The webhook event list names a type other than request.created, request.decided or request.expired.',
+  },
 
   // --- gateway ---
   E_GATEWAY_DOWNSTREAM: { status: 502, meaning: 'The MCP server behind loopgate proxy failed to start or to answer a call.' },

@@ -106,5 +106,69 @@ export const sqliteMigrations: readonly string[] = [
     expires_at INTEGER NOT NULL,
     used_at INTEGER
   );
+  `,  `
+  CREATE TABLE operator_contacts (
+    kind TEXT NOT NULL CHECK (kind IN ('slack', 'email')),
+    value TEXT NOT NULL,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    linked_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+  );
+  CREATE UNIQUE INDEX operator_contacts_operator ON operator_contacts (operator_id, kind);
+
+  CREATE TABLE slack_payloads (
+    payload_id TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE email_confirm_tokens (
+    token_hash TEXT PRIMARY KEY,
+    pause_id TEXT NOT NULL REFERENCES approvals (id),
+    recipient TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+  CREATE INDEX email_confirm_tokens_pause ON email_confirm_tokens (pause_id);
+
+  CREATE TABLE notification_deliveries (
+    id TEXT PRIMARY KEY,
+    pause_id TEXT NOT NULL,
+    channel TEXT NOT NULL CHECK (channel IN ('slack', 'email', 'webhook')),
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('sent', 'held', 'failed')),
+    ref TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX notification_deliveries_pause ON notification_deliveries (pause_id, at);
+  CREATE INDEX notification_deliveries_status ON notification_deliveries (status, at);
+
+  CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    events TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER
+  );
+
+  CREATE TABLE webhook_messages (
+    msg_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'endpoint_gone')),
+    attempts INTEGER NOT NULL,
+    first_attempt_at INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (msg_id, endpoint_id)
+  );
+  CREATE INDEX webhook_messages_due ON webhook_messages (status, next_attempt_at);
   `,
 ];

@@ -13,6 +13,11 @@ import type {
   OperatorRecord,
   SessionRecord,
   Store,
+  EmailConfirmTokenRecord,
+  NotificationDeliveryRecord,
+  OperatorContactRecord,
+  WebhookEndpointRecord,
+  WebhookMessageRecord,
   TotpEnrollmentRecord,
   TotpStateRecord,
   WebAuthnChallengeRecord,
@@ -159,6 +164,87 @@ function toAgentKey(row: AgentKeyRow): AgentKeyRecord {
   };
 }
 
+interface WebhookMessageRow {
+  msg_id: string;
+  endpoint_id: string;
+  event_type: string;
+  event: string;
+  status: WebhookMessageRecord['status'];
+  attempts: number;
+  first_attempt_at: number;
+  next_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  updated_at: number;
+}
+
+function toWebhookMessage(row: WebhookMessageRow): WebhookMessageRecord {
+  return {
+    msgId: row.msg_id,
+    endpointId: row.endpoint_id,
+    eventType: row.event_type,
+    event: JSON.parse(row.event) as WebhookMessageRecord['event'],
+    status: row.status,
+    attempts: row.attempts,
+    firstAttemptAt: row.first_attempt_at,
+    nextAttemptAt: row.next_attempt_at,
+    lastStatus: row.last_status,
+    lastError: row.last_error,
+    updatedAt: row.updated_at,
+  };
+}
+
+interface WebhookEndpointRow {
+  id: string;
+  url: string;
+  secret: string;
+  events: string;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+function toWebhookEndpoint(row: WebhookEndpointRow): WebhookEndpointRecord {
+  return {
+    id: row.id,
+    url: row.url,
+    secret: row.secret,
+    events: JSON.parse(row.events) as string[],
+    createdAt: row.created_at,
+    disabledAt: row.disabled_at,
+  };
+}
+
+interface DeliveryRow {
+  id: string;
+  pause_id: string;
+  channel: NotificationDeliveryRecord['channel'];
+  kind: string;
+  recipient: string;
+  status: NotificationDeliveryRecord['status'];
+  ref: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  at: number;
+}
+
+function toDelivery(row: DeliveryRow): NotificationDeliveryRecord {
+  return {
+    id: row.id,
+    pauseId: row.pause_id,
+    channel: row.channel,
+    kind: row.kind,
+    recipient: row.recipient,
+    status: row.status,
+    ref: row.ref,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    at: row.at,
+  };
+}
+
+/** Slack payload ids are kept this long; the signature check refuses older requests anyway. */
+const slackPayloadRetentionMs = 3_600_000;
+
 /** How often `lastUsedAt` is rewritten for a busy key: at most once a minute. */
 const lastUsedResolutionMs = 60_000;
 
@@ -249,6 +335,39 @@ export function openSqliteStore(path: string): Store {
     session: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
     deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
     purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at < ?'),
+    deleteContactOfOperator: db.prepare('DELETE FROM operator_contacts WHERE operator_id = ? AND kind = ?'),
+    upsertContact: db.prepare(`INSERT INTO operator_contacts (kind, value, operator_id, linked_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (kind, value) DO UPDATE SET operator_id = excluded.operator_id, linked_at = excluded.linked_at`),
+    operatorByContact: db.prepare(`SELECT o.* FROM operators o JOIN operator_contacts c ON c.operator_id = o.id
+      WHERE c.kind = ? AND c.value = ?`),
+    contactOfOperator: db.prepare('SELECT value FROM operator_contacts WHERE operator_id = ? AND kind = ?'),
+    insertSlackPayload: db.prepare('INSERT OR IGNORE INTO slack_payloads (payload_id, received_at) VALUES (?, ?)'),
+    purgeSlackPayloads: db.prepare('DELETE FROM slack_payloads WHERE received_at < ?'),
+    insertConfirmToken: db.prepare(`INSERT INTO email_confirm_tokens (token_hash, pause_id, recipient, created_at,
+      expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?)`),
+    confirmToken: db.prepare('SELECT * FROM email_confirm_tokens WHERE token_hash = ?'),
+    useConfirmToken: db.prepare(
+      'UPDATE email_confirm_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
+    ),
+    insertDelivery: db.prepare(`INSERT INTO notification_deliveries (id, pause_id, channel, kind, recipient, status,
+      ref, error_code, error_message, at) VALUES (@id, @pause_id, @channel, @kind, @recipient, @status, @ref,
+      @error_code, @error_message, @at)`),
+    insertEndpoint: db.prepare(`INSERT INTO webhook_endpoints (id, url, secret, events, created_at, disabled_at)
+      VALUES (?, ?, ?, ?, ?, ?)`),
+    listEndpoints: db.prepare('SELECT * FROM webhook_endpoints ORDER BY created_at, id'),
+    endpoint: db.prepare('SELECT * FROM webhook_endpoints WHERE id = ?'),
+    deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE id = ?'),
+    deleteEndpointMessages: db.prepare('DELETE FROM webhook_messages WHERE endpoint_id = ?'),
+    disableEndpoint: db.prepare('UPDATE webhook_endpoints SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL'),
+    upsertWebhookMessage: db.prepare(`INSERT INTO webhook_messages (msg_id, endpoint_id, event_type, event, status,
+      attempts, first_attempt_at, next_attempt_at, last_status, last_error, updated_at) VALUES (@msg_id, @endpoint_id,
+      @event_type, @event, @status, @attempts, @first_attempt_at, @next_attempt_at, @last_status, @last_error,
+      @updated_at) ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = excluded.status,
+      attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, last_status = excluded.last_status,
+      last_error = excluded.last_error, updated_at = excluded.updated_at`),
+    dueWebhookMessages: db.prepare(`SELECT * FROM webhook_messages WHERE status = 'pending' AND next_attempt_at <= ?
+      ORDER BY next_attempt_at LIMIT ?`),
+    nextWebhookAttempt: db.prepare(`SELECT MIN(next_attempt_at) AS t FROM webhook_messages WHERE status = 'pending'`),
   };
 
   function appendAuditSync(audit: AuditInput, now: number): AuditEntry {
@@ -388,6 +507,16 @@ export function openSqliteStore(path: string): Store {
       return { ok: true, operatorId: row.operator_id };
     },
   );
+
+  const linkContactTx = db.transaction((operatorId: string, kind: OperatorContactRecord['kind'], value: string, now: number) => {
+    stmt.deleteContactOfOperator.run(operatorId, kind);
+    stmt.upsertContact.run(kind, value, operatorId, now);
+  });
+
+  const removeEndpointTx = db.transaction((id: string) => {
+    stmt.deleteEndpointMessages.run(id);
+    return stmt.deleteEndpoint.run(id).changes === 1;
+  });
 
   const store: Store = {
     async createApproval(record, audit) {
@@ -568,6 +697,109 @@ export function openSqliteStore(path: string): Store {
     },
     async listAuditEntries(afterSeq = 0, limit = 10_000) {
       return (stmt.listAudit.all(afterSeq, limit) as AuditRow[]).map(toAudit);
+    },
+    async linkOperatorContact(input) {
+      linkContactTx.immediate(input.operatorId, input.kind, input.value, input.now);
+    },
+    async findOperatorByContact(kind, value) {
+      const row = stmt.operatorByContact.get(kind, value) as
+        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
+        | undefined;
+      return row ? { id: row.id, name: row.name, role: row.role, createdAt: row.created_at } : null;
+    },
+    async getOperatorContact(operatorId, kind) {
+      const row = stmt.contactOfOperator.get(operatorId, kind) as { value: string } | undefined;
+      return row?.value ?? null;
+    },
+    async recordSlackPayload(payloadId, now) {
+      stmt.purgeSlackPayloads.run(now - slackPayloadRetentionMs);
+      return stmt.insertSlackPayload.run(payloadId, now).changes === 1;
+    },
+    async createEmailConfirmToken(record: EmailConfirmTokenRecord) {
+      stmt.insertConfirmToken.run(record.tokenHash, record.pauseId, record.recipient, record.createdAt, record.expiresAt, record.usedAt);
+    },
+    async findEmailConfirmToken(tokenHash) {
+      const row = stmt.confirmToken.get(tokenHash) as
+        | { token_hash: string; pause_id: string; recipient: string; created_at: number; expires_at: number; used_at: number | null }
+        | undefined;
+      return row
+        ? { tokenHash: row.token_hash, pauseId: row.pause_id, recipient: row.recipient, createdAt: row.created_at, expiresAt: row.expires_at, usedAt: row.used_at }
+        : null;
+    },
+    async consumeEmailConfirmToken(tokenHash, now) {
+      return stmt.useConfirmToken.run(now, tokenHash, now).changes === 1;
+    },
+    async recordNotificationDelivery(record) {
+      stmt.insertDelivery.run({
+        id: record.id,
+        pause_id: record.pauseId,
+        channel: record.channel,
+        kind: record.kind,
+        recipient: record.recipient,
+        status: record.status,
+        ref: record.ref,
+        error_code: record.errorCode,
+        error_message: record.errorMessage,
+        at: record.at,
+      });
+    },
+    async listNotificationDeliveries(query) {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      if (query.pauseId !== undefined) {
+        where.push('pause_id = ?');
+        params.push(query.pauseId);
+      }
+      if (query.status !== undefined) {
+        where.push('status = ?');
+        params.push(query.status);
+      }
+      const sql = `SELECT * FROM notification_deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY at DESC, rowid DESC LIMIT ?`;
+      return (db.prepare(sql).all(...params, query.limit) as DeliveryRow[]).map(toDelivery);
+    },
+    async createWebhookEndpoint(record) {
+      stmt.insertEndpoint.run(record.id, record.url, record.secret, JSON.stringify(record.events), record.createdAt, record.disabledAt);
+    },
+    async listWebhookEndpoints() {
+      return (stmt.listEndpoints.all() as WebhookEndpointRow[]).map(toWebhookEndpoint);
+    },
+    async getWebhookEndpoint(id) {
+      const row = stmt.endpoint.get(id) as WebhookEndpointRow | undefined;
+      return row ? toWebhookEndpoint(row) : null;
+    },
+    async removeWebhookEndpoint(id) {
+      return removeEndpointTx.immediate(id);
+    },
+    async disableWebhookEndpoint(id, now) {
+      stmt.disableEndpoint.run(now, id);
+    },
+    async saveWebhookMessage(record: WebhookMessageRecord) {
+      stmt.upsertWebhookMessage.run({
+        msg_id: record.msgId,
+        endpoint_id: record.endpointId,
+        event_type: record.eventType,
+        event: JSON.stringify(record.event),
+        status: record.status,
+        attempts: record.attempts,
+        first_attempt_at: record.firstAttemptAt,
+        next_attempt_at: record.nextAttemptAt,
+        last_status: record.lastStatus,
+        last_error: record.lastError,
+        updated_at: record.updatedAt,
+      });
+    },
+    async listWebhookMessages(query) {
+      const sql = `SELECT * FROM webhook_messages ${query.status ? 'WHERE status = ?' : ''}
+        ORDER BY updated_at DESC, rowid DESC LIMIT ?`;
+      const rows = (query.status ? db.prepare(sql).all(query.status, query.limit) : db.prepare(sql).all(query.limit)) as WebhookMessageRow[];
+      return rows.map(toWebhookMessage);
+    },
+    async listDueWebhookMessages(now, limit) {
+      return (stmt.dueWebhookMessages.all(now, limit) as WebhookMessageRow[]).map(toWebhookMessage);
+    },
+    async nextWebhookAttemptAt() {
+      return (stmt.nextWebhookAttempt.get() as { t: number | null }).t;
     },
     async close() {
       db.close();

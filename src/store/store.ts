@@ -84,6 +84,79 @@ export interface WebAuthnChallengeRecord {
   expiresAt: number;
 }
 
+/** A Slack user id (`U…`) or email address linked to an operator, so that channel may decide as them. */
+export interface OperatorContactRecord {
+  operatorId: string;
+  kind: 'slack' | 'email';
+  /** The Slack user id, or the lowercased email address. */
+  value: string;
+  linkedAt: number;
+}
+
+/**
+ * An emailed confirm link's single-use token: only its SHA-256 is kept. Valid until
+ * `expiresAt` (the request's expiry) and until used. Times in ms.
+ */
+export interface EmailConfirmTokenRecord {
+  tokenHash: string;
+  pauseId: string;
+  /** The address the link was mailed to. */
+  recipient: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+/**
+ * One notification about a request: sent (with the channel's `ref`, e.g. Slack's
+ * `<channel>:<ts>`), held back by the rate limiter for a digest, or failed (with why).
+ */
+export interface NotificationDeliveryRecord {
+  id: string;
+  pauseId: string;
+  channel: 'slack' | 'email' | 'webhook';
+  /** `created`, `fallback`, `reminder`, `escalation`, `digest` or `decided`. */
+  kind: string;
+  recipient: string;
+  status: 'sent' | 'held' | 'failed';
+  ref: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  at: number;
+}
+
+/** A registered webhook receiver; `secret` is `whsec_…`. Times in ms. */
+export interface WebhookEndpointRecord {
+  id: string;
+  url: string;
+  secret: string;
+  /** Subscribed event types, e.g. `request.created`. */
+  events: string[];
+  createdAt: number;
+  /** Set when the receiver answered 410 Gone; nothing more is sent to it. */
+  disabledAt: number | null;
+}
+
+/**
+ * One webhook message to one endpoint and its delivery state, kept so retries survive a
+ * restart and failures show in the UI. `event` is the Standard Webhooks payload as sent.
+ */
+export interface WebhookMessageRecord {
+  msgId: string;
+  endpointId: string;
+  eventType: string;
+  event: { id: string; type: string; timestamp: string; data: Record<string, unknown> };
+  status: 'pending' | 'delivered' | 'failed' | 'endpoint_gone';
+  /** Attempts made so far. */
+  attempts: number;
+  firstAttemptAt: number;
+  /** When the next attempt is due (status `pending`), else null. */
+  nextAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  updatedAt: number;
+}
+
 /** Filter for {@link Store.listApprovals}. `decided` means any final status. */
 export interface ApprovalQuery {
   status?: 'pending' | 'decided';
@@ -189,6 +262,49 @@ export interface Store {
   appendAudit(audit: AuditInput, now: number): Promise<AuditEntry>;
   /** Entries in `seq` order, starting after `afterSeq`. */
   listAuditEntries(afterSeq?: number, limit?: number): Promise<AuditEntry[]>;
+
+  /**
+   * Links a Slack user id or email address to an operator, replacing the operator's earlier
+   * link of that kind and any other operator's link of that value.
+   */
+  linkOperatorContact(input: { operatorId: string; kind: OperatorContactRecord['kind']; value: string; now: number }): Promise<void>;
+  /** The operator a Slack user id or email address is linked to, or null. */
+  findOperatorByContact(kind: OperatorContactRecord['kind'], value: string): Promise<OperatorRecord | null>;
+  /** The operator's linked Slack user id or email address, or null. */
+  getOperatorContact(operatorId: string, kind: OperatorContactRecord['kind']): Promise<string | null>;
+
+  /**
+   * Records a Slack interactivity payload id; true the first time, false for a replay. Ids
+   * older than an hour are forgotten (Slack's signature check refuses them after 300 s).
+   */
+  recordSlackPayload(payloadId: string, now: number): Promise<boolean>;
+
+  createEmailConfirmToken(record: EmailConfirmTokenRecord): Promise<void>;
+  /** The token with this hash, used or not, or null. */
+  findEmailConfirmToken(tokenHash: string): Promise<EmailConfirmTokenRecord | null>;
+  /** Marks the token used, once, while `expiresAt > now`. True for the one caller that won. */
+  consumeEmailConfirmToken(tokenHash: string, now: number): Promise<boolean>;
+
+  recordNotificationDelivery(record: NotificationDeliveryRecord): Promise<void>;
+  /** Deliveries, newest first: of one request, or only failures, or all. */
+  listNotificationDeliveries(query: { pauseId?: string; status?: NotificationDeliveryRecord['status']; limit: number }): Promise<NotificationDeliveryRecord[]>;
+
+  createWebhookEndpoint(record: WebhookEndpointRecord): Promise<void>;
+  /** Oldest first, disabled ones included. */
+  listWebhookEndpoints(): Promise<WebhookEndpointRecord[]>;
+  getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null>;
+  /** Removes the endpoint and its messages; false when no endpoint has that id. */
+  removeWebhookEndpoint(id: string): Promise<boolean>;
+  /** Marks an endpoint disabled (it answered 410 Gone). */
+  disableWebhookEndpoint(id: string, now: number): Promise<void>;
+  /** Inserts or replaces the state of one message to one endpoint. */
+  saveWebhookMessage(record: WebhookMessageRecord): Promise<void>;
+  /** Messages newest first (by `updatedAt`), optionally only those in one status. */
+  listWebhookMessages(query: { status?: WebhookMessageRecord['status']; limit: number }): Promise<WebhookMessageRecord[]>;
+  /** Pending messages whose `nextAttemptAt <= now`, soonest first. */
+  listDueWebhookMessages(now: number, limit: number): Promise<WebhookMessageRecord[]>;
+  /** The earliest `nextAttemptAt` of a pending message, or null. */
+  nextWebhookAttemptAt(): Promise<number | null>;
 
   close(): Promise<void>;
 }

@@ -291,5 +291,90 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       const edited = entries.map((e) => (e.seq === 2 ? { ...e, actor: 'mallory' } : e));
       expect(findBrokenAuditEntry(edited)).toMatchObject({ seq: 2 });
     });
+
+    it('links Slack users and email addresses to operators, one of each per operator', async () => {
+      const alice = await store.ensureOperator({ id: 'op_a', name: 'alice', role: 'approver', now: t0 });
+      const bob = await store.ensureOperator({ id: 'op_b', name: 'bob', role: 'approver', now: t0 });
+      await store.linkOperatorContact({ operatorId: alice.id, kind: 'slack', value: 'U0ALICE1', now: t0 });
+      expect(await store.findOperatorByContact('slack', 'U0ALICE1')).toEqual(alice);
+      expect(await store.findOperatorByContact('email', 'U0ALICE1')).toBeNull();
+      expect(await store.getOperatorContact(alice.id, 'slack')).toBe('U0ALICE1');
+      // Relinking moves the link: the old Slack user no longer decides as alice.
+      await store.linkOperatorContact({ operatorId: alice.id, kind: 'slack', value: 'U0ALICE2', now: t0 + 1 });
+      expect(await store.findOperatorByContact('slack', 'U0ALICE1')).toBeNull();
+      // A value linked to another operator moves to the new one.
+      await store.linkOperatorContact({ operatorId: bob.id, kind: 'slack', value: 'U0ALICE2', now: t0 + 2 });
+      expect(await store.findOperatorByContact('slack', 'U0ALICE2')).toEqual(bob);
+      expect(await store.getOperatorContact(alice.id, 'slack')).toBeNull();
+      await store.linkOperatorContact({ operatorId: alice.id, kind: 'email', value: 'alice@example.com', now: t0 });
+      expect(await store.findOperatorByContact('email', 'alice@example.com')).toEqual(alice);
+    });
+
+    it('processes each Slack payload id once, and forgets ids after an hour', async () => {
+      expect(await store.recordSlackPayload('sha256:aa', t0)).toBe(true);
+      expect(await store.recordSlackPayload('sha256:aa', t0 + 299_000)).toBe(false);
+      expect(await store.recordSlackPayload('sha256:bb', t0 + 3_600_001)).toBe(true);
+      expect(await store.recordSlackPayload('sha256:aa', t0 + 3_600_002)).toBe(true);
+    });
+
+    it('uses an email confirm token once and only before it expires', async () => {
+      const record = approval();
+      await store.createApproval(record, audit('approval.created', record.id));
+      const token = { tokenHash: 'h1', pauseId: record.id, recipient: 'bob@example.com', createdAt: t0, expiresAt: t0 + 60_000, usedAt: null };
+      await store.createEmailConfirmToken(token);
+      await store.createEmailConfirmToken({ ...token, tokenHash: 'h2' });
+      expect(await store.findEmailConfirmToken('h1')).toEqual(token);
+      expect(await store.findEmailConfirmToken('nope')).toBeNull();
+      const wins = await Promise.all(Array.from({ length: 20 }, () => store.consumeEmailConfirmToken('h1', t0 + 1)));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      expect((await store.findEmailConfirmToken('h1'))?.usedAt).toBe(t0 + 1);
+      expect(await store.consumeEmailConfirmToken('h2', t0 + 60_000)).toBe(false);
+      expect(await store.consumeEmailConfirmToken('nope', t0)).toBe(false);
+    });
+
+    it('keeps notification deliveries and lists failures newest first', async () => {
+      const base = { pauseId: 'pa_1', channel: 'slack' as const, kind: 'created', recipient: '#approvals', ref: null, errorCode: null, errorMessage: null };
+      await store.recordNotificationDelivery({ ...base, id: 'nd_1', status: 'sent', ref: 'C1:1.2', at: t0 });
+      await store.recordNotificationDelivery({ ...base, id: 'nd_2', status: 'failed', errorCode: 'E_SLACK_API_ERROR', errorMessage: 'channel_not_found', at: t0 + 1 });
+      await store.recordNotificationDelivery({ ...base, id: 'nd_3', pauseId: 'pa_2', channel: 'email', recipient: 'b@example.com', status: 'failed', errorCode: 'E_EMAIL_SEND_FAILED', errorMessage: 'refused', at: t0 + 2 });
+      expect((await store.listNotificationDeliveries({ pauseId: 'pa_1', limit: 10 })).map((d) => d.id)).toEqual(['nd_2', 'nd_1']);
+      expect((await store.listNotificationDeliveries({ status: 'failed', limit: 10 })).map((d) => d.id)).toEqual(['nd_3', 'nd_2']);
+      expect((await store.listNotificationDeliveries({ pauseId: 'pa_1', limit: 10 }))[1]).toEqual({ ...base, id: 'nd_1', status: 'sent', ref: 'C1:1.2', at: t0 });
+    });
+
+    it('keeps webhook endpoints and the state of their messages across a restart', async () => {
+      const endpoint = { id: 'wh_1', url: 'https://example.com/hook', secret: 'whsec_x', events: ['request.created'], createdAt: t0, disabledAt: null };
+      await store.createWebhookEndpoint(endpoint);
+      await store.createWebhookEndpoint({ ...endpoint, id: 'wh_2', createdAt: t0 + 1 });
+      const message = {
+        msgId: 'msg_1',
+        endpointId: 'wh_1',
+        eventType: 'request.created',
+        event: { id: 'msg_1', type: 'request.created', timestamp: new Date(t0).toISOString(), data: { pause_id: 'pa_1' } },
+        status: 'pending' as const,
+        attempts: 1,
+        firstAttemptAt: t0,
+        nextAttemptAt: t0 + 5_000,
+        lastStatus: 500,
+        lastError: 'HTTP 500',
+        updatedAt: t0,
+      };
+      await store.saveWebhookMessage(message);
+      await store.saveWebhookMessage({ ...message, endpointId: 'wh_2', status: 'delivered', nextAttemptAt: null, lastStatus: 204, lastError: null });
+      store = await harness.reopen();
+      expect(await store.listWebhookEndpoints()).toEqual([endpoint, { ...endpoint, id: 'wh_2', createdAt: t0 + 1 }]);
+      expect(await store.listDueWebhookMessages(t0 + 4_999, 10)).toEqual([]);
+      expect(await store.listDueWebhookMessages(t0 + 5_000, 10)).toEqual([message]);
+      expect(await store.nextWebhookAttemptAt()).toBe(t0 + 5_000);
+      await store.saveWebhookMessage({ ...message, attempts: 2, status: 'failed', nextAttemptAt: null, updatedAt: t0 + 9 });
+      expect(await store.nextWebhookAttemptAt()).toBeNull();
+      expect((await store.listWebhookMessages({ status: 'failed', limit: 10 })).map((m) => [m.endpointId, m.attempts])).toEqual([['wh_1', 2]]);
+      await store.disableWebhookEndpoint('wh_2', t0 + 10);
+      expect((await store.getWebhookEndpoint('wh_2'))?.disabledAt).toBe(t0 + 10);
+      expect(await store.removeWebhookEndpoint('wh_1')).toBe(true);
+      expect(await store.removeWebhookEndpoint('wh_1')).toBe(false);
+      expect(await store.getWebhookEndpoint('wh_1')).toBeNull();
+      expect((await store.listWebhookMessages({ limit: 10 })).map((m) => m.endpointId)).toEqual(['wh_2']);
+    });
   });
 }
