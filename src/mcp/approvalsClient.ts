@@ -1,8 +1,7 @@
 import type { ApprovalInput } from '../core/approvalInput.js';
 import type { ApprovalView } from '../core/approvalView.js';
-import type { ErrorCode } from '../core/errorCodes.js';
-import { LoopgateError } from '../core/errors.js';
 import type { Jwks } from '../crypto/signingKeys.js';
+import { createApiCaller } from './createApiCaller.js';
 
 /**
  * What the MCP tools need from an approvals server. Two implementations: in-process
@@ -32,40 +31,8 @@ export function createRemoteApprovalsClient(options: {
   signingSecret?: string;
   fetch?: typeof fetch;
 }): ApprovalsClient {
-  const base = options.serverUrl.replace(/\/$/, '');
-  const doFetch = options.fetch ?? fetch;
+  const call = createApiCaller(options);
   let jwks: { value: Jwks; at: number } | undefined;
-
-  async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    let response: Response;
-    try {
-      response = await doFetch(`${base}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${options.apiKey}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        ...(signal ? { signal } : {}),
-      });
-    } catch (cause) {
-      if (signal?.aborted) throw cause;
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `Could not reach the loopgate server at ${base}: ${(cause as Error).message}`, { cause });
-    }
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch (cause) {
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status} with a body that is not JSON.`, { cause });
-    }
-    if (!response.ok) {
-      const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-      if (error?.code && error.message) throw new LoopgateError(error.code as ErrorCode, error.message);
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status}.`);
-    }
-    return parsed as T;
-  }
 
   const id = (pauseId: string) => encodeURIComponent(pauseId);
   return {

@@ -2,10 +2,10 @@ import { computeActionHash } from '../core/actionHash.js';
 import type { GateSpec } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { LoopgateError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errorCodes.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import type { TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
+import { createApiCaller } from './createApiCaller.js';
 
 /** One tool call as the gateway saw it. */
 export interface GatedCall {
@@ -71,27 +71,8 @@ export function createLocalGatewayBackend(deps: {
 
 /** The gateway's backend over HTTP (`/v1/gateway/*`) with an agent key. */
 export function createRemoteGatewayBackend(options: { serverUrl: string; apiKey: string; fetch?: typeof fetch }): GatewayBackend {
-  const base = options.serverUrl.replace(/\/$/, '');
-  const doFetch = options.fetch ?? fetch;
-  async function post<T>(path: string, body: unknown): Promise<T> {
-    let response: Response;
-    try {
-      response = await doFetch(`${base}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    } catch (cause) {
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `Could not reach the loopgate server at ${base}: ${(cause as Error).message}`, { cause });
-    }
-    const text = await response.text();
-    const parsed = (text ? JSON.parse(text) : null) as { error?: { code: ErrorCode; message: string } } | null;
-    if (!response.ok) {
-      if (parsed?.error) throw new LoopgateError(parsed.error.code, parsed.error.message);
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status}.`);
-    }
-    return parsed as T;
-  }
+  const call = createApiCaller(options);
+  const post = <T>(path: string, body: unknown) => call<T>('POST', path, body);
   return {
     requestToolApproval: (call) =>
       post('/v1/gateway/approvals', {

@@ -1,8 +1,7 @@
-import type { ErrorCode } from '../core/errorCodes.js';
-import { LoopgateError } from '../core/errors.js';
 import type { CreatedHandoff, HandoffCreateInput, HandoffView } from '../handoff/handoffView.js';
 import { connectRelayAgentSocket } from '../handoff/relayAgentSocket.js';
 import type { RelayAgentLink } from '../handoff/relayHub.js';
+import { createApiCaller } from './createApiCaller.js';
 
 /**
  * What the handoff tools need from a relay. Two implementations: in-process
@@ -32,39 +31,8 @@ export interface HandoffClient {
  * @throws LoopgateError with the server's code, or E_REMOTE_UNREACHABLE when it cannot be reached
  */
 export function createRemoteHandoffClient(options: { serverUrl: string; apiKey: string; fetch?: typeof fetch }): HandoffClient {
-  const base = options.serverUrl.replace(/\/$/, '');
-  const doFetch = options.fetch ?? fetch;
-
-  async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    let response: Response;
-    try {
-      response = await doFetch(`${base}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${options.apiKey}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        ...(signal ? { signal } : {}),
-      });
-    } catch (cause) {
-      if (signal?.aborted) throw cause;
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `Could not reach the loopgate server at ${base}: ${(cause as Error).message}`, { cause });
-    }
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch (cause) {
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status} with a body that is not JSON.`, { cause });
-    }
-    if (!response.ok) {
-      const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-      if (error?.code && error.message) throw new LoopgateError(error.code as ErrorCode, error.message);
-      throw new LoopgateError('E_REMOTE_UNREACHABLE', `The server at ${base} answered ${response.status}.`);
-    }
-    return parsed as T;
-  }
+  const call = createApiCaller(options);
+  const { base } = call;
 
   const id = (sessionId: string) => encodeURIComponent(sessionId);
   return {
