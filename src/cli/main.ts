@@ -8,17 +8,9 @@ import type { Config } from '../config/configSchema.js';
 import { isLoopgateError, LoopgateError } from '../core/errors.js';
 import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret, type Jwks } from '../crypto/signingKeys.js';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
-import { createRemoteApprovalsClient } from '../mcp/approvalsClient.js';
-import { createLocalApprovalsClient } from '../mcp/localApprovalsClient.js';
-import { serveFactoryOverStdio, serveMcpStdio } from '../mcp/mcpEndpoints.js';
-import { createHandoffAgent } from '../mcp/handoffAgent.js';
-import { createRemoteHandoffClient, type HandoffClient } from '../mcp/handoffClient.js';
-import { createLocalHandoffClient } from '../mcp/localHandoffClient.js';
 import type { ApprovalsClient } from '../mcp/approvalsClient.js';
-import { connectDownstream } from '../mcp/connectDownstream.js';
-import { createLocalGatewayBackend, createRemoteGatewayBackend, type GatewayBackend } from '../mcp/gatewayBackend.js';
-import { createGatewayServer, listDownstreamTools } from '../mcp/gatewayServer.js';
-import { readPolicyFile } from '../gates/policyParse.js';
+import type { GatewayBackend } from '../mcp/gatewayBackend.js';
+import type { HandoffClient } from '../mcp/handoffClient.js';
 import type { Logger } from 'pino';
 import { createAgentKey, createLoginUrl, ensureDefaultOperator, loadOrCreateLocalAgentKey } from '../service/operatorAuth.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
@@ -26,7 +18,6 @@ import { createLogger } from './logger.js';
 import { findBrokenAuditEntry } from '../core/auditChain.js';
 import { createId, createSecretToken, hashSecret } from '../core/ids.js';
 import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
-import { buildTotpUri, createTotpSecret, renderTotpQr } from '../gates/index.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import type { OperatorRecord, Store } from '../store/store.js';
 import { databasePath, readRunningServerUrl, startServer } from './startServer.js';
@@ -42,6 +33,9 @@ Usage:
   loopgate login-url [--data-dir D]                    one-time sign-in link (15 minutes, once)
   loopgate keys create --name NAME | keys list | keys revoke ID
   loopgate operators invite NAME [--role approver|admin] | operators list
+  loopgate operators link-slack NAME U… | operators link-email NAME ADDRESS
+  loopgate webhooks add URL [--events request.created,request.decided,request.expired]
+  loopgate webhooks list | webhooks remove ID
   loopgate totp enroll [--operator NAME] | totp unlock --operator NAME
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
   loopgate secret show                                 the HMAC signing secret
@@ -68,6 +62,7 @@ function parse(argv: string[]) {
       jwks: { type: 'string' },
       operator: { type: 'string' },
       role: { type: 'string' },
+      events: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -138,6 +133,9 @@ interface OpenedApprovals {
  * running on the data dir, or one embedded in this process.
  */
 async function openApprovals(config: Config, logger: Logger, role: string): Promise<OpenedApprovals> {
+  // Each command loads only what it uses: start-up time is what a desktop client waits for.
+  const [{ createRemoteApprovalsClient }, { createRemoteGatewayBackend, createLocalGatewayBackend }, { createRemoteHandoffClient }] =
+    await Promise.all([import('../mcp/approvalsClient.js'), import('../mcp/gatewayBackend.js'), import('../mcp/handoffClient.js')]);
   if (config.serverUrl) {
     if (!config.apiKey) throw new LoopgateError('E_CONFIG_INVALID', '--server-url needs --api-key (create one on the server with `loopgate keys create --name NAME`).');
     logger.info({ server: config.serverUrl }, `loopgate ${role}: using a remote server`);
@@ -166,7 +164,11 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
       close: async () => undefined,
     };
   }
-  const server = await startServer(config, logger, { fallbackToAnyPort: true });
+  const [server, { createLocalApprovalsClient }, { createLocalHandoffClient }] = await Promise.all([
+    startServer(config, logger, { fallbackToAnyPort: true }),
+    import('../mcp/localApprovalsClient.js'),
+    import('../mcp/localHandoffClient.js'),
+  ]);
   const admin = await ensureDefaultOperator(server.store, Date.now());
   const login = await createLoginUrl(server.store, admin, server.url, Date.now());
   err(`loopgate ${role}: inbox at ${server.url}/ — sign in with ${login} (works once, 15 minutes) or run \`loopgate login-url --data-dir ${dataDir}\`.`);
@@ -195,6 +197,7 @@ function stopOnStdinEnd(stop: () => Promise<void>): void {
 async function commandMcp(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const approvals = await openApprovals(config, logger, 'mcp');
+  const [{ createHandoffAgent }, { serveMcpStdio }] = await Promise.all([import('../mcp/handoffAgent.js'), import('../mcp/mcpEndpoints.js')]);
   const handoff = createHandoffAgent({ client: approvals.handoff, defaultCdpUrl: config.cdpUrl });
   const handle = serveMcpStdio(approvals.client, (error) => logger.debug({ err: error }, 'mcp stdio error'), { handoff });
   stopOnStdinEnd(async () => {
@@ -210,6 +213,12 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
   if (command.length === 0 && !config.downstreamUrl) {
     throw new LoopgateError('E_CLI_USAGE', 'proxy needs the MCP server to wrap: `loopgate proxy --policy FILE -- CMD ARGS…` or --downstream-url URL.');
   }
+  const [{ readPolicyFile }, { connectDownstream }, { createGatewayServer, listDownstreamTools }, { serveFactoryOverStdio }] = await Promise.all([
+    import('../gates/policyParse.js'),
+    import('../mcp/connectDownstream.js'),
+    import('../mcp/gatewayServer.js'),
+    import('../mcp/mcpEndpoints.js'),
+  ]);
   const policy = await readPolicyFile(config.policy);
   const logger = createLogger(config.logLevel);
   const downstream = await connectDownstream(config.downstreamUrl ? { url: config.downstreamUrl } : { command });
@@ -300,6 +309,10 @@ async function commandOperators(config: Config, positionals: string[], values: R
       }
       return;
     }
+    if (sub === 'link-slack' || sub === 'link-email') {
+      const { linkOperatorContact } = await import('./notificationCommands.js');
+      return linkOperatorContact(store, sub === 'link-slack' ? 'slack' : 'email', name, positionals[3], { out, err });
+    }
     if (sub !== 'invite' || !name) throw new LoopgateError('E_CLI_USAGE', 'Use `operators invite NAME [--role approver|admin]` or `operators list`.');
     const role = (values['role'] as string | undefined) ?? 'approver';
     if (role !== 'approver' && role !== 'admin') throw new LoopgateError('E_CLI_USAGE', `--role must be approver or admin; got "${role}".`);
@@ -321,6 +334,7 @@ async function commandTotp(config: Config, positionals: string[], values: Record
   const sub = positionals[1];
   const dataDir = resolve(config.dataDir);
   await withStore(config, async (store) => {
+    const { buildTotpUri, createTotpSecret, renderTotpQr } = await import('../gates/index.js');
     const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
     const operator = await findOperator(store, values['operator'] as string | undefined);
     if (sub === 'enroll') {
@@ -429,6 +443,10 @@ export async function main(argv: string[]): Promise<void> {
       return commandTotp(config, positionals, values);
     case 'audit':
       return commandAudit(config, positionals);
+    case 'webhooks': {
+      const { commandWebhooks } = await import('./notificationCommands.js');
+      return withStore(config, (store) => commandWebhooks(store, positionals, values['events'] as string | undefined, { out, err }));
+    }
     case 'keys':
       return commandKeys(config, positionals, values);
     case 'secret':

@@ -16,7 +16,8 @@ import {
   loadOrCreateTotpEncryptionKey,
   type Jwks,
 } from '../crypto/signingKeys.js';
-import { createWebAuthnService, relyingPartyFromPublicUrl } from '../gates/webauthn.js';
+import { createLazyWebAuthnService } from '../gates/lazyWebAuthnService.js';
+import { relyingPartyFromPublicUrl } from '../gates/webauthnSettings.js';
 import { createWebAuthnRoutes } from '../http/webauthnRoutes.js';
 import { createGatewayRoutes } from '../http/gatewayRoutes.js';
 import { TotpStepUp } from '../service/stepUp.js';
@@ -25,12 +26,12 @@ import { createRelayHub, type RelayHub } from '../handoff/relayHub.js';
 import { createHandoffRoutes } from '../http/handoffRoutes.js';
 import { webRoot } from '../http/staticPages.js';
 import { buildAllowedOrigins } from '../http/hostOriginGuard.js';
-import { createLocalApprovalsClient } from '../mcp/localApprovalsClient.js';
-import { createMcpHttpEndpoint } from '../mcp/mcpEndpoints.js';
+import type { McpEndpoint } from '../http/createApp.js';
 import { ApprovalService } from '../service/approvalService.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
+import type { RunningNotifications } from '../service/notificationsSetup.js';
 
 /** A running server. */
 export interface RunningServer {
@@ -43,6 +44,8 @@ export interface RunningServer {
   signingSecret: string;
   /** The browser-handoff relay (its WebSockets are attached to this server). */
   relay: RelayHub;
+  /** Slack, email and webhook delivery, routing and escalation. */
+  notifications: RunningNotifications;
   close(): Promise<void>;
 }
 
@@ -114,14 +117,23 @@ export async function startServer(
   const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
 
   const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
-  const webauthn = createWebAuthnService({ store, rpName: 'loopgate', ...relyingPartyFromPublicUrl(url) });
+  const webauthn = createLazyWebAuthnService({ store, rpName: 'loopgate', ...relyingPartyFromPublicUrl(url) });
   const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url, totp, webauthn });
   await service.expireDue();
   service.startExpirySweeper();
-  const mcp = createMcpHttpEndpoint(
-    ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
-    (error) => logger.debug({ err: error }, 'mcp endpoint error'),
-  );
+  const { startNotifications } = await import('../service/notificationsSetup.js');
+  const notifications = await startNotifications(config, { store, service, publicUrl: url, logger });
+  // The MCP server SDK is loaded on the first /mcp request, not at start-up.
+  let mcpEndpoint: Promise<McpEndpoint & { close(): Promise<void> }> | undefined;
+  const loadMcpEndpoint = () =>
+    (mcpEndpoint ??= Promise.all([import('../mcp/mcpEndpoints.js'), import('../mcp/localApprovalsClient.js')]).then(
+      ([{ createMcpHttpEndpoint }, { createLocalApprovalsClient }]) =>
+        createMcpHttpEndpoint(
+          ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
+          (error) => logger.debug({ err: error }, 'mcp endpoint error'),
+        ),
+    ));
+  const mcp: McpEndpoint = { fetch: async (request, agent) => (await loadMcpEndpoint()).fetch(request, agent) };
   const allowed = buildAllowedOrigins(url, port, isLoopbackHost(config.host));
   const relay = createRelayHub({
     publicUrl: url,
@@ -144,7 +156,8 @@ export async function startServer(
     secureCookies: url.startsWith('https:'),
     mcp,
     totp,
-    extraApiRoutes: [createWebAuthnRoutes(webauthn), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay)],
+    extraApiRoutes: [createWebAuthnRoutes(webauthn), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay), ...notifications.apiRoutes],
+    extraRoutes: notifications.pageRoutes,
     extraAssets: {
       e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),
       viewer: join(webRoot, 'viewer'),
@@ -166,10 +179,12 @@ export async function startServer(
     jwks: () => jwks,
     signingSecret,
     relay,
+    notifications,
     async close() {
       service.stop();
+      await notifications.close();
       await relay.close();
-      await mcp.close();
+      if (mcpEndpoint) await (await mcpEndpoint).close();
       (server as Server).closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
       try {

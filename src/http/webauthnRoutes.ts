@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { maxPasskeyNameLength, type WebAuthnService } from '../gates/webauthn.js';
+import type { WebAuthnService } from '../gates/webauthn.js';
+import { maxPasskeyNameLength } from '../gates/webauthnSettings.js';
 import type { AppEnv } from './appEnv.js';
 import { requireOperator } from './authenticate.js';
 import { readJsonBody } from './readJsonBody.js';

@@ -1,16 +1,8 @@
 import { LoopgateError } from '../core/errors.js';
-import {
-  attemptTotpCode,
-  buildTotpUri,
-  createTotpSecret,
-  decryptTotpSecret,
-  describeTotpRefusal,
-  encryptTotpSecret,
-  renderTotpQr,
-  unlockTotp,
-  verifyTotpCode,
-  type TotpAttempt,
-} from '../gates/index.js';
+import { verifyTotpCode } from '../gates/totpCode.js';
+import { buildTotpUri, createTotpSecret } from '../gates/totpSecret.js';
+import { decryptTotpSecret, encryptTotpSecret } from '../gates/totpSecretEncryption.js';
+import { attemptTotpCode, describeTotpRefusal, unlockTotp, type TotpAttempt } from '../gates/totpThrottle.js';
 import type { OperatorRecord, Store } from '../store/store.js';
 
 /** Verifies passkey assertions for decisions (built in gates/webauthn.ts). */
@@ -57,6 +49,7 @@ export class TotpStepUp {
   async beginEnrollment(operator: OperatorRecord): Promise<TotpEnrollmentStart> {
     const secret = createTotpSecret();
     const uri = buildTotpUri({ secret, account: operator.name });
+    const { renderTotpQr } = await import('../gates/totpQr.js');
     const qr = await renderTotpQr(uri);
     return {
       uri,
