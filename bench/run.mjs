@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: measures loopgate's approvals on this machine and prints ONE JSON document
+ * `npm run bench`: measures loopgate on this machine and prints ONE JSON document
  * to stdout (progress goes to stderr):
  *
  * 1. decision → agent latency: an MCP client over streamable HTTP blocked in
@@ -11,6 +11,10 @@
  * 3. idle RSS of `loopgate serve`. Goal ≤ 100 MB.
  * 4. cold start of `loopgate serve`, spawn → banner (it listens before printing it). Goal
  *    ≤ 500 ms.
+ * 5. the gateway (bench/gateway.mjs): overhead of `loopgate proxy` on an ungated call (goal
+ *    ≤ 1 ms added at p50) and checking a gated call's decision (goal ≤ 2 ms at p99).
+ * 6. browser handoff (bench/handoff.mjs): relayed vs direct screencast frames per second,
+ *    added latency per frame, keystroke → Input.dispatchKeyEvent, concurrent sessions.
  *
  * Expects `npm run build` to have produced dist/. Temp data dirs and child processes are
  * removed at the end, when a measurement fails, and on Ctrl-C.
@@ -32,6 +36,8 @@ import { measureFrameworkBaseline } from './frameworkBaseline.mjs';
 import { measurePollingLatency, measurePushLatency } from './decisionLatency.mjs';
 import { measureServerStartups, summarizeRuns } from './serverStartup.mjs';
 import { round2 } from './stats.mjs';
+import { runGatewayBench } from './gateway.mjs';
+import { runHandoffBench } from './handoff.mjs';
 
 const settings = {
   pushDecisions: 500,
@@ -233,11 +239,15 @@ async function main() {
   const startups = await benchStartups();
   const latency = await benchDecisionLatency();
   const cycles = await benchApprovalCycles();
+  log('gateway: overhead on an ungated call, and checking a gated call');
+  const gateway = await runGatewayBench(log);
+  log('browser handoff: frames, latency, keystrokes, concurrent sessions (two Chromiums)');
+  const handoff = await runHandoffBench();
   const cpuAtEnd = readMachineCpu();
   const ownCpu = process.cpuUsage(ownCpuAtStart);
   const seconds = (performance.now() - started) / 1_000;
   const report = {
-    benchmark: 'loopgate approvals',
+    benchmark: 'loopgate',
     date,
     environment: {
       node: process.version,
@@ -259,11 +269,15 @@ async function main() {
     approval_cycles_per_second: cycles,
     idle_server_rss: startups.idle_server_rss,
     cold_start_to_listening: startups.cold_start_to_listening,
+    gateway,
+    handoff,
     all_goals_met: [
       latency,
       cycles,
       startups.idle_server_rss,
       startups.cold_start_to_listening,
+      gateway.overhead_ungated_call,
+      gateway.gated_decision_check,
     ].every((figure) => figure.met),
     bench_seconds: round2(seconds),
   };
