@@ -19,6 +19,22 @@ export const progressIntervalMs = 5_000;
 
 const pauseIdSchema = z.string().min(1).max(200).describe('The pause_id returned by request_approval.');
 
+// Schemas are built once: the streamable-HTTP endpoint makes a server per request.
+const pauseIdInputSchema = z.object({ pause_id: pauseIdSchema });
+const waitInputSchema = z.object({
+  pause_id: pauseIdSchema,
+  max_wait_seconds: z
+    .number()
+    .min(0)
+    .max(maxToolWaitSeconds)
+    .optional()
+    .describe(`Seconds to wait before returning "pending" (default ${defaultToolWaitSeconds}, max ${maxToolWaitSeconds}).`),
+});
+const verifyInputSchema = z.object({
+  receipt: z.string().min(1).max(20_000).optional().describe('The compact JWS receipt.'),
+  result: z.record(z.string(), z.unknown()).optional().describe('A whole check_approval / wait_for_approval result.'),
+});
+
 const viewOutputSchema = z.looseObject({
   pause_id: z.string(),
   status: z.enum(['pending', 'responded', 'timed_out', 'expired']),
@@ -125,7 +141,7 @@ export function createMcpServer(
       description:
         'Read where an approval request stands, without waiting: pending, responded (with the decision, comment, fields and signed receipt), timed_out or expired. ' +
         'Prefer wait_for_approval, which returns the moment a human decides.',
-      inputSchema: z.object({ pause_id: pauseIdSchema }),
+      inputSchema: pauseIdInputSchema,
       outputSchema: viewOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -143,15 +159,7 @@ export function createMcpServer(
       description:
         `Wait for the human's decision on a pause_id. Returns the moment a human approves or rejects, or with status "pending" after max_wait_seconds (default ${defaultToolWaitSeconds}, at most ${maxToolWaitSeconds}); then call it again. ` +
         'Perform the action only when it returns decision "approved"; a rejection, timeout or cancellation comes back as an error result.',
-      inputSchema: z.object({
-        pause_id: pauseIdSchema,
-        max_wait_seconds: z
-          .number()
-          .min(0)
-          .max(maxToolWaitSeconds)
-          .optional()
-          .describe(`Seconds to wait before returning "pending" (default ${defaultToolWaitSeconds}, max ${maxToolWaitSeconds}).`),
-      }),
+      inputSchema: waitInputSchema,
       outputSchema: viewOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -198,7 +206,7 @@ export function createMcpServer(
       title: 'Cancel an approval request',
       description:
         'Withdraw an approval request you no longer need (status becomes "expired"), so no human approves something stale. Fails if a human already decided.',
-      inputSchema: z.object({ pause_id: pauseIdSchema }),
+      inputSchema: pauseIdInputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     ({ pause_id }) =>
@@ -215,10 +223,7 @@ export function createMcpServer(
       description:
         'Check that a receipt (the "receipt" of check_approval or wait_for_approval, a compact JWS) was signed by this loopgate server and say what it approves. ' +
         'Pass the whole check_approval result as "result" to also check that its fields match the receipt.',
-      inputSchema: z.object({
-        receipt: z.string().min(1).max(20_000).optional().describe('The compact JWS receipt.'),
-        result: z.record(z.string(), z.unknown()).optional().describe('A whole check_approval / wait_for_approval result.'),
-      }),
+      inputSchema: verifyInputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ receipt, result }) =>
