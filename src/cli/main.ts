@@ -36,9 +36,6 @@ Usage:
   loopgate operators link-slack NAME U… | operators link-email NAME ADDRESS
   loopgate webhooks add URL [--events request.created,request.decided,request.expired]
   loopgate webhooks list | webhooks remove ID
-  loopgate operators link-slack NAME U… | operators link-email NAME ADDRESS
-  loopgate webhooks add URL [--events request.created,request.decided,request.expired]
-  loopgate webhooks list | webhooks remove ID
   loopgate totp enroll [--operator NAME] | totp unlock --operator NAME
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
   loopgate secret show                                 the HMAC signing secret
@@ -65,7 +62,6 @@ function parse(argv: string[]) {
       jwks: { type: 'string' },
       operator: { type: 'string' },
       role: { type: 'string' },
-      events: { type: 'string' },
       events: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -317,10 +313,6 @@ async function commandOperators(config: Config, positionals: string[], values: R
       const { linkOperatorContact } = await import('./notificationCommands.js');
       return linkOperatorContact(store, sub === 'link-slack' ? 'slack' : 'email', name, positionals[3], { out, err });
     }
-    if (sub === 'link-slack' || sub === 'link-email') {
-      const { linkOperatorContact } = await import('./notificationCommands.js');
-      return linkOperatorContact(store, sub === 'link-slack' ? 'slack' : 'email', name, positionals[3], { out, err });
-    }
     if (sub !== 'invite' || !name) throw new LoopgateError('E_CLI_USAGE', 'Use `operators invite NAME [--role approver|admin]` or `operators list`.');
     const role = (values['role'] as string | undefined) ?? 'approver';
     if (role !== 'approver' && role !== 'admin') throw new LoopgateError('E_CLI_USAGE', `--role must be approver or admin; got "${role}".`);
@@ -451,10 +443,6 @@ export async function main(argv: string[]): Promise<void> {
       return commandTotp(config, positionals, values);
     case 'audit':
       return commandAudit(config, positionals);
-    case 'webhooks': {
-      const { commandWebhooks } = await import('./notificationCommands.js');
-      return withStore(config, (store) => commandWebhooks(store, positionals, values['events'] as string | undefined, { out, err }));
-    }
     case 'webhooks': {
       const { commandWebhooks } = await import('./notificationCommands.js');
       return withStore(config, (store) => commandWebhooks(store, positionals, values['events'] as string | undefined, { out, err }));

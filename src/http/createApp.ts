@@ -33,6 +33,8 @@ export interface AppDeps {
   totp?: TotpStepUp;
   /** More `/v1` routes (passkeys). */
   extraApiRoutes?: Hono<AppEnv>[];
+  /** More routes outside `/v1` (channel pages such as `/email/confirm`), before the static pages. */
+  extraRoutes?: Hono<AppEnv>[];
   /** Extra static asset folders: `/assets/<prefix>/…` → folder. */
   extraAssets?: Record<string, string>;
   now?: () => number;
@@ -95,6 +97,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     });
   }
 
+  for (const routes of deps.extraRoutes ?? []) app.route('/', routes);
   app.route('/', createStaticRoutes(deps.extraAssets));
   return app;
 }
