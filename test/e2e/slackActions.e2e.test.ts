@@ -19,6 +19,8 @@ let slack: RecordingServer;
 let server: RunningServer;
 let dataDir: string;
 let ts = 0;
+/** Each test posts to its own channel: one approver gets at most 5 notifications a minute. */
+let channelCount = 0;
 
 function calls(method: string): Record<string, unknown>[] {
   return slack.requests.filter((r) => r.path === `/api/${method}`).map((r) => JSON.parse(r.body) as Record<string, unknown>);
@@ -67,7 +69,7 @@ async function until(check: () => Promise<boolean> | boolean, what: string): Pro
 
 async function slackRequest(gate?: { type: 'totp' }) {
   const record = await server.service.createApproval(
-    { action_description: 'Deploy api v2.3 to production', action_details: { service: 'api', version: '2.3.0' }, recipient_slack: '#approvals' },
+    { action_description: 'Deploy api v2.3 to production', action_details: { service: 'api', version: '2.3.0' }, recipient_slack: `#approvals-${++channelCount}` },
     'claude',
     undefined,
     gate ? { gate } : {},
@@ -115,7 +117,7 @@ describe('Slack', () => {
     const post = slack.requests.find((r) => r.path === '/api/chat.postMessage')!;
     expect(post.headers['authorization']).toBe('Bearer xoxb-0000-test');
     const body = JSON.parse(post.body) as { channel: string; text: string; blocks: { type: string; text?: { text: string }; fields?: { text: string }[]; elements?: { action_id: string; value: string; text: { text: string } }[] }[] };
-    expect(body.channel).toBe('#approvals');
+    expect(body.channel).toBe(`#approvals-${channelCount}`);
     expect(body.text).toBe('Approval requested: Deploy api v2.3 to production');
     expect(body.blocks[0]).toMatchObject({ type: 'header', text: { text: 'Deploy api v2.3 to production' } });
     expect(body.blocks.flatMap((b) => b.fields ?? []).map((f) => f.text)).toEqual(['*service*\napi', '*version*\n2.3.0']);
