@@ -85,12 +85,17 @@ async function handleDecision(deps: SlackRoutesDeps, interaction: SlackInteracti
   const pauseId = interaction.pauseId!;
   const operator = await deps.store.findOperatorByContact('slack', interaction.userId);
   if (!operator) {
-    await tellUser(
-      deps,
-      interaction,
+    const refusal = new LoopgateError(
+      'E_SLACK_USER_NOT_LINKED',
       `Nothing was decided: your Slack user (${interaction.userId}) is not linked to a loopgate operator. ` +
         `An admin can link it with \`loopgate operators link-slack NAME ${interaction.userId}\`.`,
     );
+    // A click by someone who may not decide is worth a trace in the audit log.
+    await deps.store.appendAudit(
+      { type: 'slack.refused', requestId: pauseId, actor: `slack:${interaction.userId}`, data: { code: refusal.code, action: interaction.action } },
+      (deps.now ?? Date.now)(),
+    );
+    await tellUser(deps, interaction, refusal.message);
     return;
   }
   try {

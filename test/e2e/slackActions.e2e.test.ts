@@ -202,5 +202,11 @@ describe('Slack', () => {
     });
     expect((await server.service.getApproval(record.id)).status).toBe('pending');
     expect(calls('chat.update')).toHaveLength(0);
+    const audit = await server.store.listAuditEntries();
+    expect(audit.filter((e) => e.requestId === record.id).map((e) => [e.type, e.actor, e.data['code']])).toContainEqual([
+      'slack.refused',
+      'slack:U0MALLORY',
+      'E_SLACK_USER_NOT_LINKED',
+    ]);
   });
 });
