@@ -123,6 +123,12 @@ describe('loopgate webhooks and a running server', () => {
       }) as { type: string; data: Record<string, unknown> };
     expect(verify(receiver.requests[0]!)).toMatchObject({ type: 'request.created', data: { pause_id: view.pause_id, status: 'pending' } });
 
+    // Only signed-in operators read delivery failures.
+    expect((await fetch(`${serve.url}/v1/deliveries`)).status).toBe(401);
+    const asAgent = await fetch(`${serve.url}/v1/deliveries`, { headers: { authorization: `Bearer ${key}` } });
+    expect(asAgent.status).toBe(403);
+    expect(((await asAgent.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_FORBIDDEN');
+
     browser = await launchTestBrowser();
     const page = await browser.browser.newPage();
     await page.goto(serve.loginUrl);
