@@ -15,6 +15,8 @@
  *    ≤ 1 ms added at p50) and checking a gated call's decision (goal ≤ 2 ms at p99).
  * 6. browser handoff (bench/handoff.mjs): relayed vs direct screencast frames per second,
  *    added latency per frame, keystroke → Input.dispatchKeyEvent, concurrent sessions.
+ * 7. notifications (bench/notifications.mjs): request → Slack call and → SMTP handoff, and
+ *    1,000 requests in a minute for one approver (goal ≤ 5 notifications a minute).
  *
  * Expects `npm run build` to have produced dist/. Temp data dirs and child processes are
  * removed at the end, when a measurement fails, and on Ctrl-C.
@@ -38,6 +40,7 @@ import { measureServerStartups, summarizeRuns } from './serverStartup.mjs';
 import { round2 } from './stats.mjs';
 import { runGatewayBench } from './gateway.mjs';
 import { runHandoffBench } from './handoff.mjs';
+import { runNotificationsBench } from './notifications.mjs';
 
 const settings = {
   pushDecisions: 500,
@@ -243,6 +246,8 @@ async function main() {
   const gateway = await runGatewayBench(log);
   log('browser handoff: frames, latency, keystrokes, concurrent sessions (two Chromiums)');
   const handoff = await runHandoffBench();
+  log('notifications: request → Slack call / SMTP handoff, and 1,000 requests for one approver');
+  const notifications = await runNotificationsBench();
   const cpuAtEnd = readMachineCpu();
   const ownCpu = process.cpuUsage(ownCpuAtStart);
   const seconds = (performance.now() - started) / 1_000;
@@ -271,6 +276,7 @@ async function main() {
     cold_start_to_listening: startups.cold_start_to_listening,
     gateway,
     handoff,
+    notifications,
     all_goals_met: [
       latency,
       cycles,
