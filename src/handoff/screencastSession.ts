@@ -94,6 +94,8 @@ export class ScreencastSession {
   #quality: number;
   #stack: StreamedTarget[] = [];
   #frameNumber = 0;
+  /** A popup is being followed and will be announced when its page has loaded. */
+  #popupNoticePending = false;
   #viewerAckedFrame = 0;
   /** Chromium keeps up to two frames in flight, so more than one ack can be held. */
   #pendingAcks: PendingAck[] = [];
@@ -332,6 +334,9 @@ export class ScreencastSession {
       case 'Page.screencastFrame':
         this.#onFrame(event);
         return;
+      case 'Page.loadEventFired':
+        if (event.sessionId === this.#current().sessionId) this.#announcePopup();
+        return;
       case 'Target.targetCreated':
         this.#onTargetCreated(event.params['targetInfo'] as Record<string, unknown> | undefined);
         return;
@@ -340,7 +345,7 @@ export class ScreencastSession {
         const entry = this.#stack.find((t) => t.targetId === info?.['targetId']);
         if (entry && typeof info?.['url'] === 'string' && info['url'] !== entry.url) {
           entry.url = info['url'];
-          if (entry === this.#current()) this.#notifyTarget();
+          if (entry === this.#current() && !this.#popupNoticePending) this.#notifyTarget();
         }
         return;
       }
@@ -386,6 +391,7 @@ export class ScreencastSession {
       scrollOffsetY: numberOr(md['scrollOffsetY'], 0),
     };
     if (typeof md['timestamp'] === 'number') meta.timestamp = md['timestamp'];
+
     this.#viewport = { width: meta.deviceWidth, height: meta.deviceHeight };
     this.#pendingAcks.push({ cdpSessionId: event.sessionId, frameId });
     const image = Buffer.from(data, 'base64');
@@ -413,8 +419,14 @@ export class ScreencastSession {
       await this.#conn.send('Page.stopScreencast', {}, opener.sessionId).catch(() => undefined);
       const popup: StreamedTarget = { targetId, sessionId, url };
       this.#stack.push(popup);
+      // Announce the popup once it has loaded: a new window starts as about:blank, and what the
+      // human types before its form exists would be lost.
+      this.#popupNoticePending = true;
       await this.#startOn(popup);
-      this.#notifyTarget();
+      const state = (await this.#conn
+        .send('Runtime.evaluate', { expression: 'document.readyState', returnByValue: true }, sessionId)
+        .catch(() => null)) as { result?: { value?: unknown } } | null;
+      if (state?.result?.value === 'complete') this.#announcePopup();
     });
   }
 
@@ -433,6 +445,12 @@ export class ScreencastSession {
       await this.#startOn(this.#current());
       this.#notifyTarget();
     });
+  }
+
+  #announcePopup(): void {
+    if (!this.#popupNoticePending) return;
+    this.#popupNoticePending = false;
+    this.#notifyTarget();
   }
 
   #notifyTarget(): void {
