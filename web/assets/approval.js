@@ -537,8 +537,8 @@ async function submitDecision(decision) {
     totpInput.value = '';
     updateView(decided);
     if (decided.status === 'pending') {
-      // A quorum that needs more approvers: the vote counts, the request stays open.
-      announce(voteRecorded.textContent ?? '');
+      // A quorum that needs more approvers: the vote counts, the request stays open. The notice
+      // is a live region and takes focus, so it is read once, not twice.
       voteRecorded.focus();
       return;
     }

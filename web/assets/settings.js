@@ -15,7 +15,7 @@ import {
   registerPasskey,
 } from './api.js';
 import { createElement, replaceChildren, requireElement } from './dom.js';
-import { announce, startSignedInPage } from './page.js';
+import { startSignedInPage } from './page.js';
 import { createPasskey, PasskeyError } from './passkey.js';
 import { createTimeElement } from './time.js';
 
@@ -111,8 +111,8 @@ async function confirmEnrolment() {
     enrolment.hidden = true;
     requireElement('totp-uri', HTMLTextAreaElement).value = '';
     requireElement('totp-qr', HTMLImageElement).removeAttribute('src');
+    // #totp-status is a live region: it announces the new state itself.
     renderTotpState();
-    announce('Authenticator is set up.');
     totpBegin.focus();
   } catch (err) {
     totpCode.value = '';
