@@ -4,9 +4,10 @@ import { z } from 'zod';
 import type { ApprovalRecord } from '../core/approval.js';
 import { approvalInputSchema } from '../core/approvalInput.js';
 import { LoopgateError } from '../core/errors.js';
-import { defaultWaitSeconds, maxWaitSeconds, type ApprovalService } from '../service/approvalService.js';
+import type { ApprovalService } from '../service/approvalService.js';
 import type { AppEnv, Principal } from './appEnv.js';
 import { requireOperator, requirePrincipal } from './authenticate.js';
+import { parseWaitSeconds } from './parseWaitSeconds.js';
 import { readJsonBody } from './readJsonBody.js';
 
 const decisionSchema = z
@@ -29,15 +30,6 @@ function assertMayRead(principal: Principal, record: ApprovalRecord): void {
   if (principal.kind === 'agent' && record.agentId !== principal.agentId) {
     throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No approval request has pause_id "${record.id}".`);
   }
-}
-
-function parseWaitSeconds(raw: string | undefined): number {
-  if (raw === undefined) return defaultWaitSeconds;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) {
-    throw new LoopgateError('E_APPROVAL_INPUT_INVALID', `max_wait_seconds must be a number from 0 to ${maxWaitSeconds}; got "${raw}".`);
-  }
-  return Math.min(n, maxWaitSeconds);
 }
 
 /**
@@ -80,7 +72,7 @@ export function createApprovalRoutes(service: ApprovalService): Hono<AppEnv> {
     const principal = requirePrincipal(c);
     const id = c.req.param('id');
     assertMayRead(principal, await service.getApproval(id));
-    const seconds = parseWaitSeconds(c.req.query('max_wait_seconds'));
+    const seconds = parseWaitSeconds(c.req.query('max_wait_seconds'), 'E_APPROVAL_INPUT_INVALID');
     const record = await service.waitForDecision(id, { maxWaitMs: seconds * 1_000, signal: c.req.raw.signal });
     return c.json(service.view(record));
   });

@@ -43,6 +43,16 @@ export function requirePrincipal(c: { get(key: 'principal'): Principal | null })
 }
 
 /**
+ * Only an agent key may pass; `refusal` says what the route is for (E_AUTH_FORBIDDEN otherwise).
+ * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN
+ */
+export function requireAgent(c: { get(key: 'principal'): Principal | null }, refusal: string): Extract<Principal, { kind: 'agent' }> {
+  const principal = requirePrincipal(c);
+  if (principal.kind !== 'agent') throw new LoopgateError('E_AUTH_FORBIDDEN', refusal);
+  return principal;
+}
+
+/**
  * Only a signed-in operator whose request carries the session's CSRF token may pass. Agent keys
  * are refused with 403: an agent can never decide (the self-approval attack).
  * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN, E_CSRF_TOKEN_INVALID

@@ -5,8 +5,8 @@ import { LoopgateError } from '../core/errors.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import type { TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
-import type { AppEnv, Principal } from './appEnv.js';
-import { requirePrincipal } from './authenticate.js';
+import type { AppEnv } from './appEnv.js';
+import { requireAgent } from './authenticate.js';
 import { readJsonBody } from './readJsonBody.js';
 
 const gateSchema = z.discriminatedUnion('type', [
@@ -20,10 +20,7 @@ const gateSchema = z.discriminatedUnion('type', [
 ]);
 const callSchema = z.object({ tool: z.string().min(1).max(200), arguments: z.record(z.string(), z.unknown()) });
 
-function requireAgent(principal: Principal): Extract<Principal, { kind: 'agent' }> {
-  if (principal.kind !== 'agent') throw new LoopgateError('E_AUTH_FORBIDDEN', 'The gateway routes are for a gateway holding an agent key.');
-  return principal;
-}
+const gatewayOnly = 'The gateway routes are for a gateway holding an agent key.';
 
 /**
  * `/v1/gateway/*`: what a remote `loopgate proxy` asks of the server with its agent key —
@@ -35,7 +32,7 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
   const now = deps.now ?? Date.now;
 
   app.post('/gateway/approvals', async (c) => {
-    const agent = requireAgent(requirePrincipal(c));
+    const agent = requireAgent(c, gatewayOnly);
     const body = await readJsonBody(
       c,
       callSchema.extend({ gate: gateSchema, timeout_minutes: z.number().int().min(1).max(10_080), description: z.string().max(500).optional() }),
@@ -52,14 +49,14 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
   });
 
   app.post('/gateway/consume', async (c) => {
-    const agent = requireAgent(requirePrincipal(c));
+    const agent = requireAgent(c, gatewayOnly);
     const body = await readJsonBody(c, callSchema, 'E_APPROVAL_INPUT_INVALID');
     const record = await deps.service.consumeApproval(agent.agentId, computeActionHash({ tool: body.tool, arguments: body.arguments }));
     return c.json({ consumed: record ? deps.service.view(record) : null });
   });
 
   app.post('/gateway/otp', async (c) => {
-    requireAgent(requirePrincipal(c));
+    requireAgent(c, gatewayOnly);
     const body = await readJsonBody(c, z.object({ tool: z.string().min(1).max(200), code: z.string().max(20) }), 'E_TOTP_CODE_MALFORMED');
     const admin = (await deps.store.listOperators()).find((o) => o.role === 'admin');
     if (!admin) throw new LoopgateError('E_OPERATOR_NOT_FOUND', 'No admin to check otp arguments against.');
@@ -68,7 +65,7 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
   });
 
   app.post('/gateway/forwarded', async (c) => {
-    const agent = requireAgent(requirePrincipal(c));
+    const agent = requireAgent(c, gatewayOnly);
     const body = await readJsonBody(c, z.object({ tool: z.string().max(200), gate: z.string().max(40), pause_id: z.string().max(200).nullable() }), 'E_HTTP_BODY_INVALID');
     await deps.store.appendAudit(
       { type: 'gateway.forwarded', requestId: body.pause_id, actor: `agent:${agent.agentId}`, data: { tool: body.tool, gate: body.gate } },
