@@ -4,8 +4,10 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/globalSetup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Bounds, not assertions: a test that is slow on a busy machine still passes; speed is
+    // measured by `npm run bench`.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     // Browser and multi-process tests share two cores; keep the pool small so timings stay sane.
     maxWorkers: 2,
     typecheck: { enabled: false },
