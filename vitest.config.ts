@@ -8,6 +8,7 @@ export default defineConfig({
     // measured by `npm run bench`.
     testTimeout: 120_000,
     hookTimeout: 180_000,
+    expect: { poll: { timeout: 30_000 } },
     // Browser and multi-process tests share two cores; keep the pool small so timings stay sane.
     maxWorkers: 2,
     typecheck: { enabled: false },

@@ -117,7 +117,7 @@ describe('MCP tools: waiting, progress, cancellation and refusals', () => {
       await expect.poll(() => h.service.activeWaits).toBe(1);
       controller.abort();
       await expect(waiting).rejects.toThrow();
-      await expect.poll(() => h.service.activeWaits, { timeout: 5_000 }).toBe(0);
+      await expect.poll(() => h.service.activeWaits).toBe(0);
     });
   }
 

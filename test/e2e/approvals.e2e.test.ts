@@ -134,10 +134,10 @@ describe('loopgate mcp over stdio with the v1 client, decided in Chromium', () =
     await page.getByRole('heading', { name: /Waiting for you/ }).waitFor();
     const created = await call('request_approval', { action_description: 'Restart the billing worker', action_details: { host: 'w-3' } });
     const { pause_id } = created.structuredContent as { pause_id: string };
-    await page.getByRole('link', { name: 'Restart the billing worker' }).waitFor({ timeout: 5_000 });
+    await page.getByRole('link', { name: 'Restart the billing worker' }).waitFor();
     await expect.poll(() => page.title()).toMatch(/^\(\d+\) /);
     await call('cancel_approval', { pause_id });
-    await page.locator(`li[data-pause-id="${pause_id}"][data-status="expired"]`).waitFor({ timeout: 5_000 });
+    await page.locator(`li[data-pause-id="${pause_id}"][data-status="expired"]`).waitFor();
     await page.close();
   });
 
