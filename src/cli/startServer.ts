@@ -31,7 +31,7 @@ import { ApprovalService } from '../service/approvalService.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
-import type { RunningNotifications } from '../service/notificationsSetup.js';
+import type { RunningNotifications } from './notificationsSetup.js';
 
 /** A running server. */
 export interface RunningServer {
@@ -121,7 +121,7 @@ export async function startServer(
   const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url, totp, webauthn });
   await service.expireDue();
   service.startExpirySweeper();
-  const { startNotifications } = await import('../service/notificationsSetup.js');
+  const { startNotifications } = await import('./notificationsSetup.js');
   const notifications = await startNotifications(config, { store, service, publicUrl: url, logger });
   // The MCP server SDK is loaded on the first /mcp request, not at start-up.
   let mcpEndpoint: Promise<McpEndpoint & { close(): Promise<void> }> | undefined;

@@ -2,8 +2,8 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startRecordingServer, type RecordingServer } from '../channels/testing/recordingServer.js';
 import { startSmtpCatcher, type SmtpCatcher } from '../channels/testing/smtpCatcher.js';
-import type { NotificationsConfig, RunningNotifications } from './notificationsSetup.js';
-import { startNotifications } from './notificationsSetup.js';
+import type { NotificationsConfig, RunningNotifications } from '../cli/notificationsSetup.js';
+import { startNotifications } from '../cli/notificationsSetup.js';
 import { createServiceHarness } from './testing/notificationsHarness.js';
 
 // Slack is a local stand-in for its Web API that records every call (we cannot reach Slack);

@@ -12,9 +12,9 @@ import { createEmailConfirmRoutes } from '../http/emailConfirmRoutes.js';
 import { createNotificationPages } from '../http/notificationPages.js';
 import { createSlackRoutes } from '../http/slackRoutes.js';
 import type { Store } from '../store/store.js';
-import type { ApprovalService } from './approvalService.js';
-import { NotificationRouter, type RouterLogger } from './notificationRouter.js';
-import { WebhookOutbox } from './webhookOutbox.js';
+import type { ApprovalService } from '../service/approvalService.js';
+import { NotificationRouter, type RouterLogger } from '../service/notificationRouter.js';
+import { WebhookOutbox } from '../service/webhookOutbox.js';
 
 /** The settings the notification channels read (all from `configSchema`). */
 export type NotificationsConfig = Pick<
