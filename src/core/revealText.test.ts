@@ -124,7 +124,8 @@ describe('revealDetailValue', () => {
 describe('web/assets/revealText.js', () => {
   it('classifies every tricky string exactly as the server does', async () => {
     const web = (await import(webModuleUrl)) as WebReveal;
-    for (const text of tricky) expect(web.revealText(text), JSON.stringify(text)).toEqual(revealText(text));
+    for (const text of tricky)
+      expect(web.revealText(text), JSON.stringify(text)).toEqual(revealText(text));
     for (const value of [12450, true, { a: ['x\u200By', { b: 'c\td' }] }]) {
       expect(web.revealDetailValue(value)).toEqual(revealDetailValue(value));
     }

@@ -104,8 +104,10 @@ function formatCodePoint(codePoint: number): string {
 function nameOf(codePoint: number): string {
   const named = namedCharacters[codePoint];
   if (named) return named;
-  if (codePoint >= 0xfe00 && codePoint <= 0xfe0f) return `VARIATION SELECTOR-${codePoint - 0xfe00 + 1}`;
-  if (codePoint >= 0xe0100 && codePoint <= 0xe01ef) return `VARIATION SELECTOR-${codePoint - 0xe0100 + 17}`;
+  if (codePoint >= 0xfe00 && codePoint <= 0xfe0f)
+    return `VARIATION SELECTOR-${codePoint - 0xfe00 + 1}`;
+  if (codePoint >= 0xe0100 && codePoint <= 0xe01ef)
+    return `VARIATION SELECTOR-${codePoint - 0xe0100 + 17}`;
   if (codePoint >= 0xe0000 && codePoint <= 0xe007f) return 'TAG CHARACTER';
   if (codePoint >= 0xd800 && codePoint <= 0xdfff) return 'LONE SURROGATE';
   if (codePoint <= 0x1f || (codePoint >= 0x7f && codePoint <= 0x9f)) return 'CONTROL CHARACTER';
@@ -115,8 +117,12 @@ function nameOf(codePoint: number): string {
 }
 
 /** The marker for `count` consecutive copies of `codePoint`. */
-function markerFor(codePoint: number, count: number): { kind: 'mark'; text: string; title: string } {
-  if (codePoint === 0x20) return { kind: 'mark', text: `⟨${count} spaces⟩`, title: `${count} spaces` };
+function markerFor(
+  codePoint: number,
+  count: number,
+): { kind: 'mark'; text: string; title: string } {
+  if (codePoint === 0x20)
+    return { kind: 'mark', text: `⟨${count} spaces⟩`, title: `${count} spaces` };
   if (codePoint === 0x09) {
     const text = count === 1 ? 'tab' : `${count} tabs`;
     return { kind: 'mark', text: `⟨${text}⟩`, title: text };
@@ -143,7 +149,7 @@ export function revealText(text: string): RevealedPart[] {
     plain = '';
   };
   const chars = Array.from(text);
-  for (let i = 0; i < chars.length; ) {
+  for (let i = 0; i < chars.length;) {
     const char = chars[i]!;
     const codePoint = char.codePointAt(0)!;
     let run = 1;
@@ -181,7 +187,8 @@ export function revealText(text: string): RevealedPart[] {
 export function revealDetailValue(value: unknown): RevealedPart[] {
   if (typeof value === 'string') return revealText(value);
   if (value === undefined) return [];
-  if (value === null || typeof value !== 'object') return revealText(String(JSON.stringify(value) ?? value));
+  if (value === null || typeof value !== 'object')
+    return revealText(String(JSON.stringify(value) ?? value));
   const parts: RevealedPart[] = [];
   const lines = (JSON.stringify(value, null, 2) ?? '').split('\n');
   lines.forEach((line, index) => {

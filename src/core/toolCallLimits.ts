@@ -31,7 +31,10 @@ function nestingDepth(value: unknown, limit: number): number {
  * @returns `{ok: true, value: canonicalJson}` or `E_GATEWAY_CALL_TOO_LARGE` naming the limit,
  *   or `E_APPROVAL_INPUT_INVALID` when the arguments are not representable as JSON.
  */
-export function checkToolCallLimits(call: { tool: string; arguments: Record<string, unknown> }): Validation<string> {
+export function checkToolCallLimits(call: {
+  tool: string;
+  arguments: Record<string, unknown>;
+}): Validation<string> {
   const count = Object.keys(call.arguments).length;
   if (count > toolCallLimits.maxArguments) {
     return {
@@ -54,7 +57,11 @@ export function checkToolCallLimits(call: { tool: string; arguments: Record<stri
   try {
     canonical = canonicalizeJson({ tool: call.tool, arguments: call.arguments });
   } catch (err) {
-    return { ok: false, code: 'E_APPROVAL_INPUT_INVALID', message: `The arguments of ${call.tool} are not representable as JSON (${(err as Error).message}).` };
+    return {
+      ok: false,
+      code: 'E_APPROVAL_INPUT_INVALID',
+      message: `The arguments of ${call.tool} are not representable as JSON (${(err as Error).message}).`,
+    };
   }
   const bytes = new TextEncoder().encode(canonical).length;
   if (bytes > toolCallLimits.maxCanonicalBytes) {

@@ -14,7 +14,7 @@ import {
   type GateSpec,
 } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
-import { checkToolCallLimits, toolCallLimits } from '../core/toolCallLimits.js';
+import { checkToolCallLimits } from '../core/toolCallLimits.js';
 import type { ApprovalInput } from '../core/approvalInput.js';
 import { toApprovalView, type ApprovalView } from '../core/approvalView.js';
 import { LoopgateError } from '../core/errors.js';
@@ -259,7 +259,7 @@ export class ApprovalService {
    * computes the action hash itself, so a decision binds the call the gateway saw. The request's
    * details are the arguments exactly as sent, so the human is shown every argument in full; a
    * call too large for that is refused before any approval exists.
-   * @throws LoopgateError E_GATEWAY_CALL_TOO_LARGE (over {@link toolCallLimits}),
+   * @throws LoopgateError E_GATEWAY_CALL_TOO_LARGE (over core/toolCallLimits),
    *   E_APPROVAL_INPUT_INVALID (arguments not representable as JSON)
    */
   async requestToolApproval(

@@ -115,8 +115,10 @@ function formatCodePoint(codePoint) {
 function nameOf(codePoint) {
   const named = namedCharacters[codePoint];
   if (named) return named;
-  if (codePoint >= 0xfe00 && codePoint <= 0xfe0f) return `VARIATION SELECTOR-${codePoint - 0xfe00 + 1}`;
-  if (codePoint >= 0xe0100 && codePoint <= 0xe01ef) return `VARIATION SELECTOR-${codePoint - 0xe0100 + 17}`;
+  if (codePoint >= 0xfe00 && codePoint <= 0xfe0f)
+    return `VARIATION SELECTOR-${codePoint - 0xfe00 + 1}`;
+  if (codePoint >= 0xe0100 && codePoint <= 0xe01ef)
+    return `VARIATION SELECTOR-${codePoint - 0xe0100 + 17}`;
   if (codePoint >= 0xe0000 && codePoint <= 0xe007f) return 'TAG CHARACTER';
   if (codePoint >= 0xd800 && codePoint <= 0xdfff) return 'LONE SURROGATE';
   if (codePoint <= 0x1f || (codePoint >= 0x7f && codePoint <= 0x9f)) return 'CONTROL CHARACTER';
@@ -132,7 +134,8 @@ function nameOf(codePoint) {
  * @returns {{ kind: 'mark', text: string, title: string }}
  */
 function markerFor(codePoint, count) {
-  if (codePoint === 0x20) return { kind: 'mark', text: `⟨${count} spaces⟩`, title: `${count} spaces` };
+  if (codePoint === 0x20)
+    return { kind: 'mark', text: `⟨${count} spaces⟩`, title: `${count} spaces` };
   if (codePoint === 0x09) {
     const text = count === 1 ? 'tab' : `${count} tabs`;
     return { kind: 'mark', text: `⟨${text}⟩`, title: text };
@@ -162,7 +165,7 @@ export function revealText(text) {
     plain = '';
   };
   const chars = Array.from(text);
-  for (let i = 0; i < chars.length; ) {
+  for (let i = 0; i < chars.length;) {
     const char = /** @type {string} */ (chars[i]);
     const codePoint = /** @type {number} */ (char.codePointAt(0));
     let run = 1;
@@ -202,7 +205,8 @@ export function revealText(text) {
 export function revealDetailValue(value) {
   if (typeof value === 'string') return revealText(value);
   if (value === undefined) return [];
-  if (value === null || typeof value !== 'object') return revealText(String(JSON.stringify(value) ?? value));
+  if (value === null || typeof value !== 'object')
+    return revealText(String(JSON.stringify(value) ?? value));
   /** @type {RevealedPart[]} */
   const parts = [];
   const lines = (JSON.stringify(value, null, 2) ?? '').split('\n');

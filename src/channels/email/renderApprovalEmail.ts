@@ -45,7 +45,8 @@ export function describeEmailDisplayGap(approval: NotifiableApproval): string | 
     return `its description is ${description.length} characters; an email shows at most ${DESCRIPTION_MAX}`;
   }
   const entries = Object.entries(approval.action_details);
-  if (entries.length > DETAILS_MAX) return `it has ${entries.length} details; an email shows at most ${DETAILS_MAX}`;
+  if (entries.length > DETAILS_MAX)
+    return `it has ${entries.length} details; an email shows at most ${DETAILS_MAX}`;
   let total = description.length;
   for (const [key, value] of entries) {
     const shown = formatDetailValue(value);
@@ -54,7 +55,8 @@ export function describeEmailDisplayGap(approval: NotifiableApproval): string | 
     }
     total += revealAgentText(key).length + shown.length;
   }
-  if (total > AGENT_TEXT_MAX) return `it is ${total} characters long; an email shows at most ${AGENT_TEXT_MAX}`;
+  if (total > AGENT_TEXT_MAX)
+    return `it is ${total} characters long; an email shows at most ${AGENT_TEXT_MAX}`;
   return null;
 }
 

@@ -66,7 +66,8 @@ export function describeSlackDisplayGap(approval: NotifiableApproval): string | 
     }
   }
   const fieldList = approval.fields.map((f) => escapeSlackMrkdwn(labelOfField(f))).join(', ');
-  if (fieldList.length > FIELD_MAX - 100) return 'its field labels are longer than a Slack message shows';
+  if (fieldList.length > FIELD_MAX - 100)
+    return 'its field labels are longer than a Slack message shows';
   return null;
 }
 
