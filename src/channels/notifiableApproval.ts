@@ -1,3 +1,5 @@
+import { revealDetailValueAsString, revealTextAsString } from '../core/revealText.js';
+
 /**
  * The part of an approval request the notification channels read. It is a structural subset of
  * the approval view in docs/api.md ("Approval view"), so a view can be passed as is.
@@ -42,17 +44,18 @@ export interface NotifiableResponse {
 }
 
 /**
- * Renders one `action_details` value as a single display string: strings as they are, anything
- * else as compact JSON. The result is still untrusted text; callers escape it for their medium.
+ * Renders one `action_details` value as a single display string, in full and with every hidden
+ * character shown as a marker (core/revealText): strings revealed, numbers and booleans as sent
+ * (`12450`, `true`), objects and arrays as indented JSON. The result is still untrusted text;
+ * callers escape it for their medium.
  */
 export function formatDetailValue(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value === undefined) return '';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+  return revealDetailValueAsString(value);
+}
+
+/** Agent text (a description, a key, a label) with every hidden character shown as a marker. */
+export function revealAgentText(text: string): string {
+  return revealTextAsString(text);
 }
 
 /** Cuts `text` to at most `max` characters (code points), ending in `…` when cut. */
@@ -62,7 +65,7 @@ export function truncateText(text: string, max: number): string {
   return chars.slice(0, Math.max(0, max - 1)).join('') + '…';
 }
 
-/** The label a field is shown with: its `label`, else its `name`. */
+/** The label a field is shown with: its `label`, else its `name`, hidden characters revealed. */
 export function labelOfField(field: ApprovalFieldSpec): string {
-  return field.label && field.label.trim() !== '' ? field.label : field.name;
+  return revealAgentText(field.label && field.label.trim() !== '' ? field.label : field.name);
 }

@@ -74,13 +74,23 @@ export interface ApprovalResponse {
   approvers?: string[];
 }
 
+/** A JSON value, as a gated tool call's arguments hold them. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a request's `action_details` hold: strings, numbers and booleans from `request_approval`
+ * (LoopPause callers send `amount: 12450`), or a gated call's arguments exactly as the agent
+ * sent them (any JSON). Always shown in full.
+ */
+export type ActionDetails = Record<string, JsonValue>;
+
 /** One approval request as the store keeps it. Times are milliseconds since the Unix epoch. */
 export interface ApprovalRecord {
   id: string;
   agentId: string;
   status: ApprovalStatus;
   actionDescription: string;
-  actionDetails: Record<string, string>;
+  actionDetails: ActionDetails;
   fields: FieldSpec[];
   recipientEmail: string | null;
   recipientSlack: string | null;

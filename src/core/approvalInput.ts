@@ -29,10 +29,12 @@ export const approvalInputSchema = z
     action_details: z
       .record(
         z.string().min(1).max(approvalLimits.maxDetailKeyLength),
-        z.string().max(approvalLimits.maxDetailValueLength),
+        z.union([z.string().max(approvalLimits.maxDetailValueLength), z.number().finite(), z.boolean()]),
       )
       .refine((d) => Object.keys(d).length <= approvalLimits.maxDetails, `at most ${approvalLimits.maxDetails} details`)
-      .describe('The exact parameters of the action as strings, shown to the human as a table.'),
+      .describe(
+        'The exact parameters of the action (strings, numbers or booleans), shown to the human in full as a table.',
+      ),
     recipient_email: z.email().optional().describe('Email address to notify (delivered when email is configured).'),
     recipient_slack: z
       .string()

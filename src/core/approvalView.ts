@@ -1,4 +1,4 @@
-import type { ApprovalRecord, ApprovalStatus, FieldSpec, FieldValues, GateSpec } from './approval.js';
+import type { ActionDetails, ApprovalRecord, ApprovalStatus, FieldSpec, FieldValues, GateSpec } from './approval.js';
 import { effectiveStatus } from './approval.js';
 
 /**
@@ -11,7 +11,8 @@ export interface ApprovalView {
   agent_id: string;
   status: ApprovalStatus;
   action_description: string;
-  action_details: Record<string, string>;
+  /** As sent: strings, numbers, booleans; for gated calls, the arguments (any JSON). */
+  action_details: ActionDetails;
   fields: FieldSpec[];
   recipient_email: string | null;
   recipient_slack: string | null;

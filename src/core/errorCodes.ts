@@ -313,6 +313,14 @@ export const errorCodes = {
     status: 502,
     meaning: 'A gated call was refused because its approval could not be checked (fails closed).',
   },
+  E_GATEWAY_CALL_TOO_LARGE: {
+    status: 413,
+    meaning: 'A gated call has more arguments, canonical JSON bytes or nesting than a human can be shown in full; refused before any approval exists.',
+  },
+  E_CHANNEL_CANNOT_SHOW: {
+    status: 400,
+    meaning: 'This request is too long to show in full in a Slack message or an email, so it cannot be approved there; approve it on the approval page.',
+  },
 
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { hashConfirmToken, parseConfirmToken } from '../channels/email/confirmToken.js';
+import { describeEmailDisplayGap } from '../channels/email/renderApprovalEmail.js';
 import type { ApprovalRecord } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { LoopgateError } from '../core/errors.js';
@@ -21,7 +22,8 @@ export interface EmailConfirmRoutesDeps {
  * What the confirm page may show and do, from `POST /v1/email/confirm/lookup`:
  * - `approve`: Approve and Reject here.
  * - `totp`: Approve needs the Authenticator code here as well.
- * - `page`: decide on the approval page (a passkey, a quorum, or fields to fill in).
+ * - `page`: decide on the approval page (a passkey, a quorum, fields to fill in, or a request
+ *   too long for an email to show in full).
  */
 export type ConfirmMode = 'approve' | 'totp' | 'page';
 
@@ -62,7 +64,8 @@ const tokenRefusal = 'This confirm link is not valid: it was used already, the r
  * so an answer reveals nothing about which it was. An email link alone never satisfies a
  * second factor: `totp` requests need the Authenticator code with the approval, and `webauthn`
  * and `quorum` requests (or requests with fields) are approved on the approval page only
- * (`E_STEP_UP_REQUIRED`); the token is not spent by a refused attempt.
+ * (`E_STEP_UP_REQUIRED`), and so is a request too long for an email to show in full
+ * (`E_CHANNEL_CANNOT_SHOW`); the token is not spent by a refused attempt.
  */
 export function createEmailConfirmRoutes(deps: EmailConfirmRoutesDeps): Hono<AppEnv> {
   const now = deps.now ?? Date.now;
@@ -91,7 +94,11 @@ export function createEmailConfirmRoutes(deps: EmailConfirmRoutesDeps): Hono<App
     const view = deps.service.view(record);
     const gate = record.gate;
     const mode: ConfirmMode =
-      gate.type === 'webauthn' || gate.type === 'quorum' || record.fields.length > 0 ? 'page' : gate.type === 'totp' ? 'totp' : 'approve';
+      gate.type === 'webauthn' || gate.type === 'quorum' || record.fields.length > 0 || describeEmailDisplayGap(view) !== null
+        ? 'page'
+        : gate.type === 'totp'
+          ? 'totp'
+          : 'approve';
     return {
       approval: {
         pause_id: view.pause_id,
@@ -133,6 +140,14 @@ export function createEmailConfirmRoutes(deps: EmailConfirmRoutesDeps): Hono<App
     const body = await readJsonBody(c, decideSchema, 'E_DECISION_INVALID');
     const { token, record, operator } = await openToken(body.token);
     const mode = toConfirmView(record, operator).mode;
+    const gap = describeEmailDisplayGap(deps.service.view(record));
+    if (body.decision === 'approved' && gap !== null) {
+      // The mail could not show all of it, so its link must not approve it, however it is sent.
+      throw new LoopgateError(
+        'E_CHANNEL_CANNOT_SHOW',
+        `An email link cannot approve this request: ${gap}. Sign in and review all of it on ${deps.service.view(record).approval_url}.`,
+      );
+    }
     if (body.decision === 'approved' && mode === 'page') {
       throw new LoopgateError(
         'E_STEP_UP_REQUIRED',

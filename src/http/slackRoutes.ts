@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { describeSlackDisplayGap } from '../channels/slack/buildApprovalMessage.js';
 import { parseInteractionPayload, type SlackInteraction } from '../channels/slack/parseInteractionPayload.js';
 import type { SlackClient } from '../channels/slack/slackClient.js';
 import { verifySlackSignature } from '../channels/slack/verifySlackSignature.js';
@@ -38,7 +39,8 @@ const maxBodyBytes = 64 * 1024;
  * 4. answers 200 at once (Slack wants an answer within 3 s) and, in the background, maps the
  *    clicking Slack user to an operator (`loopgate operators link-slack`) and decides as them
  *    with `channel: "slack"`. An unlinked user, or a decision the gate refuses (a second factor
- *    is needed, already decided…), gets an ephemeral message and nothing is decided. The
+ *    is needed, already decided, or the request is too long for a Slack message to show in full:
+ *    `E_CHANNEL_CANNOT_SHOW`), gets an ephemeral message and nothing is decided. The
  *    message is updated in place by the notification router once the decision is stored.
  */
 export function createSlackRoutes(deps: SlackRoutesDeps): Hono<AppEnv> {
@@ -97,6 +99,25 @@ async function handleDecision(deps: SlackRoutesDeps, interaction: SlackInteracti
     );
     await tellUser(deps, interaction, refusal.message);
     return;
+  }
+  if (interaction.action === 'approve') {
+    // The message could not show all of it (and so carried no Approve button): a crafted click
+    // must not approve what the human did not see.
+    const record = await deps.service.getApproval(pauseId).catch(() => null);
+    const view = record ? deps.service.view(record) : null;
+    const gap = view ? describeSlackDisplayGap(view) : null;
+    if (view && gap !== null) {
+      const refusal = new LoopgateError(
+        'E_CHANNEL_CANNOT_SHOW',
+        `Nothing was decided: this request is too long to show in full in Slack (${gap}). Review all of it and decide on ${view.approval_url}.`,
+      );
+      await deps.store.appendAudit(
+        { type: 'slack.refused', requestId: pauseId, actor: `operator:${operator.name}`, data: { code: refusal.code, action: interaction.action } },
+        (deps.now ?? Date.now)(),
+      );
+      await tellUser(deps, interaction, refusal.message);
+      return;
+    }
   }
   try {
     await deps.service.decide(pauseId, {

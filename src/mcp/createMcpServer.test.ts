@@ -135,11 +135,26 @@ describe('MCP tools: waiting, progress, cancellation and refusals', () => {
     expect(text(waited)).toMatch(/CANCELLED/);
   });
 
+  it('accepts LoopPause numbers and booleans in action_details and returns them as sent', async () => {
+    const client = await connect('legacy');
+    const created = await call(client, 'request_approval', {
+      action_description: 'Pay invoice 2291',
+      action_details: { amount: 12450, urgent: true, currency: 'EUR' },
+    });
+    expect(created.isError).toBeFalsy();
+    const { pause_id } = created.structuredContent as { pause_id: string };
+    const checked = await call(client, 'check_approval', { pause_id });
+    expect(checked.structuredContent?.['action_details']).toStrictEqual({ amount: 12450, urgent: true, currency: 'EUR' });
+    const response = await h.request(`/v1/approvals/${pause_id}`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    const view = (await response.json()) as { action_details: unknown };
+    expect(view.action_details).toStrictEqual({ amount: 12450, urgent: true, currency: 'EUR' });
+  });
+
   it('creates nothing from malformed input and says which field is wrong', async () => {
     const client = await connect('legacy');
     let message = '';
     try {
-      const result = await call(client, 'request_approval', { action_description: 'x', action_details: { n: 5 } });
+      const result = await call(client, 'request_approval', { action_description: 'x', action_details: { n: { nested: 5 } } });
       expect(result.isError).toBe(true);
       message = text(result);
     } catch (err) {

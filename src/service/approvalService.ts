@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   approveGate,
+  type ActionDetails,
   approvalLimits,
   effectiveStatus,
   requiredStepUp,
@@ -13,6 +14,7 @@ import {
   type GateSpec,
 } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
+import { checkToolCallLimits } from '../core/toolCallLimits.js';
 import type { ApprovalInput } from '../core/approvalInput.js';
 import { toApprovalView, type ApprovalView } from '../core/approvalView.js';
 import { LoopgateError } from '../core/errors.js';
@@ -45,6 +47,8 @@ export interface CreateApprovalOptions {
   toolName?: string;
   /** Overrides `timeout_hours`. */
   timeoutMs?: number;
+  /** The details to store instead of `action_details` (a gated call's arguments, any JSON). */
+  actionDetails?: ActionDetails;
 }
 
 /** A human's decision as the HTTP layer (or a channel) hands it over. */
@@ -143,7 +147,7 @@ export class ApprovalService {
       agentId,
       status: 'pending',
       actionDescription: input.action_description,
-      actionDetails: input.action_details,
+      actionDetails: options.actionDetails ?? input.action_details,
       fields: input.fields ?? [],
       recipientEmail: input.recipient_email ?? null,
       recipientSlack: input.recipient_slack ?? null,
@@ -252,26 +256,29 @@ export class ApprovalService {
   /**
    * The approval a gated tool call needs: the pending one for exactly this `{tool, arguments}`
    * when the agent already asked (a retry before the human decided), else a new one. The server
-   * computes the action hash itself, so a decision binds the call the gateway saw.
+   * computes the action hash itself, so a decision binds the call the gateway saw. The request's
+   * details are the arguments exactly as sent, so the human is shown every argument in full; a
+   * call too large for that is refused before any approval exists.
+   * @throws LoopgateError E_GATEWAY_CALL_TOO_LARGE (over core/toolCallLimits),
+   *   E_APPROVAL_INPUT_INVALID (arguments not representable as JSON)
    */
   async requestToolApproval(
     agentId: string,
     call: { tool: string; arguments: Record<string, unknown>; gate: GateSpec; timeoutMs: number; description?: string },
   ): Promise<ApprovalRecord> {
+    const limited = checkToolCallLimits(call);
+    if (!limited.ok) throw new LoopgateError(limited.code, limited.message);
     const actionHash = computeActionHash({ tool: call.tool, arguments: call.arguments });
     const pending = await this.#store.findPendingApproval(agentId, actionHash, this.#now());
     if (pending) return pending;
-    const details: Record<string, string> = {};
-    for (const [key, value] of Object.entries(call.arguments).slice(0, approvalLimits.maxDetails)) {
-      const text = typeof value === 'string' ? value : JSON.stringify(value);
-      details[key] = text.length > approvalLimits.maxDetailValueLength ? `${text.slice(0, approvalLimits.maxDetailValueLength - 1)}…` : text;
-    }
+    // Canonical JSON holds only JSON values, so the arguments are ActionDetails as they are.
+    const details = call.arguments as ActionDetails;
     const description = call.description ? `Run ${call.tool}: ${call.description}` : `Run the tool ${call.tool} with these arguments`;
     return this.createApproval(
-      { action_description: description.slice(0, approvalLimits.maxDescriptionLength), action_details: details },
+      { action_description: description.slice(0, approvalLimits.maxDescriptionLength), action_details: {} },
       agentId,
       actionHash,
-      { gate: call.gate, toolName: call.tool, timeoutMs: call.timeoutMs },
+      { gate: call.gate, toolName: call.tool, timeoutMs: call.timeoutMs, actionDetails: details },
     );
   }
 

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ApprovalRecord, ApprovalResponse, QuorumVoteRecord } from '../core/approval.js';
+import type { ActionDetails, ApprovalRecord, ApprovalResponse, QuorumVoteRecord } from '../core/approval.js';
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
@@ -122,7 +122,7 @@ function toApproval(row: ApprovalRow): ApprovalRecord {
     agentId: row.agent_id,
     status: row.status,
     actionDescription: row.action_description,
-    actionDetails: JSON.parse(row.action_details) as Record<string, string>,
+    actionDetails: JSON.parse(row.action_details) as ActionDetails,
     fields: JSON.parse(row.fields) as ApprovalRecord['fields'],
     recipientEmail: row.recipient_email,
     recipientSlack: row.recipient_slack,

@@ -15,8 +15,10 @@ import {
   formatValue,
   replaceChildren,
   requireElement,
+  revealDetailValueNodes,
   revealHiddenCharacters,
 } from './dom.js';
+import { revealTextAsString } from './revealText.js';
 import { subscribeToApprovals } from './events.js';
 import { describeOutcome, isDecidable } from './outcome.js';
 import { announce, showConnectionState, startSignedInPage } from './page.js';
@@ -243,7 +245,7 @@ function renderDetails(view) {
   const rows = entries.map(([name, value]) =>
     createElement('tr', {}, [
       createElement('th', { scope: 'row', dir: 'auto' }, revealHiddenCharacters(name)),
-      createElement('td', { dir: 'auto' }, revealHiddenCharacters(formatValue(value))),
+      createElement('td', { dir: 'auto' }, revealDetailValueNodes(value)),
     ]),
   );
   replaceChildren(requireElement('details-body', HTMLElement), rows);
@@ -407,10 +409,9 @@ function render() {
   const decidable = isDecidable(view, now);
   const outcome = describeOutcome(view, now);
 
-  const shortDescription =
-    view.action_description.length > 60
-      ? `${view.action_description.slice(0, 57)}…`
-      : view.action_description;
+  // The title bar cannot show markers as such; it gets the revealed text, cut short.
+  const titleText = revealTextAsString(view.action_description);
+  const shortDescription = titleText.length > 60 ? `${titleText.slice(0, 57)}…` : titleText;
   document.title = `${decidable ? '' : `${outcome.label}: `}${shortDescription} · loopgate`;
 
   const badge = requireElement('status-badge', HTMLElement);

@@ -7,7 +7,13 @@
  * requests with fields) send the human to the approval page instead.
  */
 
-import { createElement, formatValue, replaceChildren, requireElement, revealHiddenCharacters } from './dom.js';
+import {
+  createElement,
+  replaceChildren,
+  requireElement,
+  revealDetailValueNodes,
+  revealHiddenCharacters,
+} from './dom.js';
 import { describeOutcome } from './outcome.js';
 import { formatAbsoluteTime } from './time.js';
 
@@ -79,7 +85,7 @@ function render(confirm) {
     entries.map(([name, value]) =>
       createElement('tr', {}, [
         createElement('th', { scope: 'row', dir: 'auto' }, revealHiddenCharacters(name)),
-        createElement('td', { dir: 'auto' }, revealHiddenCharacters(formatValue(value))),
+        createElement('td', { dir: 'auto' }, revealDetailValueNodes(value)),
       ]),
     ),
   );

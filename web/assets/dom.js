@@ -4,6 +4,8 @@
  * innerHTML): action descriptions and details come from agents and are hostile.
  */
 
+import { revealDetailValue, revealText } from './revealText.js';
+
 /**
  * @typedef {string | number | boolean | null | undefined} AttrValue
  * @typedef {Node | string | null | undefined | false} Child
@@ -64,35 +66,42 @@ export function requireElement(id, type) {
   return node;
 }
 
-// Bidirectional overrides, isolates and zero-width characters can make text read differently
-// from what it is ("Trojan Source", CVE-2021-42574). An approval must show exactly what will
-// be approved, so they are shown as visible code points instead of being obeyed.
-const HIDDEN_CHARACTERS =
-  /[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u3164\uFEFF\uFFA0]/g;
+/**
+ * Revealed parts (from ./revealText.js) as nodes: markers as `<mark class="hidden-char">`, line
+ * breaks as `<br>`, indentation as spaces.
+ * @param {import('./revealText.js').RevealedPart[]} parts
+ * @returns {Node[]}
+ */
+function revealedPartsToNodes(parts) {
+  return parts.map((part) => {
+    if (part.kind === 'text') return document.createTextNode(part.text);
+    if (part.kind === 'indent') return document.createTextNode(' '.repeat(part.width));
+    if (part.kind === 'break') return document.createElement('br');
+    return createElement('mark', { class: 'hidden-char', title: part.title }, [part.text]);
+  });
+}
 
 /**
- * Agent text as nodes with every invisible or direction-changing character made visible as a
- * marked `U+XXXX` token, so nothing in an action can hide or reorder what a human reads.
+ * Agent text as nodes with every invisible, direction-changing or layout-hiding character
+ * (bidi controls, zero-width characters, control characters, tabs, line breaks, long runs of
+ * spaces) shown as a visible marker such as `⟨U+202E RIGHT-TO-LEFT OVERRIDE⟩` or
+ * `⟨5000 spaces⟩`, so nothing in an action can hide or reorder what a human reads
+ * ("Trojan Source", CVE-2021-42574). The classification is in ./revealText.js.
  * @param {string} text
  * @returns {Node[]}
  */
 export function revealHiddenCharacters(text) {
-  /** @type {Node[]} */
-  const nodes = [];
-  let last = 0;
-  for (const match of text.matchAll(HIDDEN_CHARACTERS)) {
-    const index = match.index ?? 0;
-    if (index > last) nodes.push(document.createTextNode(text.slice(last, index)));
-    const codePoint = `U+${match[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
-    nodes.push(
-      createElement('mark', { class: 'hidden-char', title: `Invisible character ${codePoint}` }, [
-        codePoint,
-      ]),
-    );
-    last = index + match[0].length;
-  }
-  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
-  return nodes;
+  return revealedPartsToNodes(revealText(text));
+}
+
+/**
+ * One detail value as nodes, in full: strings revealed as {@link revealHiddenCharacters};
+ * numbers and booleans as sent (`12450`, `true`); objects and arrays as indented JSON.
+ * @param {unknown} value
+ * @returns {Node[]}
+ */
+export function revealDetailValueNodes(value) {
+  return revealedPartsToNodes(revealDetailValue(value));
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
   formatDetailValue,
   labelOfField,
+  revealAgentText,
   truncateText,
   type NotifiableApproval,
 } from '../notifiableApproval.js';
@@ -33,13 +34,55 @@ const HEADER_MAX = 150;
 const FIELD_MAX = 2000;
 const FIELDS_PER_SECTION = 10;
 const DETAIL_SECTIONS_MAX = 4;
+const DESCRIPTION_MAX = 2900;
+
+/** The mrkdwn text of one detail: `*key*` over the value, both revealed and escaped. */
+function detailFieldText(key: string, value: unknown): string {
+  return `*${escapeSlackMrkdwn(revealAgentText(key))}*\n${escapeSlackMrkdwn(formatDetailValue(value))}`;
+}
+
+/**
+ * Why a Slack message cannot show this request in full (Block Kit limits: a section text of
+ * 3,000 characters, a section field of 2,000, {@link FIELDS_PER_SECTION} × {@link
+ * DETAIL_SECTIONS_MAX} detail fields), or null when it can. Lengths are of the revealed,
+ * escaped text that would be sent. Such a request gets no Approve button, and an Approve click
+ * for it is refused (`E_CHANNEL_CANNOT_SHOW`), because the human would approve what they did not
+ * see.
+ */
+export function describeSlackDisplayGap(approval: NotifiableApproval): string | null {
+  const description = escapeSlackMrkdwn(revealAgentText(approval.action_description));
+  if (description.length > DESCRIPTION_MAX) {
+    return `its description is ${description.length} characters; a Slack message shows at most ${DESCRIPTION_MAX}`;
+  }
+  const entries = Object.entries(approval.action_details);
+  const maxDetails = FIELDS_PER_SECTION * DETAIL_SECTIONS_MAX;
+  if (entries.length > maxDetails) {
+    return `it has ${entries.length} details; a Slack message shows at most ${maxDetails}`;
+  }
+  for (const [key, value] of entries) {
+    const length = detailFieldText(key, value).length;
+    if (length > FIELD_MAX) {
+      return `the detail "${truncateText(revealAgentText(key), 40)}" is ${length} characters; a Slack field shows at most ${FIELD_MAX}`;
+    }
+  }
+  const fieldList = approval.fields.map((f) => escapeSlackMrkdwn(labelOfField(f))).join(', ');
+  if (fieldList.length > FIELD_MAX - 100)
+    return 'its field labels are longer than a Slack message shows';
+  return null;
+}
 
 /**
  * Builds the Block Kit message that asks for a decision: the action (header), expiry, its
  * details (section fields), the requested fields, and then either **Approve** / **Reject**
  * buttons (`action_id` `loopgate_approve` / `loopgate_reject`, `value` = pause_id) or, when
  * `gateNeedsPage` is set or a field is required (Slack buttons cannot collect field values), a
- * single **Open approval page** link button (`loopgate_open_page`, `url` = approval_url).
+ * single **Open approval page** link button (`loopgate_open_page`, `url` = approval_url). A
+ * request Slack cannot show in full ({@link describeSlackDisplayGap}) also gets only the link,
+ * with the reason.
+ *
+ * Agent text is revealed first (core/revealText): bidi controls, zero-width and control
+ * characters, tabs, line breaks and long runs of spaces show as markers such as
+ * `⟨U+202E RIGHT-TO-LEFT OVERRIDE⟩` or `⟨5000 spaces⟩`.
  *
  * All agent-supplied text is escaped (`&`, `<`, `>`) and sent `verbatim`, so it cannot mention
  * `@channel`, a user, or disguise a link. A button click decides nothing by itself: the
@@ -51,7 +94,8 @@ export function buildApprovalMessage(
   approval: NotifiableApproval,
   options: ApprovalMessageOptions,
 ): SlackMessage {
-  const description = approval.action_description;
+  const description = revealAgentText(approval.action_description);
+  const gap = describeSlackDisplayGap(approval);
   const blocks: SlackBlock[] = [
     { type: 'header', text: plainText(truncateText(description, HEADER_MAX)) },
     {
@@ -59,7 +103,7 @@ export function buildApprovalMessage(
       text: mrkdwn(
         `*Approval requested* · expires ${escapeSlackMrkdwn(formatUtc(approval.expires_at))}` +
           (Array.from(description).length > HEADER_MAX
-            ? `\n${escapeSlackMrkdwn(truncateText(description, 2900))}`
+            ? `\n${escapeSlackMrkdwn(truncateText(description, DESCRIPTION_MAX))}`
             : ''),
       ),
     },
@@ -78,11 +122,14 @@ export function buildApprovalMessage(
     });
   }
 
-  const needsPage = options.gateNeedsPage || requiredFields.length > 0;
+  const needsPage = gap !== null || options.gateNeedsPage || requiredFields.length > 0;
   if (needsPage) {
-    const why = options.gateNeedsPage
-      ? 'This request needs a second factor (TOTP, passkey or quorum): decide on the approval page.'
-      : 'This request asks for fields: fill them in on the approval page.';
+    const why =
+      gap !== null
+        ? `This request is too long to show in full in Slack (${escapeSlackMrkdwn(gap)}), so it cannot be approved here: review all of it and decide on the approval page.`
+        : options.gateNeedsPage
+          ? 'This request needs a second factor (TOTP, passkey or quorum): decide on the approval page.'
+          : 'This request asks for fields: fill them in on the approval page.';
     blocks.push({ type: 'context', elements: [mrkdwn(why)] });
     blocks.push({
       type: 'actions',
@@ -127,7 +174,11 @@ export function buildApprovalMessage(
   };
 }
 
-/** Details as section fields, `*key*` over the value, at most 40 shown. */
+/**
+ * Details as section fields, `*key*` over the value (hidden characters revealed), at most 40
+ * shown; cut ones end in `…` (such a message carries no Approve button, see
+ * {@link describeSlackDisplayGap}).
+ */
 export function buildDetailSections(details: Readonly<Record<string, unknown>>): SlackBlock[] {
   const entries = Object.entries(details);
   const shown = entries.slice(0, FIELDS_PER_SECTION * DETAIL_SECTIONS_MAX);
@@ -135,14 +186,7 @@ export function buildDetailSections(details: Readonly<Record<string, unknown>>):
   for (let i = 0; i < shown.length; i += FIELDS_PER_SECTION) {
     const fields: SlackText[] = shown
       .slice(i, i + FIELDS_PER_SECTION)
-      .map(([key, value]) =>
-        mrkdwn(
-          truncateText(
-            `*${escapeSlackMrkdwn(key)}*\n${escapeSlackMrkdwn(formatDetailValue(value))}`,
-            FIELD_MAX,
-          ),
-        ),
-      );
+      .map(([key, value]) => mrkdwn(truncateText(detailFieldText(key, value), FIELD_MAX)));
     blocks.push({ type: 'section', fields });
   }
   if (entries.length > shown.length) {

@@ -1,4 +1,4 @@
-import { truncateText, type NotifiableApproval } from '../notifiableApproval.js';
+import { revealAgentText, truncateText, type NotifiableApproval } from '../notifiableApproval.js';
 import { buildDetailSections } from './buildApprovalMessage.js';
 import {
   escapeSlackMrkdwn,
@@ -31,19 +31,24 @@ export function buildDecidedMessage(
 ): SlackMessage {
   const outcome = describeOutcome(approval, options);
   const blocks: SlackBlock[] = [
-    { type: 'header', text: plainText(truncateText(approval.action_description, 150)) },
+    {
+      type: 'header',
+      text: plainText(truncateText(revealAgentText(approval.action_description), 150)),
+    },
     { type: 'section', text: mrkdwn(outcome.mrkdwn) },
   ];
   const comment = approval.response?.comment;
   if (approval.status === 'responded' && comment) {
     blocks.push({
       type: 'context',
-      elements: [mrkdwn(`Comment: ${escapeSlackMrkdwn(truncateText(comment, 2000))}`)],
+      elements: [
+        mrkdwn(`Comment: ${escapeSlackMrkdwn(truncateText(revealAgentText(comment), 2000))}`),
+      ],
     });
   }
   blocks.push(...buildDetailSections(approval.action_details));
   return {
-    text: `${outcome.plain}: ${escapeSlackMrkdwn(truncateText(approval.action_description, 300))}`,
+    text: `${outcome.plain}: ${escapeSlackMrkdwn(truncateText(revealAgentText(approval.action_description), 300))}`,
     blocks,
   };
 }

@@ -1,4 +1,4 @@
-import { truncateText, type NotifiableApproval } from '../notifiableApproval.js';
+import { revealAgentText, truncateText, type NotifiableApproval } from '../notifiableApproval.js';
 import { escapeSlackMrkdwn, formatUtc, mrkdwn, type SlackMessage } from './slackBlocks.js';
 
 /**
@@ -19,7 +19,7 @@ export function buildReminderMessage(approval: NotifiableApproval, now: number):
       : `in ${minutes} minute${minutes === 1 ? '' : 's'} (${escapeSlackMrkdwn(formatUtc(approval.expires_at))})`;
   const text = `:bell: Reminder: still waiting for a decision; this request expires ${when}.`;
   return {
-    text: `Reminder: ${escapeSlackMrkdwn(truncateText(approval.action_description, 300))}`,
+    text: `Reminder: ${escapeSlackMrkdwn(truncateText(revealAgentText(approval.action_description), 300))}`,
     blocks: [{ type: 'section', text: mrkdwn(text) }],
   };
 }
