@@ -162,6 +162,7 @@ export async function startServer(
     logger,
     allowedOrigins: () => allowed,
     secureCookies: url.startsWith('https:'),
+    maxBodyBytes: config.maxBodyBytes,
     mcp,
     totp,
     extraApiRoutes: [createWebAuthnRoutes(webauthn), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay), ...notifications.apiRoutes],

@@ -61,9 +61,9 @@ export const errorCodes = {
     status: 413,
     meaning: 'The request body is larger than the server reads (max-body-bytes, 1 MiB by default; Slack interactions 64 KiB).',
   },
-  E_HTTP_JSON_UNSUPPORTED: {
+  E_JSON_UNSUPPORTED: {
     status: 400,
-    meaning: 'The JSON body nests deeper than 64 levels or holds a number outside the double range (such as 1e400).',
+    meaning: 'JSON (a request body or tool arguments) nests deeper than 64 levels or holds a number outside the double range (such as 1e400).',
   },
   E_HTTP_PATH_INVALID: { status: 400, meaning: 'The URL path has a malformed percent-escape (such as %E0%A4%A).' },
   E_HTTP_INTERNAL: { status: 500, meaning: 'An unexpected error; details are in the server log only.' },
