@@ -130,6 +130,11 @@ export async function runNotificationsBench(options = {}) {
         slackApiUrl: slack.url,
         smtpUrl: `smtp://127.0.0.1:${smtp.port}`,
         emailFrom: 'Loopgate <approvals@example.com>',
+        // Agents may notify only linked operators and what an admin allowed; the bench allows its
+        // stand-in recipients and lifts the per-agent budget to measure the per-approver limit.
+        allowedEmailRecipients: '@example.com',
+        allowedSlackRecipients: ['#approvals', ...Array.from({ length: settings.samples }, (_, i) => `U0BENCH${String(i).padStart(5, '0')}`)],
+        agentNotificationsPerHour: 100_000,
       },
       {},
     );

@@ -29,6 +29,7 @@ export type NotificationsConfig = Pick<
   | 'escalationSlack'
   | 'escalationEmail'
   | 'escalateAfterMinutes'
+  | 'agentNotificationsPerHour'
 >;
 
 /** What {@link startNotifications} wires together. */
@@ -147,6 +148,7 @@ export async function startNotifications(config: NotificationsConfig, deps: Star
     fallbackAfterMs: config.fallbackAfterMinutes * 60_000,
     reminderBeforeMs: config.reminderBeforeMinutes * 60_000,
     ...(escalation ? { escalation } : {}),
+    agentBudget: { limit: config.agentNotificationsPerHour },
     now,
     logger: deps.logger,
   });

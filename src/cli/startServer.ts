@@ -29,6 +29,7 @@ import { buildAllowedOrigins } from '../http/hostOriginGuard.js';
 import type { McpEndpoint } from '../http/createApp.js';
 import { ApprovalService } from '../service/approvalService.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
+import { createRecipientPolicy } from '../service/recipientPolicy.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import type { RunningNotifications } from './notificationsSetup.js';
@@ -83,6 +84,13 @@ export async function startServer(
   assertSafeBind(config);
   const dataDir = resolve(config.dataDir);
   const store = openSqliteStore(databasePath(dataDir));
+  let recipientPolicy;
+  try {
+    recipientPolicy = createRecipientPolicy(store, { email: config.allowedEmailRecipients, slack: config.allowedSlackRecipients });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const receiptKey = await loadOrCreateReceiptKey(dataDir);
   const signingSecret = loadOrCreateSigningSecret(dataDir, config.signingSecret);
   const jwks = buildJwks([receiptKey]);
@@ -118,7 +126,7 @@ export async function startServer(
 
   const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
   const webauthn = createLazyWebAuthnService({ store, rpName: 'loopgate', ...relyingPartyFromPublicUrl(url) });
-  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url, totp, webauthn });
+  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url, totp, webauthn, recipientPolicy });
   await service.expireDue();
   service.startExpirySweeper();
   const { startNotifications } = await import('./notificationsSetup.js');
@@ -154,6 +162,7 @@ export async function startServer(
     logger,
     allowedOrigins: () => allowed,
     secureCookies: url.startsWith('https:'),
+    maxBodyBytes: config.maxBodyBytes,
     mcp,
     totp,
     extraApiRoutes: [createWebAuthnRoutes(webauthn), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay), ...notifications.apiRoutes],

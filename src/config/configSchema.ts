@@ -1,5 +1,10 @@
 import { z } from 'zod';
 
+/** A list setting: a JSON array in the config file, or comma-separated in a flag or env var. */
+const listSetting = z
+  .union([z.array(z.string()), z.string()])
+  .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((s) => s.trim()).filter((s) => s !== ''));
+
 const booleanFlag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
 
 /**
@@ -31,6 +36,10 @@ export const configSchema = z
     escalationSlack: z.string().min(1).optional().describe('Slack #channel or user id to escalate undecided requests to.'),
     escalationEmail: z.string().min(1).optional().describe('Email address to escalate undecided requests to.'),
     escalateAfterMinutes: z.coerce.number().min(0).max(10_080).default(30).describe('Minutes without a decision before the escalation group is told.'),
+    allowedEmailRecipients: listSetting.default([]).describe('Addresses (ops@example.com) and domains (@example.com) agents may mail besides linked operators; comma-separated.'),
+    allowedSlackRecipients: listSetting.default([]).describe('Slack channel ids (C…), #channel names and user ids agents may notify besides linked operators; comma-separated.'),
+    agentNotificationsPerHour: z.coerce.number().int().min(0).max(100_000).default(30).describe('Mail and Slack messages about one agent’s requests per hour, across all recipients (0 = none).'),
+    maxBodyBytes: z.coerce.number().int().min(1_024).max(1_073_741_824).default(1_048_576).describe('Largest request body the server reads, in bytes (chunked bodies included); larger ones get 413.'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (logs go to stderr).'),
     config: z.string().optional().describe('A JSON file with any of these settings.'),
   })

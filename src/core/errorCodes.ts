@@ -27,6 +27,10 @@ export const errorCodes = {
     status: 400,
     meaning: 'A decision body is malformed: decision must be approved or rejected, fields must match.',
   },
+  E_APPROVAL_RECIPIENT_NOT_ALLOWED: {
+    status: 403,
+    meaning: 'recipient_email or recipient_slack is neither a linked operator nor allowed by an admin (allowed-email-recipients, allowed-slack-recipients).',
+  },
 
   // --- authentication and authorisation ---
   E_AUTH_REQUIRED: { status: 401, meaning: 'No valid session cookie or agent key was presented.' },
@@ -53,6 +57,15 @@ export const errorCodes = {
   },
   E_HTTP_NOT_FOUND: { status: 404, meaning: 'No route matches that method and path.' },
   E_HTTP_BODY_INVALID: { status: 400, meaning: 'The request body is not valid JSON of the expected shape.' },
+  E_HTTP_BODY_TOO_LARGE: {
+    status: 413,
+    meaning: 'The request body is larger than the server reads (max-body-bytes, 1 MiB by default; Slack interactions 64 KiB).',
+  },
+  E_JSON_UNSUPPORTED: {
+    status: 400,
+    meaning: 'JSON (a request body or tool arguments) nests deeper than 64 levels or holds a number outside the double range (such as 1e400).',
+  },
+  E_HTTP_PATH_INVALID: { status: 400, meaning: 'The URL path has a malformed percent-escape (such as %E0%A4%A).' },
   E_HTTP_INTERNAL: { status: 500, meaning: 'An unexpected error; details are in the server log only.' },
 
   // --- operators ---
@@ -305,6 +318,10 @@ export const errorCodes = {
   E_WEBHOOK_EVENTS_INVALID: {
     status: 400,
     meaning: 'The webhook event list names a type other than request.created, request.decided or request.expired.',
+  },
+  E_NOTIFY_BUDGET_EXCEEDED: {
+    status: 429,
+    meaning: 'The agent used its mail and Slack messages for the hour (agent-notifications-per-hour); the request stays in the inbox.',
   },
 
   // --- gateway ---

@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
 import { createApprovalRoutes } from './approvalRoutes.js';
 import { authenticate } from './authenticate.js';
+import { defaultMaxBodyBytes, limitBody } from './limitBody.js';
 import { hostOriginGuard, type AllowedOrigins } from './hostOriginGuard.js';
 import { createSessionRoutes } from './sessionRoutes.js';
 import { createSettingsRoutes } from './settingsRoutes.js';
@@ -37,6 +38,8 @@ export interface AppDeps {
   extraRoutes?: Hono<AppEnv>[];
   /** Extra static asset folders: `/assets/<prefix>/…` → folder. */
   extraAssets?: Record<string, string>;
+  /** Largest request body read on any route, in bytes, chunked bodies included. Default 1 MiB. */
+  maxBodyBytes?: number;
   now?: () => number;
 }
 
@@ -72,6 +75,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.header('X-Request-Id', requestId);
   });
   app.use('*', hostOriginGuard(deps.allowedOrigins));
+  app.use('*', limitBody(deps.maxBodyBytes ?? defaultMaxBodyBytes));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/.well-known/loopgate/jwks.json', (c) => {

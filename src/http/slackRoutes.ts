@@ -7,6 +7,7 @@ import { LoopgateError, isLoopgateError } from '../core/errors.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
+import { limitBody } from './limitBody.js';
 
 /** What the Slack interactivity endpoint needs. */
 export interface SlackRoutesDeps {
@@ -31,7 +32,7 @@ const maxBodyBytes = 64 * 1024;
 /**
  * `POST /v1/slack/actions`, Slack's interactivity endpoint (Request URL of the Slack app):
  *
- * 1. reads the raw body before any parsing and verifies Slack's v0 signature over it, with the
+ * 1. reads the raw body (at most 64 KiB, else 413 `E_HTTP_BODY_TOO_LARGE`) before any parsing and verifies Slack's v0 signature over it, with the
  *    timestamp within ±300 s either way (`E_SLACK_TIMESTAMP_INVALID`, `E_SLACK_SIGNATURE_INVALID`,
  *    401);
  * 2. parses the `block_actions` payload (`E_SLACK_PAYLOAD_INVALID`, 400);
@@ -48,11 +49,8 @@ export function createSlackRoutes(deps: SlackRoutesDeps): Hono<AppEnv> {
   const background = deps.background ?? ((task: Promise<void>) => void task);
   const app = new Hono<AppEnv>();
 
-  app.post('/slack/actions', async (c) => {
-    const length = Number(c.req.header('content-length') ?? '0');
-    if (length > maxBodyBytes) {
-      throw new LoopgateError('E_SLACK_PAYLOAD_INVALID', `The body is ${length} bytes; Slack interactions are under ${maxBodyBytes}.`);
-    }
+  // Counted as it streams, so a chunked body without Content-Length is refused at 64 KiB too.
+  app.post('/slack/actions', limitBody(maxBodyBytes, 'Slack interaction bodies'), async (c) => {
     const rawBody = await c.req.text();
     const verified = verifySlackSignature({
       signingSecret: deps.signingSecret,

@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
+import { LoopgateError } from '../core/errors.js';
 import type { AppEnv } from './appEnv.js';
 
 /** The Content-Security-Policy of every page: no inline script or style, no framing. */
@@ -24,26 +25,50 @@ const contentTypes: Record<string, string> = {
 /** The folder with the web UI (`web/` at the package root, next to `src/` and `dist/`). */
 export const webRoot = fileURLToPath(new URL('../../web/', import.meta.url));
 
-/** Reads a file below `root`, refusing paths that climb out of it. */
-function readBelow(root: string, relative: string): Buffer | null {
+/** The file below `root` that `relative` names, or null for a path that climbs out of it. */
+function resolveBelow(root: string, relative: string): string | null {
   const path = normalize(join(root, relative));
-  if (!path.startsWith(root.endsWith(sep) ? root : root + sep)) return null;
+  return path.startsWith(root.endsWith(sep) ? root : root + sep) ? path : null;
+}
+
+/** Reads a file, or null when there is no such file. */
+function readFile(path: string): Buffer | null {
   if (!existsSync(path) || !statSync(path).isFile()) return null;
   return readFileSync(path);
 }
 
+/** At most this many files are kept in memory; the web UI has a few dozen. */
+const maxCachedFiles = 256;
+
+/**
+ * Decodes the percent-escapes of a URL path segment.
+ * @throws LoopgateError E_HTTP_PATH_INVALID for a malformed escape
+ */
+function decodePath(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch (cause) {
+    throw new LoopgateError('E_HTTP_PATH_INVALID', `The path "${raw.slice(0, 200)}" has a malformed percent-escape; escapes are % and two hex digits of UTF-8.`, { cause });
+  }
+}
+
 /**
  * The pages humans use (`/`, `/approvals/:id`, `/signin`) and their assets (`/assets/*` from
- * `web/assets`, plus extra asset folders such as the compiled E2EE module). Files are read once
- * and kept in memory.
+ * `web/assets`, plus extra asset folders such as the compiled E2EE module). Files that exist are
+ * read once and kept in memory, keyed by their resolved path and at most {@link maxCachedFiles}
+ * of them; a miss is never remembered, so unique missing paths cost no memory.
  */
 export function createStaticRoutes(extraAssets: Record<string, string> = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const cache = new Map<string, Buffer | null>();
+  const cache = new Map<string, Buffer>();
   const load = (root: string, relative: string) => {
-    const key = `${root}\0${relative}`;
-    if (!cache.has(key)) cache.set(key, readBelow(root, relative));
-    return cache.get(key) ?? null;
+    const path = resolveBelow(root, relative);
+    if (path === null) return null;
+    const cached = cache.get(path);
+    if (cached) return cached;
+    const body = readFile(path);
+    if (body && cache.size < maxCachedFiles) cache.set(path, body);
+    return body;
   };
   const send = (body: Buffer, name: string) =>
     new Response(new Uint8Array(body), {
@@ -71,13 +96,13 @@ export function createStaticRoutes(extraAssets: Record<string, string> = {}): Ho
   });
   for (const [prefix, root] of Object.entries(extraAssets)) {
     app.get(`/assets/${prefix}/*`, (c, next) => {
-      const relative = decodeURIComponent(c.req.path.slice(`/assets/${prefix}/`.length));
+      const relative = decodePath(c.req.path.slice(`/assets/${prefix}/`.length));
       const body = load(root, relative);
       return body ? send(body, relative) : next();
     });
   }
   app.get('/assets/*', (c, next) => {
-    const relative = decodeURIComponent(c.req.path.slice('/assets/'.length));
+    const relative = decodePath(c.req.path.slice('/assets/'.length));
     const body = load(join(webRoot, 'assets'), relative);
     return body ? send(body, relative) : next();
   });

@@ -2,6 +2,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { fromJsonSchema, type CallToolResult, type McpServer, type ServerContext } from '@modelcontextprotocol/server';
 import type { GateSpec } from '../core/approval.js';
 import { isLoopgateError } from '../core/errors.js';
+import { checkJsonLimits } from '../core/jsonLimits.js';
 import { describeGate, describeToolGates, evaluatePolicy, listToolGates, type GateDecision, type Policy } from '../gates/index.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import { createMcpServer } from './createMcpServer.js';
@@ -101,6 +102,9 @@ export function createGatewayServer(deps: {
   }
 
   async function handleCall(name: string, rawArgs: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+    // 1e400 (Infinity once parsed) and very deep nesting cannot be hashed into an approval.
+    const limited = checkJsonLimits(rawArgs);
+    if (!limited.ok) return refusal(`${limited.code}: ${limited.message} The call was not forwarded.`);
     const { [otpArgumentName]: otp, ...argsWithoutOtp } = rawArgs;
     const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp);
     if (decision.gate === 'none') return forward(name, rawArgs, ctx);

@@ -24,6 +24,7 @@ import { computeResponseSignature } from '../crypto/responseHmac.js';
 import { buildJwks, type Jwks, type ReceiptSigningKey } from '../crypto/signingKeys.js';
 import { evaluateQuorum } from '../gates/quorum.js';
 import type { ApprovalQuery, Store } from '../store/store.js';
+import type { RecipientPolicy } from './recipientPolicy.js';
 import { mustVoidRequest, type StepUpInput, type TotpStepUp, type WebAuthnStepUpVerifier } from './stepUp.js';
 
 /** What the approval service needs. `now` returns milliseconds since the Unix epoch. */
@@ -37,6 +38,8 @@ export interface ApprovalServiceDeps {
   totp?: TotpStepUp;
   /** Checks passkey assertions for `webauthn` gates. */
   webauthn?: WebAuthnStepUpVerifier;
+  /** Who requests may name as `recipient_email` / `recipient_slack`; without it, anyone. */
+  recipientPolicy?: RecipientPolicy;
   now?: () => number;
 }
 
@@ -89,6 +92,7 @@ export class ApprovalService {
   readonly #now: () => number;
   readonly #totp: TotpStepUp | undefined;
   readonly #webauthn: WebAuthnStepUpVerifier | undefined;
+  readonly #recipientPolicy: RecipientPolicy | undefined;
   readonly #jwks: Jwks;
   readonly #events = new EventEmitter();
   readonly #waiters = new Map<string, Set<(record: ApprovalRecord) => void>>();
@@ -102,6 +106,7 @@ export class ApprovalService {
     this.#now = deps.now ?? Date.now;
     this.#totp = deps.totp;
     this.#webauthn = deps.webauthn;
+    this.#recipientPolicy = deps.recipientPolicy;
     this.#jwks = buildJwks([deps.receiptKey]);
     this.#events.setMaxListeners(0);
   }
@@ -132,6 +137,8 @@ export class ApprovalService {
   /**
    * Creates a pending request for `agentId`. `actionHash` defaults to the SHA-256 of the JCS
    * form of `{action_description, action_details}`; a gateway passes the hash of `{tool, arguments}`.
+   * @throws LoopgateError E_APPROVAL_RECIPIENT_NOT_ALLOWED (the recipient policy), before
+   *   anything is stored
    */
   async createApproval(
     input: ApprovalInput,
@@ -139,6 +146,7 @@ export class ApprovalService {
     actionHash?: string,
     options: CreateApprovalOptions = {},
   ): Promise<ApprovalRecord> {
+    await this.#recipientPolicy?.assertAllowed(input);
     const now = this.#now();
     const hours = input.timeout_hours ?? approvalLimits.defaultTimeoutHours;
     const timeoutMs = options.timeoutMs ?? Math.round(hours * 3_600_000);

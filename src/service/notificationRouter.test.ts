@@ -33,6 +33,7 @@ async function start(extra: Partial<NotificationsConfig> = {}) {
       fallbackAfterMinutes: 10,
       reminderBeforeMinutes: 15,
       escalateAfterMinutes: 30,
+      agentNotificationsPerHour: 1_000,
       ...extra,
     },
     { store: harness.store, service: harness.service, publicUrl: 'http://localhost:7878', logger: pino({ level: 'silent' }), now: harness.now, manualTimers: true },
@@ -192,6 +193,35 @@ describe('NotificationRouter', () => {
     expect(slackCalls('chat.postMessage').map((c) => c.body['channel'])).toEqual(['#approvals', '#oncall']);
     expect((await smtp.nextMail()).rcptTo).toEqual(['lead@example.com']);
     expect(smtp.mails).toHaveLength(1);
+  });
+
+  it('stops mail and Slack messages about one agent’s requests after its budget, across recipients and restarts', async () => {
+    await start({ slackBotToken: undefined, agentNotificationsPerHour: 3 });
+    // Five requests to five addresses: the per-approver limit never holds them back, the budget does.
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push((await request({ recipient_slack: undefined, recipient_email: `approver${i}@example.com` })).id);
+    expect(smtp.mails.map((m) => m.rcptTo[0])).toEqual(['approver0@example.com', 'approver1@example.com', 'approver2@example.com']);
+    const refused = await harness.store.listNotificationDeliveries({ status: 'failed', limit: 10 });
+    expect(refused.map((d) => [d.pauseId, d.errorCode]).sort()).toEqual(
+      [ids[3]!, ids[4]!].map((id) => [id, 'E_NOTIFY_BUDGET_EXCEEDED']).sort(),
+    );
+    expect(await harness.service.listApprovals({ status: 'pending', limit: 10 })).toHaveLength(5);
+
+    // A restart does not refill it: the count is in the store.
+    await notifications.close();
+    await start({ slackBotToken: undefined, agentNotificationsPerHour: 3 });
+    await request({ recipient_slack: undefined, recipient_email: 'approver5@example.com' });
+    expect(smtp.mails).toHaveLength(3);
+    // Another agent has its own budget.
+    await harness.service.createApproval({ action_description: 'Rotate keys', action_details: {}, recipient_email: 'approver6@example.com' }, 'cursor');
+    await notifications.router.idle();
+    expect(smtp.mails.map((m) => m.rcptTo[0])).toContain('approver6@example.com');
+    // An hour later the window has moved on.
+    harness.clock.now += 60 * minute;
+    await request({ recipient_slack: undefined, recipient_email: 'approver7@example.com' });
+    expect(smtp.mails.map((m) => m.rcptTo[0])).toEqual([
+      'approver0@example.com', 'approver1@example.com', 'approver2@example.com', 'approver6@example.com', 'approver7@example.com',
+    ]);
   });
 
   it('refuses an escalation recipient that is not a Slack channel or id, and email without a From address', async () => {

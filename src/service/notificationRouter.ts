@@ -43,6 +43,12 @@ export interface NotificationRouterOptions {
   escalation?: EscalationGroup;
   /** Default: 5 notifications per approver per minute, on this router's clock. */
   rateLimiter?: NotificationRateLimiter;
+  /**
+   * Mail and Slack messages about one agent's requests, across all recipients, per sliding
+   * window (`windowMs`, default one hour); counted in the store, so it holds across restarts.
+   * Default: no budget.
+   */
+  agentBudget?: { limit: number; windowMs?: number };
   /** Clock in ms since the epoch. Default `Date.now`. */
   now?: () => number;
   logger?: RouterLogger;
@@ -67,6 +73,11 @@ const quietLogger: RouterLogger = { warn: () => undefined, debug: () => undefine
  * - **over**: decided, timed out, cancelled or voided requests have their Slack messages
  *   updated in place (chat.update) and webhooks get `request.decided` / `request.expired`.
  *
+ * Every mail or Slack message about a request first spends one unit of its agent's budget
+ * (`agentBudget`, kept in the store): once spent, nothing more goes out about that agent's
+ * requests until the window moves on; the delivery is stored as failed with
+ * `E_NOTIFY_BUDGET_EXCEEDED` and the request stays in the inbox.
+ *
  * Every notification to one approver (a Slack channel or user, an email address) goes through
  * the {@link NotificationRateLimiter}: at most 5 a minute; the rest are merged into one digest
  * ("3 more requests waiting") that points at the inbox and never approves anything.
@@ -87,6 +98,7 @@ export class NotificationRouter {
   readonly #reminderBeforeMs: number;
   readonly #escalation: EscalationGroup | undefined;
   readonly #limiter: NotificationRateLimiter;
+  readonly #agentBudget: { limit: number; windowMs: number } | undefined;
   readonly #now: () => number;
   readonly #log: RouterLogger;
   readonly #sweepIntervalMs: number;
@@ -109,6 +121,7 @@ export class NotificationRouter {
     this.#now = options.now ?? Date.now;
     this.#limiter = options.rateLimiter ?? new NotificationRateLimiter({ now: this.#now });
     this.#log = options.logger ?? quietLogger;
+    this.#agentBudget = options.agentBudget ? { limit: options.agentBudget.limit, windowMs: options.agentBudget.windowMs ?? 3_600_000 } : undefined;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 5_000;
   }
 
@@ -271,6 +284,20 @@ export class NotificationRouter {
   ): Promise<'sent' | 'held' | 'failed'> {
     const notifier = this.#notifiers[channel];
     if (!notifier) return 'failed';
+    const budget = this.#agentBudget;
+    if (budget && !(await this.#store.takeAgentNotification(view.agent_id, this.#now(), budget.windowMs, budget.limit))) {
+      this.#log.warn({ pause_id: view.pause_id, agent_id: view.agent_id, channel, kind }, 'agent notification budget spent; not sent');
+      await this.#record({
+        pauseId: view.pause_id,
+        channel,
+        kind,
+        recipient,
+        status: 'failed',
+        errorCode: 'E_NOTIFY_BUDGET_EXCEEDED',
+        errorMessage: `Agent "${view.agent_id}" has had ${budget.limit} mail or Slack messages sent in the last ${Math.round(budget.windowMs / 60_000)} minutes (agent-notifications-per-hour); this one was not sent. The request is in the inbox.`,
+      });
+      return 'failed';
+    }
     const admission = this.#limiter.admit(approverKey(channel, recipient), view.pause_id);
     if (admission.kind === 'held') {
       await this.#record({ pauseId: view.pause_id, channel, kind, recipient, status: 'held' });

@@ -171,4 +171,11 @@ export const sqliteMigrations: readonly string[] = [
   );
   CREATE INDEX webhook_messages_due ON webhook_messages (status, next_attempt_at);
   `,
+  `
+  CREATE TABLE agent_notifications (
+    agent_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX agent_notifications_agent ON agent_notifications (agent_id, at);
+  `,
 ];

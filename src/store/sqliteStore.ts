@@ -343,6 +343,9 @@ export function openSqliteStore(path: string): Store {
     contactOfOperator: db.prepare('SELECT value FROM operator_contacts WHERE operator_id = ? AND kind = ?'),
     insertSlackPayload: db.prepare('INSERT OR IGNORE INTO slack_payloads (payload_id, received_at) VALUES (?, ?)'),
     purgeSlackPayloads: db.prepare('DELETE FROM slack_payloads WHERE received_at < ?'),
+    purgeAgentNotifications: db.prepare('DELETE FROM agent_notifications WHERE agent_id = ? AND at <= ?'),
+    countAgentNotifications: db.prepare('SELECT COUNT(*) AS n FROM agent_notifications WHERE agent_id = ?'),
+    insertAgentNotification: db.prepare('INSERT INTO agent_notifications (agent_id, at) VALUES (?, ?)'),
     insertConfirmToken: db.prepare(`INSERT INTO email_confirm_tokens (token_hash, pause_id, recipient, created_at,
       expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?)`),
     confirmToken: db.prepare('SELECT * FROM email_confirm_tokens WHERE token_hash = ?'),
@@ -395,6 +398,13 @@ export function openSqliteStore(path: string): Store {
     return entry;
   }
 
+  const takeNotificationTx = db.transaction((agentId: string, now: number, windowMs: number, limit: number) => {
+    stmt.purgeAgentNotifications.run(agentId, now - windowMs);
+    const { n } = stmt.countAgentNotifications.get(agentId) as { n: number };
+    if (n >= limit) return false;
+    stmt.insertAgentNotification.run(agentId, now);
+    return true;
+  });
   const createApprovalTx = db.transaction((record: ApprovalRecord, audit: AuditInput) => {
     stmt.insertApproval.run({
       id: record.id,
@@ -710,6 +720,9 @@ export function openSqliteStore(path: string): Store {
     async getOperatorContact(operatorId, kind) {
       const row = stmt.contactOfOperator.get(operatorId, kind) as { value: string } | undefined;
       return row?.value ?? null;
+    },
+    async takeAgentNotification(agentId, now, windowMs, limit) {
+      return takeNotificationTx.immediate(agentId, now, windowMs, limit);
     },
     async recordSlackPayload(payloadId, now) {
       stmt.purgeSlackPayloads.run(now - slackPayloadRetentionMs);

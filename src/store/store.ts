@@ -279,6 +279,13 @@ export interface Store {
    */
   recordSlackPayload(payloadId: string, now: number): Promise<boolean>;
 
+  /**
+   * Counts one notification (a mail or Slack message) against `agentId`'s budget: true and
+   * recorded when fewer than `limit` were counted in the sliding window `(now - windowMs, now]`,
+   * false (nothing recorded) otherwise. Atomic, so parallel callers never overspend.
+   */
+  takeAgentNotification(agentId: string, now: number, windowMs: number, limit: number): Promise<boolean>;
+
   createEmailConfirmToken(record: EmailConfirmTokenRecord): Promise<void>;
   /** The token with this hash, used or not, or null. */
   findEmailConfirmToken(tokenHash: string): Promise<EmailConfirmTokenRecord | null>;

@@ -69,6 +69,8 @@ beforeAll(async () => {
     logLevel: 'silent',
     smtpUrl: `smtp://mailer:s3cret-pass@127.0.0.1:${smtp.port}`,
     emailFrom: 'Loopgate <approvals@example.com>',
+    // An address the admin allowed without linking it to an operator: its link cannot decide.
+    allowedEmailRecipients: 'stranger@example.com',
   });
   server = await startServer(config, pino({ level: 'silent' }));
   const admin = (await server.store.getOperatorByName('admin'))!;

@@ -89,6 +89,8 @@ beforeAll(async () => {
     slackBotToken: 'xoxb-0000-test',
     slackSigningSecret: signingSecret,
     slackApiUrl: `${slack.origin}/api`,
+    // Agents may notify only linked operators and the channels an admin allowed.
+    allowedSlackRecipients: Array.from({ length: 50 }, (_, i) => `#approvals-${i + 1}`),
   });
   server = await startServer(config, pino({ level: 'silent' }));
   const admin = (await server.store.getOperatorByName('admin'))!;

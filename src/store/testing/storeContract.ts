@@ -317,6 +317,18 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect(await store.recordSlackPayload('sha256:aa', t0 + 3_600_002)).toBe(true);
     });
 
+    it('counts each agent’s notifications in a sliding window and never overspends', async () => {
+      const hour = 3_600_000;
+      const taken = await Promise.all(Array.from({ length: 5 }, () => store.takeAgentNotification('claude', t0, hour, 3)));
+      expect(taken.filter(Boolean)).toHaveLength(3);
+      expect(await store.takeAgentNotification('claude', t0 + hour - 1, hour, 3)).toBe(false);
+      // Another agent has its own budget.
+      expect(await store.takeAgentNotification('cursor', t0, hour, 3)).toBe(true);
+      // Once the first three leave the window, three more go out.
+      expect(await store.takeAgentNotification('claude', t0 + hour, hour, 3)).toBe(true);
+      expect(await store.takeAgentNotification('claude', t0 + hour, hour, 0)).toBe(false);
+    });
+
     it('uses an email confirm token once and only before it expires', async () => {
       const record = approval();
       await store.createApproval(record, audit('approval.created', record.id));
