@@ -20,6 +20,7 @@ export const redactedPaths = [
   '*.signingSecret',
   'req.headers.authorization',
   'req.headers.cookie',
+  'req.headers["x-loopgate-session"]',
 ];
 
 /**

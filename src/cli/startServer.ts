@@ -153,7 +153,6 @@ export async function startServer(
     jwks: () => jwks,
     logger,
     allowedOrigins: () => allowed,
-    secureCookies: url.startsWith('https:'),
     mcp,
     totp,
     extraApiRoutes: [createWebAuthnRoutes(webauthn), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay), ...notifications.apiRoutes],

@@ -7,7 +7,8 @@ import type { ApprovalService } from '../service/approvalService.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
 import { createApprovalRoutes } from './approvalRoutes.js';
-import { authenticate } from './authenticate.js';
+import { authenticate, fetchSiteGuard } from './authenticate.js';
+import { EventTickets } from '../service/eventTickets.js';
 import { hostOriginGuard, type AllowedOrigins } from './hostOriginGuard.js';
 import { createSessionRoutes } from './sessionRoutes.js';
 import { createSettingsRoutes } from './settingsRoutes.js';
@@ -27,7 +28,6 @@ export interface AppDeps {
   logger: Logger;
   /** Host and Origin values to accept (DNS-rebinding guard). */
   allowedOrigins: () => AllowedOrigins;
-  secureCookies: boolean;
   mcp?: McpEndpoint;
   /** TOTP enrolment for the settings page; without it `/v1/settings` is not served. */
   totp?: TotpStepUp;
@@ -72,6 +72,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.header('X-Request-Id', requestId);
   });
   app.use('*', hostOriginGuard(deps.allowedOrigins));
+  app.use('*', fetchSiteGuard());
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/.well-known/loopgate/jwks.json', (c) => {
@@ -80,8 +81,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.use('*', authenticate(deps.store, now));
-  app.route('/', createSessionRoutes(deps.store, { secureCookies: deps.secureCookies, now }));
-  app.route('/v1', createApprovalRoutes(deps.service));
+  const tickets = new EventTickets(deps.store, now);
+  app.route('/', createSessionRoutes(deps.store, { tickets, now }));
+  app.route('/v1', createApprovalRoutes(deps.service, tickets));
   if (deps.totp) app.route('/v1', createSettingsRoutes(deps.store, deps.totp));
   for (const routes of deps.extraApiRoutes ?? []) app.route('/v1', routes);
 
