@@ -21,7 +21,6 @@ const nextBase = 'http://loopgate.invalid';
  * resolves (WHATWG URL) to this origin. Returns the path, query and fragment to go to.
  */
 export function checkNextPath(next: string): { ok: true; value: string } | { ok: false; code: ErrorCode; message: string } {
-  // eslint-disable-next-line no-control-regex
   const bad = !next.startsWith('/') || /[\s\u0000-\u001f\u007f]/.test(next);
   let url: URL | null = null;
   try {

@@ -30,7 +30,8 @@ export class EventTickets {
   /** A new ticket for `session`, valid {@link eventTicketTtlMs}. */
   issue(session: SessionRecord): IssuedEventTicket {
     const now = this.#now();
-    for (const [hash, entry] of this.#tickets) if (entry.expiresAt <= now) this.#tickets.delete(hash);
+    for (const [hash, entry] of this.#tickets)
+      if (entry.expiresAt <= now) this.#tickets.delete(hash);
     const ticket = createSecretToken();
     const expiresAt = now + eventTicketTtlMs;
     this.#tickets.set(hashSecret(ticket), { sessionIdHash: session.idHash, expiresAt });
@@ -41,7 +42,9 @@ export class EventTickets {
    * Spends `ticket`: the signed-in operator it was issued to, or null when it is unknown, used
    * already, expired, or its session ended.
    */
-  async redeem(ticket: string): Promise<{ session: SessionRecord; operator: OperatorRecord } | null> {
+  async redeem(
+    ticket: string,
+  ): Promise<{ session: SessionRecord; operator: OperatorRecord } | null> {
     const hash = hashSecret(ticket);
     const entry = this.#tickets.get(hash);
     this.#tickets.delete(hash);

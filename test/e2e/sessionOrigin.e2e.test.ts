@@ -55,7 +55,13 @@ async function createRequest(description: string): Promise<string> {
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'loopgate-session-origin-'));
   const port = await freePort();
-  const config = configSchema.parse({ dataDir, host: '127.0.0.1', port, publicUrl: `http://localhost:${port}`, logLevel: 'silent' });
+  const config = configSchema.parse({
+    dataDir,
+    host: '127.0.0.1',
+    port,
+    publicUrl: `http://localhost:${port}`,
+    logLevel: 'silent',
+  });
   server = await startServer(config, pino({ level: 'silent' }));
   admin = (await server.store.getOperatorByName('admin'))!;
   agentKey = (await createAgentKey(server.store, 'claude', Date.now())).key;
@@ -100,7 +106,12 @@ describe('a page on another localhost port', () => {
       await attacker.addCookies(
         cookieHeader.split(/;\s*/).map((pair) => {
           const eq = pair.indexOf('=');
-          return { name: pair.slice(0, eq), value: pair.slice(eq + 1), domain: 'localhost', path: '/' };
+          return {
+            name: pair.slice(0, eq),
+            value: pair.slice(eq + 1),
+            domain: 'localhost',
+            path: '/',
+          };
         }),
       );
       const tab = await attacker.newPage();
@@ -152,7 +163,15 @@ describe('a page on another localhost port', () => {
       ['POST', '/v1/email/confirm'],
       ['POST', '/v1/slack/actions'],
     ];
-    const body = JSON.stringify({ decision: 'approved', action_description: 'x', token: '', response: {}, name: 'x', code: '000000', enrollment_token: 'x' });
+    const body = JSON.stringify({
+      decision: 'approved',
+      action_description: 'x',
+      token: '',
+      response: {},
+      name: 'x',
+      code: '000000',
+      enrollment_token: 'x',
+    });
     for (const cookie of replayed) {
       for (const [method, path] of [...operatorRoutes, ...tokenRoutes]) {
         const answer = await fetch(`${server.url}${path}`, {
@@ -162,9 +181,14 @@ describe('a page on another localhost port', () => {
         });
         const text = await answer.text();
         if (operatorRoutes.some(([m, p]) => m === method && p === path)) {
-          expect([401, 403], `${method} ${path} → ${answer.status} ${text}`).toContain(answer.status);
+          expect([401, 403], `${method} ${path} → ${answer.status} ${text}`).toContain(
+            answer.status,
+          );
         } else {
-          expect(answer.status >= 400 && answer.status < 500, `${method} ${path} → ${answer.status} ${text}`).toBe(true);
+          expect(
+            answer.status >= 400 && answer.status < 500,
+            `${method} ${path} → ${answer.status} ${text}`,
+          ).toBe(true);
         }
         expect(text).not.toContain('csrf_token');
         expect(text).not.toContain('Send $420');
@@ -172,7 +196,11 @@ describe('a page on another localhost port', () => {
     }
 
     // Nothing was decided: the request is still pending, with no response and no receipt.
-    const view = (await (await fetch(`${server.url}/v1/approvals/${pauseId}`, { headers: { authorization: `Bearer ${agentKey}` } })).json()) as {
+    const view = (await (
+      await fetch(`${server.url}/v1/approvals/${pauseId}`, {
+        headers: { authorization: `Bearer ${agentKey}` },
+      })
+    ).json()) as {
       status: string;
       response?: unknown;
       receipt?: unknown;
@@ -181,7 +209,10 @@ describe('a page on another localhost port', () => {
     expect(view.response ?? null).toBeNull();
     expect(view.receipt ?? null).toBeNull();
     // The session itself was not ended by the replayed logout either.
-    expect((await fetch(`${server.url}/v1/session`, { headers: { 'x-loopgate-session': secret! } })).status).toBe(200);
+    expect(
+      (await fetch(`${server.url}/v1/session`, { headers: { 'x-loopgate-session': secret! } }))
+        .status,
+    ).toBe(200);
   }, 120_000);
 });
 
@@ -212,12 +243,23 @@ describe('sign-in links', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL((url) => url.pathname === '/signin');
     expect(await page.evaluate(() => localStorage.getItem('loopgate.session'))).toBeNull();
-    expect((await fetch(`${server.url}/v1/session`, { headers: { 'x-loopgate-session': secret! } })).status).toBe(401);
+    expect(
+      (await fetch(`${server.url}/v1/session`, { headers: { 'x-loopgate-session': secret! } }))
+        .status,
+    ).toBe(401);
     await context.close();
   }, 60_000);
 
   it('land on the inbox for a next that would leave loopgate, never off-site and never a 500', async () => {
-    const badNexts = ['/%09/example.com', '/%0a', '//example.com/x', '/%5Cexample.com', 'https://example.com/', '/%0d%0aSet-Cookie:x=1', '/ok%20x'];
+    const badNexts = [
+      '/%09/example.com',
+      '/%0a',
+      '//example.com/x',
+      '/%5Cexample.com',
+      'https://example.com/',
+      '/%0d%0aSet-Cookie:x=1',
+      '/ok%20x',
+    ];
     const context = await browser.browser.newContext();
     const page = await context.newPage();
     for (const next of badNexts) {
@@ -244,13 +286,21 @@ describe('sign-in links', () => {
   });
 
   it('are not spent by a sign-in refused for its next', async () => {
-    const token = new URL(await createLoginUrl(server.store, admin, server.url, Date.now())).searchParams.get('token');
+    const token = new URL(
+      await createLoginUrl(server.store, admin, server.url, Date.now()),
+    ).searchParams.get('token');
     const post = (next: string) =>
-      fetch(`${server.url}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, next }) });
+      fetch(`${server.url}/v1/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, next }),
+      });
     for (const next of ['/\t/example.com', '/\n', '//example.com']) {
       const refused = await post(next);
       expect(refused.status).toBe(400);
-      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_NEXT_INVALID');
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe(
+        'E_AUTH_NEXT_INVALID',
+      );
     }
     expect((await post('/')).status).toBe(200);
   });

@@ -81,7 +81,9 @@ async function signIn() {
 
 if (token === '') {
   button.disabled = true;
-  showError('That sign-in link has no token. Copy the whole link, or get a new one with loopgate login-url.');
+  showError(
+    'That sign-in link has no token. Copy the whole link, or get a new one with loopgate login-url.',
+  );
 } else {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
