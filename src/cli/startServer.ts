@@ -161,7 +161,6 @@ export async function startServer(
     jwks: () => jwks,
     logger,
     allowedOrigins: () => allowed,
-    secureCookies: url.startsWith('https:'),
     maxBodyBytes: config.maxBodyBytes,
     mcp,
     totp,

@@ -16,7 +16,7 @@ export const configSchema = z
     dataDir: z.string().min(1).default('./.loopgate').describe('Folder for the database, keys and secrets.'),
     host: z.string().min(1).default('127.0.0.1').describe('Address the server binds; loopback unless --allow-public-bind.'),
     port: z.coerce.number().int().min(0).max(65_535).default(7878).describe('TCP port of the server (0 = any free port).'),
-    publicUrl: z.url().optional().describe('URL humans open (approval links, cookies, WebAuthn); default http://<host>:<port>.'),
+    publicUrl: z.url().optional().describe('URL humans open (approval and sign-in links, WebAuthn); default http://<host>:<port>.'),
     allowPublicBind: booleanFlag.default(false).describe('Allow binding a non-loopback address (put TLS in front of it).'),
     signingSecret: z.string().min(16).optional().describe('HMAC secret for response.signature; default a random one in the data dir.'),
     serverUrl: z.url().optional().describe('Use a remote loopgate server instead of embedding one (mcp).'),

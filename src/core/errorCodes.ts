@@ -33,7 +33,7 @@ export const errorCodes = {
   },
 
   // --- authentication and authorisation ---
-  E_AUTH_REQUIRED: { status: 401, meaning: 'No valid session cookie or agent key was presented.' },
+  E_AUTH_REQUIRED: { status: 401, meaning: 'No valid X-Loopgate-Session header or agent key was presented.' },
   E_AUTH_KEY_INVALID: { status: 401, meaning: 'The bearer agent key is unknown or revoked.' },
   E_AUTH_FORBIDDEN: {
     status: 403,
@@ -42,6 +42,14 @@ export const errorCodes = {
   E_AUTH_LOGIN_TOKEN_INVALID: {
     status: 401,
     meaning: 'The one-time sign-in link is unknown, used already, or expired (15 minutes).',
+  },
+  E_AUTH_NEXT_INVALID: {
+    status: 400,
+    meaning: 'The sign-in `next` is not a path on this server (or has control characters or spaces).',
+  },
+  E_AUTH_TICKET_INVALID: {
+    status: 401,
+    meaning: 'The event-stream ticket is unknown, used already, or expired (60 seconds).',
   },
   E_CSRF_TOKEN_INVALID: {
     status: 403,
@@ -54,6 +62,10 @@ export const errorCodes = {
   E_HTTP_ORIGIN_FORBIDDEN: {
     status: 403,
     meaning: 'The Origin header is not this server’s origin (cross-site request refused).',
+  },
+  E_HTTP_FETCH_SITE_FORBIDDEN: {
+    status: 403,
+    meaning: 'A state-changing browser request came from another origin (Sec-Fetch-Site is not same-origin).',
   },
   E_HTTP_NOT_FOUND: { status: 404, meaning: 'No route matches that method and path.' },
   E_HTTP_BODY_INVALID: { status: 400, meaning: 'The request body is not valid JSON of the expected shape.' },

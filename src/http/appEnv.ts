@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { OperatorRecord, SessionRecord } from '../store/store.js';
 
-/** Who is calling: an agent (bearer key) or a signed-in operator (session cookie). */
+/** Who is calling: an agent (bearer key) or a signed-in operator (`X-Loopgate-Session` header or an event ticket). */
 export type Principal =
   | { kind: 'agent'; agentId: string; keyId: string }
   | { kind: 'operator'; operator: OperatorRecord; session: SessionRecord };

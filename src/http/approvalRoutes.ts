@@ -5,6 +5,7 @@ import type { ApprovalRecord } from '../core/approval.js';
 import { approvalInputSchema } from '../core/approvalInput.js';
 import { LoopgateError } from '../core/errors.js';
 import type { ApprovalService } from '../service/approvalService.js';
+import type { EventTickets } from '../service/eventTickets.js';
 import type { AppEnv, Principal } from './appEnv.js';
 import { requireOperator, requirePrincipal } from './authenticate.js';
 import { parseWaitSeconds } from './parseWaitSeconds.js';
@@ -34,9 +35,12 @@ function assertMayRead(principal: Principal, record: ApprovalRecord): void {
 
 /**
  * `/v1/approvals…` and `/v1/events` (docs/api.md). Agents create, read, wait and cancel their
- * own requests; only a signed-in operator with the CSRF token decides.
+ * own requests; only a signed-in operator with the CSRF token decides. The event stream takes
+ * the session header or, for `EventSource` (which cannot send headers), `?ticket=` from
+ * `POST /v1/events/tickets` (single use, 60 s).
+ * @throws LoopgateError E_AUTH_TICKET_INVALID for a bad ticket
  */
-export function createApprovalRoutes(service: ApprovalService): Hono<AppEnv> {
+export function createApprovalRoutes(service: ApprovalService, tickets: EventTickets): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.post('/approvals', async (c) => {
@@ -106,8 +110,12 @@ export function createApprovalRoutes(service: ApprovalService): Hono<AppEnv> {
     return c.json(service.view(record));
   });
 
-  app.get('/events', (c: Context<AppEnv>) => {
-    requireOperator(c);
+  app.get('/events', async (c: Context<AppEnv>) => {
+    const ticket = c.req.query('ticket');
+    if (ticket === undefined) requireOperator(c);
+    else if (!(await tickets.redeem(ticket))) {
+      throw new LoopgateError('E_AUTH_TICKET_INVALID', 'That event ticket is unknown, used already, or expired; get a new one with POST /v1/events/tickets.');
+    }
     return streamSSE(c, async (stream) => {
       const queue: ApprovalRecord[] = [];
       let wake: (() => void) | undefined;

@@ -1,16 +1,21 @@
 import type { MiddlewareHandler } from 'hono';
-import { getCookie } from 'hono/cookie';
 import { LoopgateError } from '../core/errors.js';
 import { authenticateAgentKey, checkCsrfToken, resolveSession } from '../service/operatorAuth.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv, Principal } from './appEnv.js';
 
-/** The session cookie's name. */
-export const sessionCookieName = 'loopgate_session';
+/**
+ * The header that carries a signed-in browser's session secret. Cookies are never read for
+ * authority: browsers share them across every port of a host, while a custom header can only be
+ * sent by loopgate's own pages (a cross-origin page would need a CORS preflight loopgate never
+ * grants), and only they can read the secret (localStorage is per origin).
+ */
+export const sessionHeaderName = 'X-Loopgate-Session';
 
 /**
- * Sets `principal` from `Authorization: Bearer <agent key>` or the session cookie. A bearer
- * header that does not verify is refused outright (E_AUTH_KEY_INVALID) rather than ignored.
+ * Sets `principal` from `Authorization: Bearer <agent key>` or the `X-Loopgate-Session` header.
+ * A bearer header that does not verify is refused outright (E_AUTH_KEY_INVALID) rather than
+ * ignored; an unknown session secret leaves the caller anonymous.
  */
 export function authenticate(store: Store, now: () => number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -22,9 +27,9 @@ export function authenticate(store: Store, now: () => number): MiddlewareHandler
       const agent = await authenticateAgentKey(store, match[1]!, now());
       principal = { kind: 'agent', agentId: agent.name, keyId: agent.id };
     } else {
-      const cookie = getCookie(c, sessionCookieName);
-      if (cookie) {
-        const resolved = await resolveSession(store, cookie, now());
+      const secret = c.req.header(sessionHeaderName);
+      if (secret) {
+        const resolved = await resolveSession(store, secret, now());
         if (resolved) principal = { kind: 'operator', ...resolved };
       }
     }
@@ -33,11 +38,33 @@ export function authenticate(store: Store, now: () => number): MiddlewareHandler
   };
 }
 
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Fetch Metadata guard (W3C Fetch Metadata Request Headers §2.1): a state-changing request whose
+ * `Sec-Fetch-Site` is present and not `same-origin` came from a page of another origin (another
+ * port of localhost counts: `same-site` is refused too) and is refused. Callers that are not
+ * browsers (agents, Slack, the CLI) send no such header and pass.
+ * @throws LoopgateError E_HTTP_FETCH_SITE_FORBIDDEN
+ */
+export function fetchSiteGuard(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const site = c.req.header('sec-fetch-site');
+    if (site !== undefined && site !== 'same-origin' && !safeMethods.has(c.req.method)) {
+      throw new LoopgateError(
+        'E_HTTP_FETCH_SITE_FORBIDDEN',
+        `A ${c.req.method} with Sec-Fetch-Site "${site}" is refused; only loopgate's own pages (same-origin) may change anything.`,
+      );
+    }
+    await next();
+  };
+}
+
 /** Refuses anonymous callers (E_AUTH_REQUIRED). */
 export function requirePrincipal(c: { get(key: 'principal'): Principal | null }): Principal {
   const principal = c.get('principal');
   if (!principal) {
-    throw new LoopgateError('E_AUTH_REQUIRED', 'Sign in (operators: open a link from `loopgate login-url`) or send an agent key.');
+    throw new LoopgateError('E_AUTH_REQUIRED', 'Sign in (operators: open a link from `loopgate login-url`; pages send X-Loopgate-Session) or send an agent key.');
   }
   return principal;
 }

@@ -16,13 +16,13 @@ const json = { 'content-type': 'application/json' };
 
 async function decide(
   id: string,
-  auth: { cookie: string; csrf: string },
+  auth: { session: string; csrf: string },
   body: Record<string, unknown> = { decision: 'approved', comment: 'ok' },
   extraHeaders: Record<string, string> = {},
 ) {
   return h.request(`/v1/approvals/${id}/decision`, {
     method: 'POST',
-    headers: { ...json, cookie: auth.cookie, 'x-csrf-token': auth.csrf, origin: testOrigin, ...extraHeaders },
+    headers: { ...json, 'x-loopgate-session': auth.session, 'x-csrf-token': auth.csrf, origin: testOrigin, ...extraHeaders },
     body: JSON.stringify(body),
   });
 }
@@ -91,66 +91,126 @@ describe('no self-approval: agents can ask but never decide', () => {
 });
 
 describe('sign-in and session', () => {
-  it('signs in with a one-time link that works once, setting a strict HttpOnly cookie', async () => {
-    const { setCookie, response } = await h.signIn();
-    expect(response.status).toBe(303);
-    expect(response.headers.get('location')).toBe('/');
-    expect(setCookie).toMatch(/loopgate_session=/);
-    expect(setCookie).toMatch(/HttpOnly/);
-    expect(setCookie).toMatch(/SameSite=Strict/);
+  /** Posts a link's token to `POST /v1/login` as the sign-in page does. */
+  async function postLogin(token: string, next?: string, headers: Record<string, string> = {}) {
+    return h.request('/v1/login', {
+      method: 'POST',
+      headers: { ...json, origin: testOrigin, 'sec-fetch-site': 'same-origin', ...headers },
+      body: JSON.stringify(next === undefined ? { token } : { token, next }),
+    });
+  }
+  const newLinkToken = async () => {
+    const { createLoginUrl } = await import('../service/operatorAuth.js');
+    return new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now)).searchParams.get('token')!;
+  };
+  const codeOf = async (response: Response) => ((await response.json()) as { error: { code: string } }).error.code;
+
+  it('signs in with a one-time link that works once, handing the page a session secret and setting no cookie', async () => {
+    const { response, session } = await h.signIn();
+    expect(response.status).toBe(200);
+    expect(response.headers.get('set-cookie')).toBeNull();
+    expect(await response.json()).toMatchObject({ session, next: '/', operator: { name: 'admin' } });
+    const me = await h.request('/v1/session', { headers: { 'x-loopgate-session': session } });
+    expect(me.status).toBe(200);
   });
 
-  it('sends a used, expired or forged link to the sign-in page with the reason, and sets no cookie', async () => {
-    const { createLoginUrl } = await import('../service/operatorAuth.js');
-    const link = new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now));
-    const first = await h.request(`${link.pathname}${link.search}`);
-    expect(first.status).toBe(303);
-    const second = await h.request(`${link.pathname}${link.search}`);
-    expect(second.headers.get('location')).toMatch(/^\/signin\?error=used/);
-    expect(second.headers.get('set-cookie')).toBeNull();
+  it('only shows a page on GET and HEAD of a sign-in link: an unfurler spends nothing', async () => {
+    const token = await newLinkToken();
+    for (const method of ['GET', 'HEAD']) {
+      const page = await h.request(`/login?token=${token}&next=/settings`, { method });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/text\/html/);
+      expect(page.headers.get('set-cookie')).toBeNull();
+      expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    }
+    const first = await postLogin(token, '/settings');
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ next: '/settings' });
+    const second = await postLogin(token);
+    expect(second.status).toBe(401);
+    expect(await codeOf(second)).toBe('E_AUTH_LOGIN_TOKEN_INVALID');
+  });
 
-    const old = new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now));
+  it('refuses a used, expired or forged link with the reason', async () => {
+    const token = await newLinkToken();
+    expect((await postLogin(token)).status).toBe(200);
+    expect(((await (await postLogin(token)).json()) as { error: { message: string } }).error.message).toMatch(/already used/);
+    const old = await newLinkToken();
     h.clock.now += 15 * 60_000 + 1;
-    const expired = await h.request(`${old.pathname}${old.search}`);
-    expect(expired.headers.get('location')).toMatch(/^\/signin\?error=expired/);
-
-    const forged = await h.request('/login?token=abc');
-    expect(forged.headers.get('location')).toMatch(/^\/signin\?error=invalid/);
+    expect(((await (await postLogin(old)).json()) as { error: { message: string } }).error.message).toMatch(/expired/);
+    expect(await codeOf(await postLogin('abc'))).toBe('E_AUTH_LOGIN_TOKEN_INVALID');
   });
 
-  it('marks the cookie Secure when served over https', async () => {
-    const secure = await createAppHarness({ secureCookies: true });
-    const { setCookie } = await secure.signIn();
-    expect(setCookie).toMatch(/; Secure/);
-    await secure.close();
-    expect((await h.signIn()).setCookie).not.toMatch(/Secure/);
+  it('refuses a next that leaves this origin or has control characters, before spending the token', async () => {
+    const token = await newLinkToken();
+    for (const next of ['//evil.example/x', '/\\evil.example', '/\t/evil.example', '/%09/evil.example', '/\n', 'https://evil.example/', '/ok x', 'relative', '/\u0000']) {
+      const decoded = next.startsWith('/%') ? decodeURIComponent(next) : next;
+      const refused = await postLogin(token, decoded);
+      expect(refused.status, JSON.stringify(decoded)).toBe(400);
+      expect(await codeOf(refused)).toBe('E_AUTH_NEXT_INVALID');
+    }
+    const signedIn = await postLogin(token, '/approvals/apr_1?x=1#top');
+    expect(signedIn.status).toBe(200);
+    expect(await signedIn.json()).toMatchObject({ next: '/approvals/apr_1?x=1#top' });
   });
 
-  it('never redirects off-site after sign-in', async () => {
-    const { createLoginUrl } = await import('../service/operatorAuth.js');
-    const link = new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now));
-    const response = await h.request(`${link.pathname}${link.search}&next=//evil.example/x`);
-    expect(response.headers.get('location')).toBe('/');
+  it('refuses a sign-in posted from another origin (Fetch Metadata) without spending the token', async () => {
+    const token = await newLinkToken();
+    for (const site of ['same-site', 'cross-site', 'none']) {
+      const refused = await postLogin(token, '/', { 'sec-fetch-site': site });
+      expect(refused.status).toBe(403);
+      expect(await codeOf(refused)).toBe('E_HTTP_FETCH_SITE_FORBIDDEN');
+    }
+    expect((await postLogin(token)).status).toBe(200);
+  });
+
+  it('never reads a cookie for authority, not even one holding the real session secret', async () => {
+    const { pause_id } = await h.requestApproval();
+    const auth = await h.signIn();
+    const cookie = `loopgate_session=${auth.session}`;
+    expect((await h.request('/v1/session', { headers: { cookie } })).status).toBe(401);
+    expect((await h.request('/v1/approvals', { headers: { cookie } })).status).toBe(401);
+    const decided = await h.request(`/v1/approvals/${pause_id}/decision`, {
+      method: 'POST',
+      headers: { ...json, cookie, 'x-csrf-token': auth.csrf },
+      body: JSON.stringify({ decision: 'approved' }),
+    });
+    expect(decided.status).toBe(401);
+    expect((await h.service.getApproval(pause_id)).status).toBe('pending');
+  });
+
+  it('refuses a state-changing request with a valid session header but Sec-Fetch-Site same-site or cross-site', async () => {
+    const { pause_id } = await h.requestApproval();
+    const auth = await h.signIn();
+    for (const site of ['same-site', 'cross-site', 'none']) {
+      const refused = await decide(pause_id, auth, undefined, { 'sec-fetch-site': site });
+      expect(refused.status).toBe(403);
+      expect(await codeOf(refused)).toBe('E_HTTP_FETCH_SITE_FORBIDDEN');
+    }
+    expect((await h.service.getApproval(pause_id)).status).toBe('pending');
+    // Reading stays allowed (a GET changes nothing), and loopgate's own pages pass.
+    expect((await h.request('/v1/session', { headers: { ...auth.headers, 'sec-fetch-site': 'cross-site' } })).status).toBe(200);
+    expect((await decide(pause_id, auth, undefined, { 'sec-fetch-site': 'same-origin' })).status).toBe(200);
   });
 
   it('requires the CSRF token on every state-changing request', async () => {
     const { pause_id } = await h.requestApproval();
     const auth = await h.signIn();
-    const missing = await decide(pause_id, { cookie: auth.cookie, csrf: '' });
+    const missing = await decide(pause_id, { session: auth.session, csrf: '' });
     expect(missing.status).toBe(403);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('E_CSRF_TOKEN_INVALID');
-    const wrong = await decide(pause_id, { cookie: auth.cookie, csrf: `${auth.csrf.slice(0, -1)}x` });
+    const wrong = await decide(pause_id, { session: auth.session, csrf: `${auth.csrf.slice(0, -1)}x` });
     expect(wrong.status).toBe(403);
-    const logout = await h.request('/v1/logout', { method: 'POST', headers: { cookie: auth.cookie } });
+    const logout = await h.request('/v1/logout', { method: 'POST', headers: { 'x-loopgate-session': auth.session } });
     expect(logout.status).toBe(403);
     expect((await h.service.getApproval(pause_id)).status).toBe('pending');
   });
 
   it('ends the session on sign-out', async () => {
     const auth = await h.signIn();
-    const out = await h.request('/v1/logout', { method: 'POST', headers: { cookie: auth.cookie, 'x-csrf-token': auth.csrf } });
+    const out = await h.request('/v1/logout', { method: 'POST', headers: { 'x-loopgate-session': auth.session, 'x-csrf-token': auth.csrf } });
     expect(out.status).toBe(204);
-    expect((await h.request('/v1/session', { headers: { cookie: auth.cookie } })).status).toBe(401);
+    expect((await h.request('/v1/session', { headers: { 'x-loopgate-session': auth.session } })).status).toBe(401);
   });
 });
 
@@ -246,7 +306,7 @@ describe('deciding', () => {
     const response = await decide(pause_id, auth);
     expect(response.status).toBe(409);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_APPROVAL_EXPIRED');
-    const view = (await (await h.request(`/v1/approvals/${pause_id}`, { headers: { cookie: auth.cookie } })).json()) as { status: string };
+    const view = (await (await h.request(`/v1/approvals/${pause_id}`, { headers: { 'x-loopgate-session': auth.session } })).json()) as { status: string };
     expect(view.status).toBe('timed_out');
   });
 
@@ -319,9 +379,17 @@ describe('agents', () => {
 });
 
 describe('inbox events', () => {
+  /** A ticket for the event stream, as events.js gets one before each (re)connect. */
+  async function eventTicket(headers: Record<string, string>) {
+    const issued = await h.request('/v1/events/tickets', { method: 'POST', headers: { ...headers, origin: testOrigin } });
+    expect(issued.status).toBe(200);
+    return ((await issued.json()) as { ticket: string }).ticket;
+  }
+
   it('streams every change to a signed-in operator as server-sent events', async () => {
     const auth = await h.signIn();
-    const response = await h.request('/v1/events', { headers: { cookie: auth.cookie } });
+    const ticket = await eventTicket({ ...auth.headers, 'x-csrf-token': auth.csrf });
+    const response = await h.request(`/v1/events?ticket=${ticket}`);
     expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
     const reader = response.body!.getReader();
     const decoder = new TextDecoder();
@@ -339,6 +407,35 @@ describe('inbox events', () => {
     await decide(pause_id, auth);
     await readUntil(new RegExp(`"pause_id":"${pause_id}".*"status":"responded"`));
     await reader.cancel();
+  });
+
+  it('takes an event ticket once, and not after 60 seconds or after sign-out', async () => {
+    const auth = await h.signIn();
+    const headers = { ...auth.headers, 'x-csrf-token': auth.csrf };
+    const once = await eventTicket(headers);
+    const first = await h.request(`/v1/events?ticket=${once}`);
+    expect(first.status).toBe(200);
+    await first.body!.cancel();
+    const replay = await h.request(`/v1/events?ticket=${once}`);
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_TICKET_INVALID');
+
+    const stale = await eventTicket(headers);
+    h.clock.now += 60_000;
+    expect((await h.request(`/v1/events?ticket=${stale}`)).status).toBe(401);
+
+    const orphan = await eventTicket(headers);
+    expect((await h.request('/v1/logout', { method: 'POST', headers: { ...headers, origin: testOrigin } })).status).toBe(204);
+    expect((await h.request(`/v1/events?ticket=${orphan}`)).status).toBe(401);
+    expect((await h.request('/v1/events?ticket=forged')).status).toBe(401);
+  });
+
+  it('issues event tickets only to a signed-in operator with the CSRF token', async () => {
+    const auth = await h.signIn();
+    expect((await h.request('/v1/events/tickets', { method: 'POST' })).status).toBe(401);
+    expect((await h.request('/v1/events/tickets', { method: 'POST', headers: { cookie: `loopgate_session=${auth.session}` } })).status).toBe(401);
+    expect((await h.request('/v1/events/tickets', { method: 'POST', headers: auth.headers })).status).toBe(403);
+    expect((await h.request('/v1/events/tickets', { method: 'POST', headers: { authorization: `Bearer ${h.agent.key}` } })).status).toBe(403);
   });
 
   it('refuses the event stream to agents', async () => {

@@ -7,8 +7,9 @@ import type { ApprovalService } from '../service/approvalService.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
 import { createApprovalRoutes } from './approvalRoutes.js';
-import { authenticate } from './authenticate.js';
 import { defaultMaxBodyBytes, limitBody } from './limitBody.js';
+import { authenticate, fetchSiteGuard } from './authenticate.js';
+import { EventTickets } from '../service/eventTickets.js';
 import { hostOriginGuard, type AllowedOrigins } from './hostOriginGuard.js';
 import { createSessionRoutes } from './sessionRoutes.js';
 import { createSettingsRoutes } from './settingsRoutes.js';
@@ -28,7 +29,6 @@ export interface AppDeps {
   logger: Logger;
   /** Host and Origin values to accept (DNS-rebinding guard). */
   allowedOrigins: () => AllowedOrigins;
-  secureCookies: boolean;
   mcp?: McpEndpoint;
   /** TOTP enrolment for the settings page; without it `/v1/settings` is not served. */
   totp?: TotpStepUp;
@@ -76,6 +76,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use('*', hostOriginGuard(deps.allowedOrigins));
   app.use('*', limitBody(deps.maxBodyBytes ?? defaultMaxBodyBytes));
+  app.use('*', fetchSiteGuard());
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/.well-known/loopgate/jwks.json', (c) => {
@@ -84,8 +85,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.use('*', authenticate(deps.store, now));
-  app.route('/', createSessionRoutes(deps.store, { secureCookies: deps.secureCookies, now }));
-  app.route('/v1', createApprovalRoutes(deps.service));
+  const tickets = new EventTickets(deps.store, now);
+  app.route('/', createSessionRoutes(deps.store, { tickets, now }));
+  app.route('/v1', createApprovalRoutes(deps.service, tickets));
   if (deps.totp) app.route('/v1', createSettingsRoutes(deps.store, deps.totp));
   for (const routes of deps.extraApiRoutes ?? []) app.route('/v1', routes);
 

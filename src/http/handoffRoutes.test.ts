@@ -21,7 +21,7 @@ let relay: RelayHub;
 let app: ReturnType<typeof createApp>;
 let keyA: string;
 let keyB: string;
-let operatorCookie: string;
+let operatorSession: string;
 
 const request = (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
   app.request(path, { ...init, headers: { host: '127.0.0.1:7878', ...init.headers } });
@@ -51,15 +51,18 @@ beforeAll(async () => {
     jwks: () => jwks,
     logger: pino({ level: 'silent' }),
     allowedOrigins: () => allowed,
-    secureCookies: false,
     extraApiRoutes: [createHandoffRoutes(relay)],
   });
   keyA = (await createAgentKey(store, 'agent-a', Date.now())).key;
   keyB = (await createAgentKey(store, 'agent-b', Date.now())).key;
   const admin = await ensureDefaultOperator(store, Date.now());
   const login = new URL(await createLoginUrl(store, admin, origin, Date.now()));
-  const signedIn = await request(`${login.pathname}${login.search}`);
-  operatorCookie = (signedIn.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const signedIn = await request('/v1/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin },
+    body: JSON.stringify({ token: login.searchParams.get('token') }),
+  });
+  operatorSession = ((await signedIn.json()) as { session: string }).session;
 });
 
 afterAll(async () => {
@@ -84,7 +87,7 @@ describe('/v1/handoff', () => {
     const anonymous = await request('/v1/handoff', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"service":"x"}' });
     expect(anonymous.status).toBe(401);
     expect(await errorCode(anonymous)).toBe('E_AUTH_REQUIRED');
-    const operator = await request('/v1/handoff', { method: 'POST', headers: { cookie: operatorCookie, 'content-type': 'application/json' }, body: '{"service":"x"}' });
+    const operator = await request('/v1/handoff', { method: 'POST', headers: { 'x-loopgate-session': operatorSession, 'content-type': 'application/json' }, body: '{"service":"x"}' });
     expect(operator.status).toBe(403);
     expect(await errorCode(operator)).toBe('E_AUTH_FORBIDDEN');
   });

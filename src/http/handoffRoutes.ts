@@ -8,7 +8,7 @@ import { readJsonBody } from './readJsonBody.js';
 
 const handoffAgentsOnly = 'Handoff sessions are opened and ended by agents, with "Authorization: Bearer <agent key>".';
 
-/** Handoff sessions belong to agents; an operator's session cookie cannot open or end one. */
+/** Handoff sessions belong to agents; an operator's browser session cannot open or end one. */
 const agentIdOf = (c: Context<AppEnv>) => requireAgent(c, handoffAgentsOnly).agentId;
 
 /**

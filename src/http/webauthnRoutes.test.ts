@@ -14,7 +14,7 @@ type Harness = Awaited<ReturnType<typeof createAppHarness>>;
 
 let h: Harness;
 let webauthn: WebAuthnService;
-let auth: { cookie: string; csrf: string };
+let auth: { session: string; csrf: string };
 
 beforeEach(async () => {
   h = await createAppHarness();
@@ -29,7 +29,7 @@ afterEach(async () => {
 
 const asOperator = (extra: Record<string, string> = {}) => ({
   'content-type': 'application/json',
-  cookie: auth.cookie,
+  'x-loopgate-session': auth.session,
   'x-csrf-token': auth.csrf,
   origin: testOrigin,
   ...extra,
@@ -70,7 +70,7 @@ describe('passkey routes', () => {
       flagged: false,
     });
 
-    const list = await h.request('/v1/webauthn/credentials', { headers: { cookie: auth.cookie } });
+    const list = await h.request('/v1/webauthn/credentials', { headers: { 'x-loopgate-session': auth.session } });
     expect(list.status).toBe(200);
     expect(((await list.json()) as { items: { id: string; name: string }[] }).items.map((p) => [p.id, p.name])).toEqual([[authenticator.id, 'This device']]);
   });
@@ -117,7 +117,7 @@ describe('passkey routes', () => {
     expect(await errorCode(notJson)).toBe('E_HTTP_BODY_INVALID');
     const noName = await post('/v1/webauthn/registration/verify', { response: {} });
     expect(await errorCode(noName)).toBe('E_HTTP_BODY_INVALID');
-    const list = await h.request('/v1/webauthn/credentials', { headers: { cookie: auth.cookie } });
+    const list = await h.request('/v1/webauthn/credentials', { headers: { 'x-loopgate-session': auth.session } });
     expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
   });
 
@@ -140,7 +140,7 @@ describe('passkey routes', () => {
       expect(agent.status, `${method} ${path}`).toBe(403);
       expect(await errorCode(agent)).toBe('E_AUTH_FORBIDDEN');
       if (method === 'POST') {
-        const noCsrf = await post(path, {}, { 'content-type': 'application/json', cookie: auth.cookie, origin: testOrigin });
+        const noCsrf = await post(path, {}, { 'content-type': 'application/json', 'x-loopgate-session': auth.session, origin: testOrigin });
         expect(noCsrf.status, `${method} ${path}`).toBe(403);
         expect(await errorCode(noCsrf)).toBe('E_CSRF_TOKEN_INVALID');
       }

@@ -15,8 +15,8 @@ const registrationBodySchema = z
   .strict();
 
 /**
- * The passkey routes (docs/api.md "Passkeys"), mounted under `/v1`. Operator-only: a session
- * cookie, and on POST the session's `X-CSRF-Token`; agent keys get 403.
+ * The passkey routes (docs/api.md "Passkeys"), mounted under `/v1`. Operator-only: the
+ * `X-Loopgate-Session` header, and on POST the session's `X-CSRF-Token`; agent keys get 403.
  *
  * - `POST /webauthn/registration/options` → PublicKeyCredentialCreationOptionsJSON
  * - `POST /webauthn/registration/verify` `{response, name}` → 201 `{id, name, created_at, last_used_at, flagged}`

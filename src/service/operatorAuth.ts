@@ -29,9 +29,12 @@ export async function createLoginUrl(store: Store, operator: OperatorRecord, pub
   return `${publicUrl.replace(/\/$/, '')}/login?token=${token}`;
 }
 
-/** A new browser session: the cookie value (shown once) and its record. */
+/**
+ * A new browser session: the session secret (handed to the page once, sent back in the
+ * `X-Loopgate-Session` header; only its SHA-256 is stored) and its record.
+ */
 export interface NewSession {
-  cookieValue: string;
+  secret: string;
   session: SessionRecord;
   operator: OperatorRecord;
 }
@@ -52,9 +55,9 @@ export async function signInWithToken(store: Store, token: string, now: number):
   }
   const operator = await store.getOperator(result.operatorId);
   if (!operator) throw new LoopgateError('E_AUTH_LOGIN_TOKEN_INVALID', 'The operator of that sign-in link no longer exists.');
-  const cookieValue = createSecretToken();
+  const secret = createSecretToken();
   const session: SessionRecord = {
-    idHash: hashSecret(cookieValue),
+    idHash: hashSecret(secret),
     operatorId: operator.id,
     csrfToken: createSecretToken(),
     createdAt: now,
@@ -62,16 +65,25 @@ export async function signInWithToken(store: Store, token: string, now: number):
   };
   await store.createSession(session);
   await store.appendAudit({ type: 'operator.signed_in', requestId: null, actor: `operator:${operator.name}`, data: {} }, now);
-  return { cookieValue, session, operator };
+  return { secret, session, operator };
 }
 
-/** The signed-in operator behind a session cookie, or null. */
+/** The signed-in operator behind a session secret, or null. */
 export async function resolveSession(
   store: Store,
-  cookieValue: string,
+  secret: string,
   now: number,
 ): Promise<{ session: SessionRecord; operator: OperatorRecord } | null> {
-  const session = await store.getSession(hashSecret(cookieValue), now);
+  return resolveSessionByHash(store, hashSecret(secret), now);
+}
+
+/** The signed-in operator behind a stored session hash, or null when it expired or was deleted. */
+export async function resolveSessionByHash(
+  store: Store,
+  idHash: string,
+  now: number,
+): Promise<{ session: SessionRecord; operator: OperatorRecord } | null> {
+  const session = await store.getSession(idHash, now);
   if (!session) return null;
   const operator = await store.getOperator(session.operatorId);
   return operator ? { session, operator } : null;

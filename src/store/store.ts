@@ -21,7 +21,7 @@ export interface OperatorRecord {
   createdAt: number;
 }
 
-/** A signed-in browser session: only the SHA-256 of the cookie value is kept. Times in ms. */
+/** A signed-in browser session: only the SHA-256 of the session secret is kept. Times in ms. */
 export interface SessionRecord {
   idHash: string;
   operatorId: string;

@@ -7,7 +7,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
@@ -46,8 +46,7 @@ async function signedInPage(dataDir: string): Promise<Page> {
   const link = await runCli(['login-url', '--data-dir', dataDir]);
   expect(link.code, link.stderr).toBe(0);
   const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await page.goto(link.stdout.trim());
-  await page.waitForURL((url) => url.pathname === '/');
+  await signInWithLink(page, link.stdout.trim());
   return page;
 }
 

@@ -102,12 +102,15 @@ describe('loopgate mcp --server-url (remote server)', () => {
 
     const waiting = call('wait_for_approval', { pause_id, max_wait_seconds: 30 });
     // A human decides through the server's own API (the browser flow is covered elsewhere).
-    const login = await fetch(server.loginUrl, { redirect: 'manual' });
-    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
-    const { csrf_token } = (await (await fetch(`${server.url}/v1/session`, { headers: { cookie } })).json()) as { csrf_token: string };
+    const login = await fetch(`${server.url}/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: server.url },
+      body: JSON.stringify({ token: new URL(server.loginUrl).searchParams.get('token') }),
+    });
+    const { session, csrf_token } = (await login.json()) as { session: string; csrf_token: string };
     const decided = await fetch(`${server.url}/v1/approvals/${pause_id}/decision`, {
       method: 'POST',
-      headers: { cookie, 'x-csrf-token': csrf_token, 'content-type': 'application/json', origin: server.url },
+      headers: { 'x-loopgate-session': session, 'x-csrf-token': csrf_token, 'content-type': 'application/json', origin: server.url },
       body: JSON.stringify({ decision: 'approved', comment: 'remote ok' }),
     });
     expect(decided.status).toBe(200);

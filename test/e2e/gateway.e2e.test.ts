@@ -7,7 +7,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTotpCode } from '../../src/gates/index.js';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
@@ -73,8 +73,7 @@ const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
 async function approveInBrowser(approvalUrl: string, code?: string): Promise<void> {
   const link = await runCli(['login-url', '--data-dir', dataDir]);
   const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await page.goto(link.stdout.trim());
-  await page.waitForURL((url) => url.pathname === '/');
+  await signInWithLink(page, link.stdout.trim());
   await page.goto(approvalUrl);
   if (code) await page.getByLabel('Authenticator code').fill(code);
   await page.getByRole('button', { name: 'Approve' }).click();

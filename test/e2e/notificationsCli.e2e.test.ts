@@ -10,7 +10,7 @@ import {
   type RecordingServer,
 } from '../../src/channels/testing/recordingServer.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 /**
@@ -175,8 +175,7 @@ describe('loopgate webhooks and a running server', () => {
 
     browser = await launchTestBrowser();
     const page = await browser.browser.newPage();
-    await page.goto(serve.loginUrl);
-    await page.waitForURL((url) => url.pathname === '/');
+    await signInWithLink(page, serve.loginUrl);
     // The endpoint on a closed port failed: the inbox says so and links to the Delivery page.
     await page.getByText('1 notification could not be delivered in the last day.').waitFor();
     await page.getByRole('link', { name: 'See Delivery' }).click();

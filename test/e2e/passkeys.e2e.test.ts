@@ -10,7 +10,7 @@ import type { GateSpec } from '../../src/core/approval.js';
 import { configSchema } from '../../src/config/configSchema.js';
 import { createLoginUrl } from '../../src/service/operatorAuth.js';
 import type { OperatorRecord } from '../../src/store/store.js';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**
  * Passkeys end to end: a real server (startServer, SQLite in a temp dir) at http://localhost —
@@ -97,8 +97,7 @@ beforeAll(async () => {
       automaticPresenceSimulation: true,
     },
   })) as { authenticatorId: string });
-  await page.goto(await createLoginUrl(server.store, admin, server.url, Date.now()));
-  await page.waitForURL((url) => url.pathname === '/');
+  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now()));
 });
 
 afterAll(async () => {
@@ -237,8 +236,7 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     const byIp = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
     const other = await byIp.newPage();
     const ipBase = `http://127.0.0.1:${server.port}`;
-    await other.goto(await createLoginUrl(server.store, admin, ipBase, Date.now()));
-    await other.waitForURL((url) => url.pathname === '/');
+    await signInWithLink(other, await createLoginUrl(server.store, admin, ipBase, Date.now()));
     await other.goto(`${ipBase}/settings`);
     await other.getByRole('button', { name: 'Add a passkey' }).click();
     await other.getByRole('alert').filter({ hasText: `Passkeys here belong to localhost, not 127.0.0.1: open http://localhost:${server.port}/settings instead.` }).waitFor();
@@ -262,8 +260,7 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
       const ipContext = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
       const ipPage = await ipContext.newPage();
       const ipAdmin = (await ipServer.store.getOperatorByName('admin'))!;
-      await ipPage.goto(await createLoginUrl(ipServer.store, ipAdmin, ipServer.url, Date.now()));
-      await ipPage.waitForURL((url) => url.pathname === '/');
+      await signInWithLink(ipPage, await createLoginUrl(ipServer.store, ipAdmin, ipServer.url, Date.now()));
       await ipPage.goto(`${ipServer.url}/settings`);
       await ipPage.getByRole('button', { name: 'Add a passkey' }).click();
       await ipPage.getByRole('alert').filter({ hasText: 'Passkeys need a host name, not the IP address 127.0.0.1' }).waitFor();

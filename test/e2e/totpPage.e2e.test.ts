@@ -10,7 +10,7 @@ import { configSchema } from '../../src/config/configSchema.js';
 import { generateTotpCode } from '../../src/gates/totpCode.js';
 import { createLoginUrl } from '../../src/service/operatorAuth.js';
 import type { OperatorRecord } from '../../src/store/store.js';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**
  * The authenticator app in the web UI, in real Chromium against a real server: enrolment on
@@ -62,8 +62,7 @@ beforeAll(async () => {
   admin = (await server.store.getOperatorByName('admin'))!;
   browser = await launchTestBrowser();
   page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await page.goto(await createLoginUrl(server.store, admin, server.url, Date.now()));
-  await page.waitForURL((url) => url.pathname === '/');
+  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now()));
 });
 
 afterAll(async () => {

@@ -21,7 +21,7 @@ export const testOrigin = 'http://127.0.0.1:7878';
  * A real app over a real SQLite store in a temp dir, called with `app.request()` (no port).
  * `clock.now` can be moved forward to expire requests.
  */
-export async function createAppHarness(options: { progressIntervalMs?: number; secureCookies?: boolean } = {}) {
+export async function createAppHarness(options: { progressIntervalMs?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'loopgate-app-'));
   const store = openSqliteStore(join(dir, 'loopgate.db'));
   const receiptKey = await loadOrCreateReceiptKey(dir);
@@ -42,7 +42,6 @@ export async function createAppHarness(options: { progressIntervalMs?: number; s
     jwks: () => jwks,
     logger: pino({ level: 'silent' }),
     allowedOrigins: () => allowed,
-    secureCookies: options.secureCookies ?? false,
     mcp,
     now,
   });
@@ -53,14 +52,20 @@ export async function createAppHarness(options: { progressIntervalMs?: number; s
   const request = (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
     app.request(path, { ...init, headers: { host: '127.0.0.1:7878', ...init.headers } });
 
-  /** Signs the admin in through a one-time link; returns the cookie and CSRF token. */
+  /**
+   * Signs the admin in as the sign-in page does (`POST /v1/login` with a one-time link's token);
+   * returns the session secret, its `X-Loopgate-Session` header, the CSRF token and the answer.
+   */
   async function signIn() {
     const url = new URL(await createLoginUrl(store, admin, testOrigin, clock.now));
-    const response = await request(`${url.pathname}${url.search}`);
-    const setCookie = response.headers.get('set-cookie') ?? '';
-    const cookie = setCookie.split(';')[0]!;
-    const session = (await (await request('/v1/session', { headers: { cookie } })).json()) as { csrf_token: string };
-    return { cookie, csrf: session.csrf_token, setCookie, response };
+    const response = await request('/v1/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: testOrigin, 'sec-fetch-site': 'same-origin' },
+      body: JSON.stringify({ token: url.searchParams.get('token') }),
+    });
+    if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${await response.clone().text()}`);
+    const body = (await response.clone().json()) as { session: string; csrf_token: string };
+    return { session: body.session, headers: { 'x-loopgate-session': body.session }, csrf: body.csrf_token, response };
   }
 
   /** Creates an approval as the agent; returns its view. */

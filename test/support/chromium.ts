@@ -1,4 +1,4 @@
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { inject } from 'vitest';
 
 /** Flags that keep a headless Chromium quiet on a machine with no outside network. */
@@ -31,4 +31,16 @@ export async function launchTestBrowser(): Promise<TestBrowser> {
       await browser.close().catch(() => undefined);
     },
   };
+}
+
+/**
+ * Signs a page in as a human does: opens a one-time sign-in link (which by itself spends
+ * nothing), presses **Sign in**, and waits for the page the link's `next` names (default `/`).
+ */
+export async function signInWithLink(page: Page, loginUrl: string): Promise<void> {
+  const next = new URL(loginUrl).searchParams.get('next') ?? '/';
+  const expected = new URL(next, loginUrl).pathname;
+  await page.goto(loginUrl);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((url) => url.pathname === expected);
 }

@@ -1,9 +1,11 @@
 // @ts-check
 /**
- * The browser's client for loopgate's JSON API (docs/api.md). Every call is same-origin with
- * the session cookie; every POST carries the session's CSRF token in `X-CSRF-Token`. A 401 sends
- * the user to `/signin?next=<current path>`; any other failure is thrown as an {@link ApiError}
- * whose `message` is the `error.message` of the API's body, never a raw dump.
+ * The browser's client for loopgate's JSON API (docs/api.md). Every call is same-origin and
+ * carries the session secret (kept in this origin's localStorage by the sign-in page) in
+ * `X-Loopgate-Session`; no cookie is sent or needed. Every POST also carries the session's CSRF
+ * token in `X-CSRF-Token`. A 401 forgets the secret and sends the user to
+ * `/signin?next=<current path>`; any other failure is thrown as an {@link ApiError} whose
+ * `message` is the `error.message` of the API's body, never a raw dump.
  */
 
 /**
@@ -75,6 +77,48 @@ export class ApiError extends Error {
 /** @type {Session | null} */
 let currentSession = null;
 
+/** The localStorage key of the session secret (per origin: other localhost ports cannot read it). */
+const SESSION_STORAGE_KEY = 'loopgate.session';
+
+/**
+ * The stored session secret, or null when this browser is not signed in (or storage is off).
+ * @returns {string | null}
+ */
+export function readSessionSecret() {
+  try {
+    return localStorage.getItem(SESSION_STORAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Keeps the session secret `POST /v1/login` handed out, for every tab of this origin.
+ * @param {string} secret
+ */
+export function storeSessionSecret(secret) {
+  localStorage.setItem(SESSION_STORAGE_KEY, secret);
+}
+
+/** Forgets the session secret (sign-out, or the server no longer knows it). */
+export function forgetSessionSecret() {
+  currentSession = null;
+  try {
+    localStorage.removeItem(SESSION_STORAGE_KEY);
+  } catch {
+    // Storage is off: there is nothing to forget.
+  }
+}
+
+/**
+ * The header that proves this page is signed in, for fetches made outside this module.
+ * @returns {Record<string, string>}
+ */
+export function sessionHeaders() {
+  const secret = readSessionSecret();
+  return secret ? { 'X-Loopgate-Session': secret } : {};
+}
+
 /** The path and query of this page, as the `next` a sign-in should return to. */
 function currentPath() {
   return location.pathname + location.search;
@@ -136,7 +180,7 @@ async function readApiError(res) {
 async function requestJson(method, path, options = {}) {
   const { body, redirectOn401 = true } = options;
   /** @type {Record<string, string>} */
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', ...sessionHeaders() };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && currentSession) headers['X-CSRF-Token'] = currentSession.csrf_token;
   /** @type {Response} */
@@ -145,7 +189,7 @@ async function requestJson(method, path, options = {}) {
     res = await fetch(path, {
       method,
       headers,
-      credentials: 'same-origin',
+      credentials: 'omit',
       cache: 'no-store',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
@@ -158,7 +202,10 @@ async function requestJson(method, path, options = {}) {
     err.cause = cause;
     throw err;
   }
-  if (res.status === 401 && redirectOn401) return redirectToSignIn();
+  if (res.status === 401) {
+    forgetSessionSecret();
+    if (redirectOn401) return redirectToSignIn();
+  }
   if (!res.ok) throw await readApiError(res);
   if (res.status === 204) return null;
   try {
@@ -327,7 +374,16 @@ export function registerPasskey(response, name) {
 }
 
 /**
- * `POST /v1/logout`, then the sign-in page.
+ * `POST /v1/events/tickets`: a single-use ticket (60 s) for `GET /v1/events?ticket=…`, since
+ * EventSource cannot send the session header. A 401 goes to the sign-in page.
+ * @returns {Promise<{ ticket: string, expires_at: string }>}
+ */
+export function fetchEventTicket() {
+  return apiPost('/v1/events/tickets');
+}
+
+/**
+ * `POST /v1/logout` (the server deletes the session), forgets the secret, then the sign-in page.
  * @returns {Promise<void>}
  */
 export async function signOut() {
@@ -337,6 +393,6 @@ export async function signOut() {
     // Already signed out is the outcome the user asked for.
     if (!(err instanceof ApiError) || err.status !== 401) throw err;
   }
-  currentSession = null;
+  forgetSessionSecret();
   location.assign('/signin?signed_out=1');
 }

@@ -1,13 +1,15 @@
 // @ts-check
 /**
  * The live feed: `GET /v1/events` as Server-Sent Events (HTML Living Standard §9.2), one
- * `event: approval` with the approval view as `data` on every change. EventSource reconnects
- * by itself after a dropped connection; when the server refuses the stream outright (a non-200
- * answer closes the EventSource for good) this module checks the session (a 401 goes to the
- * sign-in page) and opens a new stream after a growing pause.
+ * `event: approval` with the approval view as `data` on every change. EventSource cannot send
+ * the session header, so each connection first gets a single-use ticket
+ * (`POST /v1/events/tickets`, a 401 goes to the sign-in page) and opens
+ * `/v1/events?ticket=…`. A ticket works once, so when the stream drops (EventSource would retry
+ * with the spent ticket and be refused, which closes it for good) this module opens a new
+ * stream with a fresh ticket after a growing pause.
  */
 
-import { fetchSession } from './api.js';
+import { fetchEventTicket } from './api.js';
 
 /** @typedef {import('./api.js').ApprovalView} ApprovalView */
 
@@ -43,9 +45,19 @@ export function subscribeToApprovals(handlers) {
     handlers.onConnectionChange(false, false);
   };
 
-  const open = () => {
+  const open = async () => {
     if (closed) return;
-    source = new EventSource('/v1/events', { withCredentials: true });
+    /** @type {string} */
+    let ticket;
+    try {
+      ({ ticket } = await fetchEventTicket()); // never settles on 401: the page goes to sign-in
+    } catch {
+      markLost(); // the server is unreachable or failing; keep trying
+      scheduleRetry();
+      return;
+    }
+    if (closed) return;
+    source = new EventSource(`/v1/events?ticket=${encodeURIComponent(ticket)}`);
     source.addEventListener('open', () => {
       attempt = 0;
       const reconnected = everConnected && lost;
@@ -67,22 +79,19 @@ export function subscribeToApprovals(handlers) {
     });
     source.addEventListener('error', () => {
       markLost();
-      if (source && source.readyState === EventSource.CLOSED) {
-        source = null;
-        void retryAfterRefusal();
-      }
+      // The ticket is spent: EventSource's own retry would be refused, so reconnect ourselves.
+      source?.close();
+      source = null;
+      scheduleRetry();
     });
   };
 
-  const retryAfterRefusal = async () => {
-    try {
-      await fetchSession(); // never settles on 401: the page goes to sign-in
-    } catch {
-      // The server is unreachable or failing; keep trying the stream.
-    }
+  const scheduleRetry = () => {
+    if (closed) return;
+    clearTimeout(retryTimer);
     const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)] ?? 30_000;
     attempt += 1;
-    retryTimer = setTimeout(open, delay);
+    retryTimer = setTimeout(() => void open(), delay);
   };
 
   // Leaving the page (or going into the back/forward cache) must not show a lost connection.
@@ -96,10 +105,10 @@ export function subscribeToApprovals(handlers) {
     if (!event.persisted || !closed || stopped) return;
     closed = false;
     lost = true; // restored from the back/forward cache: events were missed meanwhile
-    open();
+    void open();
   });
 
-  open();
+  void open();
   return () => {
     stopped = true;
     closed = true;
