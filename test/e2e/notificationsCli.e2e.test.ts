@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingServer, type RecordedRequest, type RecordingServer } from '../../src/channels/testing/recordingServer.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
 import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
-import { runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { initDataDir, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 /**
  * The spawned CLI (`npm test` builds first): linking Slack users and addresses to operators,
@@ -41,7 +41,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 const cli = (...args: string[]) => runCli([...args, '--data-dir', dataDir]);
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-notify-cli-'));
+  dataDir = await initDataDir(mkdtempSync(join(tmpdir(), 'loopgate-notify-cli-')));
   receiver = await startRecordingServer(() => ({ status: 204, body: '' }));
 });
 
