@@ -144,7 +144,7 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
   const [{ createRemoteApprovalsClient }, { createRemoteGatewayBackend, createLocalGatewayBackend }, { createRemoteHandoffClient }] =
     await Promise.all([import('../mcp/approvalsClient.js'), import('../mcp/gatewayBackend.js'), import('../mcp/handoffClient.js')]);
   if (config.serverUrl) {
-    if (!config.apiKey) throw new LoopgateError('E_CONFIG_INVALID', '--server-url needs --api-key (create one on the server with `loopgate keys create --name NAME`).');
+    if (!config.apiKey) throw new LoopgateError('E_CONFIG_INVALID', '--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY (create one on the server with `loopgate keys create --name NAME`).');
     logger.info({ server: config.serverUrl }, `loopgate ${role}: using a remote server`);
     return {
       client: createRemoteApprovalsClient({

@@ -179,7 +179,7 @@ describe('loopgate mcp --server-url (remote server)', () => {
   it('refuses --server-url without --api-key', async () => {
     const result = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9']);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/--server-url needs --api-key/);
+    expect(result.stderr).toMatch(/--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY/);
   });
 });
 
