@@ -2,11 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveConfig } from '../config/resolveConfig.js';
+import { environmentForDownstream, resolveConfig } from '../config/resolveConfig.js';
 import { configSchema, toFlagName } from '../config/configSchema.js';
 import type { Config } from '../config/configSchema.js';
 import { isLoopgateError, LoopgateError } from '../core/errors.js';
-import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret, type Jwks } from '../crypto/signingKeys.js';
+import { loadOrCreateSigningSecret } from '../crypto/signingKeys.js';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from '../mcp/approvalsClient.js';
 import type { GatewayBackend } from '../mcp/gatewayBackend.js';
@@ -21,13 +21,17 @@ import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import type { OperatorRecord, Store } from '../store/store.js';
 import { databasePath, readRunningServerUrl, startServer } from './startServer.js';
+import { formatCommandHelp, readVersion } from './commandHelp.js';
+import { loadVerifyKeys } from './loadVerifyKeys.js';
+import { requireDataDir } from './requireDataDir.js';
+import { shellQuote } from './shellQuote.js';
 
 const usage = `loopgate — a human in the loop for AI agents
 
 Usage:
   loopgate serve   [--host 127.0.0.1] [--port 7878] [--data-dir ./.loopgate] [--public-url URL]
   loopgate mcp     [--data-dir D] [--port P]            stdio MCP server with the server embedded
-  loopgate mcp     --server-url URL --api-key KEY       stdio MCP server using a remote server
+  loopgate mcp     --server-url URL --api-key-file FILE stdio MCP server using a remote server
   loopgate proxy   --policy FILE [--downstream-url URL] [-- CMD ARGS…]
                                                        gate another MCP server's tools
   loopgate login-url [--data-dir D]                    one-time sign-in link (15 minutes, once)
@@ -39,9 +43,11 @@ Usage:
   loopgate totp enroll [--operator NAME] | totp unlock --operator NAME
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
   loopgate secret show                                 the HMAC signing secret
-  loopgate verify FILE|- [--jwks FILE | --server-url URL] [--signing-secret S]
+  loopgate verify FILE|- [--jwks FILE|URL | --server-url URL] [--signing-secret S]
+  loopgate help CMD | loopgate CMD --help              that command's flags and env vars
+  loopgate --version
 
-Every flag is also an env var: --data-dir → LOOPGATE_DATA_DIR, and so on.
+Every setting flag is also an env var: --data-dir → LOOPGATE_DATA_DIR, and so on.
 `;
 
 const configFlags = Object.fromEntries(
@@ -64,6 +70,7 @@ function parse(argv: string[]) {
       role: { type: 'string' },
       events: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
     },
   });
   const flags: Record<string, unknown> = {};
@@ -83,7 +90,7 @@ function err(line: string): void {
 }
 
 async function withStore<T>(config: Config, run: (store: ReturnType<typeof openSqliteStore>) => Promise<T>): Promise<T> {
-  const store = openSqliteStore(databasePath(resolve(config.dataDir)));
+  const store = openSqliteStore(databasePath(requireDataDir(config.dataDir)));
   try {
     return await run(store);
   } finally {
@@ -137,7 +144,7 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
   const [{ createRemoteApprovalsClient }, { createRemoteGatewayBackend, createLocalGatewayBackend }, { createRemoteHandoffClient }] =
     await Promise.all([import('../mcp/approvalsClient.js'), import('../mcp/gatewayBackend.js'), import('../mcp/handoffClient.js')]);
   if (config.serverUrl) {
-    if (!config.apiKey) throw new LoopgateError('E_CONFIG_INVALID', '--server-url needs --api-key (create one on the server with `loopgate keys create --name NAME`).');
+    if (!config.apiKey) throw new LoopgateError('E_CONFIG_INVALID', '--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY (create one on the server with `loopgate keys create --name NAME`).');
     logger.info({ server: config.serverUrl }, `loopgate ${role}: using a remote server`);
     return {
       client: createRemoteApprovalsClient({
@@ -156,9 +163,14 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
     // One data dir, one server: use the one already running so there is a single inbox and
     // decisions made in it reach this agent at once.
     const apiKey = await withStore(config, (store) => loadOrCreateLocalAgentKey(store, dataDir, config.agentName, Date.now()));
-    err(`loopgate ${role}: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${dataDir}\`).`);
+    err(`loopgate ${role}: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${shellQuote(dataDir)}\`).`);
     return {
-      client: createRemoteApprovalsClient({ serverUrl: running, apiKey, signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret) }),
+      client: createRemoteApprovalsClient({
+        serverUrl: running,
+        apiKey,
+        signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
+        retryUnreachableMs: sharedServerRetryMs,
+      }),
       backend: createRemoteGatewayBackend({ serverUrl: running, apiKey }),
       handoff: createRemoteHandoffClient({ serverUrl: running, apiKey }),
       close: async () => undefined,
@@ -169,9 +181,9 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
     import('../mcp/localApprovalsClient.js'),
     import('../mcp/localHandoffClient.js'),
   ]);
-  const admin = await ensureDefaultOperator(server.store, Date.now());
-  const login = await createLoginUrl(server.store, admin, server.url, Date.now());
-  err(`loopgate ${role}: inbox at ${server.url}/ — sign in with ${login} (works once, 15 minutes) or run \`loopgate login-url --data-dir ${dataDir}\`.`);
+  // MCP hosts keep this process's stderr in their log files: print how to get a sign-in link,
+  // never a live one.
+  err(`loopgate ${role}: inbox at ${server.url}/ — for a sign-in link run \`loopgate login-url --data-dir ${shellQuote(dataDir)}\` in a terminal.`);
   return {
     client: createLocalApprovalsClient({ service: server.service, agentId: config.agentName, jwks: server.jwks, signingSecret: server.signingSecret }),
     backend: createLocalGatewayBackend({
@@ -221,7 +233,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
   ]);
   const policy = await readPolicyFile(config.policy);
   const logger = createLogger(config.logLevel);
-  const downstream = await connectDownstream(config.downstreamUrl ? { url: config.downstreamUrl } : { command });
+  const downstream = await connectDownstream(config.downstreamUrl ? { url: config.downstreamUrl } : { command, env: environmentForDownstream() });
   const tools = await listDownstreamTools(downstream);
   const approvals = await openApprovals(config, logger, 'proxy');
   const handle = serveFactoryOverStdio(
@@ -245,7 +257,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
 }
 
 async function commandLoginUrl(config: Config): Promise<void> {
-  const running = readRunningServerUrl(resolve(config.dataDir));
+  const running = readRunningServerUrl(requireDataDir(config.dataDir));
   if (!running) {
     err(`No loopgate server is running on ${resolve(config.dataDir)}. Start one with \`loopgate serve\` (or \`loopgate mcp\`); the link works once it runs.`);
   }
@@ -376,7 +388,13 @@ async function commandAudit(config: Config, positionals: string[]): Promise<void
 
 async function readInput(source: string | undefined): Promise<string> {
   if (!source) throw new LoopgateError('E_CLI_USAGE', 'verify needs a file, or - to read standard input.');
-  if (source !== '-') return readFileSync(source, 'utf8');
+  if (source !== '-') {
+    try {
+      return readFileSync(source, 'utf8');
+    } catch (cause) {
+      throw new LoopgateError('E_CLI_FILE_NOT_FOUND', `Could not read ${resolve(source)}: ${(cause as Error).message}. Give the file of the result or receipt, or - to read standard input.`, { cause });
+    }
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
@@ -396,16 +414,11 @@ async function commandVerify(config: Config, positionals: string[], values: Reco
       return;
     }
   }
-  let jwks: Jwks;
-  if (typeof values['jwks'] === 'string') {
-    jwks = JSON.parse(readFileSync(values['jwks'], 'utf8')) as Jwks;
-  } else if (config.serverUrl) {
-    const response = await fetch(`${config.serverUrl.replace(/\/$/, '')}/.well-known/loopgate/jwks.json`);
-    if (!response.ok) throw new LoopgateError('E_REMOTE_UNREACHABLE', `Could not fetch the JWKS from ${config.serverUrl} (${response.status}).`);
-    jwks = (await response.json()) as Jwks;
-  } else {
-    jwks = buildJwks([await loadOrCreateReceiptKey(resolve(config.dataDir))]);
-  }
+  const jwks = await loadVerifyKeys({
+    dataDir: config.dataDir,
+    ...(typeof values['jwks'] === 'string' ? { jwks: values['jwks'] } : {}),
+    ...(config.serverUrl ? { serverUrl: config.serverUrl } : {}),
+  });
   const result = await verifyApprovalResult(input, {
     jwks,
     ...(config.signingSecret ? { secret: config.signingSecret } : {}),
@@ -419,11 +432,30 @@ async function commandVerify(config: Config, positionals: string[], values: Reco
   out(`VALID: ${p.decision} by ${p.responder} at ${p.responded_at} (via ${p.channel}) for pause_id ${p.pause_id}, action_hash ${p.action_hash}${result.value.hmacChecked ? '; HMAC checked' : ''}.`);
 }
 
+/** How long `loopgate mcp` on a running server's data dir keeps retrying while that server restarts. */
+const sharedServerRetryMs = 5_000;
+
+function printCommandHelp(command: string): void {
+  const text = formatCommandHelp(command);
+  if (text === null) throw new LoopgateError('E_CLI_USAGE', `Unknown command "${command}".\n\n${usage}`);
+  out(text);
+}
+
+function isMissingFile(error: unknown): error is NodeJS.ErrnoException & { path: string } {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT' && typeof (error as NodeJS.ErrnoException).path === 'string';
+}
+
 /** Runs the CLI with `argv` (without node and script). Resolves with the exit code. */
 export async function main(argv: string[]): Promise<void> {
   const { values, positionals, flags } = parse(argv);
   const command = positionals[0];
-  if (values['help'] || !command) {
+  if (values['version']) {
+    out(readVersion());
+    return;
+  }
+  if (command === 'help' && positionals[1]) return printCommandHelp(positionals[1]);
+  if (values['help'] && command) return printCommandHelp(command);
+  if (values['help'] || !command || command === 'help') {
     out(usage);
     return;
   }
@@ -451,7 +483,7 @@ export async function main(argv: string[]): Promise<void> {
       return commandKeys(config, positionals, values);
     case 'secret':
       if (positionals[1] !== 'show') throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate secret show`.');
-      out(loadOrCreateSigningSecret(resolve(config.dataDir), config.signingSecret));
+      out(config.signingSecret ?? loadOrCreateSigningSecret(requireDataDir(config.dataDir)));
       return;
     case 'verify':
       return commandVerify(config, positionals, values);
@@ -464,6 +496,8 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   const parseError = error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
   if (isLoopgateError(error)) {
     err(`loopgate: ${error.code}: ${error.message}`);
+  } else if (isMissingFile(error)) {
+    err(`loopgate: E_CLI_FILE_NOT_FOUND: ${error.path}: no such file (${error.syscall ?? 'open'}).`);
   } else if (parseError) {
     err(`loopgate: E_CLI_USAGE: ${error.message}\n\n${usage}`);
   } else {

@@ -30,6 +30,7 @@ import type { McpEndpoint } from '../http/createApp.js';
 import { ApprovalService } from '../service/approvalService.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { createRecipientPolicy } from '../service/recipientPolicy.js';
+import { explainListenError } from './explainListenError.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import type { RunningNotifications } from './notificationsSetup.js';
@@ -74,7 +75,7 @@ export function databasePath(dataDir: string): string {
 /**
  * Wires store, keys, service, HTTP app and MCP endpoint together and listens. When the port
  * is taken and `fallbackToAnyPort` is set, listens on any free port instead.
- * @throws LoopgateError E_CONFIG_PUBLIC_BIND; the listen error (EADDRINUSE …) otherwise
+ * @throws LoopgateError E_CONFIG_PUBLIC_BIND; E_SERVER_PORT_IN_USE, E_SERVER_LISTEN_FAILED
  */
 export async function startServer(
   config: Config,
@@ -115,7 +116,7 @@ export async function startServer(
       await listen(0);
     } else {
       await store.close();
-      throw err;
+      throw await explainListenError(err as NodeJS.ErrnoException, { host: config.host, port: config.port, dataDir, runningUrl: readRunningServerUrl(dataDir) });
     }
   }
   const port = (server.address() as AddressInfo).port;

@@ -20,7 +20,11 @@ export const configSchema = z
     allowPublicBind: booleanFlag.default(false).describe('Allow binding a non-loopback address (put TLS in front of it).'),
     signingSecret: z.string().min(16).optional().describe('HMAC secret for response.signature; default a random one in the data dir.'),
     serverUrl: z.url().optional().describe('Use a remote loopgate server instead of embedding one (mcp).'),
-    apiKey: z.string().optional().describe('Agent key for --server-url (from `loopgate keys create`).'),
+    apiKey: z
+      .string()
+      .optional()
+      .describe('Agent key for --server-url (from `loopgate keys create`); prefer the env var or --api-key-file: a flag shows in every local user’s process list.'),
+    apiKeyFile: z.string().min(1).optional().describe('A file holding the agent key for --server-url (read once at start, trimmed).'),
     policy: z.string().min(1).optional().describe('proxy: the policy file (YAML or JSON) naming which tools need which gate.'),
     downstreamUrl: z.url().optional().describe('proxy: a streamable-HTTP MCP server to wrap instead of a command.'),
     otpOperator: z.string().min(1).optional().describe('proxy: whose authenticator `otp` arguments are checked against; default the first admin.'),

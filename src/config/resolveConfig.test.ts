@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isLoopgateError } from '../core/errors.js';
-import { assertSafeBind, resolveConfig } from './resolveConfig.js';
+import { assertSafeBind, environmentForDownstream, resolveConfig } from './resolveConfig.js';
 
 function errorOf(run: () => unknown): { code: string; message: string } {
   try {
@@ -47,5 +47,20 @@ describe('resolveConfig', () => {
       expect(() => assertSafeBind({ host, allowPublicBind: false })).not.toThrow();
     }
     expect(resolveConfig({}, { LOOPGATE_ALLOW_PUBLIC_BIND: 'true' }).allowPublicBind).toBe(true);
+  });
+
+  it('reads the agent key from --api-key-file, trimmed, and refuses a key given two ways', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loopgate-config-'));
+    const file = join(dir, 'key');
+    writeFileSync(file, '  lg_from_a_file\n');
+    expect(resolveConfig({}, { LOOPGATE_API_KEY_FILE: file }).apiKey).toBe('lg_from_a_file');
+    expect(resolveConfig({}, { LOOPGATE_API_KEY: 'lg_from_env' }).apiKey).toBe('lg_from_env');
+    expect(errorOf(() => resolveConfig({ apiKeyFile: file }, { LOOPGATE_API_KEY: 'lg_x' }))).toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(/one way only/) });
+    expect(errorOf(() => resolveConfig({ apiKeyFile: join(dir, 'missing') }, {})).code).toBe('E_CONFIG_API_KEY_FILE');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives a wrapped server the environment without loopgate’s own settings', () => {
+    expect(environmentForDownstream({ GITHUB_TOKEN: 'ghp_x', PATH: '/bin', LOOPGATE_API_KEY: 'lg_x', loopgate_signing_secret: 's' })).toEqual({ GITHUB_TOKEN: 'ghp_x', PATH: '/bin' });
   });
 });

@@ -37,7 +37,33 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
       key in fromFlags ? `--${toFlagName(key)}` : key in fromEnv ? toEnvName(key) : key in fromFile ? `"${key}" in ${configPath}` : key || 'config';
     throw new LoopgateError('E_CONFIG_INVALID', `${source}: ${issue.message}${key in merged ? ` (got ${JSON.stringify(merged[key as keyof typeof merged])})` : ''}`);
   }
-  return parsed.data;
+  return readApiKeyFile(parsed.data);
+}
+
+/**
+ * Moves the agent key from `--api-key-file` into `apiKey`: a key on the command line is
+ * visible to every local user in the process list (`/proc/<pid>/cmdline`), a file is not.
+ * @throws LoopgateError E_CONFIG_API_KEY_FILE when the file is missing, unreadable or empty;
+ *   E_CONFIG_INVALID when a key is given both ways
+ */
+function readApiKeyFile(config: Config): Config {
+  const file = config.apiKeyFile;
+  if (file === undefined) return config;
+  if (config.apiKey !== undefined) {
+    throw new LoopgateError('E_CONFIG_INVALID', '--api-key-file and --api-key (or LOOPGATE_API_KEY) are both set; give the agent key one way only.');
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is no such file' : (cause as Error).message;
+    throw new LoopgateError('E_CONFIG_API_KEY_FILE', `--api-key-file ${file}: could not read it (${reason}); expected a file holding one agent key.`, { cause });
+  }
+  const apiKey = text.trim();
+  if (apiKey === '') {
+    throw new LoopgateError('E_CONFIG_API_KEY_FILE', `--api-key-file ${file} is empty; expected one agent key (from \`loopgate keys create --name NAME\`).`);
+  }
+  return { ...config, apiKey };
 }
 
 /** True for addresses only this machine can reach. */
@@ -56,4 +82,18 @@ export function assertSafeBind(config: Pick<Config, 'host' | 'allowPublicBind'>)
       `--host ${config.host} would expose loopgate beyond this machine. Put it behind TLS (a reverse proxy) and pass --allow-public-bind with --public-url https://…`,
     );
   }
+}
+
+/**
+ * The environment `loopgate proxy` gives the MCP server it wraps: its own, so the server's
+ * credentials (GITHUB_TOKEN and the like) reach it, minus loopgate's own `LOOPGATE_*`
+ * settings (the agent key, the signing secret), which that server has no use for.
+ * @param env the environment (defaults to `process.env`)
+ */
+export function environmentForDownstream(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && !name.toUpperCase().startsWith('LOOPGATE_')) result[name] = value;
+  }
+  return result;
 }

@@ -362,6 +362,34 @@ export const errorCodes = {
     status: 502,
     meaning: 'The remote loopgate server (--server-url) could not be reached or answered badly.',
   },
+  E_CONFIG_API_KEY_FILE: {
+    status: 500,
+    meaning: 'The --api-key-file (LOOPGATE_API_KEY_FILE) is missing, unreadable or empty.',
+  },
+  E_CLI_DATA_DIR_MISSING: {
+    status: 404,
+    meaning: 'The data dir holds no loopgate database; point --data-dir (LOOPGATE_DATA_DIR) at the one loopgate serve uses.',
+  },
+  E_CLI_FILE_NOT_FOUND: {
+    status: 404,
+    meaning: 'A file named on the command line (a receipt to verify, --jwks) does not exist or cannot be read.',
+  },
+  E_CLI_JWKS_INVALID: {
+    status: 400,
+    meaning: 'The --jwks file or URL did not give a JSON Web Key Set ({"keys": […]}).',
+  },
+  E_SERVER_PORT_IN_USE: {
+    status: 409,
+    meaning: 'The port is taken, by a loopgate server already running or by another program; use it (loopgate login-url) or pick --port.',
+  },
+  E_SERVER_LISTEN_FAILED: {
+    status: 500,
+    meaning: 'The server could not listen on --host/--port (permission denied or address unavailable).',
+  },
+  E_REMOTE_WAIT_INTERRUPTED: {
+    status: 503,
+    meaning: 'The loopgate server went away during a wait (restarted); the request is kept: call wait_for_approval again.',
+  },
 
   // --- storage ---
   E_STORE_MIGRATION: { status: 500, meaning: 'The database schema could not be migrated.' },

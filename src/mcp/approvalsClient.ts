@@ -1,5 +1,7 @@
 import type { ApprovalInput } from '../core/approvalInput.js';
 import type { ApprovalView } from '../core/approvalView.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { isLoopgateError, LoopgateError } from '../core/errors.js';
 import type { Jwks } from '../crypto/signingKeys.js';
 import { createApiCaller } from './createApiCaller.js';
 
@@ -21,25 +23,57 @@ export interface ApprovalsClient {
   signingSecret?: string;
 }
 
+/** Pause between retries of a read while the server is away, in ms. */
+const retryPauseMs = 250;
+
 /**
  * An {@link ApprovalsClient} over the loopgate HTTP API (docs/api.md) with an agent key.
- * @throws LoopgateError with the server's code, or E_REMOTE_UNREACHABLE when it cannot be reached
+ * Reads (`getApproval`, `waitForApproval`) that cannot reach the server are retried for
+ * `retryUnreachableMs` (default 0: not at all), long enough for a local server to restart.
+ * @throws LoopgateError with the server's code; E_REMOTE_WAIT_INTERRUPTED when the server went
+ *   away during a wait (the request is kept: the agent should wait again); E_REMOTE_UNREACHABLE
+ *   when it cannot be reached otherwise
  */
 export function createRemoteApprovalsClient(options: {
   serverUrl: string;
   apiKey: string;
   signingSecret?: string;
   fetch?: typeof fetch;
+  retryUnreachableMs?: number;
 }): ApprovalsClient {
   const call = createApiCaller(options);
   let jwks: { value: Jwks; at: number } | undefined;
 
+  const retrying = async <T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
+    const deadline = Date.now() + (options.retryUnreachableMs ?? 0);
+    for (;;) {
+      try {
+        return await read();
+      } catch (error) {
+        if (!isLoopgateError(error, 'E_REMOTE_UNREACHABLE') || signal?.aborted || Date.now() >= deadline) throw error;
+        await delay(retryPauseMs, undefined, signal ? { signal } : {});
+      }
+    }
+  };
+
   const id = (pauseId: string) => encodeURIComponent(pauseId);
   return {
     createApproval: (input) => call('POST', '/v1/approvals', input),
-    getApproval: (pauseId) => call('GET', `/v1/approvals/${id(pauseId)}`),
-    waitForApproval: (pauseId, seconds, signal) =>
-      call('GET', `/v1/approvals/${id(pauseId)}/wait?max_wait_seconds=${seconds}`, undefined, signal),
+    getApproval: (pauseId) => retrying(() => call('GET', `/v1/approvals/${id(pauseId)}`)),
+    async waitForApproval(pauseId, seconds, signal) {
+      try {
+        return await retrying(() => call<ApprovalView>('GET', `/v1/approvals/${id(pauseId)}/wait?max_wait_seconds=${seconds}`, undefined, signal), signal);
+      } catch (error) {
+        if (!isLoopgateError(error, 'E_REMOTE_UNREACHABLE') || signal?.aborted) throw error;
+        // The request lives in the server's database and survives a restart: waiting again is
+        // the way on, not giving up on the action.
+        throw new LoopgateError(
+          'E_REMOTE_WAIT_INTERRUPTED',
+          `The loopgate server at ${call.base} stopped answering during the wait (it may be restarting): ${error.message} The request is kept. Call wait_for_approval again with pause_id "${pauseId}" in a few seconds; do not perform the action until it returns decision "approved".`,
+          { cause: error },
+        );
+      }
+    },
     cancelApproval: (pauseId) => call('POST', `/v1/approvals/${id(pauseId)}/cancel`),
     async getJwks() {
       if (!jwks || Date.now() - jwks.at > 300_000) {

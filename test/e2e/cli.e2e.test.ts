@@ -1,19 +1,26 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { cliPath, initDataDir, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
 
 const dirs: string[] = [];
 const servers: ServeProcess[] = [];
-function tempDataDir(): string {
+/** An empty folder, not yet a data dir. */
+function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'loopgate-cli-'));
   dirs.push(dir);
   return dir;
+}
+/** A data dir as `loopgate serve` leaves it (the database exists). */
+function tempDataDir(): Promise<string> {
+  return initDataDir(tempDir());
 }
 afterAll(async () => {
   for (const server of servers) await server.stop('SIGKILL');
@@ -22,7 +29,7 @@ afterAll(async () => {
 
 describe('loopgate keys', () => {
   it('creates a key shown once and stored hashed, lists it, and revokes it', async () => {
-    const dataDir = tempDataDir();
+    const dataDir = await tempDataDir();
     const created = await runCli(['keys', 'create', '--name', 'claude', '--data-dir', dataDir]);
     expect(created.code).toBe(0);
     const key = created.stdout.trim();
@@ -51,7 +58,7 @@ describe('loopgate keys', () => {
   });
 
   it('explains usage mistakes', async () => {
-    const dataDir = tempDataDir();
+    const dataDir = await tempDataDir();
     const noName = await runCli(['keys', 'create', '--data-dir', dataDir]);
     expect(noName.code).toBe(2);
     expect(noName.stderr).toMatch(/E_CLI_USAGE: keys create needs --name/);
@@ -66,7 +73,7 @@ describe('loopgate keys', () => {
   });
 
   it('prints the signing secret, which LOOPGATE_SIGNING_SECRET overrides', async () => {
-    const dataDir = tempDataDir();
+    const dataDir = await tempDataDir();
     const shown = await runCli(['secret', 'show', '--data-dir', dataDir]);
     expect(shown.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
     expect((await runCli(['secret', 'show', '--data-dir', dataDir])).stdout).toBe(shown.stdout);
@@ -75,7 +82,7 @@ describe('loopgate keys', () => {
   });
 
   it('login-url says when no server runs on the data dir', async () => {
-    const result = await runCli(['login-url', '--data-dir', tempDataDir()]);
+    const result = await runCli(['login-url', '--data-dir', await tempDataDir()]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/No loopgate server is running/);
   });
@@ -83,7 +90,7 @@ describe('loopgate keys', () => {
 
 describe('loopgate mcp --server-url (remote server)', () => {
   it('asks a remote server, and the agent gets the decision with a receipt it can verify', async () => {
-    const dataDir = tempDataDir();
+    const dataDir = await tempDataDir();
     const server = await startServe(dataDir);
     servers.push(server);
     const key = (await runCli(['keys', 'create', '--name', 'remote-agent', '--data-dir', dataDir])).stdout.trim();
@@ -91,7 +98,7 @@ describe('loopgate mcp --server-url (remote server)', () => {
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: [cliPath, 'mcp', '--server-url', server.url, '--api-key', key, '--data-dir', tempDataDir()],
+        args: [cliPath, 'mcp', '--server-url', server.url, '--api-key', key, '--data-dir', tempDir()],
         stderr: 'pipe',
       }),
     );
@@ -126,7 +133,7 @@ describe('loopgate mcp --server-url (remote server)', () => {
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: [cliPath, 'mcp', '--server-url', 'http://127.0.0.1:9', '--api-key', 'lg_x', '--data-dir', tempDataDir()],
+        args: [cliPath, 'mcp', '--server-url', 'http://127.0.0.1:9', '--api-key', 'lg_x', '--data-dir', tempDir()],
         stderr: 'pipe',
       }),
     );
@@ -135,7 +142,7 @@ describe('loopgate mcp --server-url (remote server)', () => {
     expect(result.content[0]?.text).toMatch(/E_REMOTE_UNREACHABLE: Could not reach the loopgate server at http:\/\/127\.0\.0\.1:9/);
     await client.close();
 
-    const dataDir = tempDataDir();
+    const dataDir = await tempDataDir();
     const server = await startServe(dataDir);
     servers.push(server);
     const bad = new Client({ name: 'e2e-remote', version: '1.0.0' });
@@ -149,7 +156,7 @@ describe('loopgate mcp --server-url (remote server)', () => {
   });
 
   it('uses the server already running on the same data dir, so there is one inbox', async () => {
-    const dataDir = tempDataDir();
+    const dataDir = await tempDataDir();
     const server = await startServe(dataDir);
     servers.push(server);
     const connectLocal = async () => {
@@ -175,6 +182,300 @@ describe('loopgate mcp --server-url (remote server)', () => {
   it('refuses --server-url without --api-key', async () => {
     const result = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9']);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/--server-url needs --api-key/);
+    expect(result.stderr).toMatch(/--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY/);
+  });
+});
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+const noStackTrace = /\n\s+at /;
+/** For tests that spawn several processes: the machine running them may be busy. */
+const spawnsSeveral = 120_000;
+
+/** A spawned `loopgate …` speaking MCP over stdio, with everything it wrote to stderr. */
+async function connectCli(args: string[], env: Record<string, string> = {}) {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [cliPath, ...args],
+    env: { ...(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>), ...env },
+    stderr: 'pipe',
+    cwd: repo,
+  });
+  let stderr = '';
+  const stream = transport.stderr!;
+  stream.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<void>((done) => stream.once('end', () => done()));
+  const client = new Client({ name: 'e2e-cli', version: '1.0.0' });
+  await client.connect(transport);
+  return {
+    client,
+    pid: transport.pid!,
+    call: (name: string, args: Record<string, unknown> = {}) => client.callTool({ name, arguments: args }) as Promise<ToolResult>,
+    stderr: () => stderr,
+    /** Resolves once stderr matches `pattern` (no deadline of its own: the test's timeout is). */
+    async untilStderr(pattern: RegExp): Promise<void> {
+      while (!pattern.test(stderr)) await new Promise((next) => stream.once('data', next));
+    },
+    /** Closes the client and resolves with all the process wrote to stderr, up to its exit. */
+    async close(): Promise<string> {
+      await client.close();
+      await ended;
+      return stderr;
+    },
+  };
+}
+
+/** A wrapped MCP server, written by the test, that will not start without WRAPPED_SERVER_TOKEN. */
+function writeServerThatNeedsAToken(): { server: string; policy: string } {
+  // Inside the repository, so the server finds its imports in node_modules; .tmp/ is ignored by git.
+  mkdirSync(join(repo, '.tmp'), { recursive: true });
+  const dir = mkdtempSync(join(repo, '.tmp', 'cli-'));
+  dirs.push(dir);
+  const server = join(dir, 'needs-token.mjs');
+  writeFileSync(
+    server,
+    `import { McpServer } from '@modelcontextprotocol/server';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
+import { z } from 'zod';
+if (!process.env.WRAPPED_SERVER_TOKEN) {
+  console.error('needs-token: WRAPPED_SERVER_TOKEN is not set');
+  process.exit(1);
+}
+serveStdio(() => {
+  const server = new McpServer({ name: 'needs-token', version: '1.0.0' });
+  server.registerTool('show_environment', { inputSchema: z.object({}) }, async () => ({
+    content: [{ type: 'text', text: JSON.stringify({ token: process.env.WRAPPED_SERVER_TOKEN, loopgate: Object.keys(process.env).filter((k) => k.startsWith('LOOPGATE_')) }) }],
+  }));
+  return server;
+});
+`,
+  );
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, 'default: none\n');
+  return { server, policy };
+}
+
+describe('sign-in links stay out of MCP hosts’ logs', { timeout: spawnsSeveral }, () => {
+  it('loopgate mcp and loopgate proxy print how to get a link (loopgate login-url), never a token', async () => {
+    const mcpDir = tempDir();
+    const mcp = await connectCli(['mcp', '--data-dir', mcpDir, '--port', '0']);
+    await mcp.untilStderr(/inbox at/);
+    expect((await mcp.call('request_approval', { action_description: 'x', action_details: {} })).isError).toBeFalsy();
+    const mcpStderr = await mcp.close();
+    expect(mcpStderr).toContain(`run \`loopgate login-url --data-dir ${mcpDir}\` in a terminal`);
+    expect(mcpStderr).not.toContain('token=');
+
+    const proxyDir = tempDir();
+    const { server, policy } = writeServerThatNeedsAToken();
+    const proxy = await connectCli(['proxy', '--data-dir', proxyDir, '--port', '0', '--policy', policy, '--', process.execPath, server], {
+      WRAPPED_SERVER_TOKEN: 'tok-1',
+    });
+    await proxy.untilStderr(/inbox at/);
+    const proxyStderr = await proxy.close();
+    expect(proxyStderr).toContain(`run \`loopgate login-url --data-dir ${proxyDir}\` in a terminal`);
+    expect(proxyStderr).not.toContain('token=');
+    // The link is one command away for the human at a terminal.
+    const link = await runCli(['login-url', '--data-dir', proxyDir]);
+    expect(link.stdout).toMatch(/\/login\?token=/);
+  });
+});
+
+describe('loopgate proxy passes its environment to the server it wraps', { timeout: spawnsSeveral }, () => {
+  it('a wrapped server that needs a token gets it, and none of loopgate’s own settings', async () => {
+    const { server, policy } = writeServerThatNeedsAToken();
+    const proxy = await connectCli(['proxy', '--data-dir', tempDir(), '--port', '0', '--policy', policy, '--', process.execPath, server], {
+      WRAPPED_SERVER_TOKEN: 'ghp_from_the_host_config',
+      LOOPGATE_SIGNING_SECRET: 'a-signing-secret-the-wrapped-server-must-not-see',
+    });
+    const shown = await proxy.call('show_environment');
+    expect(shown.isError, text(shown)).toBeFalsy();
+    expect(JSON.parse(text(shown))).toEqual({ token: 'ghp_from_the_host_config', loopgate: [] });
+    await proxy.close();
+  });
+});
+
+describe('the agent key never on the command line (--api-key-file, LOOPGATE_API_KEY)', { timeout: spawnsSeveral }, () => {
+  it('remote mode works with the key in a file or in the environment, and the process list does not show it', async () => {
+    const dataDir = await tempDataDir();
+    const server = await startServe(dataDir);
+    servers.push(server);
+    const key = (await runCli(['keys', 'create', '--name', 'quiet-agent', '--data-dir', dataDir])).stdout.trim();
+    const keyFile = join(tempDir(), 'agent-key');
+    writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+    for (const [args, env] of [
+      [['--api-key-file', keyFile], {}],
+      [[], { LOOPGATE_API_KEY: key }],
+      [[], { LOOPGATE_API_KEY_FILE: keyFile }],
+    ] as [string[], Record<string, string>][]) {
+      const mcp = await connectCli(['mcp', '--server-url', server.url, ...args, '--data-dir', tempDir()], env);
+      // What every local user can read about the process.
+      expect(readFileSync(`/proc/${mcp.pid}/cmdline`, 'utf8')).not.toContain(key);
+      const created = await mcp.call('request_approval', { action_description: 'Rotate the key', action_details: {} });
+      expect(created.isError, text(created)).toBeFalsy();
+      const { pause_id } = created.structuredContent as { pause_id: string };
+      expect((await mcp.call('check_approval', { pause_id })).structuredContent).toMatchObject({ agent_id: 'quiet-agent', status: 'pending' });
+      await mcp.close();
+    }
+  });
+
+  it('says which key file is missing, unreadable or empty', async () => {
+    const dir = tempDir();
+    const missing = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9', '--api-key-file', join(dir, 'nope')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`E_CONFIG_API_KEY_FILE: --api-key-file ${join(dir, 'nope')}: could not read it (there is no such file)`);
+    writeFileSync(join(dir, 'empty'), ' \n');
+    const empty = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9'], { env: { LOOPGATE_API_KEY_FILE: join(dir, 'empty') } });
+    expect(empty.stderr).toContain(`E_CONFIG_API_KEY_FILE: --api-key-file ${join(dir, 'empty')} is empty`);
+    const folder = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9', '--api-key-file', dir]);
+    expect(folder.stderr).toMatch(/E_CONFIG_API_KEY_FILE: .*could not read it \(EISDIR/);
+    for (const r of [missing, empty, folder]) expect(r.stderr).not.toMatch(noStackTrace);
+  });
+});
+
+describe('commands that read a data dir never create one', { timeout: spawnsSeveral }, () => {
+  const readers = [
+    ['keys', 'list'],
+    ['keys', 'create', '--name', 'x'],
+    ['login-url'],
+    ['secret', 'show'],
+    ['operators', 'list'],
+    ['totp', 'unlock', '--operator', 'admin'],
+    ['audit', 'verify'],
+    ['webhooks', 'list'],
+    ['verify', '-'],
+  ];
+
+  it('say which folder they looked in and how to point at the right one', async () => {
+    const missing = join(tempDir(), 'not-here');
+    const results = await Promise.all(readers.map((args) => runCli([...args, '--data-dir', missing], { input: '{}' })));
+    for (const [i, r] of results.entries()) {
+      expect(r.code, readers[i]!.join(' ')).toBe(1);
+      expect(r.stderr).toContain(`E_CLI_DATA_DIR_MISSING: There is no folder ${missing}`);
+      expect(r.stderr).toContain('--data-dir DIR or LOOPGATE_DATA_DIR=DIR');
+    }
+    expect(existsSync(missing)).toBe(false);
+
+    // The default ./.loopgate of a folder that has none, and an empty folder named by the env var.
+    const elsewhere = tempDir();
+    const byDefault = await runCli(['keys', 'create', '--name', 'x'], { cwd: elsewhere });
+    expect(byDefault.stderr).toContain(`There is no folder ${join(elsewhere, '.loopgate')}`);
+    expect(existsSync(join(elsewhere, '.loopgate'))).toBe(false);
+    const empty = tempDir();
+    const fromEnv = await runCli(['operators', 'list'], { env: { LOOPGATE_DATA_DIR: empty } });
+    expect(fromEnv.stderr).toContain(`E_CLI_DATA_DIR_MISSING: ${empty} holds no loopgate database`);
+    expect(existsSync(join(empty, 'loopgate.db'))).toBe(false);
+  });
+
+  it('verify checks a receipt with --jwks FILE or URL and no data dir', async () => {
+    const dataDir = await tempDataDir();
+    const server = await startServe(dataDir);
+    servers.push(server);
+    const key = (await runCli(['keys', 'create', '--name', 'verify-agent', '--data-dir', dataDir])).stdout.trim();
+    const mcp = await connectCli(['mcp', '--server-url', server.url, '--data-dir', tempDir()], { LOOPGATE_API_KEY: key });
+    const created = await mcp.call('request_approval', { action_description: 'Ship it', action_details: {} });
+    const { pause_id } = created.structuredContent as { pause_id: string };
+    const waiting = mcp.call('wait_for_approval', { pause_id, max_wait_seconds: 40 });
+    const login = await fetch(server.loginUrl, { redirect: 'manual' });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const { csrf_token } = (await (await fetch(`${server.url}/v1/session`, { headers: { cookie } })).json()) as { csrf_token: string };
+    await fetch(`${server.url}/v1/approvals/${pause_id}/decision`, {
+      method: 'POST',
+      headers: { cookie, 'x-csrf-token': csrf_token, 'content-type': 'application/json', origin: server.url },
+      body: JSON.stringify({ decision: 'approved' }),
+    });
+    const result = await waiting;
+    await mcp.close();
+    const jwksUrl = `${server.url}/.well-known/loopgate/jwks.json`;
+    const elsewhere = tempDir();
+    const jwksFile = join(elsewhere, 'jwks.json');
+    writeFileSync(jwksFile, await (await fetch(jwksUrl)).text());
+    for (const jwks of [jwksUrl, jwksFile]) {
+      const verified = await runCli(['verify', '-', '--jwks', jwks], { input: JSON.stringify(result), cwd: elsewhere });
+      expect(verified.code, verified.stderr).toBe(0);
+      expect(verified.stdout).toMatch(/^VALID: approved by admin/);
+    }
+    expect(existsSync(join(elsewhere, '.loopgate'))).toBe(false);
+  });
+});
+
+describe('expected failures say what to do, without a stack trace', { timeout: spawnsSeveral }, () => {
+  it('a port in use: by this data dir’s server (a second npm start), another loopgate, another program', async () => {
+    const folder = tempDir();
+    const server = await startServe(await initDataDir(join(folder, '.loopgate')));
+    servers.push(server);
+    const port = new URL(server.url).port;
+    // What `npm start` runs, from the same folder, on the same port.
+    const again = await runCli(['serve'], { cwd: folder, env: { LOOPGATE_PORT: port } });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`E_SERVER_PORT_IN_USE: loopgate already runs on this data dir at ${server.url}/`);
+    expect(again.stderr).toContain(`loopgate login-url --data-dir ${join(folder, '.loopgate')}`);
+
+    const other = await runCli(['serve', '--data-dir', await tempDataDir(), '--port', port]);
+    expect(other.stderr).toContain(`E_SERVER_PORT_IN_USE: Port ${port} on 127.0.0.1 is taken by another loopgate server`);
+    expect(other.stderr).toContain('--port');
+
+    const program: Server = createServer((socket) => socket.destroy());
+    await new Promise<void>((done) => program.listen(0, '127.0.0.1', done));
+    const programPort = String((program.address() as { port: number }).port);
+    const taken = await runCli(['serve', '--data-dir', await tempDataDir(), '--port', programPort]);
+    await new Promise((done) => program.close(done));
+    expect(taken.stderr).toContain(`E_SERVER_PORT_IN_USE: Port ${programPort} on 127.0.0.1 is taken by another program`);
+    for (const r of [again, other, taken]) expect(r.stderr).not.toMatch(noStackTrace);
+  });
+
+  it('a missing file is named', async () => {
+    const dir = tempDir();
+    const receipt = await runCli(['verify', join(dir, 'result.json'), '--jwks', join(dir, 'jwks.json')]);
+    expect(receipt.code).toBe(1);
+    expect(receipt.stderr).toContain(`E_CLI_FILE_NOT_FOUND: Could not read ${join(dir, 'result.json')}`);
+    const jwks = await runCli(['verify', '-', '--jwks', join(dir, 'jwks.json')], { input: 'x.y.z' });
+    expect(jwks.stderr).toContain(`E_CLI_FILE_NOT_FOUND: --jwks ${join(dir, 'jwks.json')}: could not read it (there is no such file)`);
+    for (const r of [receipt, jwks]) expect(r.stderr).not.toMatch(noStackTrace);
+  });
+});
+
+describe('loopgate --version and per-command help', { timeout: spawnsSeveral }, () => {
+  it('lists each command’s flags and environment variables, from the config schema', async () => {
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
+    expect((await runCli(['--version'])).stdout.trim()).toBe(pkg.version);
+
+    const proxy = await runCli(['help', 'proxy']);
+    expect(proxy.code).toBe(0);
+    expect(proxy.stdout).toMatch(/--policy VALUE\s+LOOPGATE_POLICY\s+proxy: the policy file/);
+    expect(proxy.stdout).toMatch(/--api-key-file VALUE\s+LOOPGATE_API_KEY_FILE/);
+    const keys = await runCli(['keys', '--help']);
+    expect(keys.stdout).toMatch(/--name NAME/);
+    expect(keys.stdout).toMatch(/--data-dir VALUE\s+LOOPGATE_DATA_DIR\s+.*\(default \.\/\.loopgate\)/);
+    expect(keys.stdout).not.toMatch(/LOOPGATE_SLACK/);
+
+    const unknown = await runCli(['help', 'launch']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown command "launch"/);
+  });
+});
+
+describe('a server restart under a waiting agent', { timeout: spawnsSeveral }, () => {
+  it('the agent is told to wait again, and the wait works once the server is back', async () => {
+    const dataDir = await tempDataDir();
+    const first = await startServe(dataDir);
+    servers.push(first);
+    const port = new URL(first.url).port;
+    const mcp = await connectCli(['mcp', '--data-dir', dataDir]);
+    await mcp.untilStderr(/using the loopgate server already running/);
+    const created = await mcp.call('request_approval', { action_description: 'Deploy', action_details: {} });
+    const { pause_id } = created.structuredContent as { pause_id: string };
+    const waiting = mcp.call('wait_for_approval', { pause_id, max_wait_seconds: 45 });
+    await first.stop('SIGKILL');
+    const interrupted = await waiting;
+    expect(interrupted.isError).toBe(true);
+    expect(text(interrupted)).toMatch(/^E_REMOTE_WAIT_INTERRUPTED: /);
+    expect(text(interrupted)).toContain(`Call wait_for_approval again with pause_id "${pause_id}"`);
+
+    const second = await startServe(dataDir, ['--port', port]);
+    servers.push(second);
+    const again = await mcp.call('wait_for_approval', { pause_id, max_wait_seconds: 1 });
+    expect(again.isError, text(again)).toBeFalsy();
+    expect(again.structuredContent).toMatchObject({ pause_id, status: 'pending' });
+    await mcp.close();
   });
 });

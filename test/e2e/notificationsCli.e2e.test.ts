@@ -11,7 +11,7 @@ import {
 } from '../../src/channels/testing/recordingServer.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
-import { runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { initDataDir, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 /**
  * The spawned CLI (`npm test` builds first): linking Slack users and addresses to operators,
@@ -41,7 +41,7 @@ async function until(check: () => boolean): Promise<void> {
 
 /** Each test gets its own data dir and receiver, so it runs alone (`-t`) as well as in the file. */
 async function freshSetup() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'loopgate-notify-cli-'));
+  const dataDir = await initDataDir(mkdtempSync(join(tmpdir(), 'loopgate-notify-cli-')));
   dataDirs.push(dataDir);
   const receiver = await startRecordingServer(() => ({ status: 204, body: '' }));
   receivers.push(receiver);

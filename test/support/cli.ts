@@ -1,15 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openSqliteStore } from '../../src/store/sqliteStore.js';
 
 /** The built CLI (`npm test` builds before it runs). */
 export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
+/**
+ * Makes `dir` a data dir the way `loopgate serve` does on its first start (the database), for
+ * commands that refuse a folder that is not one.
+ */
+export async function initDataDir(dir: string): Promise<string> {
+  await openSqliteStore(join(dir, 'loopgate.db')).close();
+  return dir;
+}
+
 /** Runs `loopgate …` to completion. */
-export function runCli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
+export function runCli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     let stdout = '';
     let stderr = '';
