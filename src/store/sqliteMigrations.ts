@@ -171,4 +171,10 @@ export const sqliteMigrations: readonly string[] = [
   );
   CREATE INDEX webhook_messages_due ON webhook_messages (status, next_attempt_at);
   `,
+  `
+  ALTER TABLE login_tokens ADD COLUMN source TEXT NOT NULL DEFAULT 'login'
+    CHECK (source IN ('login', 'invite', 'enroll'));
+  ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'login'
+    CHECK (source IN ('login', 'invite', 'enroll'));
+  `,
 ];

@@ -13,6 +13,7 @@ import { createMcpHttpEndpoint } from '../../src/mcp/mcpEndpoints.js';
 import { ApprovalService } from '../../src/service/approvalService.js';
 import { createAgentKey, createLoginUrl, ensureDefaultOperator } from '../../src/service/operatorAuth.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
+import type { SessionSource } from '../../src/store/store.js';
 
 /** The origin the test app believes it is served at. */
 export const testOrigin = 'http://127.0.0.1:7878';
@@ -53,9 +54,12 @@ export async function createAppHarness(options: { progressIntervalMs?: number; s
   const request = (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
     app.request(path, { ...init, headers: { host: '127.0.0.1:7878', ...init.headers } });
 
-  /** Signs the admin in through a one-time link; returns the cookie and CSRF token. */
-  async function signIn() {
-    const url = new URL(await createLoginUrl(store, admin, testOrigin, clock.now));
+  /**
+   * Signs the admin in through a one-time link (a plain sign-in link, or an invite / `--enroll`
+   * link with `source`); returns the cookie and CSRF token.
+   */
+  async function signIn(source: SessionSource = 'login') {
+    const url = new URL(await createLoginUrl(store, admin, testOrigin, clock.now, { source }));
     const response = await request(`${url.pathname}${url.search}`);
     const setCookie = response.headers.get('set-cookie') ?? '';
     const cookie = setCookie.split(';')[0]!;
