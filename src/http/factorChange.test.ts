@@ -29,7 +29,13 @@ beforeEach(async () => {
   const now = () => h.clock.now;
   totp = new TotpStepUp(h.store, createTotpEncryptionKey(), now);
   const rp = relyingPartyFromPublicUrl(testOrigin);
-  webauthn = createWebAuthnService({ store: h.store, rpId: rp.rpId, rpName: 'loopgate', origin: rp.origin, now });
+  webauthn = createWebAuthnService({
+    store: h.store,
+    rpId: rp.rpId,
+    rpName: 'loopgate',
+    origin: rp.origin,
+    now,
+  });
   const guard = new FactorChangeGuard({ store: h.store, totp, passkeys: webauthn, now });
   h.app.route('/v1', createSettingsRoutes(h.store, totp, guard));
   h.app.route('/v1', createWebAuthnRoutes(webauthn, guard));
@@ -39,12 +45,21 @@ afterEach(async () => {
 });
 
 /** The headers a signed-in Settings page sends (one place, so a change of session carrier is one edit). */
-const operatorHeaders = (auth: Auth) => ({ 'content-type': 'application/json', cookie: auth.cookie, 'x-csrf-token': auth.csrf, origin: testOrigin });
+const operatorHeaders = (auth: Auth) => ({
+  'content-type': 'application/json',
+  cookie: auth.cookie,
+  'x-csrf-token': auth.csrf,
+  origin: testOrigin,
+});
 
 const signIn = (source: SessionSource = 'login') => h.signIn(source);
 
 async function post(auth: Auth, path: string, body?: unknown) {
-  return h.request(path, { method: 'POST', headers: operatorHeaders(auth), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return h.request(path, {
+    method: 'POST',
+    headers: operatorHeaders(auth),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
 }
 
 async function errorCode(response: Response): Promise<string> {
@@ -78,7 +93,11 @@ async function secretWorks(secret: string): Promise<boolean> {
 /** Registers a passkey for the admin below the routes (as `loopgate`'s own set-up would). */
 async function addPasskeyDirectly(name: string): Promise<SoftAuthenticator> {
   const authenticator = new SoftAuthenticator(testOrigin);
-  await webauthn.verifyRegistration(h.admin, authenticator.register(await webauthn.registrationOptions(h.admin)), name);
+  await webauthn.verifyRegistration(
+    h.admin,
+    authenticator.register(await webauthn.registrationOptions(h.admin)),
+    name,
+  );
   return authenticator;
 }
 
@@ -87,7 +106,10 @@ async function beginAndConfirmTotp(auth: Auth, proof: Record<string, unknown>): 
   expect(begun.status, await begun.clone().text()).toBe(200);
   const start = (await begun.json()) as { uri: string; enrollment_token: string };
   const secret = new URL(start.uri).searchParams.get('secret')!;
-  const confirmed = await post(auth, '/v1/settings/totp/confirm', { enrollment_token: start.enrollment_token, code: generateTotpCode({ secret, now: h.clock.now }) });
+  const confirmed = await post(auth, '/v1/settings/totp/confirm', {
+    enrollment_token: start.enrollment_token,
+    code: generateTotpCode({ secret, now: h.clock.now }),
+  });
   expect(confirmed.status, await confirmed.clone().text()).toBe(200);
   return secret;
 }
@@ -117,26 +139,37 @@ describe('replacing the authenticator app', () => {
     const fresh = await beginAndConfirmTotp(auth, { current_totp_code: nextCode(old) });
     expect(await secretWorks(old)).toBe(false);
     expect(await secretWorks(fresh)).toBe(true);
-    const enrolled = (await h.store.listAuditEntries()).filter((e) => e.type === 'gate.totp.enrolled').at(-1);
+    const enrolled = (await h.store.listAuditEntries())
+      .filter((e) => e.type === 'gate.totp.enrolled')
+      .at(-1);
     expect(enrolled?.data).toEqual({ operator: 'admin', replaced: true, via: 'settings' });
   });
 
   it('does not clear a lock by re-enrolling: refused with a session, and the lock survives a proved replacement', async () => {
     const old = createTotpSecret();
     await totp.enroll(h.admin, old, 'cli');
-    await h.store.updateTotpState(h.admin.id, (row) => ({ state: { ...row.state, consecutiveFailures: 10, lockedAt: h.clock.now }, result: null }));
+    await h.store.updateTotpState(h.admin.id, (row) => ({
+      state: { ...row.state, consecutiveFailures: 10, lockedAt: h.clock.now },
+      result: null,
+    }));
     const laptop = await addPasskeyDirectly('Laptop');
     const auth = await signIn();
 
-    expect(await errorCode(await post(auth, '/v1/settings/totp/begin'))).toBe('E_FACTOR_PROOF_REQUIRED');
+    expect(await errorCode(await post(auth, '/v1/settings/totp/begin'))).toBe(
+      'E_FACTOR_PROOF_REQUIRED',
+    );
     // A locked authenticator proves nothing.
-    const locked = await post(auth, '/v1/settings/totp/begin', { current_totp_code: nextCode(old) });
+    const locked = await post(auth, '/v1/settings/totp/begin', {
+      current_totp_code: nextCode(old),
+    });
     expect(locked.status).toBe(423);
     expect(await errorCode(locked)).toBe('E_TOTP_LOCKED');
     expect((await settings(auth)).totp.locked).toBe(true);
 
     // Proved with the passkey, the new secret is stored, and it is locked just the same.
-    const options = (await (await post(auth, '/v1/webauthn/proof/options')).json()) as PublicKeyCredentialRequestOptionsJSON;
+    const options = (await (
+      await post(auth, '/v1/webauthn/proof/options')
+    ).json()) as PublicKeyCredentialRequestOptionsJSON;
     await beginAndConfirmTotp(auth, { current_webauthn: laptop.assert(options) });
     expect((await settings(auth)).totp).toMatchObject({ enrolled: true, locked: true });
     await totp.unlock(h.admin, 'cli');
@@ -159,7 +192,10 @@ describe('adding a passkey', () => {
       user: { id: 'dXNlcg', name: 'admin', displayName: 'admin' },
       pubKeyCredParams: [{ type: 'public-key', alg: -7 }],
     } as PublicKeyCredentialCreationOptionsJSON);
-    const verified = await post(auth, '/v1/webauthn/registration/verify', { response: forged, name: 'Attacker' });
+    const verified = await post(auth, '/v1/webauthn/registration/verify', {
+      response: forged,
+      name: 'Attacker',
+    });
     expect(await errorCode(verified)).toBe('E_WEBAUTHN_CHALLENGE_INVALID');
     expect(await h.store.listWebAuthnCredentials(h.admin.id)).toEqual([]);
   });
@@ -170,19 +206,48 @@ describe('adding a passkey', () => {
     const auth = await signIn();
 
     const first = new SoftAuthenticator(testOrigin);
-    const options = (await (await post(auth, '/v1/webauthn/registration/options', { current_totp_code: nextCode(secret) })).json()) as PublicKeyCredentialCreationOptionsJSON;
-    expect((await post(auth, '/v1/webauthn/registration/verify', { response: first.register(options), name: 'Laptop' })).status).toBe(201);
+    const options = (await (
+      await post(auth, '/v1/webauthn/registration/options', { current_totp_code: nextCode(secret) })
+    ).json()) as PublicKeyCredentialCreationOptionsJSON;
+    expect(
+      (
+        await post(auth, '/v1/webauthn/registration/verify', {
+          response: first.register(options),
+          name: 'Laptop',
+        })
+      ).status,
+    ).toBe(201);
 
     const { pause_id } = await h.requestApproval();
-    const forRequest = (await (await post(auth, `/v1/approvals/${pause_id}/webauthn/options`)).json()) as PublicKeyCredentialRequestOptionsJSON;
-    const misused = await post(auth, '/v1/webauthn/registration/options', { current_webauthn: first.assert(forRequest) });
+    const forRequest = (await (
+      await post(auth, `/v1/approvals/${pause_id}/webauthn/options`)
+    ).json()) as PublicKeyCredentialRequestOptionsJSON;
+    const misused = await post(auth, '/v1/webauthn/registration/options', {
+      current_webauthn: first.assert(forRequest),
+    });
     expect(await errorCode(misused)).toBe('E_WEBAUTHN_CHALLENGE_INVALID');
 
-    const proof = (await (await post(auth, '/v1/webauthn/proof/options')).json()) as PublicKeyCredentialRequestOptionsJSON;
+    const proof = (await (
+      await post(auth, '/v1/webauthn/proof/options')
+    ).json()) as PublicKeyCredentialRequestOptionsJSON;
     const second = new SoftAuthenticator(testOrigin);
-    const more = (await (await post(auth, '/v1/webauthn/registration/options', { current_webauthn: first.assert(proof) })).json()) as PublicKeyCredentialCreationOptionsJSON;
-    expect((await post(auth, '/v1/webauthn/registration/verify', { response: second.register(more), name: 'Phone' })).status).toBe(201);
-    expect((await h.store.listWebAuthnCredentials(h.admin.id)).map((p) => p.name)).toEqual(['Laptop', 'Phone']);
+    const more = (await (
+      await post(auth, '/v1/webauthn/registration/options', {
+        current_webauthn: first.assert(proof),
+      })
+    ).json()) as PublicKeyCredentialCreationOptionsJSON;
+    expect(
+      (
+        await post(auth, '/v1/webauthn/registration/verify', {
+          response: second.register(more),
+          name: 'Phone',
+        })
+      ).status,
+    ).toBe(201);
+    expect((await h.store.listWebAuthnCredentials(h.admin.id)).map((p) => p.name)).toEqual([
+      'Laptop',
+      'Phone',
+    ]);
   });
 });
 
@@ -192,7 +257,9 @@ describe('the first factor', () => {
     const begun = await post(auth, '/v1/settings/totp/begin');
     expect(begun.status).toBe(403);
     expect(await errorCode(begun)).toBe('E_FACTOR_FIRST_NEEDS_INVITE');
-    expect(await errorCode(await post(auth, '/v1/webauthn/registration/options'))).toBe('E_FACTOR_FIRST_NEEDS_INVITE');
+    expect(await errorCode(await post(auth, '/v1/webauthn/registration/options'))).toBe(
+      'E_FACTOR_FIRST_NEEDS_INVITE',
+    );
     expect((await settings(auth)).totp.enrolled).toBe(false);
   });
 
@@ -202,7 +269,9 @@ describe('the first factor', () => {
     const secret = await beginAndConfirmTotp(auth, {});
     expect(await secretWorks(secret)).toBe(true);
     // The invite session is no blank cheque: now that a factor exists, it must be proved.
-    expect(await errorCode(await post(auth, '/v1/webauthn/registration/options'))).toBe('E_FACTOR_PROOF_REQUIRED');
+    expect(await errorCode(await post(auth, '/v1/webauthn/registration/options'))).toBe(
+      'E_FACTOR_PROOF_REQUIRED',
+    );
   });
 
   it('is allowed from a `login-url --enroll` session', async () => {
@@ -217,15 +286,26 @@ describe('the notice of a new factor', () => {
     const auth = await signIn('invite');
     const secret = await beginAndConfirmTotp(auth, {});
     const totpAt = new Date(h.clock.now).toISOString();
-    const options = (await (await post(auth, '/v1/webauthn/registration/options', { current_totp_code: nextCode(secret) })).json()) as PublicKeyCredentialCreationOptionsJSON;
-    expect((await post(auth, '/v1/webauthn/registration/verify', { response: new SoftAuthenticator(testOrigin).register(options), name: 'Not mine' })).status).toBe(201);
+    const options = (await (
+      await post(auth, '/v1/webauthn/registration/options', { current_totp_code: nextCode(secret) })
+    ).json()) as PublicKeyCredentialCreationOptionsJSON;
+    expect(
+      (
+        await post(auth, '/v1/webauthn/registration/verify', {
+          response: new SoftAuthenticator(testOrigin).register(options),
+          name: 'Not mine',
+        })
+      ).status,
+    ).toBe(201);
 
     expect((await settings(auth)).factor_changes).toEqual([
       { kind: 'passkey', name: 'Not mine', at: new Date(h.clock.now).toISOString() },
       { kind: 'totp', name: null, at: totpAt },
     ]);
     const audit = (await h.store.listAuditEntries()).map((e) => e.type);
-    expect(audit).toEqual(expect.arrayContaining(['gate.totp.enrolled', 'gate.webauthn.registered']));
+    expect(audit).toEqual(
+      expect.arrayContaining(['gate.totp.enrolled', 'gate.webauthn.registered']),
+    );
 
     h.clock.now += 15 * 24 * 3_600_000;
     const later = await signIn();

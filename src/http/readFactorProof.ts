@@ -18,7 +18,10 @@ export const factorProofFields = {
 const factorProofSchema = z.object(factorProofFields).strict();
 
 /** Maps the body fields to a {@link FactorProof}. */
-export function toFactorProof(body: { current_totp_code?: string | undefined; current_webauthn?: unknown }): FactorProof {
+export function toFactorProof(body: {
+  current_totp_code?: string | undefined;
+  current_webauthn?: unknown;
+}): FactorProof {
   return {
     ...(body.current_totp_code !== undefined ? { totpCode: body.current_totp_code } : {}),
     ...(body.current_webauthn !== undefined ? { webauthn: body.current_webauthn } : {}),
@@ -36,9 +39,14 @@ export async function readFactorProof(c: Context): Promise<FactorProof> {
   try {
     body = JSON.parse(text);
   } catch (cause) {
-    throw new LoopgateError('E_HTTP_BODY_INVALID', 'The body must be JSON: {"current_totp_code": "123456"} or {"current_webauthn": {…}}.', { cause });
+    throw new LoopgateError(
+      'E_HTTP_BODY_INVALID',
+      'The body must be JSON: {"current_totp_code": "123456"} or {"current_webauthn": {…}}.',
+      { cause },
+    );
   }
   const parsed = factorProofSchema.safeParse(body);
-  if (!parsed.success) throw new LoopgateError('E_HTTP_BODY_INVALID', describeZodIssues(parsed.error));
+  if (!parsed.success)
+    throw new LoopgateError('E_HTTP_BODY_INVALID', describeZodIssues(parsed.error));
   return toFactorProof(parsed.data);
 }

@@ -43,7 +43,12 @@ export class FactorChangeGuard {
   readonly #passkeys: WebAuthnStepUpVerifier | null;
   readonly #now: () => number;
 
-  constructor(deps: { store: Store; totp: TotpStepUp | null; passkeys: WebAuthnStepUpVerifier | null; now?: () => number }) {
+  constructor(deps: {
+    store: Store;
+    totp: TotpStepUp | null;
+    passkeys: WebAuthnStepUpVerifier | null;
+    now?: () => number;
+  }) {
     this.#store = deps.store;
     this.#totp = deps.totp;
     this.#passkeys = deps.passkeys;
@@ -78,22 +83,40 @@ export class FactorChangeGuard {
       return 'totp';
     }
     if (proof.webauthn !== undefined && passkeys.length > 0 && this.#passkeys) {
-      await this.#passkeys.verifyAssertion({ operatorId: operator.id, requestId: null, response: proof.webauthn, now: this.#now() });
+      await this.#passkeys.verifyAssertion({
+        operatorId: operator.id,
+        requestId: null,
+        response: proof.webauthn,
+        now: this.#now(),
+      });
       return 'passkey';
     }
     await this.#refuse(operator, change, 'no_current_factor');
-    const held = [totp !== null ? 'a code from your current authenticator app (current_totp_code)' : null, passkeys.length > 0 ? 'one of your passkeys (current_webauthn)' : null]
+    const held = [
+      totp !== null ? 'a code from your current authenticator app (current_totp_code)' : null,
+      passkeys.length > 0 ? 'one of your passkeys (current_webauthn)' : null,
+    ]
       .filter((x) => x !== null)
       .join(' or ');
-    const what = change === 'passkey' ? 'add a passkey' : totp !== null ? 'replace your authenticator' : 'set up an authenticator';
-    throw new LoopgateError('E_FACTOR_PROOF_REQUIRED', `To ${what}, first confirm it is you with ${held}.`);
+    const what =
+      change === 'passkey'
+        ? 'add a passkey'
+        : totp !== null
+          ? 'replace your authenticator'
+          : 'set up an authenticator';
+    throw new LoopgateError(
+      'E_FACTOR_PROOF_REQUIRED',
+      `To ${what}, first confirm it is you with ${held}.`,
+    );
   }
 
   /** Factors of `operator` added or replaced within {@link factorNoticeWindowMs}, newest first. */
   async recentChanges(operator: OperatorRecord): Promise<FactorChangeNotice[]> {
     const since = this.#now() - factorNoticeWindowMs;
     const totp = await this.#store.getTotpEnrollment(operator.id);
-    const notices: FactorChangeNotice[] = (await this.#store.listWebAuthnCredentials(operator.id)).map((p) => ({
+    const notices: FactorChangeNotice[] = (
+      await this.#store.listWebAuthnCredentials(operator.id)
+    ).map((p) => ({
       kind: 'passkey' as const,
       name: p.name,
       at: p.createdAt,
@@ -104,7 +127,12 @@ export class FactorChangeGuard {
 
   async #refuse(operator: OperatorRecord, change: FactorChange, reason: string): Promise<void> {
     await this.#store.appendAudit(
-      { type: 'operator.factor_change_refused', requestId: null, actor: `operator:${operator.name}`, data: { change, reason } },
+      {
+        type: 'operator.factor_change_refused',
+        requestId: null,
+        actor: `operator:${operator.name}`,
+        data: { change, reason },
+      },
       this.#now(),
     );
   }
