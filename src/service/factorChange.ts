@@ -31,7 +31,7 @@ export const factorNoticeWindowMs = 14 * 24 * 3_600_000;
  * Who may add or replace a second factor (TOTP or passkey) from a browser session. A session
  * alone is never enough once a factor exists, or step-up would be no stronger than the
  * session cookie:
- * - an operator who has a TOTP or a passkey must prove one of them in the same flow;
+ * - an operator who has a TOTP or an unflagged passkey must prove one of them in the same flow;
  * - an operator with none may add the first one only from a session made from an invite link
  *   (`loopgate operators invite`) or `loopgate login-url --enroll`, never from a plain
  *   sign-in link; `loopgate totp enroll` on the machine is the other way in.
@@ -69,7 +69,10 @@ export class FactorChangeGuard {
     change: FactorChange,
   ): Promise<FactorChangeGrant> {
     const totp = await this.#store.getTotpEnrollment(operator.id);
-    const passkeys = await this.#store.listWebAuthnCredentials(operator.id);
+    // A flagged passkey (its counter went backwards) proves nothing, so it does not count.
+    const passkeys = (await this.#store.listWebAuthnCredentials(operator.id)).filter(
+      (p) => p.flaggedAt === null,
+    );
     if (totp === null && passkeys.length === 0) {
       if (session.source === 'invite' || session.source === 'enroll') return 'invite';
       await this.#refuse(operator, change, 'first_factor_from_sign_in_link');

@@ -177,6 +177,11 @@ function setCodeError(message) {
 
 /** Asks the server for a new secret and shows it as a QR code and a link. */
 async function beginEnrolment() {
+  if (totpState.locked && usablePasskeys === 0) {
+    totpStatus.textContent =
+      'Authenticator is locked: an admin must unlock it before you can set it up again.';
+    return;
+  }
   totpBegin.disabled = true;
   try {
     const started = await withCurrentFactor(
