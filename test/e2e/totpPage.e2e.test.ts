@@ -86,6 +86,12 @@ async function callApiFrom(target: Page, call: string): Promise<{ ok: boolean; c
   })()`);
 }
 
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
 describe('authenticator app in Chromium', () => {
   it('sets up the authenticator on the settings page with the QR code, the link and a first code', async () => {
     await page.goto(`${server.url}/settings`);
