@@ -16,7 +16,7 @@ import { createAgentKey, createLoginUrl, ensureDefaultOperator, loadOrCreateLoca
 import { openSqliteStore } from '../store/sqliteStore.js';
 import { createLogger } from './logger.js';
 import { findBrokenAuditEntry } from '../core/auditChain.js';
-import { createId, createSecretToken, hashSecret } from '../core/ids.js';
+import { createId } from '../core/ids.js';
 import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import type { OperatorRecord, Store } from '../store/store.js';
@@ -34,13 +34,16 @@ Usage:
   loopgate mcp     --server-url URL --api-key-file FILE stdio MCP server using a remote server
   loopgate proxy   --policy FILE [--downstream-url URL] [-- CMD ARGS…]
                                                        gate another MCP server's tools
-  loopgate login-url [--data-dir D]                    one-time sign-in link (15 minutes, once)
+  loopgate login-url [--data-dir D] [--enroll]         one-time sign-in link (15 minutes, once);
+                                                       --enroll: it may add the admin's first factor
   loopgate keys create --name NAME | keys list | keys revoke ID
   loopgate operators invite NAME [--role approver|admin] | operators list
   loopgate operators link-slack NAME U… | operators link-email NAME ADDRESS
   loopgate webhooks add URL [--events request.created,request.decided,request.expired]
   loopgate webhooks list | webhooks remove ID
-  loopgate totp enroll [--operator NAME] | totp unlock --operator NAME
+  loopgate totp enroll [--operator NAME] [--replace]   a replacement is confirmed with a first
+                                                       code (typed, or one line on stdin)
+  loopgate totp unlock --operator NAME
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
   loopgate secret show                                 the HMAC signing secret
   loopgate verify FILE|- [--jwks FILE|URL | --server-url URL] [--signing-secret S]
@@ -69,6 +72,8 @@ function parse(argv: string[]) {
       operator: { type: 'string' },
       role: { type: 'string' },
       events: { type: 'string' },
+      enroll: { type: 'boolean' },
+      replace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -256,7 +261,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
   });
 }
 
-async function commandLoginUrl(config: Config): Promise<void> {
+async function commandLoginUrl(config: Config, values: Record<string, unknown>): Promise<void> {
   const running = readRunningServerUrl(requireDataDir(config.dataDir));
   if (!running) {
     err(`No loopgate server is running on ${resolve(config.dataDir)}. Start one with \`loopgate serve\` (or \`loopgate mcp\`); the link works once it runs.`);
@@ -264,7 +269,7 @@ async function commandLoginUrl(config: Config): Promise<void> {
   const url = running ?? config.publicUrl ?? `http://${config.host}:${config.port}`;
   await withStore(config, async (store) => {
     const admin = await ensureDefaultOperator(store, Date.now());
-    out(await createLoginUrl(store, admin, url, Date.now()));
+    out(await createLoginUrl(store, admin, url, Date.now(), { source: values['enroll'] === true ? 'enroll' : 'login' }));
   });
   if (!running) process.exitCode = 3;
 }
@@ -335,9 +340,7 @@ async function commandOperators(config: Config, positionals: string[], values: R
     await store.appendAudit({ type: 'operator.invited', requestId: null, actor: 'cli', data: { name, role } }, now);
     const running = readRunningServerUrl(resolve(config.dataDir));
     const base = running ?? config.publicUrl ?? `http://${config.host}:${config.port}`;
-    const token = createSecretToken();
-    await store.createLoginToken({ tokenHash: hashSecret(token), operatorId: operator.id, expiresAt: now + inviteTtlMs, now });
-    out(`${base}/login?token=${token}&next=/settings`);
+    out(await createLoginUrl(store, operator, base, now, { source: 'invite', ttlMs: inviteTtlMs }));
     err(`Invited ${name} (${role}). Send them the link above: it works once, for 24 hours, and opens their settings to set up an authenticator.`);
   });
 }
@@ -350,13 +353,28 @@ async function commandTotp(config: Config, positionals: string[], values: Record
     const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
     const operator = await findOperator(store, values['operator'] as string | undefined);
     if (sub === 'enroll') {
+      const existing = await store.getTotpEnrollment(operator.id);
+      if (existing && values['replace'] !== true) {
+        throw new LoopgateError(
+          'E_TOTP_ALREADY_ENROLLED',
+          `${operator.name} has an authenticator already. Run \`loopgate totp enroll --operator ${operator.name} --replace\` to replace it: the old one keeps working until a code from the new one is confirmed.`,
+        );
+      }
       const secret = createTotpSecret();
       const uri = buildTotpUri({ secret, account: operator.name });
-      await totp.enroll(operator, secret);
       const qr = await renderTotpQr(uri);
       out(qr.terminal);
       out(uri);
-      err(`Scan the QR code (or enter the URI) in an authenticator app for ${operator.name}. Any earlier authenticator of ${operator.name} no longer works.`);
+      if (existing) {
+        err(`Scan the QR code (or enter the URI) in an authenticator app for ${operator.name}, then type the 6-digit code it shows. The old authenticator keeps working until then.`);
+        const code = await readCodeLine('Code from the new authenticator: ');
+        totp.checkFirstCode(secret, code);
+        await totp.enroll(operator, secret, 'cli');
+        err(`Replaced the authenticator of ${operator.name}; the old one no longer works.${existing.state.lockedAt !== null ? ' It is still locked: run `loopgate totp unlock --operator ' + operator.name + '` to unlock it.' : ''}`);
+      } else {
+        await totp.enroll(operator, secret, 'cli');
+        err(`Scan the QR code (or enter the URI) in an authenticator app for ${operator.name}.`);
+      }
     } else if (sub === 'unlock') {
       await totp.unlock(operator, 'cli');
       err(`Unlocked the authenticator of ${operator.name}.`);
@@ -364,6 +382,23 @@ async function commandTotp(config: Config, positionals: string[], values: Record
       throw new LoopgateError('E_CLI_USAGE', 'Use `totp enroll [--operator NAME]` or `totp unlock --operator NAME`.');
     }
   });
+}
+
+/**
+ * One line from standard input: typed at a prompt (on stderr) when it is a terminal, else
+ * the first line piped in (how tests and scripts answer).
+ * @throws LoopgateError E_TOTP_CODE_MALFORMED when standard input ends before a line
+ */
+async function readCodeLine(prompt: string): Promise<string> {
+  const { createInterface } = await import('node:readline');
+  const lines = createInterface({ input: process.stdin, ...(process.stdin.isTTY ? { output: process.stderr } : {}), terminal: process.stdin.isTTY === true });
+  if (process.stdin.isTTY) process.stderr.write(prompt);
+  try {
+    for await (const line of lines) return line.trim();
+  } finally {
+    lines.close();
+  }
+  throw new LoopgateError('E_TOTP_CODE_MALFORMED', 'No code came in: type the 6 digits the new authenticator shows (or pipe them in on one line). Nothing was replaced.');
 }
 
 async function commandAudit(config: Config, positionals: string[]): Promise<void> {
@@ -468,7 +503,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'proxy':
       return commandProxy(config, positionals);
     case 'login-url':
-      return commandLoginUrl(config);
+      return commandLoginUrl(config, values);
     case 'operators':
       return commandOperators(config, positionals, values);
     case 'totp':

@@ -21,6 +21,7 @@ import { relyingPartyFromPublicUrl } from '../gates/webauthnSettings.js';
 import { createWebAuthnRoutes } from '../http/webauthnRoutes.js';
 import { createGatewayRoutes } from '../http/gatewayRoutes.js';
 import { TotpStepUp } from '../service/stepUp.js';
+import { FactorChangeGuard } from '../service/factorChange.js';
 import { createApp } from '../http/createApp.js';
 import { createRelayHub, type RelayHub } from '../handoff/relayHub.js';
 import { createHandoffRoutes } from '../http/handoffRoutes.js';
@@ -128,6 +129,7 @@ export async function startServer(
   const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
   const webauthn = createLazyWebAuthnService({ store, rpName: 'loopgate', ...relyingPartyFromPublicUrl(url) });
   const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url, totp, webauthn, recipientPolicy });
+  const factorGuard = new FactorChangeGuard({ store, totp, passkeys: webauthn });
   await service.expireDue();
   service.startExpirySweeper();
   const { startNotifications } = await import('./notificationsSetup.js');
@@ -165,7 +167,8 @@ export async function startServer(
     maxBodyBytes: config.maxBodyBytes,
     mcp,
     totp,
-    extraApiRoutes: [createWebAuthnRoutes(webauthn), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay), ...notifications.apiRoutes],
+    factorGuard,
+    extraApiRoutes: [createWebAuthnRoutes(webauthn, factorGuard), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay), ...notifications.apiRoutes],
     extraRoutes: notifications.pageRoutes,
     extraAssets: {
       e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),

@@ -130,6 +130,22 @@ export const errorCodes = {
     meaning: 'A stored TOTP secret could not be decrypted: wrong key in the data dir, or tampered.',
   },
   E_TOTP_KEY_INVALID: { status: 500, meaning: 'The TOTP encryption key is not 32 bytes.' },
+  E_TOTP_ALREADY_ENROLLED: {
+    status: 409,
+    meaning: 'The operator has an authenticator already; loopgate totp enroll --replace replaces it after a first code.',
+  },
+  E_TOTP_ENROLLMENT_EXPIRED: {
+    status: 400,
+    meaning: 'A TOTP enrolment begun in Settings was not confirmed within 10 minutes; begin again.',
+  },
+  E_FACTOR_PROOF_REQUIRED: {
+    status: 403,
+    meaning: 'Adding or replacing a second factor needs a current TOTP code or passkey assertion of the operator.',
+  },
+  E_FACTOR_FIRST_NEEDS_INVITE: {
+    status: 403,
+    meaning: 'A first second factor is added only from an invite or login-url --enroll link, or with loopgate totp enroll.',
+  },
   E_POLICY_INVALID: {
     status: 500,
     meaning: 'The policy file is not valid YAML or JSON of the policy schema; the message names the line.',

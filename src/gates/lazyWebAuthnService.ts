@@ -12,6 +12,7 @@ export function createLazyWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnSe
     verifyRegistration: async (operator, response, name) => (await service()).verifyRegistration(operator, response, name),
     listCredentials: async (operator) => (await service()).listCredentials(operator),
     authenticationOptions: async (operator, requestId) => (await service()).authenticationOptions(operator, requestId),
+    proofOptions: async (operator) => (await service()).proofOptions(operator),
     verifyAssertion: async (input) => (await service()).verifyAssertion(input),
   };
 }

@@ -77,6 +77,13 @@ export interface WebAuthnService {
    */
   authenticationOptions(operator: OperatorRecord, requestId: string): Promise<PublicKeyCredentialRequestOptionsJSON>;
   /**
+   * Options for `navigator.credentials.get()` to prove a current passkey before a factor
+   * change (service/factorChange.ts): a fresh challenge bound to the operator and to no
+   * request, so it can never decide a request, and a request's challenge never proves this.
+   * @throws LoopgateError E_WEBAUTHN_NOT_REGISTERED
+   */
+  proofOptions(operator: OperatorRecord): Promise<PublicKeyCredentialRequestOptionsJSON>;
+  /**
    * Verifies a passkey assertion made by `operatorId` for `requestId` (WebAuthn Level 3 §7.2):
    * the challenge must be one issued to this operator for this request, unused and unexpired
    * (it is used up either way); the passkey must be the operator's and unflagged; the signature,
@@ -87,7 +94,7 @@ export interface WebAuthnService {
    * @throws LoopgateError E_WEBAUTHN_ASSERTION_INVALID, E_WEBAUTHN_CHALLENGE_INVALID,
    *   E_WEBAUTHN_CREDENTIAL_UNKNOWN, E_WEBAUTHN_CREDENTIAL_FLAGGED, E_WEBAUTHN_COUNTER_REGRESSED
    */
-  verifyAssertion(input: { operatorId: string; requestId: string; response: unknown; now: number }): Promise<{ credentialId: string }>;
+  verifyAssertion(input: { operatorId: string; requestId: string | null; response: unknown; now: number }): Promise<{ credentialId: string }>;
 }
 
 const base64url = z.string().regex(/^[A-Za-z0-9_-]*={0,2}$/, 'base64url');
@@ -171,7 +178,7 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
   };
 
   async function refuse(
-    input: { operatorId: string; requestId: string; now: number },
+    input: { operatorId: string; requestId: string | null; now: number },
     reason: RefusalReason,
     code: ErrorCode,
     message: string,
@@ -183,6 +190,29 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
       input.now,
     );
     throw new LoopgateError(code, message, cause === undefined ? undefined : { cause });
+  }
+
+  async function issueAssertionOptions(operator: OperatorRecord, requestId: string | null, hint: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const now = clock();
+    const usable = (await store.listWebAuthnCredentials(operator.id)).filter((c) => c.flaggedAt === null);
+    if (usable.length === 0) {
+      throw new LoopgateError('E_WEBAUTHN_NOT_REGISTERED', `${operator.name} has no usable passkey. ${hint}`);
+    }
+    const options = await generateAuthenticationOptions({
+      rpID: rpId,
+      allowCredentials: usable.map((c) => ({ id: c.id, transports: c.transports })),
+      challenge: new Uint8Array(randomBytes(webAuthnChallengeBytes)),
+      timeout: webAuthnChallengeTtlMs,
+      userVerification: 'required',
+    });
+    await store.createWebAuthnChallenge({
+      challenge: options.challenge,
+      operatorId: operator.id,
+      purpose: 'authentication',
+      requestId,
+      expiresAt: now + webAuthnChallengeTtlMs,
+    });
+    return options;
   }
 
   return {
@@ -286,25 +316,11 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
       if (status !== 'pending') {
         throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${requestId} is no longer pending; one decision wins.`);
       }
-      const usable = (await store.listWebAuthnCredentials(operator.id)).filter((c) => c.flaggedAt === null);
-      if (usable.length === 0) {
-        throw new LoopgateError('E_WEBAUTHN_NOT_REGISTERED', `${operator.name} has no usable passkey. Add one under Settings, then approve again.`);
-      }
-      const options = await generateAuthenticationOptions({
-        rpID: rpId,
-        allowCredentials: usable.map((c) => ({ id: c.id, transports: c.transports })),
-        challenge: new Uint8Array(randomBytes(webAuthnChallengeBytes)),
-        timeout: webAuthnChallengeTtlMs,
-        userVerification: 'required',
-      });
-      await store.createWebAuthnChallenge({
-        challenge: options.challenge,
-        operatorId: operator.id,
-        purpose: 'authentication',
-        requestId,
-        expiresAt: now + webAuthnChallengeTtlMs,
-      });
-      return options;
+      return issueAssertionOptions(operator, requestId, 'Add one under Settings, then approve again.');
+    },
+
+    async proofOptions(operator) {
+      return issueAssertionOptions(operator, null, 'Confirm with a code from your authenticator app instead.');
     },
 
     async verifyAssertion(input) {
@@ -325,7 +341,9 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
           input,
           'challenge_other_request',
           'E_WEBAUTHN_CHALLENGE_INVALID',
-          `The passkey answer was made for request ${issued.requestId ?? '(none)'}, not ${requestId}; approve this request on its own page.`,
+          requestId === null
+            ? `The passkey answer was made for request ${issued.requestId ?? '(none)'}, not to confirm a settings change; use the passkey prompt on the Settings page.`
+            : `The passkey answer was made for ${issued.requestId === null ? 'a settings change' : `request ${issued.requestId}`}, not ${requestId}; approve this request on its own page.`,
           { challenge_request_id: issued.requestId },
         );
       }

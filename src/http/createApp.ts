@@ -14,6 +14,7 @@ import { hostOriginGuard, type AllowedOrigins } from './hostOriginGuard.js';
 import { createSessionRoutes } from './sessionRoutes.js';
 import { createSettingsRoutes } from './settingsRoutes.js';
 import type { TotpStepUp } from '../service/stepUp.js';
+import { FactorChangeGuard } from '../service/factorChange.js';
 import { createStaticRoutes } from './staticPages.js';
 
 /** A fetch-shaped MCP endpoint (built in src/mcp) and what it needs from the caller. */
@@ -32,6 +33,11 @@ export interface AppDeps {
   mcp?: McpEndpoint;
   /** TOTP enrolment for the settings page; without it `/v1/settings` is not served. */
   totp?: TotpStepUp;
+  /**
+   * Who may add or replace a factor; by default one that accepts TOTP proofs only (the CLI
+   * passes one that knows passkeys too, and hands the same one to the passkey routes).
+   */
+  factorGuard?: FactorChangeGuard;
   /** More `/v1` routes (passkeys). */
   extraApiRoutes?: Hono<AppEnv>[];
   /** More routes outside `/v1` (channel pages such as `/email/confirm`), before the static pages. */
@@ -88,7 +94,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const tickets = new EventTickets(deps.store, now);
   app.route('/', createSessionRoutes(deps.store, { tickets, now }));
   app.route('/v1', createApprovalRoutes(deps.service, tickets));
-  if (deps.totp) app.route('/v1', createSettingsRoutes(deps.store, deps.totp));
+  if (deps.totp) {
+    const guard = deps.factorGuard ?? new FactorChangeGuard({ store: deps.store, totp: deps.totp, passkeys: null, now });
+    app.route('/v1', createSettingsRoutes(deps.store, deps.totp, guard));
+  }
   for (const routes of deps.extraApiRoutes ?? []) app.route('/v1', routes);
 
   if (deps.mcp) {

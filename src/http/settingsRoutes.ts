@@ -1,28 +1,37 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { LoopgateError } from '../core/errors.js';
+import type { FactorChangeGuard } from '../service/factorChange.js';
 import type { TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
 import { requireOperator } from './authenticate.js';
+import { readFactorProof } from './readFactorProof.js';
 import { readJsonBody } from './readJsonBody.js';
 
 const confirmSchema = z.object({ enrollment_token: z.string().min(1).max(1_000), code: z.string().max(20) }).strict();
 
+const iso = (ms: number) => new Date(ms).toISOString();
+
 /**
- * The signed-in operator's own settings: `GET /v1/settings`, TOTP enrolment
- * (`POST /v1/settings/totp/begin`, `POST /v1/settings/totp/confirm`), and an admin's
- * `POST /v1/operators/:name/totp/unlock`.
+ * The signed-in operator's own settings: `GET /v1/settings` (with the factors added or
+ * replaced lately, as `factor_changes`), TOTP enrolment (`POST /v1/settings/totp/begin`, which
+ * needs a current factor — or, for a first factor, a session from an invite link — then
+ * `POST /v1/settings/totp/confirm`), and an admin's `POST /v1/operators/:name/totp/unlock`.
+ * @throws LoopgateError E_FACTOR_PROOF_REQUIRED, E_FACTOR_FIRST_NEEDS_INVITE, E_TOTP_*
  */
-export function createSettingsRoutes(store: Store, totp: TotpStepUp): Hono<AppEnv> {
+export function createSettingsRoutes(store: Store, totp: TotpStepUp, guard: FactorChangeGuard): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.get('/settings', async (c) => {
-    const { operator } = requireOperator(c);
+    const { operator, session } = requireOperator(c);
     const passkeys = await store.listWebAuthnCredentials(operator.id);
+    const status = await totp.status(operator);
     return c.json({
       operator: { id: operator.id, name: operator.name, role: operator.role },
-      totp: await totp.status(operator),
+      totp: { enrolled: status.enrolled, locked: status.locked, enrolled_at: status.enrolledAt === null ? null : iso(status.enrolledAt) },
+      session: { source: session.source },
+      factor_changes: (await guard.recentChanges(operator)).map((n) => ({ kind: n.kind, name: n.name, at: iso(n.at) })),
       passkeys: passkeys.map((p) => ({
         id: p.id,
         name: p.name,
@@ -34,7 +43,10 @@ export function createSettingsRoutes(store: Store, totp: TotpStepUp): Hono<AppEn
   });
 
   app.post('/settings/totp/begin', async (c) => {
-    const { operator } = requireOperator(c);
+    const { operator, session } = requireOperator(c);
+    const proof = await readFactorProof(c);
+    const granted = await guard.authorize(operator, session, proof, 'totp');
+    c.get('log').info({ operator: operator.name, granted }, 'authenticator enrolment begun');
     const start = await totp.beginEnrollment(operator);
     return c.json({ uri: start.uri, qr_data_url: start.qrDataUrl, enrollment_token: start.enrollmentToken });
   });

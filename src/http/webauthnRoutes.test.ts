@@ -8,6 +8,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type WebAuthnService,
 } from '../gates/webauthn.js';
+import { FactorChangeGuard } from '../service/factorChange.js';
 import { createWebAuthnRoutes } from './webauthnRoutes.js';
 
 type Harness = Awaited<ReturnType<typeof createAppHarness>>;
@@ -20,8 +21,10 @@ beforeEach(async () => {
   h = await createAppHarness();
   const rp = relyingPartyFromPublicUrl(testOrigin);
   webauthn = createWebAuthnService({ store: h.store, rpId: rp.rpId, rpName: 'loopgate', origin: rp.origin, now: () => h.clock.now });
-  h.app.route('/v1', createWebAuthnRoutes(webauthn));
-  auth = await h.signIn();
+  h.app.route('/v1', createWebAuthnRoutes(webauthn, new FactorChangeGuard({ store: h.store, totp: null, passkeys: webauthn, now: () => h.clock.now })));
+  // An invite session: the admin has no factor yet and adds the first passkey here
+  // (factorChange.test.ts covers who may add which factor).
+  auth = await h.signIn('invite');
 });
 afterEach(async () => {
   await h.close();

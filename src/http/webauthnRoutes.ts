@@ -1,9 +1,11 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { WebAuthnService } from '../gates/webauthn.js';
+import type { FactorChangeGuard } from '../service/factorChange.js';
 import { maxPasskeyNameLength } from '../gates/webauthnSettings.js';
 import type { AppEnv } from './appEnv.js';
 import { requireOperator } from './authenticate.js';
+import { readFactorProof } from './readFactorProof.js';
 import { readJsonBody } from './readJsonBody.js';
 
 const registrationBodySchema = z
@@ -18,7 +20,12 @@ const registrationBodySchema = z
  * The passkey routes (docs/api.md "Passkeys"), mounted under `/v1`. Operator-only: the
  * `X-Loopgate-Session` header, and on POST the session's `X-CSRF-Token`; agent keys get 403.
  *
- * - `POST /webauthn/registration/options` → PublicKeyCredentialCreationOptionsJSON
+ * - `POST /webauthn/proof/options` → PublicKeyCredentialRequestOptionsJSON to prove a current
+ *   passkey before a factor change (the assertion goes in `current_webauthn`)
+ * - `POST /webauthn/registration/options` `{current_totp_code | current_webauthn}` →
+ *   PublicKeyCredentialCreationOptionsJSON; once the operator has a factor, one must be proved
+ *   here (the registration challenge is issued only then); a first passkey needs a session
+ *   from an invite link
  * - `POST /webauthn/registration/verify` `{response, name}` → 201 `{id, name, created_at, last_used_at, flagged}`
  * - `GET /webauthn/credentials` → `{items: [{id, name, created_at, last_used_at, flagged}]}`
  * - `POST /approvals/:id/webauthn/options` → PublicKeyCredentialRequestOptionsJSON whose
@@ -26,13 +33,21 @@ const registrationBodySchema = z
  *   as `webauthn`.
  *
  * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN, E_CSRF_TOKEN_INVALID,
- *   E_HTTP_BODY_INVALID, and the service's E_WEBAUTHN_* / E_APPROVAL_* codes
+ *   E_HTTP_BODY_INVALID, E_FACTOR_PROOF_REQUIRED, E_FACTOR_FIRST_NEEDS_INVITE, and the
+ *   services' E_WEBAUTHN_* / E_TOTP_* / E_APPROVAL_* codes
  */
-export function createWebAuthnRoutes(webauthn: WebAuthnService): Hono<AppEnv> {
+export function createWebAuthnRoutes(webauthn: WebAuthnService, guard: FactorChangeGuard): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.post('/webauthn/registration/options', async (c) => {
+  app.post('/webauthn/proof/options', async (c) => {
     const { operator } = requireOperator(c);
+    return c.json(await webauthn.proofOptions(operator));
+  });
+
+  app.post('/webauthn/registration/options', async (c) => {
+    const { operator, session } = requireOperator(c);
+    const granted = await guard.authorize(operator, session, await readFactorProof(c), 'passkey');
+    c.get('log').info({ operator: operator.name, granted }, 'passkey registration begun');
     return c.json(await webauthn.registrationOptions(operator));
   });
 

@@ -126,7 +126,7 @@ describe('totp gate', () => {
       code: 'E_TOTP_SECRET_UNREADABLE',
     });
     await totp.confirmEnrollment(bob, start.enrollmentToken, generateTotpCode({ secret: newSecret, now: clock.now }));
-    expect(await totp.status(bob)).toEqual({ enrolled: true, locked: false });
+    expect(await totp.status(bob)).toMatchObject({ enrolled: true, locked: false });
     expect(JSON.stringify(await store.getTotpEnrollment(bob.id))).not.toContain(newSecret);
   });
 });

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OperatorRecord, SessionRecord, Store } from '../store/store.js';
+import type { OperatorRecord, SessionRecord, SessionSource, Store } from '../store/store.js';
 import { LoopgateError } from '../core/errors.js';
 import { constantTimeEqual, createId, createSecretToken, hashSecret } from '../core/ids.js';
 
@@ -21,12 +21,21 @@ export async function ensureDefaultOperator(store: Store, now: number): Promise<
 
 /**
  * Makes a one-time sign-in link for `operator`: `<publicUrl>/login?token=…` (256-bit token,
- * stored as its SHA-256, valid 15 minutes, usable once).
+ * stored as its SHA-256, valid `ttlMs` — 15 minutes by default — usable once). `source` is
+ * recorded on the link and on the session made from it: only `invite` and `enroll` sessions
+ * may add an operator's first second factor; an `enroll` link opens Settings.
  */
-export async function createLoginUrl(store: Store, operator: OperatorRecord, publicUrl: string, now: number): Promise<string> {
+export async function createLoginUrl(
+  store: Store,
+  operator: OperatorRecord,
+  publicUrl: string,
+  now: number,
+  options: { source?: SessionSource; ttlMs?: number } = {},
+): Promise<string> {
   const token = createSecretToken();
-  await store.createLoginToken({ tokenHash: hashSecret(token), operatorId: operator.id, expiresAt: now + loginTokenTtlMs, now });
-  return `${publicUrl.replace(/\/$/, '')}/login?token=${token}`;
+  const source = options.source ?? 'login';
+  await store.createLoginToken({ tokenHash: hashSecret(token), operatorId: operator.id, expiresAt: now + (options.ttlMs ?? loginTokenTtlMs), now, source });
+  return `${publicUrl.replace(/\/$/, '')}/login?token=${token}${source === 'login' ? '' : '&next=/settings'}`;
 }
 
 /**
@@ -62,9 +71,10 @@ export async function signInWithToken(store: Store, token: string, now: number):
     csrfToken: createSecretToken(),
     createdAt: now,
     expiresAt: now + sessionTtlMs,
+    source: result.source,
   };
   await store.createSession(session);
-  await store.appendAudit({ type: 'operator.signed_in', requestId: null, actor: `operator:${operator.name}`, data: {} }, now);
+  await store.appendAudit({ type: 'operator.signed_in', requestId: null, actor: `operator:${operator.name}`, data: { source: result.source } }, now);
   return { secret, session, operator };
 }
 

@@ -7,8 +7,11 @@ import type { OperatorRecord, Store } from '../store/store.js';
 
 /** Verifies passkey assertions for decisions (built in gates/webauthn.ts). */
 export interface WebAuthnStepUpVerifier {
-  /** Verifies a passkey assertion made for `requestId` by `operatorId` (throws LoopgateError). */
-  verifyAssertion(input: { operatorId: string; requestId: string; response: unknown; now: number }): Promise<{ credentialId: string }>;
+  /**
+   * Verifies a passkey assertion made for `requestId` by `operatorId` (throws LoopgateError);
+   * `requestId` null is an assertion that proves a factor before a factor change.
+   */
+  verifyAssertion(input: { operatorId: string; requestId: string | null; response: unknown; now: number }): Promise<{ credentialId: string }>;
 }
 
 /** What a human adds to an approval when the gate asks for it. */
@@ -28,6 +31,12 @@ export interface TotpEnrollmentStart {
 
 const pendingContext = (operatorId: string) => `pending-enrolment:${operatorId}`;
 
+/** How long an enrolment begun in Settings may be confirmed: 10 minutes. */
+export const totpEnrollmentTtlMs = 10 * 60_000;
+
+/** Who stored a TOTP secret: the web Settings flow or the CLI on the machine. */
+export type TotpEnrollmentVia = 'settings' | 'cli';
+
 /**
  * TOTP for operators (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step): enrolment, the step-up check
  * at decision time, and an admin's unlock. Secrets are encrypted at rest with `key`; every
@@ -45,9 +54,14 @@ export class TotpStepUp {
     this.#now = now;
   }
 
-  /** Starts enrolment: a new ≥160-bit secret as an `otpauth://` URI and QR code. Nothing is stored yet. */
+  /**
+   * Starts enrolment: a new ≥160-bit secret as an `otpauth://` URI and QR code. Nothing is
+   * stored yet; the enrolment token can be confirmed for {@link totpEnrollmentTtlMs}. Callers
+   * in the web flow check the operator's current factor first (service/factorChange.ts).
+   */
   async beginEnrollment(operator: OperatorRecord): Promise<TotpEnrollmentStart> {
     const secret = createTotpSecret();
+    const expiresAt = this.#now() + totpEnrollmentTtlMs;
     const uri = buildTotpUri({ secret, account: operator.name });
     const { renderTotpQr } = await import('../gates/totpQr.js');
     const qr = await renderTotpQr(uri);
@@ -55,53 +69,76 @@ export class TotpStepUp {
       uri,
       qrDataUrl: qr.dataUrl,
       qrTerminal: qr.terminal,
-      enrollmentToken: encryptTotpSecret(secret, this.#key, pendingContext(operator.id)),
+      enrollmentToken: encryptTotpSecret(`${secret}.${expiresAt}`, this.#key, pendingContext(operator.id)),
     };
   }
 
   /**
-   * Finishes enrolment once the operator's app shows a matching code; replaces any earlier secret.
-   * @throws LoopgateError E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID, E_TOTP_SECRET_UNREADABLE
+   * Finishes enrolment once the operator's app shows a matching code; replaces any earlier
+   * secret (a lock stays).
+   * @throws LoopgateError E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID, E_TOTP_SECRET_UNREADABLE,
+   *   E_TOTP_ENROLLMENT_EXPIRED (a token older than {@link totpEnrollmentTtlMs})
    */
   async confirmEnrollment(operator: OperatorRecord, enrollmentToken: string, code: string): Promise<void> {
-    const secret = decryptTotpSecret(enrollmentToken, this.#key, pendingContext(operator.id));
+    const [secret = '', expiresAt = '0'] = decryptTotpSecret(enrollmentToken, this.#key, pendingContext(operator.id)).split('.');
     const now = this.#now();
+    if (Number(expiresAt) <= now) {
+      throw new LoopgateError('E_TOTP_ENROLLMENT_EXPIRED', 'That enrolment was begun more than 10 minutes ago; begin again under Settings.');
+    }
+    this.checkFirstCode(secret, code, now);
+    await this.enroll(operator, secret, 'settings', now);
+  }
+
+  /**
+   * Checks that `code` is what an app holding the new `secret` shows at `now` (RFC 6238, ±1
+   * step): proof that the human scanned it before it replaces anything.
+   * @throws LoopgateError E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID
+   */
+  checkFirstCode(secret: string, code: string, now = this.#now()): void {
     const result = verifyTotpCode({ secret, code, now, lastUsedStep: null });
     if (!result.ok) {
       throw new LoopgateError(
         result.reason === 'malformed' ? 'E_TOTP_CODE_MALFORMED' : 'E_TOTP_CODE_INVALID',
         result.reason === 'malformed'
-          ? 'Enter the 6 digits your authenticator app shows for loopgate.'
+          ? `Enter the 6 digits your authenticator app shows for loopgate; got ${code.trim().length} characters.`
           : 'That code does not match the new secret: check the phone’s clock and scan the QR code again.',
       );
     }
-    await this.enroll(operator, secret, now);
   }
 
-  /** Stores `secret` (base32) as the operator's TOTP, encrypted. Used by `loopgate totp enroll`. */
-  async enroll(operator: OperatorRecord, secret: string, now = this.#now()): Promise<void> {
+  /**
+   * Stores `secret` (base32) as the operator's TOTP, encrypted, and audits it
+   * (`gate.totp.enrolled` with `replaced` and `via`). A lock on an earlier secret stays: only
+   * {@link unlock} clears it. Used by `loopgate totp enroll` and {@link confirmEnrollment}.
+   */
+  async enroll(operator: OperatorRecord, secret: string, via: TotpEnrollmentVia = 'cli', now = this.#now()): Promise<void> {
+    const replaced = (await this.#store.getTotpEnrollment(operator.id)) !== null;
     await this.#store.saveTotpEnrollment({
       operatorId: operator.id,
       secretEncrypted: encryptTotpSecret(secret, this.#key, operator.id),
       enrolledAt: now,
     });
-    await this.#store.appendAudit({ type: 'gate.totp.enrolled', requestId: null, actor: `operator:${operator.name}`, data: {} }, now);
+    await this.#store.appendAudit(
+      { type: 'gate.totp.enrolled', requestId: null, actor: via === 'cli' ? 'cli' : `operator:${operator.name}`, data: { operator: operator.name, replaced, via } },
+      now,
+    );
   }
 
   /** Whether the operator has a TOTP, and whether it is locked. */
-  async status(operator: OperatorRecord): Promise<{ enrolled: boolean; locked: boolean }> {
+  async status(operator: OperatorRecord): Promise<{ enrolled: boolean; locked: boolean; enrolledAt: number | null }> {
     const row = await this.#store.getTotpEnrollment(operator.id);
-    return { enrolled: row !== null, locked: row?.state.lockedAt != null };
+    return { enrolled: row !== null, locked: row?.state.lockedAt != null, enrolledAt: row?.enrolledAt ?? null };
   }
 
   /**
-   * Checks a code for a decision on `requestId`. Accepted → resolves. Otherwise throws with
-   * what to do next; `voidRequest` is true when the request at hand must be voided (5 wrong
-   * codes, or a lock). Every attempt is audited.
+   * Checks a code for a decision on `requestId` (null: to prove the factor before a factor
+   * change), through the same throttle. Accepted → resolves. Otherwise throws with what to do
+   * next; `voidRequest` is true when the request at hand must be voided (5 wrong codes, or a
+   * lock). Every attempt is audited.
    * @throws LoopgateError E_TOTP_NOT_ENROLLED, E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID,
    *   E_TOTP_REPLAYED, E_TOTP_REQUEST_VOIDED, E_TOTP_LOCKED
    */
-  async verify(operator: Pick<OperatorRecord, 'id' | 'name'>, code: string, requestId: string): Promise<void> {
+  async verify(operator: Pick<OperatorRecord, 'id' | 'name'>, code: string, requestId: string | null): Promise<void> {
     const now = this.#now();
     const attempt = await this.#store.updateTotpState<TotpAttempt>(operator.id, (row) => {
       const secret = decryptTotpSecret(row.secretEncrypted, this.#key, operator.id);

@@ -178,4 +178,10 @@ export const sqliteMigrations: readonly string[] = [
   );
   CREATE INDEX agent_notifications_agent ON agent_notifications (agent_id, at);
   `,
+  `
+  ALTER TABLE login_tokens ADD COLUMN source TEXT NOT NULL DEFAULT 'login'
+    CHECK (source IN ('login', 'invite', 'enroll'));
+  ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'login'
+    CHECK (source IN ('login', 'invite', 'enroll'));
+  `,
 ];

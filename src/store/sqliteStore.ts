@@ -12,6 +12,7 @@ import type {
   LoginTokenRefusal,
   OperatorRecord,
   SessionRecord,
+  SessionSource,
   Store,
   EmailConfirmTokenRecord,
   NotificationDeliveryRecord,
@@ -286,7 +287,7 @@ export function openSqliteStore(path: string): Store {
     totp: db.prepare('SELECT * FROM operator_totp WHERE operator_id = ?'),
     upsertTotp: db.prepare(`INSERT INTO operator_totp (operator_id, secret_encrypted, enrolled_at)
       VALUES (?, ?, ?) ON CONFLICT (operator_id) DO UPDATE SET secret_encrypted = excluded.secret_encrypted,
-      enrolled_at = excluded.enrolled_at, consecutive_failures = 0, failures_on_request = 0, locked_at = NULL`),
+      enrolled_at = excluded.enrolled_at, consecutive_failures = 0, failures_on_request = 0`),
     setTotpState: db.prepare(`UPDATE operator_totp SET consecutive_failures = ?, failures_on_request = ?,
       locked_at = ?, last_used_step = ? WHERE operator_id = ?`),
     insertCredential: db.prepare(`INSERT INTO webauthn_credentials (id, operator_id, public_key, counter,
@@ -324,14 +325,14 @@ export function openSqliteStore(path: string): Store {
     insertOperator: db.prepare('INSERT INTO operators (id, name, role, created_at) VALUES (?, ?, ?, ?)'),
     listOperators: db.prepare('SELECT * FROM operators ORDER BY created_at'),
     insertLoginToken: db.prepare(`INSERT INTO login_tokens (token_hash, operator_id, created_at,
-      expires_at, used_at) VALUES (?, ?, ?, ?, NULL)`),
+      expires_at, used_at, source) VALUES (?, ?, ?, ?, NULL, ?)`),
     loginToken: db.prepare('SELECT * FROM login_tokens WHERE token_hash = ?'),
     useLoginToken: db.prepare(
       'UPDATE login_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
     ),
     purgeLoginTokens: db.prepare('DELETE FROM login_tokens WHERE expires_at < ?'),
     insertSession: db.prepare(`INSERT INTO sessions (id_hash, operator_id, csrf_token, created_at,
-      expires_at) VALUES (?, ?, ?, ?, ?)`),
+      expires_at, source) VALUES (?, ?, ?, ?, ?, ?)`),
     session: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
     deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
     purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at < ?'),
@@ -506,15 +507,18 @@ export function openSqliteStore(path: string): Store {
   );
 
   const consumeLoginTokenTx = db.transaction(
-    (tokenHash: string, now: number): { ok: true; operatorId: string } | { ok: false; reason: LoginTokenRefusal } => {
+    (
+      tokenHash: string,
+      now: number,
+    ): { ok: true; operatorId: string; source: SessionSource } | { ok: false; reason: LoginTokenRefusal } => {
       const row = stmt.loginToken.get(tokenHash) as
-        | { operator_id: string; expires_at: number; used_at: number | null }
+        | { operator_id: string; expires_at: number; used_at: number | null; source: SessionSource }
         | undefined;
       if (!row) return { ok: false, reason: 'unknown' };
       if (row.used_at !== null) return { ok: false, reason: 'used' };
       if (row.expires_at <= now) return { ok: false, reason: 'expired' };
       stmt.useLoginToken.run(now, tokenHash, now);
-      return { ok: true, operatorId: row.operator_id };
+      return { ok: true, operatorId: row.operator_id, source: row.source };
     },
   );
 
@@ -676,18 +680,18 @@ export function openSqliteStore(path: string): Store {
     },
     async createLoginToken(input) {
       stmt.purgeLoginTokens.run(input.now - 24 * 3_600_000);
-      stmt.insertLoginToken.run(input.tokenHash, input.operatorId, input.now, input.expiresAt);
+      stmt.insertLoginToken.run(input.tokenHash, input.operatorId, input.now, input.expiresAt, input.source ?? 'login');
     },
     async consumeLoginToken(tokenHash, now) {
       return consumeLoginTokenTx.immediate(tokenHash, now);
     },
     async createSession(record: SessionRecord) {
       stmt.purgeSessions.run(record.createdAt);
-      stmt.insertSession.run(record.idHash, record.operatorId, record.csrfToken, record.createdAt, record.expiresAt);
+      stmt.insertSession.run(record.idHash, record.operatorId, record.csrfToken, record.createdAt, record.expiresAt, record.source);
     },
     async getSession(idHash, now) {
       const row = stmt.session.get(idHash, now) as
-        | { id_hash: string; operator_id: string; csrf_token: string; created_at: number; expires_at: number }
+        | { id_hash: string; operator_id: string; csrf_token: string; created_at: number; expires_at: number; source: SessionSource }
         | undefined;
       return row
         ? {
@@ -696,6 +700,7 @@ export function openSqliteStore(path: string): Store {
             csrfToken: row.csrf_token,
             createdAt: row.created_at,
             expiresAt: row.expires_at,
+            source: row.source,
           }
         : null;
     },

@@ -21,6 +21,14 @@ export interface OperatorRecord {
   createdAt: number;
 }
 
+/**
+ * Where a sign-in link, and the session made from it, came from: `login` (a plain
+ * `loopgate login-url` link), `invite` (`loopgate operators invite`) or `enroll`
+ * (`loopgate login-url --enroll`). Only `invite` and `enroll` sessions may add an operator's
+ * first second factor.
+ */
+export type SessionSource = 'login' | 'invite' | 'enroll';
+
 /** A signed-in browser session: only the SHA-256 of the session secret is kept. Times in ms. */
 export interface SessionRecord {
   idHash: string;
@@ -28,6 +36,8 @@ export interface SessionRecord {
   csrfToken: string;
   createdAt: number;
   expiresAt: number;
+  /** The kind of link the session was made from. */
+  source: SessionSource;
 }
 
 /** Why a one-time sign-in token was refused. */
@@ -219,7 +229,10 @@ export interface Store {
   getOperatorByName(name: string): Promise<OperatorRecord | null>;
 
   getTotpEnrollment(operatorId: string): Promise<TotpEnrollmentRecord | null>;
-  /** Stores a (new) secret; counters and lock reset, the last used step is kept (replays stay refused). */
+  /**
+   * Stores a (new) secret; the failure counters reset, while a lock and the last used step are
+   * kept (a lock survives re-enrolment: only an unlock clears it; replays stay refused).
+   */
   saveTotpEnrollment(input: { operatorId: string; secretEncrypted: string; enrolledAt: number }): Promise<void>;
   /**
    * Reads the operator's TOTP row, runs `update` on it and writes back the state it returns,
@@ -246,12 +259,13 @@ export interface Store {
     now: number,
   ): Promise<WebAuthnChallengeRecord | null>;
 
-  createLoginToken(input: { tokenHash: string; operatorId: string; expiresAt: number; now: number }): Promise<void>;
-  /** Marks the token used (once) and returns its operator, or why it was refused. */
+  /** Stores a sign-in link's token hash; `source` defaults to `login`. */
+  createLoginToken(input: { tokenHash: string; operatorId: string; expiresAt: number; now: number; source?: SessionSource }): Promise<void>;
+  /** Marks the token used (once) and returns its operator and source, or why it was refused. */
   consumeLoginToken(
     tokenHash: string,
     now: number,
-  ): Promise<{ ok: true; operatorId: string } | { ok: false; reason: LoginTokenRefusal }>;
+  ): Promise<{ ok: true; operatorId: string; source: SessionSource } | { ok: false; reason: LoginTokenRefusal }>;
 
   createSession(record: SessionRecord): Promise<void>;
   /** The unexpired session with this hash, or null. */

@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliPath, initDataDir, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { databasePath } from '../../src/cli/startServer.js';
+import { hashSecret } from '../../src/core/ids.js';
+import { generateTotpCode } from '../../src/gates/totpCode.js';
+import { openSqliteStore } from '../../src/store/sqliteStore.js';
+import { cliPath, initDataDir, runCli, runCliAnswering, startServe, type ServeProcess } from '../support/cli.js';
 
 type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
 
@@ -478,4 +482,82 @@ describe('a server restart under a waiting agent', { timeout: spawnsSeveral }, (
     expect(again.structuredContent).toMatchObject({ pause_id, status: 'pending' });
     await mcp.close();
   });
+});
+
+describe('loopgate totp enroll', () => {
+  /** The `gate.totp.enrolled` audit entries of a data dir, oldest first. */
+  async function enrolments(dataDir: string): Promise<Record<string, unknown>[]> {
+    const exported = await runCli(['audit', 'export', '--data-dir', dataDir]);
+    return exported.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; data: Record<string, unknown> })
+      .filter((entry) => entry.type === 'gate.totp.enrolled')
+      .map((entry) => entry.data);
+  }
+
+  /** The printed otpauth:// URI, once its whole line has come. */
+  const uriIn = (stdout: string) => /otpauth:\/\/totp\/\S+(?=\n)/.exec(stdout)?.[0] ?? null;
+
+  it('asks for --replace, and replaces only after a first code from the new secret; a lock survives', async () => {
+    const dataDir = await tempDataDir();
+    const first = await runCli(['totp', 'enroll', '--data-dir', dataDir]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(uriIn(first.stdout)).not.toBeNull();
+
+    const again = await runCli(['totp', 'enroll', '--data-dir', dataDir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('E_TOTP_ALREADY_ENROLLED');
+    expect(again.stderr).toContain('--replace');
+    expect(again.stderr).not.toMatch(/\n\s+at /);
+
+    // No code (CI has no terminal), then a wrong one: nothing is replaced.
+    const silent = await runCli(['totp', 'enroll', '--replace', '--data-dir', dataDir]);
+    expect(silent.code).toBe(1);
+    expect(silent.stderr).toContain('E_TOTP_CODE_MALFORMED');
+    const wrong = await runCliAnswering(['totp', 'enroll', '--replace', '--data-dir', dataDir], (out) => (uriIn(out) ? '000000' : null));
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('E_TOTP_CODE_INVALID');
+    expect(await enrolments(dataDir)).toHaveLength(1);
+
+    // Lock it as ten wrong codes would, then replace with the right first code.
+    const store = openSqliteStore(databasePath(dataDir));
+    const admin = (await store.getOperatorByName('admin'))!;
+    await store.updateTotpState(admin.id, (row) => ({ state: { ...row.state, consecutiveFailures: 10, lockedAt: Date.now() }, result: null }));
+    await store.close();
+
+    const replaced = await runCliAnswering(['totp', 'enroll', '--replace', '--data-dir', dataDir], (out) => {
+      const uri = uriIn(out);
+      return uri ? generateTotpCode({ secret: new URL(uri).searchParams.get('secret')! }) : null;
+    });
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(replaced.stderr).toContain('still locked');
+    expect(await enrolments(dataDir)).toEqual([
+      { operator: 'admin', replaced: false, via: 'cli' },
+      { operator: 'admin', replaced: true, via: 'cli' },
+    ]);
+    expect((await runCli(['operators', 'list', '--data-dir', dataDir])).stdout).toContain('totp (locked)');
+  }, 120_000);
+
+  it('records an invite link and a login-url --enroll link as allowed to add a first factor, a plain link not', async () => {
+    const dataDir = await tempDataDir();
+    const plain = await runCli(['login-url', '--data-dir', dataDir]);
+    const enroll = await runCli(['login-url', '--enroll', '--data-dir', dataDir]);
+    const invite = await runCli(['operators', 'invite', 'bob', '--data-dir', dataDir]);
+    expect(enroll.stdout).toContain('&next=/settings');
+    expect(invite.stdout).toContain('&next=/settings');
+    const tokenOf = (stdout: string) => new URL(stdout.trim()).searchParams.get('token')!;
+    const store = openSqliteStore(databasePath(dataDir));
+    try {
+      const sources = await Promise.all(
+        [plain, enroll, invite].map(async (r) => {
+          const used = await store.consumeLoginToken(hashSecret(tokenOf(r.stdout)), Date.now());
+          return used.ok ? used.source : used.reason;
+        }),
+      );
+      expect(sources).toEqual(['login', 'enroll', 'invite']);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 });

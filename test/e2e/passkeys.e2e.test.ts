@@ -97,7 +97,9 @@ beforeAll(async () => {
       automaticPresenceSimulation: true,
     },
   })) as { authenticatorId: string });
-  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now()));
+  // The admin's own enrolment link: a first factor may be added only from such a session.
+  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now(), { source: 'enroll' }));
+  await page.goto(`${server.url}/`);
 });
 
 afterAll(async () => {
@@ -121,6 +123,39 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     expect(await credentialsOnAuthenticator()).toHaveLength(1);
     // A phone-sized page does not scroll sideways.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.locator('#factor-notice').getByText('A passkey “Test phone” was added on').waitFor();
+  });
+
+  it('refuses a passkey added from a stolen plain session, asking instead for a current passkey', async () => {
+    const stolen = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
+    const thief = await stolen.newPage();
+    await thief.goto(await createLoginUrl(server.store, admin, server.url, Date.now()));
+    await thief.waitForURL((url) => url.pathname === '/');
+    // The operator's inbox tells of the passkey added above.
+    await thief.locator('#factor-notice').getByText('A passkey “Test phone” was added on').waitFor();
+    await thief.goto(`${server.url}/settings`);
+    await thief.getByLabel('Passkey name').fill('Not mine');
+    await thief.getByRole('button', { name: 'Add a passkey' }).click();
+    await thief.getByRole('heading', { name: 'Confirm it’s you' }).waitFor();
+    // Only a passkey can confirm (the operator has no authenticator app), and this browser
+    // holds none of the operator's passkeys: the thief can only cancel.
+    expect(await thief.getByRole('button', { name: 'Use a passkey' }).isVisible()).toBe(true);
+    expect(await thief.getByLabel('Code from your current authenticator app').isVisible()).toBe(false);
+    await thief.getByRole('button', { name: 'Cancel' }).click();
+    await thief.getByRole('heading', { name: 'Confirm it’s you' }).waitFor({ state: 'hidden' });
+    // Going around the page to the API is refused as well.
+    const refused = await thief.evaluate(`(async () => {
+      const api = await import('/assets/api.js');
+      try {
+        await api.fetchPasskeyRegistrationOptions({});
+        return null;
+      } catch (err) {
+        return err.code ?? String(err);
+      }
+    })()`);
+    expect(refused).toBe('E_FACTOR_PROOF_REQUIRED');
+    expect((await server.store.listWebAuthnCredentials(admin.id)).map((c) => c.name)).toEqual(['Test phone']);
+    await stolen.close();
   });
 
   let usedAssertion: unknown;
@@ -236,7 +271,8 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     const byIp = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
     const other = await byIp.newPage();
     const ipBase = `http://127.0.0.1:${server.port}`;
-    await signInWithLink(other, await createLoginUrl(server.store, admin, ipBase, Date.now()));
+    // The only passkey is flagged by now, so this is a first factor again: an --enroll link.
+    await signInWithLink(other, await createLoginUrl(server.store, admin, ipBase, Date.now(), { source: 'enroll' }));
     await other.goto(`${ipBase}/settings`);
     await other.getByRole('button', { name: 'Add a passkey' }).click();
     await other.getByRole('alert').filter({ hasText: `Passkeys here belong to localhost, not 127.0.0.1: open http://localhost:${server.port}/settings instead.` }).waitFor();
@@ -260,7 +296,7 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
       const ipContext = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
       const ipPage = await ipContext.newPage();
       const ipAdmin = (await ipServer.store.getOperatorByName('admin'))!;
-      await signInWithLink(ipPage, await createLoginUrl(ipServer.store, ipAdmin, ipServer.url, Date.now()));
+      await signInWithLink(ipPage, await createLoginUrl(ipServer.store, ipAdmin, ipServer.url, Date.now(), { source: 'enroll' }));
       await ipPage.goto(`${ipServer.url}/settings`);
       await ipPage.getByRole('button', { name: 'Add a passkey' }).click();
       await ipPage.getByRole('alert').filter({ hasText: 'Passkeys need a host name, not the IP address 127.0.0.1' }).waitFor();

@@ -14,8 +14,10 @@ import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/
 
 /**
  * The authenticator app in the web UI, in real Chromium against a real server: enrolment on
- * the settings page (QR code, otpauth:// link, first code), the Authenticator code field on
- * the approval page of a totp-gated request, and the locked state.
+ * the settings page (QR code, otpauth:// link, first code) from a `login-url --enroll` link,
+ * replacing it only with a current code (a stolen plain session cannot), the notice of the
+ * change, the Authenticator code field on the approval page of a totp-gated request, and the
+ * locked state, which re-enrolling does not clear.
  */
 
 let browser: TestBrowser;
@@ -62,8 +64,26 @@ beforeAll(async () => {
   admin = (await server.store.getOperatorByName('admin'))!;
   browser = await launchTestBrowser();
   page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now()));
+  // The admin's own enrolment link: a first factor may be added only from such a session.
+  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now(), { source: 'enroll' }));
 });
+
+/**
+ * What the page's own API client (web/assets/api.js, with the page's session) answers for
+ * `call`, e.g. `beginTotpEnrollment({})`: how someone holding the session would go around the page.
+ */
+async function callApiFrom(target: Page, call: string): Promise<{ ok: boolean; code: string | null }> {
+  // A string, so the test runner does not rewrite the page-side import().
+  return target.evaluate(`(async () => {
+    const api = await import('/assets/api.js');
+    try {
+      await api.${call};
+      return { ok: true, code: null };
+    } catch (err) {
+      return { ok: false, code: err.code ?? String(err) };
+    }
+  })()`);
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -95,6 +115,46 @@ describe('authenticator app in Chromium', () => {
     await page.getByText('Authenticator is set up').waitFor();
     expect(await page.getByLabel('Authenticator link').isVisible()).toBe(false);
     expect(await server.store.getTotpEnrollment(admin.id)).not.toBeNull();
+  });
+
+  it('replaces the authenticator only with a current code: a stolen plain session is refused, and a notice shows', async () => {
+    const before = (await server.store.getTotpEnrollment(admin.id))!.secretEncrypted;
+
+    // Someone else holding only a session from a plain sign-in link.
+    const stolen = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
+    const thief = await stolen.newPage();
+    await thief.goto(await createLoginUrl(server.store, admin, server.url, Date.now()));
+    await thief.waitForURL((url) => url.pathname === '/');
+    await thief.goto(`${server.url}/settings`);
+    await thief.getByRole('button', { name: 'Set up again on a new device' }).click();
+    await thief.getByRole('heading', { name: 'Confirm it’s you' }).waitFor();
+    await thief.getByRole('button', { name: 'Cancel' }).first().click();
+    // Going around the page to the API is refused too, and nothing was replaced.
+    expect(await callApiFrom(thief, 'beginTotpEnrollment({})')).toEqual({ ok: false, code: 'E_FACTOR_PROOF_REQUIRED' });
+    expect(await callApiFrom(thief, 'fetchPasskeyRegistrationOptions({})')).toEqual({ ok: false, code: 'E_FACTOR_PROOF_REQUIRED' });
+    expect((await server.store.getTotpEnrollment(admin.id))!.secretEncrypted).toBe(before);
+    await stolen.close();
+
+    // The operator confirms with the current code, then scans the new secret.
+    await page.goto(`${server.url}/settings`);
+    await page.getByRole('button', { name: 'Set up again on a new device' }).click();
+    await page.getByRole('heading', { name: 'Confirm it’s you' }).waitFor();
+    await page.getByLabel('Code from your current authenticator app').fill(generateTotpCode({ secret }));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const uri = page.getByLabel('Authenticator link');
+    await expect.poll(() => uri.inputValue()).toMatch(/^otpauth:\/\/totp\//);
+    const fresh = new URL(await uri.inputValue()).searchParams.get('secret') ?? '';
+    expect(fresh).not.toBe(secret);
+    await page.getByLabel('Authenticator code').fill(generateTotpCode({ secret: fresh }));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('Authenticator is set up').waitFor();
+    expect((await server.store.getTotpEnrollment(admin.id))!.secretEncrypted).not.toBe(before);
+    secret = fresh;
+
+    await page.locator('#factor-notice').getByText('An authenticator app was set up on').waitFor();
+    await page.goto(`${server.url}/`);
+    await page.locator('#factor-notice').getByText('An authenticator app was set up on').waitFor();
+    expect(await page.locator('#factor-notice').getByRole('link', { name: 'See Settings' }).isVisible()).toBe(true);
   });
 
   it('asks for the Authenticator code to approve, shows a wrong code’s error, and approves with the right one', async () => {
@@ -136,5 +196,11 @@ describe('authenticator app in Chromium', () => {
     await page.goto(`${server.url}/settings`);
     await page.getByText('Authenticator is locked', { exact: true }).waitFor();
     await page.getByText('An admin must unlock it').waitFor();
+
+    // Re-enrolling does not clear the lock: a code from the locked authenticator proves nothing.
+    expect(await callApiFrom(page, `beginTotpEnrollment({ current_totp_code: '${generateTotpCode({ secret })}' })`)).toEqual({ ok: false, code: 'E_TOTP_LOCKED' });
+    await page.getByRole('button', { name: 'Set up again on a new device' }).click();
+    await page.getByText('an admin must unlock it before you can set it up again').waitFor();
+    expect((await server.store.getTotpEnrollment(admin.id))!.state.lockedAt).not.toBeNull();
   });
 });

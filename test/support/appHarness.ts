@@ -13,6 +13,7 @@ import { createMcpHttpEndpoint } from '../../src/mcp/mcpEndpoints.js';
 import { ApprovalService } from '../../src/service/approvalService.js';
 import { createAgentKey, createLoginUrl, ensureDefaultOperator } from '../../src/service/operatorAuth.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
+import type { SessionSource } from '../../src/store/store.js';
 
 /** The origin the test app believes it is served at. */
 export const testOrigin = 'http://127.0.0.1:7878';
@@ -53,11 +54,12 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     app.request(path, { ...init, headers: { host: '127.0.0.1:7878', ...init.headers } });
 
   /**
-   * Signs the admin in as the sign-in page does (`POST /v1/login` with a one-time link's token);
+   * Signs the admin in as the sign-in page does (`POST /v1/login` with a one-time link's token:
+   * a plain sign-in link, or an invite / `--enroll` link with `source`);
    * returns the session secret, its `X-Loopgate-Session` header, the CSRF token and the answer.
    */
-  async function signIn() {
-    const url = new URL(await createLoginUrl(store, admin, testOrigin, clock.now));
+  async function signIn(source: SessionSource = 'login') {
+    const url = new URL(await createLoginUrl(store, admin, testOrigin, clock.now, { source }));
     const response = await request('/v1/login', {
       method: 'POST',
       headers: { 'content-type': 'application/json', origin: testOrigin, 'sec-fetch-site': 'same-origin' },

@@ -75,3 +75,27 @@ export function startServe(dataDir: string, extraArgs: string[] = []): Promise<S
     });
   });
 }
+
+/**
+ * Runs `loopgate …` and answers it once, as a human at the terminal would: `answer` sees
+ * stdout so far and returns the line to type once it can (null: not yet); stdin then ends.
+ */
+export function runCliAnswering(args: string[], answer: (stdout: string) => string | null) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let answered = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const line = answered ? null : answer(stdout);
+      if (line !== null) {
+        answered = true;
+        child.stdin.end(`${line}\n`);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -49,9 +49,13 @@
  * @typedef {{ id: string, name: string, created_at: string, last_used_at: string | null, flagged: boolean }} Passkey
  * @typedef {{
  *   operator: { id: string, name: string, role: string },
- *   totp: { enrolled: boolean, locked: boolean },
+ *   totp: { enrolled: boolean, locked: boolean, enrolled_at?: string | null },
  *   passkeys: Passkey[],
+ *   session?: { source: 'login' | 'invite' | 'enroll' },
+ *   factor_changes?: FactorChange[],
  * }} Settings
+ * @typedef {{ kind: 'totp' | 'passkey', name: string | null, at: string }} FactorChange
+ * @typedef {{ current_totp_code?: string, current_webauthn?: unknown }} FactorProof
  * @typedef {{ operator: { id: string, name: string, role: string }, csrf_token: string }} Session
  */
 
@@ -329,11 +333,13 @@ export function fetchSettings() {
 
 /**
  * `POST /v1/settings/totp/begin`: a new authenticator secret as an `otpauth://` URI and QR
- * image, not active until confirmed with a code.
+ * image, not active until confirmed with a code. `proof` is a current factor (needed once the
+ * operator has one).
+ * @param {FactorProof} [proof]
  * @returns {Promise<{ uri: string, qr_data_url: string, enrollment_token: string }>}
  */
-export function beginTotpEnrollment() {
-  return apiPost('/v1/settings/totp/begin');
+export function beginTotpEnrollment(proof = {}) {
+  return apiPost('/v1/settings/totp/begin', proof);
 }
 
 /**
@@ -356,11 +362,22 @@ export async function listPasskeys() {
 }
 
 /**
- * `POST /v1/webauthn/registration/options`: passkey creation options for the signed-in operator.
+ * `POST /v1/webauthn/registration/options`: passkey creation options for the signed-in
+ * operator; `proof` is a current factor (needed once the operator has one).
+ * @param {FactorProof} [proof]
  * @returns {Promise<unknown>}  PublicKeyCredentialCreationOptionsJSON
  */
-export function fetchPasskeyRegistrationOptions() {
-  return apiPost('/v1/webauthn/registration/options');
+export function fetchPasskeyRegistrationOptions(proof = {}) {
+  return apiPost('/v1/webauthn/registration/options', proof);
+}
+
+/**
+ * `POST /v1/webauthn/proof/options`: passkey request options to prove a current passkey
+ * before a factor change.
+ * @returns {Promise<unknown>}  PublicKeyCredentialRequestOptionsJSON
+ */
+export function fetchPasskeyProofOptions() {
+  return apiPost('/v1/webauthn/proof/options');
 }
 
 /**

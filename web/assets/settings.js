@@ -2,13 +2,16 @@
 /**
  * The settings page (`/settings`) of the signed-in operator: the authenticator app (TOTP,
  * RFC 6238) — set up with a QR code or `otpauth://` link and confirmed with a first code — and
- * passkeys (WebAuthn) — listed, and added with the browser's passkey prompt.
+ * passkeys (WebAuthn) — listed, and added with the browser's passkey prompt. Once the operator
+ * has a factor, adding or replacing one first asks for a current one (a code or a passkey);
+ * factors added lately are shown in a notice.
  */
 
 import {
   ApiError,
   beginTotpEnrollment,
   confirmTotpEnrollment,
+  fetchPasskeyProofOptions,
   fetchPasskeyRegistrationOptions,
   fetchSettings,
   listPasskeys,
@@ -16,10 +19,12 @@ import {
 } from './api.js';
 import { createElement, replaceChildren, requireElement } from './dom.js';
 import { startSignedInPage } from './page.js';
-import { createPasskey, PasskeyError } from './passkey.js';
+import { showFactorNotices } from './factorNotice.js';
+import { createPasskey, PasskeyError, usePasskey } from './passkey.js';
 import { createTimeElement } from './time.js';
 
 /** @typedef {import('./api.js').Passkey} Passkey */
+/** @typedef {import('./api.js').FactorProof} FactorProof */
 
 const totpStatus = requireElement('totp-status', HTMLElement);
 const totpLocked = requireElement('totp-locked', HTMLElement);
@@ -34,9 +39,108 @@ const passkeyAdd = requireElement('passkey-add', HTMLButtonElement);
 const passkeyError = requireElement('passkey-error', HTMLElement);
 const passkeyStatus = requireElement('passkey-status', HTMLElement);
 
+const proofPanel = requireElement('factor-proof', HTMLElement);
+const proofForm = requireElement('factor-proof-form', HTMLFormElement);
+const proofHint = requireElement('factor-proof-hint', HTMLElement);
+const proofCodeField = requireElement('factor-proof-code-field', HTMLElement);
+const proofCode = requireElement('factor-proof-code', HTMLInputElement);
+const proofPasskey = requireElement('factor-proof-passkey', HTMLButtonElement);
+const proofError = requireElement('factor-proof-error', HTMLElement);
+
 /** The enrolment in progress: the encrypted new secret the server handed out. */
 let enrollmentToken = '';
 let totpState = { enrolled: false, locked: false };
+/** How many usable (unflagged) passkeys the operator has. */
+let usablePasskeys = 0;
+/** @type {((proof: FactorProof | null) => void) | null} */
+let settleProof = null;
+
+/**
+ * Shows "Confirm it's you" and resolves with the current factor the operator proves: a code
+ * (when the authenticator is set up and not locked) or a passkey; null when cancelled.
+ * @param {string} action  what the proof is for, e.g. "add a passkey"
+ * @param {string} error  why the last proof was refused, or empty
+ * @returns {Promise<FactorProof | null>}
+ */
+function askForProof(action, error) {
+  const canCode = totpState.enrolled && !totpState.locked;
+  proofHint.textContent = `To ${action}, first confirm it’s you with ${
+    canCode && usablePasskeys > 0
+      ? 'a code from your current authenticator app or one of your passkeys'
+      : canCode
+        ? 'a code from your current authenticator app'
+        : 'one of your passkeys'
+  }. Someone who only has this browser session cannot add a factor of their own.`;
+  proofCodeField.hidden = !canCode;
+  requireElement('factor-proof-continue', HTMLButtonElement).hidden = !canCode;
+  proofPasskey.hidden = usablePasskeys === 0;
+  proofPasskey.textContent = canCode ? 'Use a passkey instead' : 'Use a passkey';
+  proofCode.value = '';
+  proofError.textContent = error;
+  proofError.hidden = error === '';
+  proofPanel.hidden = false;
+  proofPanel.scrollIntoView({ block: 'start' });
+  if (canCode) proofCode.focus({ preventScroll: true });
+  else proofPasskey.focus({ preventScroll: true });
+  return new Promise((resolve) => {
+    settleProof = resolve;
+  });
+}
+
+/** @param {FactorProof | null} proof */
+function finishProof(proof) {
+  const settle = settleProof;
+  settleProof = null;
+  settle?.(proof);
+}
+
+function hideProof() {
+  proofPanel.hidden = true;
+  proofCode.value = '';
+}
+
+/**
+ * Runs `run` with a current factor when the operator has one (asking again after a refused
+ * proof), or with none for a first factor (the server allows that only from an invite link).
+ * Resolves with `run`'s result, or undefined when the operator cancelled.
+ * @template T
+ * @param {string} action
+ * @param {(proof: FactorProof) => Promise<T>} run
+ * @returns {Promise<T | undefined>}
+ */
+async function withCurrentFactor(action, run) {
+  if (!totpState.enrolled && usablePasskeys === 0) return run({});
+  let error = '';
+  for (;;) {
+    const proof = await askForProof(action, error);
+    if (!proof) {
+      hideProof();
+      return undefined;
+    }
+    try {
+      const result = await run(proof);
+      hideProof();
+      return result;
+    } catch (err) {
+      if (err instanceof ApiError && /^E_(TOTP|WEBAUTHN|FACTOR_PROOF)_/.test(err.code ?? '')) {
+        error = err.message;
+        continue;
+      }
+      hideProof();
+      throw err;
+    }
+  }
+}
+
+/** Reloads the notice of factors added lately. */
+async function refreshFactorNotices() {
+  try {
+    const settings = await fetchSettings();
+    showFactorNotices(Array.isArray(settings.factor_changes) ? settings.factor_changes : []);
+  } catch {
+    // The notice is a courtesy; the change itself went through.
+  }
+}
 
 /**
  * @param {unknown} err
@@ -73,9 +177,18 @@ function setCodeError(message) {
 
 /** Asks the server for a new secret and shows it as a QR code and a link. */
 async function beginEnrolment() {
+  if (totpState.locked && usablePasskeys === 0) {
+    totpStatus.textContent =
+      'Authenticator is locked: an admin must unlock it before you can set it up again.';
+    return;
+  }
   totpBegin.disabled = true;
   try {
-    const started = await beginTotpEnrollment();
+    const started = await withCurrentFactor(
+      totpState.enrolled ? 'replace your authenticator app' : 'set up an authenticator app',
+      (proof) => beginTotpEnrollment(proof),
+    );
+    if (!started) return;
     enrollmentToken = started.enrollment_token;
     requireElement('totp-qr', HTMLImageElement).src = started.qr_data_url;
     requireElement('totp-uri', HTMLTextAreaElement).value = started.uri;
@@ -107,13 +220,15 @@ async function confirmEnrolment() {
   try {
     await confirmTotpEnrollment(enrollmentToken, code);
     enrollmentToken = '';
-    totpState = { enrolled: true, locked: false };
+    // A lock survives a new secret: only an admin's unlock clears it.
+    totpState = { enrolled: true, locked: totpState.locked };
     enrolment.hidden = true;
     requireElement('totp-uri', HTMLTextAreaElement).value = '';
     requireElement('totp-qr', HTMLImageElement).removeAttribute('src');
     // #totp-status is a live region: it announces the new state itself.
     renderTotpState();
     totpBegin.focus();
+    await refreshFactorNotices();
   } catch (err) {
     totpCode.value = '';
     setCodeError(messageOf(err, 'The code could not be checked. Try again.'));
@@ -160,6 +275,7 @@ function renderPasskeys(passkeys) {
     ]),
   );
   replaceChildren(requireElement('passkey-list', HTMLElement), items);
+  usablePasskeys = passkeys.filter((passkey) => !passkey.flagged).length;
   requireElement('passkeys-empty', HTMLElement).hidden = passkeys.length > 0;
 }
 
@@ -181,14 +297,21 @@ async function addPasskey() {
     return;
   }
   passkeyAdd.disabled = true;
-  passkeyStatus.textContent = 'Follow your browser’s prompt to create the passkey…';
   try {
-    const options = await fetchPasskeyRegistrationOptions();
+    const options = await withCurrentFactor('add a passkey', (proof) =>
+      fetchPasskeyRegistrationOptions(proof),
+    );
+    if (options === undefined) {
+      passkeyStatus.textContent = '';
+      return;
+    }
+    passkeyStatus.textContent = 'Follow your browser’s prompt to create the passkey…';
     const response = await createPasskey(options);
     passkeyStatus.textContent = 'Saving the passkey…';
     const added = await registerPasskey(response, name);
     renderPasskeys(await listPasskeys());
     passkeyStatus.textContent = `Passkey “${added.name}” added.`;
+    await refreshFactorNotices();
   } catch (err) {
     passkeyStatus.textContent = '';
     showPasskeyError(messageOf(err, 'The passkey could not be added. Try again.'));
@@ -222,6 +345,34 @@ async function main() {
     event.preventDefault();
     void addPasskey();
   });
+  proofForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const code = proofCode.value.replace(/\s+/g, '');
+    if (!/^[0-9]{6}$/.test(code)) {
+      proofError.textContent = 'Enter the 6 digits your current authenticator app shows.';
+      proofError.hidden = false;
+      proofCode.focus();
+      return;
+    }
+    finishProof({ current_totp_code: code });
+  });
+  proofPasskey.addEventListener('click', () => {
+    void (async () => {
+      proofPasskey.disabled = true;
+      try {
+        const assertion = await usePasskey(await fetchPasskeyProofOptions());
+        finishProof({ current_webauthn: assertion });
+      } catch (err) {
+        proofError.textContent = messageOf(err, 'Your passkey could not be used. Try again.');
+        proofError.hidden = false;
+      } finally {
+        proofPasskey.disabled = false;
+      }
+    })();
+  });
+  requireElement('factor-proof-cancel', HTMLButtonElement).addEventListener('click', () =>
+    finishProof(null),
+  );
 
   try {
     await startSignedInPage();
@@ -236,6 +387,7 @@ async function main() {
       locked: settings.totp.locked === true,
     };
     renderPasskeys(Array.isArray(settings.passkeys) ? settings.passkeys : await listPasskeys());
+    showFactorNotices(Array.isArray(settings.factor_changes) ? settings.factor_changes : []);
   } catch (err) {
     showLoadError(messageOf(err, 'Your settings could not be loaded.'));
     return;

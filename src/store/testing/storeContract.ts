@@ -178,18 +178,30 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect(await store.ensureOperator({ id: 'op_2', name: 'admin', role: 'admin', now: t0 })).toEqual(op);
       await store.createLoginToken({ tokenHash: 't1', operatorId: op.id, expiresAt: t0 + 900_000, now: t0 });
       await store.createLoginToken({ tokenHash: 't2', operatorId: op.id, expiresAt: t0 + 900_000, now: t0 });
-      expect(await store.consumeLoginToken('t1', t0 + 1)).toEqual({ ok: true, operatorId: op.id });
+      expect(await store.consumeLoginToken('t1', t0 + 1)).toEqual({ ok: true, operatorId: op.id, source: 'login' });
       expect(await store.consumeLoginToken('t1', t0 + 2)).toEqual({ ok: false, reason: 'used' });
       expect(await store.consumeLoginToken('t2', t0 + 900_000)).toEqual({ ok: false, reason: 'expired' });
       expect(await store.consumeLoginToken('nope', t0)).toEqual({ ok: false, reason: 'unknown' });
     });
 
+    it('remembers whether a sign-in link, and the session made from it, came from an invite', async () => {
+      const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
+      await store.createLoginToken({ tokenHash: 'inv', operatorId: op.id, expiresAt: t0 + 900_000, now: t0, source: 'invite' });
+      await store.createLoginToken({ tokenHash: 'enr', operatorId: op.id, expiresAt: t0 + 900_000, now: t0, source: 'enroll' });
+      expect(await store.consumeLoginToken('inv', t0 + 1)).toEqual({ ok: true, operatorId: op.id, source: 'invite' });
+      expect(await store.consumeLoginToken('enr', t0 + 1)).toEqual({ ok: true, operatorId: op.id, source: 'enroll' });
+      await store.createSession({ idHash: 's-inv', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'invite' });
+      await store.createSession({ idHash: 's-login', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'login' });
+      expect((await store.getSession('s-inv', t0 + 1))?.source).toBe('invite');
+      expect((await store.getSession('s-login', t0 + 1))?.source).toBe('login');
+    });
+
     it('ends sessions at their expiry and on delete', async () => {
       const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
-      await store.createSession({ idHash: 's1', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100 });
+      await store.createSession({ idHash: 's1', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'login' });
       expect((await store.getSession('s1', t0 + 99))?.operatorId).toBe(op.id);
       expect(await store.getSession('s1', t0 + 100)).toBeNull();
-      await store.createSession({ idHash: 's2', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100 });
+      await store.createSession({ idHash: 's2', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'login' });
       await store.deleteSession('s2');
       expect(await store.getSession('s2', t0 + 1)).toBeNull();
     });
@@ -228,7 +240,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect(await store.consumeApproval(rejected.id, t0 + 300, audit('approval.consumed', rejected.id))).toBe(false);
     });
 
-    it('updates TOTP state in one transaction per attempt, and keeps the last step on re-enrolment', async () => {
+    it('updates TOTP state in one transaction per attempt, and keeps the last step and a lock on re-enrolment', async () => {
       const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
       expect(await store.updateTotpState(op.id, (row) => ({ state: row.state, result: 1 }))).toBeNull();
       await store.saveTotpEnrollment({ operatorId: op.id, secretEncrypted: 'v1.x', enrolledAt: t0 });
@@ -247,6 +259,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
         enrolledAt: t0 + 5,
         state: { consecutiveFailures: 0, failuresOnRequest: 0, lockedAt: null, lastUsedStep: 7 },
       });
+      await store.updateTotpState(op.id, (row) => ({ state: { ...row.state, consecutiveFailures: 10, lockedAt: t0 + 6 }, result: null }));
+      await store.saveTotpEnrollment({ operatorId: op.id, secretEncrypted: 'v1.z', enrolledAt: t0 + 7 });
+      expect((await store.getTotpEnrollment(op.id))?.state).toEqual({ consecutiveFailures: 0, failuresOnRequest: 0, lockedAt: t0 + 6, lastUsedStep: 7 });
     });
 
     it('keeps passkeys, refuses a sign counter that does not grow, and uses challenges once', async () => {
