@@ -98,9 +98,27 @@ async function launchChromium(url) {
   };
 }
 
+/** Resolves as `promise` does, or rejects after `ms` naming the phase, so the bench always ends. */
+async function within(ms, phase, promise) {
+  let timer;
+  const timeout = new Promise((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${phase}: no result after ${ms / 1_000} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How long one handshake or setup step may take before the phase fails. */
+const phaseTimeoutMs = 30_000;
+
 /**
- * A viewer in Node: the E2EE handshake over the relay's viewer socket, then every frame opened,
- * its latency recorded and acked (after `ackDelayMs` from the previous ack, to pace the stream).
+ * A viewer in Node, as the viewer page does it: one E2EE session per `peer connected`, and every
+ * message handled in arrival order (an agent hello that arrives while our own keys are still
+ * being generated waits for them instead of being lost). Then every frame opened, its latency
+ * recorded and acked (after `ackDelayMs` from the previous ack, to pace the stream).
  */
 function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
   const url = new URL(sessionUrl);
@@ -109,6 +127,8 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
   const ws = new WebSocket(`ws://${url.host}/v1/handoff/${sessionId}/viewer?t=${url.searchParams.get('t')}`, ['loopgate.handoff.v1']);
   ws.binaryType = 'nodebuffer';
   let session = null;
+  let ready = null;
+  let chain = Promise.resolve();
   let lastAck = 0;
   let ackTimer;
   let pendingAck = null;
@@ -132,18 +152,29 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
   };
   viewer.confirmed = new Promise((resolve, reject) => {
     ws.on('error', reject);
-    ws.on('message', async (data, isBinary) => {
+    ws.on('close', (code) => reject(new Error(`the relay closed the viewer socket (${code}) before the keys were confirmed`)));
+    const handle = async (data, isBinary) => {
       if (!isBinary) {
         const msg = JSON.parse(data.toString());
         if (msg.type === 'peer' && msg.state === 'connected') {
-          session = await e2ee.createE2eeSession({ role: 'viewer', sessionId, fragmentSecret: secret });
-          ws.send(await session.hello());
+          const creating = e2ee.createE2eeSession({ role: 'viewer', sessionId, fragmentSecret: secret });
+          ready = creating;
+          session = null;
+          const s = await creating;
+          if (ready !== creating) return;
+          session = s;
+          ws.send(await s.hello());
+        } else if (msg.type === 'peer') {
+          ready = null;
+          session = null;
         }
         return;
       }
-      const s = session;
-      if (!s) return;
+      const current = ready;
+      if (!current) return;
+      const s = await current;
       const r = await s.receive(new Uint8Array(data));
+      if (ready !== current) return;
       if (r.kind === 'hello') ws.send(r.reply);
       else if (r.kind === 'confirmed') resolve();
       else if (r.kind === 'data') {
@@ -158,8 +189,13 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
           ackTimer = setTimeout(() => sendAck(pendingAck), wait);
         }
       }
+    };
+    ws.on('message', (data, isBinary) => {
+      chain = chain.then(() => handle(data, isBinary)).catch(reject);
     });
   });
+  // Handled by whoever awaits it; a late rejection after the phase is over is not an error.
+  viewer.confirmed.catch(() => undefined);
   return viewer;
 }
 
@@ -219,7 +255,7 @@ export async function runHandoffBench() {
   try {
     const relayedTarget = await openPage('/relayed');
     const directTarget = await openPage('/direct');
-    const started = await agent.start({ service: 'bench', context: { url: `${site.origin}/relayed` } });
+    const started = await within(phaseTimeoutMs, 'starting the handoff', agent.start({ service: 'bench', context: { url: `${site.origin}/relayed` } }));
 
     // ---- 1 and 2: alternating relayed and direct phases ----
     const relayedRuns = [];
@@ -234,7 +270,12 @@ export async function runHandoffBench() {
         const seen = frameSeenAt.get(`${relayedTarget}:${frame}`);
         if (seen !== undefined) added.push(at - seen);
       });
-      await viewer.confirmed;
+      try {
+        await within(phaseTimeoutMs, 'relayed phase: viewer key exchange', viewer.confirmed);
+      } catch (err) {
+        viewer.close();
+        throw err;
+      }
       await sleep(settings.warmupMs);
       measuring = true;
       const t0 = performance.now();
@@ -244,7 +285,7 @@ export async function runHandoffBench() {
       return viewer;
     };
     const directPhase = async () => {
-      const conn = await CdpConnection.connect(chromium.browserWsUrl);
+      const conn = await within(phaseTimeoutMs, 'direct phase: CDP connection', CdpConnection.connect(chromium.browserWsUrl));
       const { sessionId } = await conn.send('Target.attachToTarget', { targetId: directTarget, flatten: true });
       let count = 0;
       let measuring = false;
@@ -278,7 +319,7 @@ export async function runHandoffBench() {
     log('keystrokes');
     const keyViewer = connectViewer(e2ee, started.session_url, () => undefined);
     viewers.push(keyViewer);
-    await keyViewer.confirmed;
+    await within(phaseTimeoutMs, 'keystrokes: viewer key exchange', keyViewer.confirmed);
     await sleep(500);
     const keystroke = [];
     for (let i = 0; i < settings.keystrokes; i++) {
@@ -302,7 +343,7 @@ export async function runHandoffBench() {
       while (sessions.length < n) {
         const i = sessions.length;
         const targetId = await openPage(`/concurrent-${i}`);
-        const s = await agent.start({ service: `bench ${i}`, context: { url: `${site.origin}/concurrent-${i}` } });
+        const s = await within(phaseTimeoutMs, `${n} sessions: starting handoff ${i + 1}`, agent.start({ service: `bench ${i}`, context: { url: `${site.origin}/concurrent-${i}` } }));
         const state = { targetId, count: 0, latencies: [], measuring: false };
         const viewer = connectViewer(
           e2ee,
@@ -316,7 +357,7 @@ export async function runHandoffBench() {
           { ackDelayMs: 100 },
         );
         viewers.push(viewer);
-        await viewer.confirmed;
+        await within(phaseTimeoutMs, `${n} sessions: viewer ${i + 1} key exchange`, viewer.confirmed);
         sessions.push(state);
       }
       log(`${n} concurrent sessions`);

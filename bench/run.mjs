@@ -245,7 +245,11 @@ async function main() {
   log('gateway: overhead on an ungated call, and checking a gated call');
   const gateway = await runGatewayBench(log);
   log('browser handoff: frames, latency, keystrokes, concurrent sessions (two Chromiums)');
-  const handoff = await runHandoffBench();
+  // A failed handoff run is reported as such; the other figures still print.
+  const handoff = await runHandoffBench().catch((err) => {
+    log(`browser handoff failed: ${err?.message ?? err}`);
+    return { error: String(err?.message ?? err) };
+  });
   log('notifications: request → Slack call / SMTP handoff, and 1,000 requests for one approver');
   const notifications = await runNotificationsBench();
   const cpuAtEnd = readMachineCpu();

@@ -61,6 +61,10 @@ export type FieldValues = Record<string, string | number | boolean>;
 
 /** The human's response, as stored. Times are milliseconds since the Unix epoch. */
 export interface ApprovalResponse {
+  /** The request this response is for; signed with it, so it cannot be moved to another request. */
+  pauseId: string;
+  /** The action hash the human decided on; signed with the response. */
+  actionHash: string;
   decision: Decision;
   comment: string;
   fields: FieldValues;

@@ -29,6 +29,10 @@ export interface ApprovalView {
   /** Quorum progress: who has voted so far. */
   votes: { operator: string; decision: 'approved' | 'rejected'; at: string }[];
   response?: {
+    /** Repeats the request's `pause_id` inside the HMAC'd response. */
+    pause_id: string;
+    /** Repeats the request's `action_hash` inside the HMAC'd response. */
+    action_hash: string;
     decision: 'approved' | 'rejected';
     comment: string;
     fields: FieldValues;
@@ -72,6 +76,8 @@ export function toApprovalView(record: ApprovalRecord, publicUrl: string, now: n
   if (record.response) {
     const r = record.response;
     view.response = {
+      pause_id: r.pauseId,
+      action_hash: r.actionHash,
       decision: r.decision,
       comment: r.comment,
       fields: r.fields,

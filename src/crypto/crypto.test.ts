@@ -138,7 +138,7 @@ describe('receipts', () => {
     const jwks = buildJwks([key]);
     const secret = 'shared-secret';
     const { pause_id, action_hash, expires_at, ...rest } = payload;
-    const response = { decision: rest.decision, comment: rest.comment, fields: rest.fields, responder: rest.responder, responded_at: rest.responded_at, channel: rest.channel, nonce: rest.nonce };
+    const response = { pause_id, action_hash, decision: rest.decision, comment: rest.comment, fields: rest.fields, responder: rest.responder, responded_at: rest.responded_at, channel: rest.channel, nonce: rest.nonce };
     const result = {
       pause_id,
       action_hash,
@@ -156,6 +156,9 @@ describe('receipts', () => {
       ok: false,
       code: 'E_RECEIPT_MISMATCH',
     });
+    const unbound = { decision: rest.decision, comment: rest.comment, fields: rest.fields, responder: rest.responder, responded_at: rest.responded_at, channel: rest.channel, nonce: rest.nonce };
+    const withoutIds = { ...result, response: { ...unbound, signature: computeResponseSignature({ ...unbound }, secret) } };
+    expect(await verifyApprovalResult(withoutIds, { jwks, secret })).toMatchObject({ ok: false, code: 'E_RECEIPT_MISMATCH' });
     expect(await verifyApprovalResult(result, { jwks, secret: 'wrong' })).toMatchObject({ ok: false, code: 'E_RECEIPT_HMAC_INVALID' });
     expect(await verifyApprovalResult({ status: 'pending' }, { jwks })).toMatchObject({ ok: false, code: 'E_RECEIPT_MALFORMED' });
   });

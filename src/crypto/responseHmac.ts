@@ -1,7 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** The response object as LoopPause signs it: every field but `signature`. */
+/**
+ * The response object as LoopPause signs it: every field but `signature`. `pause_id` and
+ * `action_hash` are inside it so the HMAC binds the response to one request and one action.
+ */
 export interface UnsignedResponse {
+  pause_id: string;
+  action_hash: string;
   decision: string;
   comment: string;
   fields: Record<string, unknown>;

@@ -9,14 +9,16 @@ export interface VerifiedApprovalResult extends VerifiedReceipt {
   hmacChecked: boolean;
 }
 
-const responseKeys = ['decision', 'comment', 'fields', 'responder', 'responded_at', 'channel', 'nonce'] as const;
+const responseKeys = ['pause_id', 'action_hash', 'decision', 'comment', 'fields', 'responder', 'responded_at', 'channel', 'nonce'] as const;
 
 /**
  * Checks what an agent holds: either a bare receipt (compact JWS) or a whole `check_approval`
  * result (`{pause_id, action_hash, expires_at, response, receipt, …}`). The receipt must verify
  * against `jwks`; every field the result repeats must equal the signed one (so an edited
- * `decision` next to an untouched receipt is caught); with `secret`, `response.signature` must be
- * the HMAC of the response. Refusals: the codes of `verifyReceipt`, E_RECEIPT_MISMATCH,
+ * `decision` next to an untouched receipt is caught), and `response.pause_id` and
+ * `response.action_hash` must be the result's and the receipt's (so one request's response and
+ * HMAC cannot be pasted into another's result); with `secret`, `response.signature` must be the
+ * HMAC of the response. Refusals: the codes of `verifyReceipt`, E_RECEIPT_MISMATCH,
  * E_RECEIPT_HMAC_INVALID, E_RECEIPT_MALFORMED (no receipt in the input).
  */
 export async function verifyApprovalResult(

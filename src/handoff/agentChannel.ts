@@ -101,8 +101,11 @@ export class AgentChannel {
       this.#handleControl(data);
       return;
     }
-    const session = await this.#ensureSession();
+    const current = this.#ensureSession();
+    const session = await current;
     const result = await session.receive(data);
+    // A viewer that left while this message was being opened has taken its keys with it.
+    if (this.#e2ee !== current) return;
     switch (result.kind) {
       case 'hello':
         this.#options.send(result.reply);

@@ -26,13 +26,14 @@ afterEach(async () => {
   for (const close of opened.splice(0).reverse()) await close();
 });
 
-async function startRelay(limits: Partial<RelayLimits> = {}): Promise<Harness> {
+async function startRelay(limits: Partial<RelayLimits> = {}, now?: () => number): Promise<Harness> {
   const server: Server = createServer((_req, res) => res.writeHead(404).end());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const hub = createRelayHub({
     publicUrl: origin,
     limits,
+    ...(now ? { now } : {}),
     checkRequest: (host, o) => host === new URL(origin).host && (o === undefined || o === origin),
   });
   server.on('upgrade', (req, socket, head: Buffer) => {
@@ -154,13 +155,12 @@ describe('the relay’s sessions', () => {
     await viewer.opened;
     const waited = await h.hub.waitForChange(created.session_id, 'a', { maxWaitMs: 1_000 });
     expect(waited.status).toBe('active');
-    const started = Date.now();
-    const ended = await h.hub.waitForChange(created.session_id, 'a', { maxWaitMs: 10_000 });
+    // The waiter is woken by the timeout itself, long before its own 20 s run out.
+    const ended = await h.hub.waitForChange(created.session_id, 'a', { maxWaitMs: 20_000 });
     expect(ended.status).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(6_000);
     expect(await viewer.closed).toBe(relayCloseCodes.ended);
     expect(viewer.texts).toContain(JSON.stringify({ type: 'status', status: 'timeout', detail: ended.detail }));
-  }, 15_000);
+  }, 30_000);
 });
 
 describe('the relay’s WebSockets', () => {
@@ -211,31 +211,41 @@ describe('the relay’s WebSockets', () => {
     await expect(connect(viewerUrl(h, created), { host: 'evil.example' }).opened).rejects.toThrow(/403/);
   });
 
-  it('allows one viewer at a time (4409), and the same URL again once it has left', async () => {
+  it('keeps one viewer at a time: a newer connection takes over (the older is closed with 4409) and the agent re-keys', async () => {
     const h = await startRelay();
     const created = h.hub.createSession('a', { service: 'x' });
     const agent = connect(agentUrl(h, created), agentAuth(created));
     await agent.opened;
     const first = connect(viewerUrl(h, created));
     await first.textCount(1);
-    expect(await connect(viewerUrl(h, created)).closed).toBe(relayCloseCodes.viewerTaken);
-    first.ws.close();
-    await first.closed;
+    // A phone that slept: its socket still looks open to the relay when the page comes back.
+    const woken = connect(viewerUrl(h, created));
+    expect(await first.closed).toBe(relayCloseCodes.viewerTaken);
+    await woken.textCount(1);
+    expect(woken.texts).toEqual([peer('connected')]);
+    await agent.textCount(3);
+    expect(agent.texts).toEqual([peer('connected'), peer('disconnected'), peer('connected')]);
+    agent.ws.send(dataMessage(20));
+    await woken.binaryCount(1);
+    expect(first.binaries).toHaveLength(0);
+    woken.ws.close();
+    await woken.closed;
     const again = connect(viewerUrl(h, created));
     await again.textCount(1);
     expect(again.texts).toEqual([peer('connected')]);
-    await agent.textCount(3);
-    expect(agent.texts).toEqual([peer('connected'), peer('disconnected'), peer('connected')]);
+    await agent.textCount(5);
+    expect(agent.texts.slice(3)).toEqual([peer('disconnected'), peer('connected')]);
+    expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({ status: 'active', viewer_connected: true });
   });
 
-  it('turns the viewer’s Done into resolved, tells both sides, closes them with 4410 and refuses the URL after', async () => {
+  it('ends a session only when the agent side reports the end: resolved, both sides told and closed with 4410, the URL refused after', async () => {
     const h = await startRelay();
     const created = h.hub.createSession('a', { service: 'x' });
     const agent = connect(agentUrl(h, created), agentAuth(created));
     const viewer = connect(viewerUrl(h, created));
     await viewer.textCount(1);
     const waiting = h.hub.waitForChange(created.session_id, 'a', { maxWaitMs: 5_000 });
-    viewer.ws.send(JSON.stringify({ type: 'viewer-action', action: 'done' }));
+    h.hub.end(created.session_id, 'a', 'resolved');
     expect((await waiting).status).toBe('resolved');
     expect(await viewer.closed).toBe(relayCloseCodes.ended);
     expect(await agent.closed).toBe(relayCloseCodes.ended);
@@ -246,25 +256,30 @@ describe('the relay’s WebSockets', () => {
     expect(await connect(agentUrl(h, created), agentAuth(created)).closed).toBe(relayCloseCodes.ended);
   });
 
-  it('turns Cancel into cancelled', async () => {
-    const h = await startRelay();
-    const created = h.hub.createSession('a', { service: 'x' });
-    const viewer = connect(viewerUrl(h, created));
-    await viewer.opened;
-    viewer.ws.send(JSON.stringify({ type: 'viewer-action', action: 'cancel' }));
-    expect(await viewer.closed).toBe(relayCloseCodes.ended);
-    expect(h.hub.getSession(created.session_id, 'a').status).toBe('cancelled');
-  });
-
-  it('closes a viewer that sends a malformed text message with 4400', async () => {
-    const h = await startRelay();
-    const created = h.hub.createSession('a', { service: 'x' });
-    const viewer = connect(viewerUrl(h, created));
-    await viewer.opened;
-    viewer.ws.send('{"type":"viewer-action","action":"approve"}');
-    expect(await viewer.closed).toBe(relayCloseCodes.malformed);
-    expect(h.hub.getSession(created.session_id, 'a').status).toBe('active');
-  });
+  it.each([
+    ['done', { type: 'viewer-action', action: 'done' }],
+    ['cancel', { type: 'viewer-action', action: 'cancel' }],
+    ['done (bare)', { type: 'done' }],
+  ])(
+    'refuses a plaintext %s from a viewer holding only the ?t= token: the handoff stays active, the agent hears nothing of it',
+    async (_name, control) => {
+      const h = await startRelay();
+      const created = h.hub.createSession('a', { service: 'x' });
+      const agent = connect(agentUrl(h, created), agentAuth(created));
+      await agent.opened;
+      const attacker = connect(viewerUrl(h, created));
+      await attacker.textCount(1);
+      const waiting = h.hub.waitForChange(created.session_id, 'a', { maxWaitMs: 300 });
+      attacker.ws.send(JSON.stringify(control));
+      expect(await attacker.closed).toBe(relayCloseCodes.malformed);
+      expect((await waiting).status).toBe('active');
+      await agent.textCount(2);
+      expect(agent.texts).toEqual([peer('connected'), peer('disconnected')]);
+      expect(agent.binaries).toHaveLength(0);
+      expect(agent.ws.readyState).toBe(WebSocket.OPEN);
+      expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({ status: 'active', viewer_connected: false });
+    },
+  );
 
   it('closes a viewer whose message is over 64 KiB, and an agent whose frame is over 2 MiB, with 4413', async () => {
     const h = await startRelay();
@@ -287,7 +302,9 @@ describe('the relay’s WebSockets', () => {
   });
 
   it('closes a viewer sending more than 50 input messages a second with 4429', async () => {
-    const h = await startRelay();
+    // A stopped clock: the bucket refills with time, and this test is about the count alone.
+    const frozen = Date.now();
+    const h = await startRelay({}, () => frozen);
     const created = h.hub.createSession('a', { service: 'x' });
     const agent = connect(agentUrl(h, created), agentAuth(created));
     const viewer = connect(viewerUrl(h, created));
@@ -366,9 +383,10 @@ describe('the relay’s WebSockets', () => {
     const agent = connect(agentUrl(h, created), agentAuth(created));
     const viewer = connect(viewerUrl(h, created));
     await viewer.textCount(1);
-    await connect(viewerUrl(h, created)).closed;
+    await connect(viewerUrl(h, created)).textCount(1); // takes over from the first
+    await viewer.closed;
     await connect(agentUrl(h, created), { authorization: 'Bearer wrong-token-123' }).closed;
-    viewer.ws.send(JSON.stringify({ type: 'viewer-action', action: 'done' }));
+    h.hub.end(created.session_id, 'a', 'resolved');
     await agent.closed;
     const logs = logLines.join('\n');
     expect(logs).toContain(created.session_id);

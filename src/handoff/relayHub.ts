@@ -26,6 +26,7 @@ export const relayCloseCodes = {
   malformed: 4400,
   badToken: 4401,
   noSession: 4404,
+  /** A newer connection of the same side took over (viewer or agent). */
   viewerTaken: 4409,
   ended: 4410,
   tooBig: 4413,
@@ -129,17 +130,6 @@ export interface RelayAgentLink {
 
 const e2eeDataType = 3;
 
-function parseViewerAction(text: string): 'done' | 'cancel' | null {
-  try {
-    const msg = JSON.parse(text) as { type?: unknown; action?: unknown };
-    if (msg.type === 'viewer-action' && (msg.action === 'done' || msg.action === 'cancel'))
-      return msg.action;
-  } catch {
-    // falls through to null
-  }
-  return null;
-}
-
 const peerText = (state: 'connected' | 'disconnected') => JSON.stringify({ type: 'peer', state });
 
 /**
@@ -148,6 +138,8 @@ const peerText = (state: 'connected' | 'disconnected') => JSON.stringify({ type:
  * E2EE messages between them byte for byte and in order (it cannot read them), enforces the
  * limits with named close codes, and keeps each session's status:
  * `pending → active → resolved | cancelled | timeout | error`, pushed to waiters at once.
+ * Only the agent side ends a session (the human's Done and Cancel reach it encrypted); a viewer
+ * sends binary messages only.
  *
  * Sessions live in memory: they last minutes and die with their sockets anyway.
  */
@@ -462,10 +454,16 @@ export class RelayHub {
   }
 
   #acceptViewer(session: RelaySession, ws: WebSocket): void {
-    if (session.viewer) {
-      debug('second viewer of %s refused', session.id);
-      ws.close(relayCloseCodes.viewerTaken, 'a viewer is already connected');
-      return;
+    // The newer viewer connection wins: a phone that slept holds a dead socket the relay may
+    // not notice for two heartbeats, and its page must get the stream back when it wakes. The
+    // older one is closed with 4409 (its page stops there, so two tabs never take turns).
+    const previous = session.viewer;
+    if (previous) {
+      debug('viewer of %s replaced by a newer connection', session.id);
+      session.viewer = null;
+      previous.close(relayCloseCodes.viewerTaken, 'replaced by a newer viewer connection');
+      // The agent side drops the old keys before it hears of the new viewer.
+      session.agent?.sendText(peerText('disconnected'));
     }
     const base = this.#wsPeer(ws, this.limits.maxViewerBufferBytes, 'viewer', session.id, () => {
       if (session.viewer !== viewer) return;
@@ -493,22 +491,14 @@ export class RelayHub {
         viewer.close(relayCloseCodes.rateExceeded, 'input rate exceeded');
         return;
       }
-      if (isBinary) {
-        session.agent?.sendBinary(new Uint8Array(data.buffer, data.byteOffset, data.length));
+      if (!isBinary) {
+        // Done and Cancel travel only inside the E2EE channel, to the agent side, which ends
+        // the session (`end`): a holder of the `?t=` token without `#k=` decides nothing.
+        debug('viewer of %s sent a text message: refused', session.id);
+        viewer.close(relayCloseCodes.malformed, 'the viewer sends binary (encrypted) messages only');
         return;
       }
-      const action = parseViewerAction(data.toString('utf8'));
-      if (!action) {
-        viewer.close(relayCloseCodes.malformed, 'malformed message');
-        return;
-      }
-      debug('viewer of %s pressed %s', session.id, action);
-      this.#setStatus(
-        session,
-        action === 'done' ? 'resolved' : 'cancelled',
-        action === 'done' ? undefined : 'The human pressed Cancel.',
-        'viewer',
-      );
+      session.agent?.sendBinary(new Uint8Array(data.buffer, data.byteOffset, data.length));
     });
     if (session.status === 'pending') this.#setStatus(session, 'active', undefined, 'viewer');
     else this.#notify(session);

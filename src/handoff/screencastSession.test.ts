@@ -308,6 +308,8 @@ describe('ScreencastSession on a real Chromium', () => {
     const target = await resolveCdpTarget(chromium.httpUrl, { url: `${origin}/anim` });
     expect(target.targetId).toBe(targetId);
     let autoAck = false;
+    let viewerAcked = 0;
+    let worstLag = 0;
     const frames: number[] = [];
     // onFrame reads `session` only once autoAck is on, after start() has resolved.
     const session: ScreencastSession = await ScreencastSession.start({
@@ -316,28 +318,33 @@ describe('ScreencastSession on a real Chromium', () => {
       quality: 30,
       onFrame: (f) => {
         frames.push(f.meta.frame);
-        if (autoAck) setTimeout(() => session.viewerAcked(f.meta.frame), 5);
+        worstLag = Math.max(worstLag, f.meta.frame - viewerAcked);
+        if (autoAck)
+          setTimeout(() => {
+            viewerAcked = Math.max(viewerAcked, f.meta.frame);
+            session.viewerAcked(f.meta.frame);
+          }, 5);
       },
     });
     try {
-      await waitFor('a first frame', () => frames.length > 0);
-      await new Promise((r) => setTimeout(r, 1_000));
+      // No viewer ack: the session holds Chromium's ack back, so Chromium stops sending.
+      await waitFor('the session to hold back an ack', () => session.heldFrameAcks > 0, 30_000);
       const stalled = frames.length;
-      await new Promise((r) => setTimeout(r, 1_000));
-      // Chromium keeps at most two frames in flight; with no viewer ack nothing more comes.
-      expect(frames.length).toBe(stalled);
+      // One frame beyond maxFramesAhead, plus what Chromium already had in flight (two).
       expect(stalled).toBeLessThanOrEqual(4);
 
       autoAck = true;
-      session.viewerAcked(frames.at(-1)!);
-      await new Promise((r) => setTimeout(r, 1_000));
-      expect(frames.length - stalled).toBeGreaterThan(5);
+      viewerAcked = frames.at(-1)!;
+      session.viewerAcked(viewerAcked);
+      await waitFor('frames to resume', () => frames.length >= stalled + 6, 30_000);
       expect(frames).toEqual(frames.map((_, i) => i + 1));
+      // Never more than maxFramesAhead + Chromium's two in flight ahead of the viewer.
+      expect(worstLag).toBeLessThanOrEqual(4);
     } finally {
       await session.stop();
       await closePage(targetId);
     }
-  });
+  }, 90_000);
 
   it('follows a popup the page opens, and returns to the opener when it closes', async () => {
     const openerId = await openPage('/opener');

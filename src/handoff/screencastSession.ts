@@ -202,6 +202,14 @@ export class ScreencastSession {
     return this.#endedPromise;
   }
 
+  /**
+   * Chromium frames whose `Page.screencastFrameAck` is held back because the viewer is more than
+   * `maxFramesAhead` frames behind; while it is above 0, Chromium sends no new frame.
+   */
+  get heldFrameAcks(): number {
+    return this.#pendingAcks.length;
+  }
+
   /** True when the screencast has ended. */
   get isEnded(): boolean {
     return this.#ended;

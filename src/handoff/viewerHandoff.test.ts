@@ -11,6 +11,12 @@ import { decodeHandoffPayload, encodeMessagePayload } from '../crypto/e2ee/hando
 import { buildE2eeForBrowser } from '../crypto/e2ee/testing/buildE2eeForBrowser.js';
 import { CdpConnection } from './cdpConnection.js';
 import { createAgentChannel, type AgentChannel, type ViewerAction } from './agentChannel.js';
+import {
+  createRelayHub,
+  handoffSubprotocol,
+  relayCloseCodes,
+  type RelayAgentLink,
+} from './relayHub.js';
 import { resolveCdpTarget } from './resolveCdpTarget.js';
 import { launchCdpChromium, type CdpChromium } from './testing/launchCdpChromium.js';
 import { startRelayDouble, type RelayDirection, type RelayDouble } from './testing/relayDouble.js';
@@ -194,9 +200,8 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
       await page.click('#done');
       await waitFor('Done to reach the agent', () => h.actions.length > 0);
       expect(h.actions).toEqual(['done']);
-      expect(h.relay.viewerTexts).toContain(
-        JSON.stringify({ type: 'viewer-action', action: 'done' }),
-      );
+      // Done travelled only encrypted: the relay got no plaintext action to act on.
+      expect(h.relay.viewerTexts).toEqual([]);
       expect(await page.textContent('#message')).toMatch(/Done/);
 
       // The relay saw only ciphertext, and no log line holds the code or the secret.
@@ -242,8 +247,8 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
     );
   });
 
-  it('refuses a second viewer with close code 4409 and shows why', async () => {
-    await resetLoginPage();
+  it('lets a second tab take over: the first stops and says why, the second gets the stream and sends input', async () => {
+    const targetId = await resetLoginPage();
     const h = await startHandoff();
     const first = await human.browser.newPage();
     cleanups.push(() => first.close());
@@ -255,11 +260,25 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
     const second = await human.browser.newPage();
     cleanups.push(() => second.close());
     await second.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
-    await waitFor('the refusal', async () =>
-      /Another device/.test((await second.textContent('#message')) ?? ''),
+    await waitFor('the first tab to stop', async () =>
+      /another device or tab/.test((await first.textContent('#message')) ?? ''),
     );
-    expect(await second.isDisabled('#done')).toBe(true);
-  });
+    expect(await first.isDisabled('#done')).toBe(true);
+    await waitFor(
+      'second viewer confirmed',
+      async () => (await second.textContent('#encryption')) === 'End-to-end encrypted',
+    );
+    await waitFor(
+      'a frame in the second tab',
+      async () => (await second.textContent('#message')) === '',
+    );
+    await second.locator('#keyboard').focus();
+    await second.keyboard.type('55');
+    await waitFor(
+      'the keys typed in the second tab',
+      async () => (await otpValue(targetId)) === '55',
+    );
+  }, 120_000);
 
   it('does not accept input or show anything when the link lost its #k secret', async () => {
     const h = await startHandoff();
@@ -397,5 +416,156 @@ describe('a hostile relay', () => {
     const value = await otpValue(targetId);
     expect(typed.startsWith(value)).toBe(true);
     expect(value.length).toBeLessThan(typed.length);
+  });
+});
+
+/**
+ * A viewer in Node on the real relay: one E2EE session per `peer connected`, messages handled
+ * in arrival order (an agent hello that beats our own key generation waits for it).
+ */
+function relayViewer(url: string, sessionId: string, secret: string) {
+  const ws = new WebSocket(url, [handoffSubprotocol]);
+  ws.binaryType = 'nodebuffer';
+  let ready: Promise<E2eeSession> | null = null;
+  let chain: Promise<unknown> = Promise.resolve();
+  const frames: number[] = [];
+  const texts: string[] = [];
+  const closed = new Promise<number>((resolve) => ws.on('close', (code: number) => resolve(code)));
+  ws.on('error', () => undefined);
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    chain = chain.then(async () => {
+      if (!isBinary) {
+        texts.push(data.toString());
+        const msg = JSON.parse(data.toString()) as { type: string; state?: string };
+        if (msg.type === 'peer' && msg.state === 'connected') {
+          ready = createE2eeSession({ role: 'viewer', sessionId, fragmentSecret: secret });
+          ws.send(await (await ready).hello());
+        } else if (msg.type === 'peer') ready = null;
+        return;
+      }
+      const current = ready;
+      if (!current) return;
+      const session = await current;
+      const r = await session.receive(new Uint8Array(data));
+      if (r.kind === 'hello') ws.send(r.reply);
+      if (r.kind !== 'data') return;
+      const payload = decodeHandoffPayload(r.plaintext);
+      if (payload?.kind !== 'frame') return;
+      frames.push(payload.meta.frame);
+      ws.send(
+        await session.seal(encodeMessagePayload({ type: 'frameAck', frame: payload.meta.frame })),
+      );
+    });
+  });
+  const confirmed = async () => (ready ? (await ready).isConfirmed : false);
+  return {
+    ws,
+    frames,
+    texts,
+    closed,
+    confirmed,
+    async send(value: unknown) {
+      const session = await ready!;
+      ws.send(await session.seal(encodeMessagePayload(value)));
+    },
+  };
+}
+
+describe('the real relay, a viewer that comes back', () => {
+  async function startRelayHandoff() {
+    const server: Server = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const hub = createRelayHub({ publicUrl: origin });
+    server.on('upgrade', (req, socket, head: Buffer) => {
+      if (!hub.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+    const created = hub.createSession('agent', { service: 'login' });
+    const secret = generateFragmentSecret();
+    const target = await resolveCdpTarget(agentBrowser.httpUrl, { url: `${siteOrigin}/login` });
+    const actions: ViewerAction[] = [];
+    let link: RelayAgentLink | null = null;
+    const channel = createAgentChannel({
+      sessionId: created.session_id,
+      fragmentSecret: secret,
+      target,
+      send: (data) => link?.send(data),
+      onViewerAction: (a) => {
+        actions.push(a);
+        hub.end(created.session_id, 'agent', a === 'done' ? 'resolved' : 'cancelled');
+      },
+    });
+    link = hub.attachAgent(
+      created.session_id,
+      'agent',
+      (data) => void channel.handleRelayMessage(data),
+    );
+    cleanups.push(async () => {
+      await channel.close();
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const token = new URL(created.viewer_url).searchParams.get('t')!;
+    const url = `${origin.replace('http', 'ws')}/v1/handoff/${created.session_id}/viewer?t=${token}`;
+    return { hub, created, secret, channel, actions, url, token };
+  }
+
+  it.each([
+    ['after the first viewer left', 'leave'],
+    ['while the first viewer’s socket still looks open (a phone that slept)', 'stale'],
+  ])(
+    '%s: the new viewer gets fresh keys, frames, and its input is dispatched',
+    async (_name, how) => {
+      const targetId = await resetLoginPage();
+      const r = await startRelayHandoff();
+      const first = relayViewer(r.url, r.created.session_id, r.secret);
+      await waitFor('the first viewer’s keys', first.confirmed);
+      await waitFor('a frame for the first viewer', () => first.frames.length > 0);
+      if (how === 'leave') {
+        first.ws.close();
+        await first.closed;
+        await waitFor('the agent to see the viewer leave', () => !r.channel.state.viewerConnected);
+      } // else the first socket stays open: the relay cannot tell a phone that slept from one that did not
+      const second = relayViewer(r.url, r.created.session_id, r.secret);
+      await waitFor('the second viewer’s keys', second.confirmed);
+      await waitFor('a frame for the second viewer', () => second.frames.length > 0);
+      expect(r.channel.state).toEqual({ viewerConnected: true, keysConfirmed: true });
+      if (how === 'stale') expect(await first.closed).toBe(relayCloseCodes.viewerTaken);
+      for (const key of '314') await second.send({ type: 'keyPress', key });
+      await waitFor(
+        'the keys in the agent’s page',
+        async () => (await otpValue(targetId)) === '314',
+      );
+      expect(r.hub.getSession(r.created.session_id, 'agent').status).toBe('active');
+
+      // Done, encrypted, ends the session through the agent side.
+      await second.send({ type: 'done' });
+      expect(await second.closed).toBe(relayCloseCodes.ended);
+      expect(r.actions).toEqual(['done']);
+      expect(r.hub.getSession(r.created.session_id, 'agent').status).toBe('resolved');
+    },
+  );
+
+  it('refuses a plaintext Done from a client holding only the ?t= token; the genuine encrypted Done still resolves', async () => {
+    await resetLoginPage();
+    const r = await startRelayHandoff();
+    const attacker = new WebSocket(r.url, [handoffSubprotocol]);
+    attacker.on('error', () => undefined);
+    const attackerClosed = new Promise<number>((resolve) =>
+      attacker.on('close', (code: number) => resolve(code)),
+    );
+    await new Promise((resolve) => attacker.once('open', resolve));
+    attacker.send(JSON.stringify({ type: 'viewer-action', action: 'done' }));
+    expect(await attackerClosed).toBe(relayCloseCodes.malformed);
+    expect(r.hub.getSession(r.created.session_id, 'agent').status).toBe('active');
+    expect(r.actions).toEqual([]);
+
+    const human = relayViewer(r.url, r.created.session_id, r.secret);
+    await waitFor('the human’s keys', human.confirmed);
+    await human.send({ type: 'done' });
+    expect(await human.closed).toBe(relayCloseCodes.ended);
+    expect(r.actions).toEqual(['done']);
+    expect(human.texts).toContain(JSON.stringify({ type: 'status', status: 'resolved' }));
   });
 });

@@ -1,7 +1,7 @@
 import createDebug from 'debug';
 import { LoopgateError, isLoopgateError } from '../core/errors.js';
 import { generateFragmentSecret } from '../crypto/e2ee/fragmentSecret.js';
-import { createAgentChannel, type AgentChannel } from '../handoff/agentChannel.js';
+import { createAgentChannel, type AgentChannel, type AgentChannelState } from '../handoff/agentChannel.js';
 import { isFinalHandoffStatus, type blockerTypes, type HandoffStatus, type HandoffView } from '../handoff/handoffView.js';
 import type { RelayAgentLink } from '../handoff/relayHub.js';
 import { resolveCdpTarget } from '../handoff/resolveCdpTarget.js';
@@ -149,6 +149,11 @@ export class HandoffAgent {
     live.link.close();
     await live.channel.close().catch((err: Error) => debug('closing %s: %s', sessionId, err.message));
     debug('handoff %s: agent side closed', sessionId);
+  }
+
+  /** Whether a human's viewer is connected to the session and its keys confirmed; null once closed. */
+  viewerState(sessionId: string): AgentChannelState | null {
+    return this.#live.get(sessionId)?.channel.state ?? null;
   }
 
   /** Number of sessions whose agent side is still open. */

@@ -218,7 +218,14 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
         const stop = startProgress(
           ctx,
           Math.min(tickMs, 10_000),
-          (s) => `Waiting for the human (${s}s). Send them: ${started.session_url}`,
+          (s) => {
+            const state = handoff.viewerState(started.session_id);
+            if (state?.keysConfirmed)
+              return `The human is connected, end-to-end encrypted (${s}s); waiting for them to finish and press Done. Session: ${started.session_url}`;
+            if (state?.viewerConnected)
+              return `The human opened the link (${s}s); checking the encryption keys. Session: ${started.session_url}`;
+            return `Waiting for the human (${s}s). Send them: ${started.session_url}`;
+          },
         );
         try {
           let view = await handoff.get(started.session_id);

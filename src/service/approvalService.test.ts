@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateSpec } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
 import { verifyReceipt } from '../crypto/receipt.js';
+import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import { buildJwks, loadOrCreateReceiptKey, loadOrCreateTotpEncryptionKey, type ReceiptSigningKey } from '../crypto/signingKeys.js';
 import { createTotpSecret, generateTotpCode } from '../gates/index.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
@@ -210,5 +212,51 @@ describe('consuming an approval (the gateway’s retried call)', () => {
     db.close();
     expect(await service.consumeApproval('agent', hash)).toBeNull();
     expect((await store.listAuditEntries()).map((e) => e.type)).toContain('gateway.receipt_invalid');
+  });
+});
+
+describe('the response HMAC is bound to its request', () => {
+  /** What a LoopPause verifier does: HMAC-SHA256 over JSON.stringify of the sorted response. */
+  function loopPauseHmac(response: Record<string, unknown>, signingSecret: string): string {
+    const sorted = (v: unknown): unknown =>
+      Array.isArray(v)
+        ? v.map(sorted)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.keys(v)
+                .sort()
+                .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+            )
+          : v;
+    const rest = { ...response };
+    delete rest['signature'];
+    return `sha256=${createHmac('sha256', signingSecret).update(JSON.stringify(sorted(rest)), 'utf8').digest('hex')}`;
+  }
+
+  it("refuses request A's response and signature pasted into request B's result", async () => {
+    const jwks = buildJwks([key]);
+    const small = await service.createApproval({ action_description: 'Pay $5 to ACME', action_details: { amount: '5' } }, 'agent');
+    const large = await service.createApproval({ action_description: 'Pay $5,000 to Mallory', action_details: { amount: '5000' } }, 'agent');
+    const a = service.view(await approveAs(alice, small.id));
+    const b = service.view(await approveAs(alice, large.id, undefined, 'rejected'));
+
+    // The genuine result verifies both ways, and its HMAC'd response names its own request.
+    expect(a.response).toMatchObject({ pause_id: small.id, action_hash: small.actionHash });
+    expect(a.response!.signature).toBe(loopPauseHmac(a.response!, 's'));
+    expect(await verifyApprovalResult(a, { jwks, secret: 's' })).toMatchObject({ ok: true, value: { hmacChecked: true } });
+
+    // A's approval pasted into B: the HMAC still matches A's response, but it says it is A's.
+    const pasted = { ...b, response: a.response };
+    expect(pasted.response!.signature).toBe(loopPauseHmac(pasted.response!, 's'));
+    expect(pasted.response!.pause_id).not.toBe(pasted.pause_id);
+    const refused = await verifyApprovalResult(pasted, { jwks, secret: 's' });
+    expect(refused).toMatchObject({ ok: false, code: 'E_RECEIPT_MISMATCH' });
+    // …also with A's receipt carried along, and with the ids in the response edited to B's.
+    const withReceipt = await verifyApprovalResult({ ...pasted, receipt: a.receipt }, { jwks, secret: 's' });
+    expect(withReceipt).toMatchObject({ ok: false, code: 'E_RECEIPT_MISMATCH' });
+    const relabelled = { ...pasted, response: { ...a.response!, pause_id: b.pause_id, action_hash: b.action_hash } };
+    expect(relabelled.response.signature).not.toBe(loopPauseHmac(relabelled.response, 's'));
+    expect(await verifyApprovalResult({ ...relabelled, receipt: a.receipt }, { jwks, secret: 's' })).toMatchObject({ ok: false });
+    expect(await verifyApprovalResult(relabelled, { jwks, secret: 's' })).toMatchObject({ ok: false });
   });
 });

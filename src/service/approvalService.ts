@@ -365,7 +365,11 @@ export class ApprovalService {
   ): Promise<ApprovalRecord> {
     const id = record.id;
     const now = this.#now();
+    // pause_id and action_hash sit inside the HMAC'd response so that one request's response and
+    // signature cannot be presented as another's to a verifier that checks only the HMAC.
     const unsigned = {
+      pause_id: record.id,
+      action_hash: record.actionHash,
       decision: decision.decision,
       comment: decision.comment,
       fields: decision.fields,
@@ -377,8 +381,6 @@ export class ApprovalService {
     };
     const signature = computeResponseSignature(unsigned, this.#signingSecret);
     const payload: ReceiptPayload = {
-      pause_id: record.id,
-      action_hash: record.actionHash,
       ...unsigned,
       expires_at: new Date(record.expiresAt).toISOString(),
     };
@@ -387,6 +389,8 @@ export class ApprovalService {
       id,
       {
         response: {
+          pauseId: unsigned.pause_id,
+          actionHash: unsigned.action_hash,
           decision: unsigned.decision,
           comment: unsigned.comment,
           fields: unsigned.fields,

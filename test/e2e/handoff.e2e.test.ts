@@ -247,10 +247,11 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
     await page.close();
   });
 
-  it('authloop_handoff blocks until Done, with the session URL in its progress notifications', async () => {
+  it('authloop_handoff blocks until Done, with the session URL and whether the human is connected in its progress notifications', async () => {
     await showAgentPage('/login');
     const progress: string[] = [];
     let opened: Promise<Page> | undefined;
+    let clicked: Promise<Page> | undefined;
     const result = (await mcp.client.callTool(
       { name: 'authloop_handoff', arguments: { service: 'Test Bank', context: { blocker_type: 'otp' } } },
       undefined,
@@ -260,8 +261,10 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
         onprogress: (p) => {
           progress.push(p.message ?? '');
           const url = /Send them: (\S+)/.exec(p.message ?? '')?.[1];
-          if (url && !opened) {
-            opened = openViewer(url).then(async (page) => {
+          if (url && !opened) opened = openViewer(url);
+          // Done only once the agent has said, in its progress, that the human is connected.
+          if (/The human is connected/.test(p.message ?? '') && opened && !clicked) {
+            clicked = opened.then(async (page) => {
               await page.click('#done');
               return page;
             });
@@ -273,8 +276,9 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
     const out = structured<{ session_url: string; status: string }>(result);
     expect(out.status).toBe('resolved');
     expect(progress[0]).toContain(out.session_url);
+    expect(progress.some((m) => m.includes('The human is connected') && m.includes(out.session_url))).toBe(true);
     secrets.push(out.session_url.split('#k=')[1]!);
-    await (await opened!).close();
+    await (await clicked!).close();
   });
 
   it('the browser goes away mid-handoff → error', async () => {

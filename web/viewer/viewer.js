@@ -20,7 +20,7 @@ const closeReasons = {
   4400: 'The relay refused a malformed message.',
   4401: 'This link is not valid (wrong or expired token).',
   4404: 'This handoff does not exist.',
-  4409: 'Another device is already viewing this handoff.',
+  4409: 'This handoff was opened on another device or tab, which now shows it.',
   4410: 'This handoff has ended.',
   4413: 'A message was too large.',
   4429: 'Too much input too fast.',
@@ -156,9 +156,13 @@ function connect() {
     e2ee = null;
     e2eeReady = null;
     clearInterval(pingTimer);
-    setIndicator(ui.encryption, 'pending', 'Encryption: waiting');
     const reason = closeReasons[/** @type {keyof typeof closeReasons} */ (ev.code)];
-    if (finished) return;
+    if (finished) {
+      setIndicator(ui.connection, 'ok', 'Session ended');
+      setIndicator(ui.encryption, 'ok', 'Encryption: closed');
+      return;
+    }
+    setIndicator(ui.encryption, 'pending', 'Encryption: waiting');
     if (finalCloseCodes.has(ev.code)) {
       setIndicator(ui.connection, 'error', 'Disconnected');
       finish(reason ?? 'Disconnected.');
@@ -179,6 +183,7 @@ async function onControl(/** @type {string} */ text) {
   } catch {
     return;
   }
+  if (finished && msg.type === 'peer') return;
   if (msg.type === 'peer' && msg.state === 'connected') {
     setIndicator(ui.connection, 'ok', 'Connected');
     setIndicator(ui.encryption, 'pending', 'Encryption: checking keys');
@@ -226,7 +231,10 @@ async function onBinary(/** @type {Uint8Array} */ bytes) {
     pingTimer = setInterval(() => void sendMessage({ type: 'ping', t: performance.now() }), 2000);
     void sendMessage({ type: 'ping', t: performance.now() });
   } else if (result.kind === 'dropped') {
-    if (result.code === 'E_E2EE_HELLO_INVALID' || result.code === 'E_E2EE_CONFIRM_INVALID') {
+    // A hello left over from the agent's previous key exchange got here first: start over
+    // with fresh keys on both sides (reconnecting does that).
+    if (result.code === 'E_E2EE_REKEY_REFUSED' && !session.isConfirmed) ws?.close();
+    else if (result.code === 'E_E2EE_HELLO_INVALID' || result.code === 'E_E2EE_CONFIRM_INVALID') {
       setIndicator(ui.encryption, 'error', 'Key check failed');
       say(
         'The keys did not check out: this link may have been altered, or someone is in between. Nothing you type is sent.',
@@ -505,10 +513,12 @@ canvas.addEventListener('focus', focusKeyboard);
 
 async function act(/** @type {'done' | 'cancel'} */ action) {
   if (finished) return;
-  // Encrypted to the agent (authenticated), and told to the relay so the status changes even
-  // when the agent side is away.
-  await sendMessage({ type: action });
-  ws?.send(JSON.stringify({ type: 'viewer-action', action }));
+  // Only inside the encrypted channel: the agent side checks it came from a holder of the
+  // #k= secret and ends the session; the relay then tells this page the status.
+  if (!(await sendMessage({ type: action }))) {
+    say(`${action === 'done' ? 'Done' : 'Cancel'} can be sent once encryption is confirmed.`);
+    return;
+  }
   finish(
     action === 'done' ? 'Done. You can close this tab.' : 'Cancelled. You can close this tab.',
   );

@@ -18,7 +18,7 @@ export type RelayDirection = 'toAgent' | 'toViewer';
  */
 export interface RelayDouble {
   origin: string;
-  /** Viewer text messages the relay received, e.g. `{"type":"viewer-action","action":"done"}`. */
+  /** Viewer text messages the relay received (the viewer page sends none). */
   viewerTexts: string[];
   /** Every binary message that went through, as forwarded, for inspection. */
   forwarded: Array<{ direction: RelayDirection; bytes: Uint8Array }>;
@@ -88,17 +88,20 @@ export async function startRelayDouble(options: RelayDoubleOptions): Promise<Rel
       ws.close(4401, 'token invalid');
       return;
     }
-    if (viewer) {
-      ws.close(4409, 'a viewer is already connected');
-      return;
-    }
+    // As the relay does: the newer viewer connection takes over.
+    const previous = viewer;
     viewer = ws;
+    if (previous) {
+      previous.close(4409, 'replaced by a newer viewer connection');
+      agentDeliver?.(JSON.stringify({ type: 'peer', state: 'disconnected' }));
+    }
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) forward('toAgent', new Uint8Array(data));
       else viewerTexts.push(data.toString());
     });
     ws.on('close', () => {
-      if (viewer === ws) viewer = null;
+      if (viewer !== ws) return;
+      viewer = null;
       agentDeliver?.(JSON.stringify({ type: 'peer', state: 'disconnected' }));
     });
     if (agentDeliver) {

@@ -39,6 +39,8 @@ function approval(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
 
 function response(decision: ApprovalResponse['decision'], responder = 'alice'): ApprovalResponse {
   return {
+    pauseId: 'pa_contract',
+    actionHash: '0'.repeat(64),
     decision,
     comment: 'ok',
     fields: { ref: 'INV-7' },
