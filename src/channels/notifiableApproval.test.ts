@@ -15,7 +15,7 @@ describe('NotifiableApproval', () => {
   it('formats detail values as one display string', () => {
     expect(formatDetailValue('ACME')).toBe('ACME');
     expect(formatDetailValue(420)).toBe('420');
-    expect(formatDetailValue({ a: [1, 'b'] })).toBe('{"a":[1,"b"]}');
+    expect(formatDetailValue({ a: [1, 'b'] })).toBe('{\n  "a": [\n    1,\n    "b"\n  ]\n}');
     expect(formatDetailValue(undefined)).toBe('');
     const cyclic: Record<string, unknown> = {};
     cyclic['self'] = cyclic;

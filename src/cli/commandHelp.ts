@@ -18,6 +18,7 @@ const serverSettings: (keyof Config)[] = [
   'publicUrl',
   'allowPublicBind',
   'signingSecret',
+  'maxBodyBytes',
 ];
 const notificationSettings: (keyof Config)[] = [
   'slackBotToken',
@@ -30,6 +31,9 @@ const notificationSettings: (keyof Config)[] = [
   'escalationSlack',
   'escalationEmail',
   'escalateAfterMinutes',
+  'allowedEmailRecipients',
+  'allowedSlackRecipients',
+  'agentNotificationsPerHour',
 ];
 const remoteSettings: (keyof Config)[] = ['serverUrl', 'apiKey', 'apiKeyFile'];
 const common: (keyof Config)[] = ['logLevel', 'config'];
@@ -75,10 +79,11 @@ export const commandSpecs: Record<string, CommandSpec> = {
     ],
   },
   'login-url': {
-    usage: ['loopgate login-url [--data-dir D]'],
+    usage: ['loopgate login-url [--data-dir D] [--enroll]'],
     summary:
       'A one-time sign-in link for the server running on the data dir (15 minutes, works once).',
     settings: ['dataDir', 'publicUrl', ...common],
+    flags: [['--enroll', 'its session may add the operator’s first second factor (TOTP or passkey)']],
   },
   keys: {
     usage: ['loopgate keys create --name NAME', 'loopgate keys list', 'loopgate keys revoke ID'],
@@ -112,10 +117,16 @@ export const commandSpecs: Record<string, CommandSpec> = {
     flags: [['--events a,b', 'webhooks add: which events to send (default all)']],
   },
   totp: {
-    usage: ['loopgate totp enroll [--operator NAME]', 'loopgate totp unlock --operator NAME'],
+    usage: [
+      'loopgate totp enroll [--operator NAME] [--replace]',
+      'loopgate totp unlock --operator NAME',
+    ],
     summary: 'Authenticator codes (TOTP) on the terminal.',
     settings: ['dataDir', ...common],
-    flags: [['--operator NAME', 'whose authenticator (default the first admin)']],
+    flags: [
+      ['--operator NAME', 'whose authenticator (default the first admin)'],
+      ['--replace', 'totp enroll: replace an existing authenticator after a first code from the new one'],
+    ],
   },
   audit: {
     usage: ['loopgate audit verify', 'loopgate audit export'],

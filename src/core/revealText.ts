@@ -190,7 +190,14 @@ export function revealDetailValue(value: unknown): RevealedPart[] {
   if (value === null || typeof value !== 'object')
     return revealText(String(JSON.stringify(value) ?? value));
   const parts: RevealedPart[] = [];
-  const lines = (JSON.stringify(value, null, 2) ?? '').split('\n');
+  let json;
+  try {
+    json = JSON.stringify(value, null, 2) ?? '';
+  } catch {
+    // Not JSON (a cycle): never the case for stored input, but a notifier must not throw.
+    return revealText(String(value));
+  }
+  const lines = json.split('\n');
   lines.forEach((line, index) => {
     if (index > 0) parts.push({ kind: 'break' });
     const content = line.trimStart();

@@ -209,7 +209,14 @@ export function revealDetailValue(value) {
     return revealText(String(JSON.stringify(value) ?? value));
   /** @type {RevealedPart[]} */
   const parts = [];
-  const lines = (JSON.stringify(value, null, 2) ?? '').split('\n');
+  let json;
+  try {
+    json = JSON.stringify(value, null, 2) ?? '';
+  } catch {
+    // Not JSON (a cycle): never the case for stored input, but a notifier must not throw.
+    return revealText(String(value));
+  }
+  const lines = json.split('\n');
   lines.forEach((line, index) => {
     if (index > 0) parts.push({ kind: 'break' });
     const content = line.trimStart();
