@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../core/errorCodes.js';
 import { LoopgateError } from '../core/errors.js';
-import { defaultWaitSeconds, maxWaitSeconds } from '../service/approvalService.js';
+import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 
 /**
  * The `max_wait_seconds` of a long-poll route: the default when absent, capped at the 50 s

@@ -1,19 +1,18 @@
-import { McpServer, type CallToolResult, type ServerContext } from '@modelcontextprotocol/server';
+import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { approvalInputSchema } from '../core/approvalInput.js';
+import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
-import { isLoopgateError } from '../core/errors.js';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { HandoffAgent } from './handoffAgent.js';
 import { registerHandoffTools } from './handoffTools.js';
+import { guardToolErrors, toolError, toolResult } from './toolResult.js';
 
 /** The server name and version MCP clients see. */
 export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
 
 /** Longest `wait_for_approval` blocks: MCP clients time a tool call out at 60 s by default. */
-export const maxToolWaitSeconds = 50;
-const defaultToolWaitSeconds = 45;
 /** How often `wait_for_approval` reports progress while it waits. */
 export const progressIntervalMs = 5_000;
 
@@ -26,9 +25,9 @@ const waitInputSchema = z.object({
   max_wait_seconds: z
     .number()
     .min(0)
-    .max(maxToolWaitSeconds)
+    .max(maxWaitSeconds)
     .optional()
-    .describe(`Seconds to wait before returning "pending" (default ${defaultToolWaitSeconds}, max ${maxToolWaitSeconds}).`),
+    .describe(`Seconds to wait before returning "pending" (default ${defaultWaitSeconds}, max ${maxWaitSeconds}).`),
 });
 const verifyInputSchema = z.object({
   receipt: z.string().min(1).max(20_000).optional().describe('The compact JWS receipt.'),
@@ -39,28 +38,6 @@ const viewOutputSchema = z.looseObject({
   pause_id: z.string(),
   status: z.enum(['pending', 'responded', 'timed_out', 'expired']),
 });
-
-function ok(text: string, structured: Record<string, unknown>): CallToolResult {
-  return { content: [{ type: 'text', text: `${text}\n\n${JSON.stringify(structured, null, 2)}` }], structuredContent: structured };
-}
-
-function toolError(text: string, structured?: Record<string, unknown>): CallToolResult {
-  return {
-    isError: true,
-    content: [{ type: 'text', text: structured ? `${text}\n\n${JSON.stringify(structured, null, 2)}` : text }],
-    ...(structured ? { structuredContent: structured } : {}),
-  };
-}
-
-/** Runs a tool body; a LoopgateError becomes an isError result the agent can act on. */
-async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await run();
-  } catch (err) {
-    if (isLoopgateError(err)) return toolError(`${err.code}: ${err.message}`);
-    throw err;
-  }
-}
 
 /** What the agent should do next, given where the request stands. */
 export function describeOutcome(view: ApprovalView): { text: string; isError: boolean } {
@@ -120,7 +97,7 @@ export function createMcpServer(
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     (input) =>
-      guarded(async () => {
+      guardToolErrors(async () => {
         const view = await client.createApproval(input);
         const structured = {
           pause_id: view.pause_id,
@@ -130,7 +107,7 @@ export function createMcpServer(
           action_hash: view.action_hash,
           next_step: `Call wait_for_approval with pause_id "${view.pause_id}". Do not perform the action until it returns decision "approved".`,
         };
-        return ok(`Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`, structured);
+        return toolResult(`Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`, structured);
       }),
   );
 
@@ -146,9 +123,9 @@ export function createMcpServer(
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ pause_id }) =>
-      guarded(async () => {
+      guardToolErrors(async () => {
         const view = await client.getApproval(pause_id);
-        return ok(describeOutcome(view).text, view as unknown as Record<string, unknown>);
+        return toolResult(describeOutcome(view).text, view as unknown as Record<string, unknown>);
       }),
   );
 
@@ -157,15 +134,15 @@ export function createMcpServer(
     {
       title: 'Wait for a human decision',
       description:
-        `Wait for the human's decision on a pause_id. Returns the moment a human approves or rejects, or with status "pending" after max_wait_seconds (default ${defaultToolWaitSeconds}, at most ${maxToolWaitSeconds}); then call it again. ` +
+        `Wait for the human's decision on a pause_id. Returns the moment a human approves or rejects, or with status "pending" after max_wait_seconds (default ${defaultWaitSeconds}, at most ${maxWaitSeconds}); then call it again. ` +
         'Perform the action only when it returns decision "approved"; a rejection, timeout or cancellation comes back as an error result.',
       inputSchema: waitInputSchema,
       outputSchema: viewOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ pause_id, max_wait_seconds }, ctx: ServerContext) =>
-      guarded(async () => {
-        const seconds = max_wait_seconds ?? defaultToolWaitSeconds;
+      guardToolErrors(async () => {
+        const seconds = max_wait_seconds ?? defaultWaitSeconds;
         const progressToken = ctx.mcpReq._meta?.progressToken;
         let timer: NodeJS.Timeout | undefined;
         if (progressToken !== undefined) {
@@ -193,7 +170,7 @@ export function createMcpServer(
           const view = await client.waitForApproval(pause_id, seconds, signal);
           const outcome = describeOutcome(view);
           const structured = view as unknown as Record<string, unknown>;
-          return outcome.isError ? toolError(outcome.text, structured) : ok(outcome.text, structured);
+          return outcome.isError ? toolError(outcome.text, structured) : toolResult(outcome.text, structured);
         } finally {
           if (timer) clearInterval(timer);
         }
@@ -210,9 +187,9 @@ export function createMcpServer(
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     ({ pause_id }) =>
-      guarded(async () => {
+      guardToolErrors(async () => {
         const view = await client.cancelApproval(pause_id);
-        return ok(`Cancelled approval request ${view.pause_id}.`, view as unknown as Record<string, unknown>);
+        return toolResult(`Cancelled approval request ${view.pause_id}.`, view as unknown as Record<string, unknown>);
       }),
   );
 
@@ -227,7 +204,7 @@ export function createMcpServer(
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ receipt, result }) =>
-      guarded(async () => {
+      guardToolErrors(async () => {
         if (receipt === undefined && result === undefined) {
           return toolError('Pass "receipt" (the compact JWS) or "result" (a whole check_approval result).');
         }
@@ -243,7 +220,7 @@ export function createMcpServer(
           });
         }
         const p = verified.value.payload;
-        return ok(
+        return toolResult(
           `VALID receipt: ${p.decision} by ${p.responder} at ${p.responded_at} for action_hash ${p.action_hash} (pause_id ${p.pause_id}).`,
           { valid: true, kid: verified.value.kid, hmac_checked: verified.value.hmacChecked, ...p },
         );

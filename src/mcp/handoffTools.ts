@@ -1,12 +1,11 @@
-import type { CallToolResult, McpServer, ServerContext } from '@modelcontextprotocol/server';
+import type { McpServer, ServerContext } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { isLoopgateError } from '../core/errors.js';
+import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 import { blockerTypes, handoffTtlSeconds, isFinalHandoffStatus, type HandoffView } from '../handoff/handoffView.js';
 import type { HandoffAgent } from './handoffAgent.js';
+import { guardToolErrors, toolResult } from './toolResult.js';
 
 /** Longest `wait_for_handoff` blocks: MCP clients time a tool call out at 60 s by default. */
-export const maxHandoffWaitSeconds = 50;
-const defaultHandoffWaitSeconds = 45;
 
 /** Options of {@link registerHandoffTools}. */
 export interface HandoffToolsOptions {
@@ -34,23 +33,6 @@ const handoffInputShape = {
     })
     .optional(),
 };
-
-function result(text: string, structured: Record<string, unknown>, isError = false): CallToolResult {
-  return {
-    ...(isError ? { isError: true } : {}),
-    content: [{ type: 'text', text: `${text}\n\n${JSON.stringify(structured, null, 2)}` }],
-    structuredContent: structured,
-  };
-}
-
-async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await run();
-  } catch (err) {
-    if (isLoopgateError(err)) return { isError: true, content: [{ type: 'text', text: `${err.code}: ${err.message}` }] };
-    throw err;
-  }
-}
 
 /** The `wait_for_handoff` answer: status, viewer_connected, detail. */
 function waitShape(view: HandoffView): Record<string, unknown> {
@@ -145,10 +127,10 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     },
     (input) =>
-      guarded(async () => {
+      guardToolErrors(async () => {
         const started = await handoff.start(input);
         const next = `Send session_url to the user, then call wait_for_handoff with session_id "${started.session_id}".`;
-        return result(`Handoff started; the link works until ${started.expires_at}. ${next}`, { ...started, status: 'pending', next_step: next });
+        return toolResult(`Handoff started; the link works until ${started.expires_at}. ${next}`, { ...started, status: 'pending', next_step: next });
       }),
   );
 
@@ -157,27 +139,27 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
     {
       title: 'Wait for the human to finish a handoff',
       description:
-        `Wait on a browser_handoff session. Returns {status, viewer_connected, detail?} the moment the status changes (pending → active → resolved | cancelled | timeout | error), else after max_wait_seconds (default ${defaultHandoffWaitSeconds}, at most ${maxHandoffWaitSeconds}); call it again while the status is pending or active. ` +
+        `Wait on a browser_handoff session. Returns {status, viewer_connected, detail?} the moment the status changes (pending → active → resolved | cancelled | timeout | error), else after max_wait_seconds (default ${defaultWaitSeconds}, at most ${maxWaitSeconds}); call it again while the status is pending or active. ` +
         'Carry on in the browser only once it returns resolved.',
       inputSchema: z.object({
         session_id: sessionIdSchema,
         max_wait_seconds: z
           .number()
           .min(0)
-          .max(maxHandoffWaitSeconds)
+          .max(maxWaitSeconds)
           .optional()
-          .describe(`Seconds to wait for a change (default ${defaultHandoffWaitSeconds}, max ${maxHandoffWaitSeconds}).`),
+          .describe(`Seconds to wait for a change (default ${defaultWaitSeconds}, max ${maxWaitSeconds}).`),
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ session_id, max_wait_seconds }, ctx: ServerContext) =>
-      guarded(async () => {
-        const seconds = max_wait_seconds ?? defaultHandoffWaitSeconds;
+      guardToolErrors(async () => {
+        const seconds = max_wait_seconds ?? defaultWaitSeconds;
         const stop = startProgress(ctx, tickMs, (s) => `Waiting for the human (${s}s)`, seconds);
         try {
           const view = await handoff.waitForChange(session_id, seconds, requestSignal(ctx));
           const outcome = describeHandoff(view);
-          return result(outcome.text, waitShape(view), outcome.isError);
+          return toolResult(outcome.text, waitShape(view), outcome.isError);
         } finally {
           stop();
         }
@@ -194,9 +176,9 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     ({ session_id }) =>
-      guarded(async () => {
+      guardToolErrors(async () => {
         const view = await handoff.cancel(session_id);
-        return result(`Cancelled handoff ${view.session_id}.`, waitShape(view));
+        return toolResult(`Cancelled handoff ${view.session_id}.`, waitShape(view));
       }),
   );
 
@@ -212,7 +194,7 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     },
     (input, ctx: ServerContext) =>
-      guarded(async () => {
+      guardToolErrors(async () => {
         const started = await handoff.start(input);
         const signal = requestSignal(ctx);
         const stop = startProgress(
@@ -230,10 +212,10 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
         try {
           let view = await handoff.get(started.session_id);
           while (!isFinalHandoffStatus(view.status) && !signal.aborted) {
-            view = await handoff.waitForChange(started.session_id, maxHandoffWaitSeconds, signal);
+            view = await handoff.waitForChange(started.session_id, maxWaitSeconds, signal);
           }
           const status = view.status === 'resolved' || view.status === 'cancelled' || view.status === 'timeout' ? view.status : 'error';
-          return result(describeHandoff(view).text, { session_url: started.session_url, status, session_id: started.session_id }, status !== 'resolved');
+          return toolResult(describeHandoff(view).text, { session_url: started.session_url, status, session_id: started.session_id }, status !== 'resolved');
         } finally {
           stop();
         }

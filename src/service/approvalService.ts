@@ -13,6 +13,7 @@ import {
   type FieldValues,
   type GateSpec,
 } from '../core/approval.js';
+import { maxWaitSeconds } from '../core/longPoll.js';
 import { computeActionHash } from '../core/actionHash.js';
 import { checkToolCallLimits } from '../core/toolCallLimits.js';
 import type { ApprovalInput } from '../core/approvalInput.js';
@@ -73,10 +74,6 @@ export interface ApprovalChange {
   record: ApprovalRecord;
 }
 
-/** Longest a single wait may block: clients time a tool call out at 60 s. */
-export const maxWaitSeconds = 50;
-/** Default wait when the caller gives none. */
-export const defaultWaitSeconds = 45;
 
 /**
  * The approvals use cases: create, read, decide (once), cancel, time out, and wait for the
