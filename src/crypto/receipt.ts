@@ -1,4 +1,5 @@
 import { CompactSign, compactVerify, createLocalJWKSet, errors as joseErrors } from 'jose';
+import type { GateSpec } from '../core/approval.js';
 import { canonicalizeJson } from '../core/canonicalJson.js';
 import type { Validation } from '../core/errors.js';
 import type { Jwks, ReceiptSigningKey } from './signingKeys.js';
@@ -23,6 +24,28 @@ export interface ReceiptPayload {
   expires_at: string;
   /** Every operator whose approval counted (quorum requests only). */
   approvers?: string[];
+  /**
+   * The gate the decision was made under (`{type}`, plus `quorum` for a quorum), so a gateway
+   * can tell an approval made with one click from one its policy's TOTP or quorum asked for.
+   * Absent only in receipts signed before the gate was signed in; a gateway never accepts those.
+   */
+  gate?: GateSpec;
+}
+
+/**
+ * Reads the payload of a compact JWS receipt WITHOUT checking its signature: for a caller that
+ * got the receipt from the server it trusts (the gateway checking the signed gate) and wants
+ * its contents. Null when it is not a readable receipt. Use {@link verifyReceipt} to verify.
+ */
+export function readReceiptPayload(jws: string): ReceiptPayload | null {
+  const parts = typeof jws === 'string' ? jws.trim().split('.') : [];
+  if (parts.length !== 3 || !parts[1]) return null;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as ReceiptPayload) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

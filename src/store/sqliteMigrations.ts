@@ -171,4 +171,13 @@ export const sqliteMigrations: readonly string[] = [
   );
   CREATE INDEX webhook_messages_due ON webhook_messages (status, next_attempt_at);
   `,
+  `
+  ALTER TABLE agent_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'agent' CHECK (scope IN ('agent', 'gateway'));
+
+  CREATE TABLE otp_argument_throttle (
+    subject TEXT PRIMARY KEY,
+    consecutive_failures INTEGER NOT NULL,
+    blocked_until INTEGER
+  );
+  `,
 ];
