@@ -33,22 +33,6 @@ export interface ReceiptPayload {
 }
 
 /**
- * Reads the payload of a compact JWS receipt WITHOUT checking its signature: for a caller that
- * got the receipt from the server it trusts (the gateway checking the signed gate) and wants
- * its contents. Null when it is not a readable receipt. Use {@link verifyReceipt} to verify.
- */
-export function readReceiptPayload(jws: string): ReceiptPayload | null {
-  const parts = typeof jws === 'string' ? jws.trim().split('.') : [];
-  if (parts.length !== 3 || !parts[1]) return null;
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as ReceiptPayload) : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
  * Signs a receipt: compact JWS (RFC 7515 §7.1) with `alg: EdDSA` (RFC 8037 §3.1), `kid` and
  * `typ` in the protected header, over the RFC 8785 canonical payload.
  */

@@ -219,7 +219,7 @@ describe('gateway keys and the gate the policy names', () => {
     const refused = await call_(remote, 'get_weather', { city: 'Oslo' });
     expect(refused.isError).toBe(true);
     expect(text(refused)).toMatch(/E_AUTH_FORBIDDEN/);
-  });
+  }, 150_000);
 
   it('never forwards a call the policy gates with TOTP on a one-click approval a gateway key planted', async () => {
     const agent = 'planted-agent';
@@ -256,7 +256,7 @@ describe('gateway keys and the gate the policy names', () => {
     const again = await call_(client, 'get_weather', args);
     expect(again.isError).toBe(true);
     expect((again.structuredContent as { pause_id: string }).pause_id).toBe(asked.pause_id);
-  });
+  }, 150_000);
 });
 
 describe('otp arguments are checked against the configured operator, throttled per gateway key', () => {
@@ -343,7 +343,9 @@ describe('otp arguments are checked against the configured operator, throttled p
       await page.getByRole('button', { name: 'Approve' }).click();
       await page.getByRole('heading', { name: 'Approved' }).waitFor();
       await page.close();
-      expect(text(await call_(demo, 'get_weather', { city: 'Lima' }))).toBe('Weather in Lima: Sunny, 21 °C');
+      const forwarded = await call_(demo, 'get_weather', { city: 'Lima' });
+      expect(forwarded.isError).toBeFalsy();
+      expect(text(forwarded)).toMatch(/^Weather in Lima: /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
