@@ -36,7 +36,7 @@ Usage:
                                                        gate another MCP server's tools
   loopgate login-url [--data-dir D] [--enroll]         one-time sign-in link (15 minutes, once);
                                                        --enroll: it may add the admin's first factor
-  loopgate keys create --name NAME | keys list | keys revoke ID
+  loopgate keys create --name NAME [--scope agent|gateway] | keys list | keys revoke ID
   loopgate operators invite NAME [--role approver|admin] | operators list
   loopgate operators link-slack NAME U… | operators link-email NAME ADDRESS
   loopgate webhooks add URL [--events request.created,request.decided,request.expired]
@@ -71,6 +71,7 @@ function parse(argv: string[]) {
       jwks: { type: 'string' },
       operator: { type: 'string' },
       role: { type: 'string' },
+      scope: { type: 'string' },
       events: { type: 'string' },
       enroll: { type: 'boolean' },
       replace: { type: 'boolean' },
@@ -149,7 +150,10 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
   const [{ createRemoteApprovalsClient }, { createRemoteGatewayBackend, createLocalGatewayBackend }, { createRemoteHandoffClient }] =
     await Promise.all([import('../mcp/approvalsClient.js'), import('../mcp/gatewayBackend.js'), import('../mcp/handoffClient.js')]);
   if (config.serverUrl) {
-    if (!config.apiKey) throw new LoopgateError('E_CONFIG_INVALID', '--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY (create one on the server with `loopgate keys create --name NAME`).');
+    if (!config.apiKey) {
+      const scope = role === 'proxy' ? ' --scope gateway' : '';
+      throw new LoopgateError('E_CONFIG_INVALID', `--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY (create one on the server with \`loopgate keys create --name NAME${scope}\`).`);
+    }
     logger.info({ server: config.serverUrl }, `loopgate ${role}: using a remote server`);
     return {
       client: createRemoteApprovalsClient({
@@ -157,7 +161,11 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
         apiKey: config.apiKey,
         ...(config.signingSecret ? { signingSecret: config.signingSecret } : {}),
       }),
-      backend: createRemoteGatewayBackend({ serverUrl: config.serverUrl, apiKey: config.apiKey }),
+      backend: createRemoteGatewayBackend({
+        serverUrl: config.serverUrl,
+        apiKey: config.apiKey,
+        ...(config.otpOperator ? { otpOperator: config.otpOperator } : {}),
+      }),
       handoff: createRemoteHandoffClient({ serverUrl: config.serverUrl, apiKey: config.apiKey }),
       close: async () => undefined,
     };
@@ -167,7 +175,9 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
   if (running && (await isHealthy(running))) {
     // One data dir, one server: use the one already running so there is a single inbox and
     // decisions made in it reach this agent at once.
-    const apiKey = await withStore(config, (store) => loadOrCreateLocalAgentKey(store, dataDir, config.agentName, Date.now()));
+    // The proxy gets a gateway key of its own (the only kind /v1/gateway/* accepts); mcp an agent key.
+    const scope = role === 'proxy' ? 'gateway' : 'agent';
+    const apiKey = await withStore(config, (store) => loadOrCreateLocalAgentKey(store, dataDir, config.agentName, Date.now(), scope));
     err(`loopgate ${role}: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${shellQuote(dataDir)}\`).`);
     return {
       client: createRemoteApprovalsClient({
@@ -176,7 +186,11 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
         signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
         retryUnreachableMs: sharedServerRetryMs,
       }),
-      backend: createRemoteGatewayBackend({ serverUrl: running, apiKey }),
+      backend: createRemoteGatewayBackend({
+        serverUrl: running,
+        apiKey,
+        ...(config.otpOperator ? { otpOperator: config.otpOperator } : {}),
+      }),
       handoff: createRemoteHandoffClient({ serverUrl: running, apiKey }),
       close: async () => undefined,
     };
@@ -280,16 +294,20 @@ async function commandKeys(config: Config, positionals: string[], values: Record
     if (sub === 'create') {
       const name = values['name'];
       if (typeof name !== 'string') throw new LoopgateError('E_CLI_USAGE', 'keys create needs --name NAME (the agent id its requests carry).');
-      const key = await createAgentKey(store, name, Date.now());
+      const scope = values['scope'] ?? 'agent';
+      if (scope !== 'agent' && scope !== 'gateway') {
+        throw new LoopgateError('E_CLI_USAGE', `--scope must be "agent" (an agent's own key) or "gateway" (a remote loopgate proxy's key); got "${String(scope)}".`);
+      }
+      const key = await createAgentKey(store, name, Date.now(), scope);
       out(key.key);
-      err(`Created agent key ${key.id} for "${key.name}". It is shown once: store it now (e.g. as LOOPGATE_API_KEY).`);
+      err(`Created ${scope} key ${key.id} for "${key.name}". It is shown once: store it now (e.g. as LOOPGATE_API_KEY).`);
     } else if (sub === 'list') {
       const keys = await store.listAgentKeys();
       if (keys.length === 0) err('No agent keys. Create one with `loopgate keys create --name NAME`.');
       for (const key of keys) {
         const state = key.revokedAt ? `revoked ${new Date(key.revokedAt).toISOString()}` : 'active';
         const used = key.lastUsedAt ? new Date(key.lastUsedAt).toISOString() : 'never';
-        out(`${key.id}\t${key.name}\t${key.prefix}…\t${state}\tlast used ${used}`);
+        out(`${key.id}\t${key.name}\t${key.scope}\t${key.prefix}…\t${state}\tlast used ${used}`);
       }
     } else if (sub === 'revoke') {
       if (!arg) throw new LoopgateError('E_CLI_USAGE', 'keys revoke needs the key id (see `loopgate keys list`).');
@@ -299,7 +317,7 @@ async function commandKeys(config: Config, positionals: string[], values: Record
       await store.appendAudit({ type: 'agent_key.revoked', requestId: null, actor: 'cli', data: { id: arg } }, Date.now());
       err(`Revoked ${arg}.`);
     } else {
-      throw new LoopgateError('E_CLI_USAGE', 'Use `keys create --name NAME`, `keys list` or `keys revoke ID`.');
+      throw new LoopgateError('E_CLI_USAGE', 'Use `keys create --name NAME [--scope agent|gateway]`, `keys list` or `keys revoke ID`.');
     }
   });
 }

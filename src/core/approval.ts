@@ -32,6 +32,27 @@ export interface GateSpec {
 /** The gate a plain `request_approval` gets. */
 export const approveGate: GateSpec = { type: 'approve' };
 
+/**
+ * Whether two gates ask the same of a human: the same type and, for a quorum, the same `n`,
+ * step-up and set of approvers (order and repeats aside). A decision made under one gate never
+ * counts for a call whose policy names another.
+ */
+export function isSameGate(a: GateSpec, b: GateSpec): boolean {
+  if (a.type !== b.type) return false;
+  if (a.type !== 'quorum') return true;
+  const qa = a.quorum;
+  const qb = b.quorum;
+  if (!qa || !qb) return false;
+  const setA = [...new Set(qa.approvers)].sort();
+  const setB = [...new Set(qb.approvers)].sort();
+  return (
+    qa.n === qb.n &&
+    qa.stepUp === qb.stepUp &&
+    setA.length === setB.length &&
+    setA.every((name, i) => name === setB[i])
+  );
+}
+
 /** The step-up a decision under `gate` needs from each approver. */
 export function requiredStepUp(gate: GateSpec): StepUp {
   if (gate.type === 'totp') return 'totp';

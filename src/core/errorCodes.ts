@@ -366,6 +366,14 @@ export const errorCodes = {
     status: 400,
     meaning: 'This request is too long to show in full in a Slack message or an email, so it cannot be approved there; approve it on the approval page.',
   },
+  E_GATEWAY_GATE_MISMATCH: {
+    status: 403,
+    meaning: 'The approval for a gated call was made under another gate than the policy names (its signed receipt says so); the call was not forwarded.',
+  },
+  E_GATEWAY_OTP_THROTTLED: {
+    status: 429,
+    meaning: 'This gateway sent too many wrong otp arguments in a row; no code is checked until the time the message names.',
+  },
 
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },

@@ -1,4 +1,5 @@
 import { CompactSign, compactVerify, createLocalJWKSet, errors as joseErrors } from 'jose';
+import type { GateSpec } from '../core/approval.js';
 import { canonicalizeJson } from '../core/canonicalJson.js';
 import type { Validation } from '../core/errors.js';
 import type { Jwks, ReceiptSigningKey } from './signingKeys.js';
@@ -23,6 +24,12 @@ export interface ReceiptPayload {
   expires_at: string;
   /** Every operator whose approval counted (quorum requests only). */
   approvers?: string[];
+  /**
+   * The gate the decision was made under (`{type}`, plus `quorum` for a quorum), so a gateway
+   * can tell an approval made with one click from one its policy's TOTP or quorum asked for.
+   * Absent only in receipts signed before the gate was signed in; a gateway never accepts those.
+   */
+  gate?: GateSpec;
 }
 
 /**

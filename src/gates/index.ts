@@ -56,3 +56,10 @@ export {
   type QuorumTally,
   type QuorumVote,
 } from './quorum.js';
+export {
+  claimOtpArgumentAttempt,
+  clearOtpArgumentThrottle,
+  otpArgumentThrottleLimits,
+  type OtpArgumentClaim,
+  type OtpArgumentThrottleState,
+} from './otpArgumentThrottle.js';

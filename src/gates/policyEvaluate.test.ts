@@ -97,10 +97,37 @@ describe('evaluatePolicy', () => {
         currency: 'EUR',
       }).gate,
     ).toBe('none');
-    // An argument whose own name has a dot is read before the nested path.
+    // An argument whose own name has a dot is read when it is the only reading.
     expect(evaluatePolicy(policy, 'pay', { 'payee.iban': 'DE00', currency: 'EUR' }).gate).toBe(
       'webauthn',
     );
+  });
+
+  it('denies a call whose flat key would shadow the nested path a condition names', () => {
+    const trusted = policyOf(
+      'default: totp\nrules:\n  - {tool: pay, gate: none, when: {"payee.iban": "DE89-trusted"}}\n',
+    );
+    expect(evaluatePolicy(trusted, 'pay', { payee: { iban: 'DE89-trusted' } }).gate).toBe('none');
+    expect(evaluatePolicy(trusted, 'pay', { payee: { iban: 'GB33-attacker' } }).gate).toBe('totp');
+    // The attack: the policy would read the flat key, the tool the nested one.
+    const shadowed = evaluatePolicy(trusted, 'pay', {
+      'payee.iban': 'DE89-trusted',
+      payee: { iban: 'GB33-attacker' },
+    });
+    expect(shadowed.gate).toBe('deny');
+    expect(shadowed.reason).toMatch(/payee\.iban can be read two ways/);
+    // Also when the values agree, and when the dotted key sits deeper down.
+    expect(
+      evaluatePolicy(trusted, 'pay', {
+        'payee.iban': 'DE89-trusted',
+        payee: { iban: 'DE89-trusted' },
+      }).gate,
+    ).toBe('deny');
+    const deep = policyOf(
+      'default: totp\nrules:\n  - {tool: pay, gate: none, when: {"a.b.c": 1}}\n',
+    );
+    expect(evaluatePolicy(deep, 'pay', { a: { 'b.c': 1, b: { c: 2 } } }).gate).toBe('deny');
+    expect(evaluatePolicy(deep, 'pay', { a: { 'b.c': 1 } }).gate).toBe('none');
   });
 
   it('reads array elements by index in a path', () => {

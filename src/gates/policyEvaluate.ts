@@ -25,20 +25,52 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A path that can be read two ways: a flat key with dots in it, and nested objects. */
+const ambiguous = Symbol('ambiguous');
+
 /**
- * The argument a condition names: an own property with the whole path as its name (an
- * argument may have a dot in its name), else the dotted path walked through objects and array
- * indices. Only own properties count, so `constructor` or `__proto__` never reach a prototype.
+ * Every value `segments[from..]` reaches inside `value`, up to two (two are enough to know
+ * the path is ambiguous). At each level the next key may be one segment or several joined by
+ * dots (an argument may have a dot in its name); array items are read by index. Only own
+ * properties count, so `constructor` or `__proto__` never reach a prototype.
+ */
+function collectReadings(
+  value: unknown,
+  segments: readonly string[],
+  from: number,
+  found: unknown[],
+): void {
+  if (found.length >= 2) return;
+  if (from === segments.length) {
+    found.push(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    const segment = segments[from]!;
+    if (/^(0|[1-9][0-9]*)$/.test(segment) && Number(segment) < value.length) {
+      collectReadings(value[Number(segment)], segments, from + 1, found);
+    }
+    return;
+  }
+  if (!isPlainObject(value)) return;
+  for (let to = from + 1; to <= segments.length && found.length < 2; to++) {
+    const key = segments.slice(from, to).join('.');
+    if (Object.hasOwn(value, key)) collectReadings(value[key], segments, to, found);
+  }
+}
+
+/**
+ * The argument a condition names, read by its dotted path (`payee.iban`) through nested
+ * objects and array indices, where any run of segments may also be one key with dots in its
+ * name (`{"payee.iban": …}`). `undefined` when nothing is there; {@link ambiguous} when the
+ * path reaches two places (`{"payee.iban": "A", "payee": {"iban": "B"}}`): the policy cannot
+ * know which one the tool will read, so such a condition is unknown and the call denied.
  */
 function readArgument(args: unknown, condition: PolicyCondition): unknown {
-  if (isPlainObject(args) && Object.hasOwn(args, condition.path)) return args[condition.path];
-  let value: unknown = args;
-  for (const segment of condition.segments) {
-    if (Array.isArray(value) && /^(0|[1-9][0-9]*)$/.test(segment)) value = value[Number(segment)];
-    else if (isPlainObject(value) && Object.hasOwn(value, segment)) value = value[segment];
-    else return undefined;
-  }
-  return value;
+  const found: unknown[] = [];
+  collectReadings(args, condition.segments, 0, found);
+  if (found.length > 1) return ambiguous;
+  return found[0];
 }
 
 const numericString = /^\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*$/;
@@ -73,6 +105,12 @@ function describeValue(value: unknown): string {
 function checkCondition(condition: PolicyCondition, args: unknown): ConditionResult {
   const value = readArgument(args, condition);
   const met = (yes: boolean): ConditionResult => (yes ? { kind: 'met' } : { kind: 'not_met' });
+  if (value === ambiguous) {
+    return {
+      kind: 'unknown',
+      reason: `argument ${condition.path} can be read two ways (a key named "${condition.path}" with dots, and nested objects); send it once, in one form`,
+    };
+  }
   if (value === undefined) return { kind: 'not_met' };
   switch (condition.operator) {
     case 'eq':
@@ -143,8 +181,9 @@ function decideByDefault(policy: Policy): GateDecision {
  * matches the tool name and whose `when:` conditions all hold; the policy's `default` when
  * none does.
  *
- * Conditions read arguments by name or dotted path (`payee.iban`). A missing argument does
- * not meet a condition. Numbers given as strings (`"1500"`) compare as numbers. When a rule's
+ * Conditions read arguments by name or dotted path (`payee.iban`); a path that reaches two
+ * values (a flat `"payee.iban"` key beside a nested `payee.iban`) is unknown, so denied. A
+ * missing argument does not meet a condition. Numbers given as strings (`"1500"`) compare as numbers. When a rule's
  * conditions cannot be evaluated — a `gt` against `"5,000"`, a `matches` against an object —
  * the call is denied with a `reason` rather than guessed at: the gateway fails closed, and the
  * agent can retry with a well-typed argument.

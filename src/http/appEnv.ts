@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { OperatorRecord, SessionRecord } from '../store/store.js';
+import type { AgentKeyScope, OperatorRecord, SessionRecord } from '../store/store.js';
 
 /** Who is calling: an agent (bearer key) or a signed-in operator (`X-Loopgate-Session` header or an event ticket). */
 export type Principal =
-  | { kind: 'agent'; agentId: string; keyId: string }
+  | { kind: 'agent'; agentId: string; keyId: string; scope: AgentKeyScope }
   | { kind: 'operator'; operator: OperatorRecord; session: SessionRecord };
 
 /** Hono environment: per-request variables set by the middleware. */

@@ -25,7 +25,7 @@ export function authenticate(store: Store, now: () => number): MiddlewareHandler
       const match = /^Bearer\s+(\S+)$/i.exec(authorization);
       if (!match) throw new LoopgateError('E_AUTH_KEY_INVALID', 'Authorization must be "Bearer <agent key>".');
       const agent = await authenticateAgentKey(store, match[1]!, now());
-      principal = { kind: 'agent', agentId: agent.name, keyId: agent.id };
+      principal = { kind: 'agent', agentId: agent.name, keyId: agent.id, scope: agent.scope };
     } else {
       const secret = c.req.header(sessionHeaderName);
       if (secret) {
@@ -77,6 +77,23 @@ export function requireAgent(c: { get(key: 'principal'): Principal | null }, ref
   const principal = requirePrincipal(c);
   if (principal.kind !== 'agent') throw new LoopgateError('E_AUTH_FORBIDDEN', refusal);
   return principal;
+}
+
+/**
+ * Only an agent key of scope `gateway` may pass (`loopgate keys create --scope gateway`): the
+ * `/v1/gateway/*` routes create gated approvals, consume them and check `otp` arguments, which
+ * an ordinary agent key must never do.
+ * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN
+ */
+export function requireGatewayKey(c: { get(key: 'principal'): Principal | null }): Extract<Principal, { kind: 'agent' }> {
+  const agent = requireAgent(c, 'The gateway routes are for a loopgate proxy holding a gateway key; operators never call them.');
+  if (agent.scope !== 'gateway') {
+    throw new LoopgateError(
+      'E_AUTH_FORBIDDEN',
+      `Agent key ${agent.keyId} has scope "${agent.scope}"; /v1/gateway/* needs a gateway key (\`loopgate keys create --name NAME --scope gateway\`).`,
+    );
+  }
+  return agent;
 }
 
 /**

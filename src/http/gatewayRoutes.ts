@@ -1,12 +1,11 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { computeActionHash } from '../core/actionHash.js';
-import { LoopgateError } from '../core/errors.js';
 import type { ApprovalService } from '../service/approvalService.js';
-import type { TotpStepUp } from '../service/stepUp.js';
+import { findOtpOperator, type TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
-import { requireAgent } from './authenticate.js';
+import { requireGatewayKey } from './authenticate.js';
 import { readJsonBody } from './readJsonBody.js';
 
 const gateSchema = z.discriminatedUnion('type', [
@@ -20,19 +19,19 @@ const gateSchema = z.discriminatedUnion('type', [
 ]);
 const callSchema = z.object({ tool: z.string().min(1).max(200), arguments: z.record(z.string(), z.unknown()) });
 
-const gatewayOnly = 'The gateway routes are for a gateway holding an agent key.';
-
 /**
- * `/v1/gateway/*`: what a remote `loopgate proxy` asks of the server with its agent key —
- * an approval for one exact tool call, the single use of an approved one, an `otp` argument
- * check, and the audit entry for a forwarded call. The action hash is always computed here.
+ * `/v1/gateway/*`: what a remote `loopgate proxy` asks of the server with its gateway key
+ * (scope `gateway`; ordinary agent keys and operators get 403) — an approval for one exact tool
+ * call under the gate its policy names, the single use of an approval made under that same
+ * gate, an `otp` argument check (throttled per key, never the operator), and the audit entry
+ * for a forwarded call. The action hash is always computed here.
  */
 export function createGatewayRoutes(deps: { service: ApprovalService; store: Store; totp: TotpStepUp; now?: () => number }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const now = deps.now ?? Date.now;
 
   app.post('/gateway/approvals', async (c) => {
-    const agent = requireAgent(c, gatewayOnly);
+    const agent = requireGatewayKey(c);
     const body = await readJsonBody(
       c,
       callSchema.extend({ gate: gateSchema, timeout_minutes: z.number().int().min(1).max(10_080), description: z.string().max(500).optional() }),
@@ -49,23 +48,30 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
   });
 
   app.post('/gateway/consume', async (c) => {
-    const agent = requireAgent(c, gatewayOnly);
-    const body = await readJsonBody(c, callSchema, 'E_APPROVAL_INPUT_INVALID');
-    const record = await deps.service.consumeApproval(agent.agentId, computeActionHash({ tool: body.tool, arguments: body.arguments }));
+    const agent = requireGatewayKey(c);
+    const body = await readJsonBody(c, callSchema.extend({ gate: gateSchema }), 'E_APPROVAL_INPUT_INVALID');
+    const record = await deps.service.consumeApproval(
+      agent.agentId,
+      computeActionHash({ tool: body.tool, arguments: body.arguments }),
+      body.gate,
+    );
     return c.json({ consumed: record ? deps.service.view(record) : null });
   });
 
   app.post('/gateway/otp', async (c) => {
-    requireAgent(c, gatewayOnly);
-    const body = await readJsonBody(c, z.object({ tool: z.string().min(1).max(200), code: z.string().max(20) }), 'E_TOTP_CODE_MALFORMED');
-    const admin = (await deps.store.listOperators()).find((o) => o.role === 'admin');
-    if (!admin) throw new LoopgateError('E_OPERATOR_NOT_FOUND', 'No admin to check otp arguments against.');
-    await deps.totp.verify(admin, body.code, `tool:${body.tool}`);
+    const agent = requireGatewayKey(c);
+    const body = await readJsonBody(
+      c,
+      z.object({ tool: z.string().min(1).max(200), code: z.string().max(20), operator: z.string().min(1).max(64).optional() }),
+      'E_TOTP_CODE_MALFORMED',
+    );
+    const operator = await findOtpOperator(deps.store, body.operator);
+    await deps.totp.verifyOtpArgument(operator, body.code, `key:${agent.keyId}`, body.tool);
     return c.body(null, 204);
   });
 
   app.post('/gateway/forwarded', async (c) => {
-    const agent = requireAgent(c, gatewayOnly);
+    const agent = requireGatewayKey(c);
     const body = await readJsonBody(c, z.object({ tool: z.string().max(200), gate: z.string().max(40), pause_id: z.string().max(200).nullable() }), 'E_HTTP_BODY_INVALID');
     await deps.store.appendAudit(
       { type: 'gateway.forwarded', requestId: body.pause_id, actor: `agent:${agent.agentId}`, data: { tool: body.tool, gate: body.gate } },

@@ -1,9 +1,8 @@
 import { computeActionHash } from '../core/actionHash.js';
 import type { GateSpec } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
-import { LoopgateError } from '../core/errors.js';
 import type { ApprovalService } from '../service/approvalService.js';
-import type { TotpStepUp } from '../service/stepUp.js';
+import { findOtpOperator, type TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
 import { createApiCaller } from './createApiCaller.js';
 
@@ -15,21 +14,30 @@ export interface GatedCall {
 
 /**
  * What the gateway needs from an approvals server: in-process (`createLocalGatewayBackend`) or
- * over HTTP with an agent key (`createRemoteGatewayBackend`, routes in http/gatewayRoutes.ts).
+ * over HTTP with a gateway key (`createRemoteGatewayBackend`, routes in http/gatewayRoutes.ts).
  * Every method throws LoopgateError; the gateway refuses the call on any error (fails closed).
  */
 export interface GatewayBackend {
-  /** The pending approval for exactly this call, or a new one. */
+  /** The pending approval for exactly this call under exactly this gate, or a new one. */
   requestToolApproval(call: GatedCall & { gate: GateSpec; timeoutMinutes: number; description?: string }): Promise<ApprovalView>;
-  /** Uses an approved decision for exactly this call once; null when there is none to use. */
-  consumeToolApproval(call: GatedCall): Promise<ApprovalView | null>;
-  /** Checks a TOTP code passed as a tool argument (the mcp-hitl pattern): once-only, throttled. */
+  /**
+   * Uses an approved decision for exactly this call, made under exactly `gate` (the policy's),
+   * once; null when there is none to use.
+   */
+  consumeToolApproval(call: GatedCall & { gate: GateSpec }): Promise<ApprovalView | null>;
+  /**
+   * Checks a TOTP code passed as a tool argument (the mcp-hitl pattern) against the configured
+   * operator's authenticator: once-only, throttled per gateway, never the operator.
+   */
   verifyOtpArgument(call: GatedCall, code: string): Promise<void>;
   /** Appends `gateway.forwarded` to the audit log. */
   recordForwarded(call: GatedCall & { gate: string; pauseId: string | null }): Promise<void>;
 }
 
-/** The gateway's backend inside the server process, acting as agent `agentId`. */
+/**
+ * The gateway's backend inside the server process, acting as agent `agentId`; `otp` argument
+ * failures are throttled as `agent:<agentId>`.
+ */
 export function createLocalGatewayBackend(deps: {
   service: ApprovalService;
   store: Store;
@@ -51,14 +59,12 @@ export function createLocalGatewayBackend(deps: {
       return service.view(record);
     },
     async consumeToolApproval(call) {
-      const record = await service.consumeApproval(agentId, computeActionHash({ tool: call.tool, arguments: call.arguments }));
+      const record = await service.consumeApproval(agentId, computeActionHash({ tool: call.tool, arguments: call.arguments }), call.gate);
       return record ? service.view(record) : null;
     },
     async verifyOtpArgument(call, code) {
-      const operators = await store.listOperators();
-      const operator = deps.otpOperator ? operators.find((o) => o.name === deps.otpOperator) : operators.find((o) => o.role === 'admin');
-      if (!operator) throw new LoopgateError('E_OPERATOR_NOT_FOUND', `No operator "${deps.otpOperator ?? 'admin'}" to check otp arguments against.`);
-      await deps.totp.verify(operator, code, `tool:${call.tool}`);
+      const operator = await findOtpOperator(store, deps.otpOperator);
+      await deps.totp.verifyOtpArgument(operator, code, `agent:${agentId}`, call.tool);
     },
     async recordForwarded(call) {
       await store.appendAudit(
@@ -69,8 +75,17 @@ export function createLocalGatewayBackend(deps: {
   };
 }
 
-/** The gateway's backend over HTTP (`/v1/gateway/*`) with an agent key. */
-export function createRemoteGatewayBackend(options: { serverUrl: string; apiKey: string; fetch?: typeof fetch }): GatewayBackend {
+/**
+ * The gateway's backend over HTTP (`/v1/gateway/*`) with a gateway key (scope `gateway`).
+ * `otpOperator` names whose authenticator `otp` arguments are checked against (default: the
+ * server's first admin).
+ */
+export function createRemoteGatewayBackend(options: {
+  serverUrl: string;
+  apiKey: string;
+  otpOperator?: string;
+  fetch?: typeof fetch;
+}): GatewayBackend {
   const call = createApiCaller(options);
   const post = <T>(path: string, body: unknown) => call<T>('POST', path, body);
   return {
@@ -83,10 +98,10 @@ export function createRemoteGatewayBackend(options: { serverUrl: string; apiKey:
         ...(call.description ? { description: call.description } : {}),
       }),
     async consumeToolApproval(call) {
-      return (await post<{ consumed: ApprovalView | null }>('/v1/gateway/consume', call)).consumed;
+      return (await post<{ consumed: ApprovalView | null }>('/v1/gateway/consume', { tool: call.tool, arguments: call.arguments, gate: call.gate })).consumed;
     },
     async verifyOtpArgument(call, code) {
-      await post('/v1/gateway/otp', { tool: call.tool, code });
+      await post('/v1/gateway/otp', { tool: call.tool, code, ...(options.otpOperator ? { operator: options.otpOperator } : {}) });
     },
     async recordForwarded(call) {
       await post('/v1/gateway/forwarded', { tool: call.tool, gate: call.gate, pause_id: call.pauseId });

@@ -1,7 +1,10 @@
 import type { Client } from '@modelcontextprotocol/client';
 import { fromJsonSchema, type CallToolResult, type McpServer, type ServerContext } from '@modelcontextprotocol/server';
-import type { GateSpec } from '../core/approval.js';
-import { isLoopgateError } from '../core/errors.js';
+import { isSameGate, type GateSpec } from '../core/approval.js';
+import { computeActionHash } from '../core/actionHash.js';
+import type { ApprovalView } from '../core/approvalView.js';
+import { isLoopgateError, LoopgateError } from '../core/errors.js';
+import { verifyReceipt } from '../crypto/receipt.js';
 import { checkJsonLimits } from '../core/jsonLimits.js';
 import { describeGate, describeToolGates, evaluatePolicy, listToolGates, type GateDecision, type Policy } from '../gates/index.js';
 import type { ApprovalsClient } from './approvalsClient.js';
@@ -101,6 +104,30 @@ export function createGatewayServer(deps: {
     }
   }
 
+  /**
+   * The consumed approval must be for this call and made under the policy's gate, as the
+   * server's signed receipt says — whatever the backend: an approval a key holder made with
+   * one click is never forwarded where the policy asks for a code or a quorum.
+   */
+  async function assertApprovedUnder(view: ApprovalView, call: { tool: string; arguments: Record<string, unknown> }, gate: GateSpec): Promise<void> {
+    const verified = view.receipt ? await verifyReceipt(view.receipt, await deps.approvals.getJwks()) : null;
+    const signed = verified?.ok ? verified.value.payload : null;
+    const signedGate = signed?.gate;
+    if (
+      !signed ||
+      signed.pause_id !== view.pause_id ||
+      signed.decision !== 'approved' ||
+      signed.action_hash !== computeActionHash(call) ||
+      !signedGate ||
+      !isSameGate(signedGate, gate)
+    ) {
+      throw new LoopgateError(
+        'E_GATEWAY_GATE_MISMATCH',
+        `Approval ${view.pause_id} was made under gate "${signedGate?.type ?? 'unknown'}" but the policy asks for "${gate.type}" on ${call.tool}; loopgate did not forward the call. Call ${call.tool} again to ask for the approval the policy needs.`,
+      );
+    }
+  }
+
   async function handleCall(name: string, rawArgs: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
     // 1e400 (Infinity once parsed) and very deep nesting cannot be hashed into an approval.
     const limited = checkJsonLimits(rawArgs);
@@ -121,12 +148,14 @@ export function createGatewayServer(deps: {
         await deps.backend.recordForwarded({ ...call, gate: decision.gate, pauseId: null });
         return forward(name, argsWithoutOtp, ctx);
       }
-      const consumed = await deps.backend.consumeToolApproval(call);
+      const gate = toGateSpec(decision);
+      const consumed = await deps.backend.consumeToolApproval({ ...call, gate });
       if (consumed) {
+        await assertApprovedUnder(consumed, call, gate);
         await deps.backend.recordForwarded({ ...call, gate: decision.gate, pauseId: consumed.pause_id });
         return forward(name, argsWithoutOtp, ctx);
       }
-      const view = await deps.backend.requestToolApproval({ ...call, gate: toGateSpec(decision), timeoutMinutes: decision.timeoutMinutes });
+      const view = await deps.backend.requestToolApproval({ ...call, gate, timeoutMinutes: decision.timeoutMinutes });
       const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
       return refusal(`APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`, {
         status: 'approval_required',

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { GateSpec } from '../core/approval.js';
+import { approveGate, type GateSpec } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
 import { verifyReceipt } from '../crypto/receipt.js';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
@@ -179,24 +179,49 @@ describe('consuming an approval (the gateway’s retried call)', () => {
 
   it('uses an approved decision for exactly that action once', async () => {
     const request = await service.createApproval(input, 'agent', hash, { toolName: 'transfer' });
-    expect(await service.consumeApproval('agent', hash)).toBeNull();
+    expect(await service.consumeApproval('agent', hash, approveGate)).toBeNull();
     await approveAs(alice, request.id);
-    expect(await service.consumeApproval('other-agent', hash)).toBeNull();
-    expect(await service.consumeApproval('agent', computeActionHash({ ...action, arguments: { amount: 5001 } }))).toBeNull();
-    const results = await Promise.all(Array.from({ length: 20 }, () => service.consumeApproval('agent', hash)));
+    expect(await service.consumeApproval('other-agent', hash, approveGate)).toBeNull();
+    expect(await service.consumeApproval('agent', computeActionHash({ ...action, arguments: { amount: 5001 } }), approveGate)).toBeNull();
+    const results = await Promise.all(Array.from({ length: 20 }, () => service.consumeApproval('agent', hash, approveGate)));
     expect(results.filter((r) => r !== null)).toHaveLength(1);
-    expect(await service.consumeApproval('agent', hash)).toBeNull();
+    expect(await service.consumeApproval('agent', hash, approveGate)).toBeNull();
     expect((await service.getApproval(request.id)).consumedAt).toBe(clock.now);
   });
 
   it('never uses a rejected or expired decision', async () => {
     const rejected = await service.createApproval(input, 'agent', hash, { toolName: 'transfer' });
     await approveAs(alice, rejected.id, undefined, 'rejected');
-    expect(await service.consumeApproval('agent', hash)).toBeNull();
+    expect(await service.consumeApproval('agent', hash, approveGate)).toBeNull();
     const approved = await service.createApproval(input, 'agent', hash, { toolName: 'transfer', timeoutMs: 60_000 });
     await approveAs(alice, approved.id);
     clock.now += 60_000;
-    expect(await service.consumeApproval('agent', hash)).toBeNull();
+    expect(await service.consumeApproval('agent', hash, approveGate)).toBeNull();
+  });
+
+  it('never uses a one-click approval for a call whose policy asks for a TOTP code or a quorum', async () => {
+    const totpGate: GateSpec = { type: 'totp' };
+    const quorumGate: GateSpec = { type: 'quorum', quorum: { n: 2, approvers: ['alice', 'bob'], stepUp: 'none' } };
+    // A gateway key holder pre-creates the exact call under `approve`; a human approves it with one click.
+    const planted = await service.requestToolApproval('agent', { ...action, gate: approveGate, timeoutMs: 60_000 });
+    // The proxy asks under the policy's gate: the planted request is not reused.
+    const real = await service.requestToolApproval('agent', { ...action, gate: totpGate, timeoutMs: 60_000 });
+    expect(real.id).not.toBe(planted.id);
+    expect(real.gate).toEqual(totpGate);
+    await approveAs(alice, planted.id);
+    expect(await service.consumeApproval('agent', hash, totpGate)).toBeNull();
+    expect(await service.consumeApproval('agent', hash, quorumGate)).toBeNull();
+    expect((await service.getApproval(planted.id)).consumedAt).toBeNull();
+    // The receipt carries the gate it was decided under.
+    const receipt = (await service.getApproval(planted.id)).receipt!;
+    const verified = await verifyReceipt(receipt, buildJwks([key]));
+    expect(verified.ok && verified.value.payload.gate).toEqual({ type: 'approve' });
+    // The request made under the policy's gate is the one that counts.
+    await approveAs(alice, real.id, codeAt(clock.now));
+    const consumed = await service.consumeApproval('agent', hash, totpGate);
+    expect(consumed?.id).toBe(real.id);
+    const signed = await verifyReceipt(consumed!.receipt!, buildJwks([key]));
+    expect(signed.ok && signed.value.payload.gate).toEqual(totpGate);
   });
 
   it('refuses a decision whose stored receipt was tampered with', async () => {
@@ -210,7 +235,7 @@ describe('consuming an approval (the gateway’s retried call)', () => {
     const flipped = `${s.slice(0, 20)}${s[20] === 'A' ? 'B' : 'A'}${s.slice(21)}`;
     db.prepare('UPDATE approvals SET receipt = ? WHERE id = ?').run(`${h}.${p}.${flipped}`, request.id);
     db.close();
-    expect(await service.consumeApproval('agent', hash)).toBeNull();
+    expect(await service.consumeApproval('agent', hash, approveGate)).toBeNull();
     expect((await store.listAuditEntries()).map((e) => e.type)).toContain('gateway.receipt_invalid');
   });
 });
@@ -258,5 +283,33 @@ describe('the response HMAC is bound to its request', () => {
     expect(relabelled.response.signature).not.toBe(loopPauseHmac(relabelled.response, 's'));
     expect(await verifyApprovalResult({ ...relabelled, receipt: a.receipt }, { jwks, secret: 's' })).toMatchObject({ ok: false });
     expect(await verifyApprovalResult(relabelled, { jwks, secret: 's' })).toMatchObject({ ok: false });
+  });
+});
+
+describe('otp arguments (gate otp_argument)', () => {
+  it('throttles the caller that sends wrong codes, never locks the operator or voids their request', async () => {
+    const pending = await gated({ type: 'totp' });
+    const errors: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const wrong = codeAt(clock.now) === '000000' ? '111111' : '000000';
+      errors.push(await totp.verifyOtpArgument(alice, wrong, 'key:key_x', 'transfer').then(() => 'ok', (e: { code: string }) => e.code));
+    }
+    expect(errors.slice(0, 10)).toEqual(Array.from({ length: 10 }, () => 'E_TOTP_CODE_INVALID'));
+    expect(errors.slice(10)).toEqual(['E_GATEWAY_OTP_THROTTLED', 'E_GATEWAY_OTP_THROTTLED']);
+    // Even the right code is not checked while the key is throttled.
+    await expect(totp.verifyOtpArgument(alice, codeAt(clock.now), 'key:key_x', 'transfer')).rejects.toMatchObject({ code: 'E_GATEWAY_OTP_THROTTLED' });
+    // The human's own step-up is untouched: not locked, their pending request still pending and approvable.
+    expect(await totp.status(alice)).toEqual({ enrolled: true, locked: false });
+    expect((await service.getApproval(pending.id)).status).toBe('pending');
+    const decided = await approveAs(alice, pending.id, codeAt(clock.now));
+    expect(decided.response?.decision).toBe('approved');
+    // Another gateway is not held back by the first one's guesses; a code works once.
+    clock.now += 30_000;
+    await totp.verifyOtpArgument(alice, codeAt(clock.now), 'key:key_y', 'transfer');
+    await expect(totp.verifyOtpArgument(alice, codeAt(clock.now), 'key:key_y', 'transfer')).rejects.toMatchObject({ code: 'E_TOTP_REPLAYED' });
+    // The throttle ends after its wait; a right code then clears it.
+    clock.now += 60_000;
+    await totp.verifyOtpArgument(alice, codeAt(clock.now), 'key:key_x', 'transfer');
+    expect((await store.listAuditEntries()).map((e) => e.type)).toContain('gate.otp_argument.accepted');
   });
 });

@@ -5,6 +5,7 @@ import {
   type ActionDetails,
   approvalLimits,
   effectiveStatus,
+  isSameGate,
   requiredStepUp,
   type ApprovalRecord,
   type Decision,
@@ -260,10 +261,11 @@ export class ApprovalService {
 
   /**
    * The approval a gated tool call needs: the pending one for exactly this `{tool, arguments}`
-   * when the agent already asked (a retry before the human decided), else a new one. The server
-   * computes the action hash itself, so a decision binds the call the gateway saw. The request's
-   * details are the arguments exactly as sent, so the human is shown every argument in full; a
-   * call too large for that is refused before any approval exists.
+   * under the same gate when the agent already asked (a retry before the human decided), else a
+   * new one. The server computes the action hash itself, so a decision binds the call the
+   * gateway saw; a pending request under another gate is never reused. The request's details are
+   * the arguments exactly as sent, so the human is shown every argument in full; a call too
+   * large for that is refused before any approval exists.
    * @throws LoopgateError E_GATEWAY_CALL_TOO_LARGE (over core/toolCallLimits),
    *   E_APPROVAL_INPUT_INVALID (arguments not representable as JSON)
    */
@@ -274,7 +276,7 @@ export class ApprovalService {
     const limited = checkToolCallLimits(call);
     if (!limited.ok) throw new LoopgateError(limited.code, limited.message);
     const actionHash = computeActionHash({ tool: call.tool, arguments: call.arguments });
-    const pending = await this.#store.findPendingApproval(agentId, actionHash, this.#now());
+    const pending = await this.#store.findPendingApproval(agentId, actionHash, call.gate, this.#now());
     if (pending) return pending;
     // Canonical JSON holds only JSON values, so the arguments are ActionDetails as they are.
     const details = call.arguments as ActionDetails;
@@ -288,16 +290,18 @@ export class ApprovalService {
   }
 
   /**
-   * Uses an approved decision for exactly `actionHash` once (the gateway's retried call): finds
-   * it, checks its receipt against this server's key, and marks it consumed. Null when there is
-   * none to use (never approved, rejected, expired, or already used).
+   * Uses an approved decision for exactly `actionHash` made under exactly `gate` (the gate the
+   * gateway's policy names) once: finds it, checks its receipt (signature, action hash, decision
+   * and signed gate) against this server's key, and marks it consumed. Null when there is none
+   * to use (never approved, rejected, expired, already used, or decided under another gate).
    */
-  async consumeApproval(agentId: string, actionHash: string): Promise<ApprovalRecord | null> {
+  async consumeApproval(agentId: string, actionHash: string, gate: GateSpec): Promise<ApprovalRecord | null> {
     const now = this.#now();
-    const record = await this.#store.findConsumableApproval(agentId, actionHash, now);
+    const record = await this.#store.findConsumableApproval(agentId, actionHash, gate, now);
     if (!record?.receipt) return null;
     const verified = await verifyReceipt(record.receipt, this.#jwks);
-    if (!verified.ok || verified.value.payload.action_hash !== actionHash || verified.value.payload.decision !== 'approved') {
+    const signed = verified.ok ? verified.value.payload : null;
+    if (!signed || signed.action_hash !== actionHash || signed.decision !== 'approved' || !signed.gate || !isSameGate(signed.gate, gate)) {
       await this.#store.appendAudit(
         { type: 'gateway.receipt_invalid', requestId: record.id, actor: 'system', data: { reason: verified.ok ? 'mismatch' : verified.code } },
         now,
@@ -308,7 +312,7 @@ export class ApprovalService {
       type: 'approval.consumed',
       requestId: record.id,
       actor: `agent:${agentId}`,
-      data: { action_hash: actionHash, tool: record.toolName },
+      data: { action_hash: actionHash, tool: record.toolName, gate: record.gate },
     });
     if (!won) return null;
     const consumed = { ...record, consumedAt: now };
@@ -380,6 +384,7 @@ export class ApprovalService {
     const payload: ReceiptPayload = {
       ...unsigned,
       expires_at: new Date(record.expiresAt).toISOString(),
+      gate: record.gate.type === 'quorum' && record.gate.quorum ? { type: 'quorum', quorum: record.gate.quorum } : { type: record.gate.type },
     };
     const receipt = await signReceipt(payload, this.#receiptKey);
     const won = await this.#store.recordDecision(

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OperatorRecord, SessionRecord, SessionSource, Store } from '../store/store.js';
+import type { AgentKeyScope, OperatorRecord, SessionRecord, SessionSource, Store } from '../store/store.js';
 import { LoopgateError } from '../core/errors.js';
 import { constantTimeEqual, createId, createSecretToken, hashSecret } from '../core/ids.js';
 
@@ -108,11 +108,15 @@ export function checkCsrfToken(session: SessionRecord, given: string | undefined
 export interface NewAgentKey {
   id: string;
   name: string;
+  scope: AgentKeyScope;
   key: string;
 }
 
-/** Creates an agent API key `lg_<256 bits base64url>`; only its SHA-256 is stored. */
-export async function createAgentKey(store: Store, name: string, now: number): Promise<NewAgentKey> {
+/**
+ * Creates an agent API key `lg_<256 bits base64url>`; only its SHA-256 is stored. `scope`
+ * `gateway` makes a key for a remote `loopgate proxy` (the only kind `/v1/gateway/*` accepts).
+ */
+export async function createAgentKey(store: Store, name: string, now: number, scope: AgentKeyScope = 'agent'): Promise<NewAgentKey> {
   const trimmed = name.trim();
   if (!/^[\w .@-]{1,64}$/.test(trimmed)) {
     throw new LoopgateError('E_CLI_USAGE', `Key names are 1-64 letters, digits, spaces, . _ @ -; got "${name}".`);
@@ -122,14 +126,15 @@ export async function createAgentKey(store: Store, name: string, now: number): P
   await store.createAgentKey({
     id,
     name: trimmed,
+    scope,
     keyHash: hashSecret(key),
     prefix: key.slice(0, 10),
     createdAt: now,
     revokedAt: null,
     lastUsedAt: null,
   });
-  await store.appendAudit({ type: 'agent_key.created', requestId: null, actor: 'cli', data: { id, name: trimmed } }, now);
-  return { id, name: trimmed, key };
+  await store.appendAudit({ type: 'agent_key.created', requestId: null, actor: 'cli', data: { id, name: trimmed, scope } }, now);
+  return { id, name: trimmed, scope, key };
 }
 
 /**
@@ -137,34 +142,47 @@ export async function createAgentKey(store: Store, name: string, now: number): P
  * digests, never the key itself.
  * @throws LoopgateError E_AUTH_KEY_INVALID
  */
-export async function authenticateAgentKey(store: Store, key: string, now: number): Promise<{ id: string; name: string }> {
+export async function authenticateAgentKey(
+  store: Store,
+  key: string,
+  now: number,
+): Promise<{ id: string; name: string; scope: AgentKeyScope }> {
   const record = key.startsWith('lg_') ? await store.findAgentKeyByHash(hashSecret(key), now) : null;
   if (!record || !constantTimeEqual(record.keyHash, hashSecret(key))) {
     throw new LoopgateError('E_AUTH_KEY_INVALID', 'The agent key is unknown or revoked. Create one with `loopgate keys create --name NAME`.');
   }
-  return { id: record.id, name: record.name };
+  return { id: record.id, name: record.name, scope: record.scope };
 }
 
 /** The file in a data dir holding the agent key `loopgate mcp` uses with that dir's server. */
 export const localAgentKeyFile = 'local-agent-key';
+/** The file in a data dir holding the gateway key a local `loopgate proxy` uses with that dir's server. */
+export const localGatewayKeyFile = 'local-gateway-key';
 
 /**
- * The agent key a local `loopgate mcp` uses to talk to a server already running on the same
- * data dir: read from `<dataDir>/local-agent-key` (mode 0600) while it is still valid, else a
- * new key named `agentName` is made and saved there.
+ * The agent key a local `loopgate mcp` (scope `agent`) or `loopgate proxy` (scope `gateway`)
+ * uses to talk to a server already running on the same data dir: read from
+ * `<dataDir>/local-agent-key` or `<dataDir>/local-gateway-key` (mode 0600) while it is still
+ * valid for that name and scope, else a new key named `agentName` is made and saved there.
  */
-export async function loadOrCreateLocalAgentKey(store: Store, dataDir: string, agentName: string, now: number): Promise<string> {
-  const path = join(dataDir, localAgentKeyFile);
+export async function loadOrCreateLocalAgentKey(
+  store: Store,
+  dataDir: string,
+  agentName: string,
+  now: number,
+  scope: AgentKeyScope = 'agent',
+): Promise<string> {
+  const path = join(dataDir, scope === 'gateway' ? localGatewayKeyFile : localAgentKeyFile);
   if (existsSync(path)) {
     const saved = readFileSync(path, 'utf8').trim();
     try {
       const agent = await authenticateAgentKey(store, saved, now);
-      if (agent.name === agentName) return saved;
+      if (agent.name === agentName && agent.scope === scope) return saved;
     } catch {
       // revoked or from another database: make a new one
     }
   }
-  const created = await createAgentKey(store, agentName, now);
+  const created = await createAgentKey(store, agentName, now, scope);
   writeFileSync(path, `${created.key}\n`, { mode: 0o600 });
   chmodSync(path, 0o600);
   return created.key;

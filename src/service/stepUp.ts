@@ -1,5 +1,6 @@
 import { LoopgateError } from '../core/errors.js';
-import { verifyTotpCode } from '../gates/totpCode.js';
+import { claimOtpArgumentAttempt, clearOtpArgumentThrottle, type OtpArgumentClaim } from '../gates/otpArgumentThrottle.js';
+import { verifyTotpCode, type TotpVerification } from '../gates/totpCode.js';
 import { buildTotpUri, createTotpSecret } from '../gates/totpSecret.js';
 import { decryptTotpSecret, encryptTotpSecret } from '../gates/totpSecretEncryption.js';
 import { attemptTotpCode, describeTotpRefusal, unlockTotp, type TotpAttempt } from '../gates/totpThrottle.js';
@@ -162,6 +163,68 @@ export class TotpStepUp {
   }
 
   /**
+   * Checks a TOTP code an agent passed as a tool argument (gate `otp_argument`) against
+   * `operator`'s authenticator, throttled per caller: `subject` is the gateway key
+   * (`key:<id>`) or in-process gateway (`agent:<name>`) that sent it. A refused code counts
+   * against the caller only — never against the operator's own step-up, which a stranger's
+   * guesses must not lock, nor void their pending request. An accepted code becomes the
+   * operator's last used time step, so each code still works once anywhere. A locked
+   * operator TOTP accepts nothing here either. Every checked attempt is audited.
+   * @throws LoopgateError E_TOTP_CODE_MALFORMED, E_TOTP_NOT_ENROLLED, E_TOTP_LOCKED,
+   *   E_TOTP_CODE_INVALID, E_TOTP_REPLAYED, E_GATEWAY_OTP_THROTTLED
+   */
+  async verifyOtpArgument(operator: Pick<OperatorRecord, 'id' | 'name'>, code: string, subject: string, tool: string): Promise<void> {
+    // Not 6 digits tests nothing about the secret: refused without counting.
+    if (typeof code !== 'string' || !/^[0-9]{6}$/.test(code.replace(/\s+/g, ''))) {
+      throw new LoopgateError('E_TOTP_CODE_MALFORMED', `The "otp" argument must be the 6 digits the authenticator app shows; got ${JSON.stringify(String(code).slice(0, 20))}.`);
+    }
+    const now = this.#now();
+    const claim = await this.#store.updateOtpArgumentThrottle<OtpArgumentClaim>(subject, (state) => {
+      const claimed = claimOtpArgumentAttempt(state, now);
+      return { state: claimed.state, result: claimed };
+    });
+    if (!claim.ok) {
+      throw new LoopgateError(
+        'E_GATEWAY_OTP_THROTTLED',
+        `Too many wrong "otp" arguments from this gateway: no code is checked until ${new Date(claim.blockedUntil).toISOString()}. Ask the human for a fresh code and call again after that.`,
+      );
+    }
+    const checked = await this.#store.updateTotpState<{ locked: true } | { locked: false; result: TotpVerification }>(operator.id, (row) => {
+      if (row.state.lockedAt !== null) return { state: row.state, result: { locked: true } };
+      const secret = decryptTotpSecret(row.secretEncrypted, this.#key, operator.id);
+      const result = verifyTotpCode({ secret, code, now, lastUsedStep: row.state.lastUsedStep });
+      // Only an accepted code touches the operator's row (its step is spent); the counters
+      // that void requests and lock the authenticator are the human's own.
+      return { state: result.ok ? { ...row.state, lastUsedStep: result.timeStep } : row.state, result: { locked: false, result } };
+    });
+    if (checked === null) {
+      throw new LoopgateError('E_TOTP_NOT_ENROLLED', `${operator.name}, whose authenticator checks "otp" arguments, has none set up (\`loopgate totp enroll --operator ${operator.name}\`).`);
+    }
+    if (checked.locked) {
+      throw new LoopgateError('E_TOTP_LOCKED', `${operator.name}'s authenticator is locked; an admin must unlock it before any "otp" argument is accepted.`);
+    }
+    const verification = checked.result;
+    if (verification.ok) {
+      await this.#store.updateOtpArgumentThrottle(subject, () => ({ state: clearOtpArgumentThrottle(), result: null }));
+    }
+    await this.#store.appendAudit(
+      {
+        type: verification.ok ? 'gate.otp_argument.accepted' : 'gate.otp_argument.refused',
+        requestId: null,
+        actor: subject,
+        data: verification.ok ? { tool, operator: operator.name, time_step: verification.timeStep } : { tool, operator: operator.name, reason: verification.reason },
+      },
+      now,
+    );
+    if (verification.ok) return;
+    const left = claim.failuresLeft > 0 ? `${claim.failuresLeft} more wrong codes and this gateway must wait before the next check.` : 'This gateway must now wait before the next check.';
+    if (verification.reason === 'replayed') {
+      throw new LoopgateError('E_TOTP_REPLAYED', `That "otp" code was used already; each code works once. Ask the human for the next code. ${left}`);
+    }
+    throw new LoopgateError('E_TOTP_CODE_INVALID', `That "otp" code is wrong. Ask the human for the code their authenticator app shows now. ${left}`);
+  }
+
+  /**
    * An admin clears an operator's TOTP lock and failure counts.
    * @throws LoopgateError E_TOTP_NOT_ENROLLED
    */
@@ -175,4 +238,17 @@ export class TotpStepUp {
 /** True when a TOTP refusal means the request at hand must be voided. */
 export function mustVoidRequest(err: unknown): boolean {
   return err instanceof LoopgateError && (err.cause as { voidRequest?: boolean } | undefined)?.voidRequest === true;
+}
+
+/**
+ * Whose authenticator `otp` arguments are checked against: the operator the proxy was started
+ * with (`--otp-operator`), else the first admin.
+ * @throws LoopgateError E_OPERATOR_NOT_FOUND
+ */
+export async function findOtpOperator(store: Store, name: string | undefined): Promise<OperatorRecord> {
+  const operator = name ? await store.getOperatorByName(name) : (await store.listOperators()).find((o) => o.role === 'admin');
+  if (!operator) {
+    throw new LoopgateError('E_OPERATOR_NOT_FOUND', `No operator "${name ?? 'admin'}" to check otp arguments against; see \`loopgate operators list\`.`);
+  }
+  return operator;
 }

@@ -184,4 +184,13 @@ export const sqliteMigrations: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'login'
     CHECK (source IN ('login', 'invite', 'enroll'));
   `,
+  `
+  ALTER TABLE agent_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'agent' CHECK (scope IN ('agent', 'gateway'));
+
+  CREATE TABLE otp_argument_throttle (
+    subject TEXT PRIMARY KEY,
+    consecutive_failures INTEGER NOT NULL,
+    blocked_until INTEGER
+  );
+  `,
 ];

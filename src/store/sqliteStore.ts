@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ActionDetails, ApprovalRecord, ApprovalResponse, QuorumVoteRecord } from '../core/approval.js';
+import { isSameGate, type ActionDetails, type ApprovalRecord, type ApprovalResponse, type QuorumVoteRecord } from '../core/approval.js';
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
@@ -11,6 +11,7 @@ import type {
   AuditInput,
   LoginTokenRefusal,
   OperatorRecord,
+  OtpArgumentThrottleRecord,
   SessionRecord,
   SessionSource,
   Store,
@@ -110,6 +111,7 @@ interface AuditRow {
 interface AgentKeyRow {
   id: string;
   name: string;
+  scope: AgentKeyRecord['scope'];
   key_hash: string;
   prefix: string;
   created_at: number;
@@ -157,6 +159,7 @@ function toAgentKey(row: AgentKeyRow): AgentKeyRecord {
   return {
     id: row.id,
     name: row.name,
+    scope: row.scope,
     keyHash: row.key_hash,
     prefix: row.prefix,
     createdAt: row.created_at,
@@ -278,9 +281,9 @@ export function openSqliteStore(path: string): Store {
       WHERE id = ? AND status = 'pending' AND expires_at > ?`),
     consumable: db.prepare(`SELECT * FROM approvals WHERE agent_id = ? AND action_hash = ?
       AND status = 'responded' AND consumed_at IS NULL AND expires_at > ?
-      AND json_extract(response, '$.decision') = 'approved' ORDER BY created_at DESC LIMIT 1`),
+      AND json_extract(response, '$.decision') = 'approved' ORDER BY created_at DESC`),
     pendingByHash: db.prepare(`SELECT * FROM approvals WHERE agent_id = ? AND action_hash = ?
-      AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC LIMIT 1`),
+      AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC`),
     consume: db.prepare(`UPDATE approvals SET consumed_at = ?, updated_at = ? WHERE id = ?
       AND status = 'responded' AND consumed_at IS NULL AND json_extract(response, '$.decision') = 'approved'`),
     operatorByNameOnly: db.prepare('SELECT * FROM operators WHERE name = ?'),
@@ -314,8 +317,12 @@ export function openSqliteStore(path: string): Store {
     insertAudit: db.prepare(`INSERT INTO audit_log (seq, at, type, request_id, actor, data,
       prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     listAudit: db.prepare('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?'),
-    insertKey: db.prepare(`INSERT INTO agent_keys (id, name, key_hash, prefix, created_at,
-      revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    insertKey: db.prepare(`INSERT INTO agent_keys (id, name, scope, key_hash, prefix, created_at,
+      revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    otpThrottle: db.prepare('SELECT * FROM otp_argument_throttle WHERE subject = ?'),
+    setOtpThrottle: db.prepare(`INSERT INTO otp_argument_throttle (subject, consecutive_failures, blocked_until)
+      VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE SET consecutive_failures = excluded.consecutive_failures,
+      blocked_until = excluded.blocked_until`),
     keyByHash: db.prepare('SELECT * FROM agent_keys WHERE key_hash = ? AND revoked_at IS NULL'),
     touchKey: db.prepare('UPDATE agent_keys SET last_used_at = ? WHERE id = ?'),
     listKeys: db.prepare('SELECT * FROM agent_keys ORDER BY created_at'),
@@ -455,6 +462,20 @@ export function openSqliteStore(path: string): Store {
     },
   );
 
+  const updateOtpThrottleTx = db.transaction(
+    (subject: string, update: (state: OtpArgumentThrottleRecord) => { state: OtpArgumentThrottleRecord; result: unknown }) => {
+      const row = stmt.otpThrottle.get(subject) as
+        | { consecutive_failures: number; blocked_until: number | null }
+        | undefined;
+      const { state, result } = update({
+        consecutiveFailures: row?.consecutive_failures ?? 0,
+        blockedUntil: row?.blocked_until ?? null,
+      });
+      stmt.setOtpThrottle.run(subject, state.consecutiveFailures, state.blockedUntil);
+      return result;
+    },
+  );
+
   const consumeChallengeTx = db.transaction(
     (challenge: string, operatorId: string, purpose: WebAuthnChallengeRecord['purpose'], now: number) => {
       const row = stmt.challenge.get(challenge) as
@@ -563,13 +584,13 @@ export function openSqliteStore(path: string): Store {
     async addQuorumVote(id, vote, now, audit) {
       return addVoteTx.immediate(id, vote, now, audit);
     },
-    async findConsumableApproval(agentId, actionHash, now) {
-      const row = stmt.consumable.get(agentId, actionHash, now) as ApprovalRow | undefined;
-      return row ? toApproval(row) : null;
+    async findConsumableApproval(agentId, actionHash, gate, now) {
+      const rows = stmt.consumable.all(agentId, actionHash, now) as ApprovalRow[];
+      return rows.map(toApproval).find((record) => isSameGate(record.gate, gate)) ?? null;
     },
-    async findPendingApproval(agentId, actionHash, now) {
-      const row = stmt.pendingByHash.get(agentId, actionHash, now) as ApprovalRow | undefined;
-      return row ? toApproval(row) : null;
+    async findPendingApproval(agentId, actionHash, gate, now) {
+      const rows = stmt.pendingByHash.all(agentId, actionHash, now) as ApprovalRow[];
+      return rows.map(toApproval).find((record) => isSameGate(record.gate, gate)) ?? null;
     },
     async consumeApproval(id, now, audit) {
       return consumeTx.immediate(id, now, audit);
@@ -585,6 +606,7 @@ export function openSqliteStore(path: string): Store {
       stmt.insertKey.run(
         record.id,
         record.name,
+        record.scope,
         record.keyHash,
         record.prefix,
         record.createdAt,
@@ -644,6 +666,12 @@ export function openSqliteStore(path: string): Store {
     ): Promise<T | null> {
       const outcome = updateTotpTx.immediate(operatorId, update);
       return outcome.found ? (outcome.result as T) : null;
+    },
+    async updateOtpArgumentThrottle<T>(
+      subject: string,
+      update: (state: OtpArgumentThrottleRecord) => { state: OtpArgumentThrottleRecord; result: T },
+    ): Promise<T> {
+      return updateOtpThrottleTx.immediate(subject, update) as T;
     },
     async saveWebAuthnCredential(record) {
       stmt.insertCredential.run(

@@ -1,10 +1,17 @@
-import type { ApprovalRecord, ApprovalResponse, QuorumVoteRecord } from '../core/approval.js';
+import type { ApprovalRecord, ApprovalResponse, GateSpec, QuorumVoteRecord } from '../core/approval.js';
 import type { AuditEntry } from '../core/auditChain.js';
+
+/**
+ * What an agent key may do: `agent` keys create and read their own requests; `gateway` keys
+ * may also use `/v1/gateway/*` (the routes a remote `loopgate proxy` needs). Neither decides.
+ */
+export type AgentKeyScope = 'agent' | 'gateway';
 
 /** An agent API key as stored: only the SHA-256 of the key is kept. Times in ms. */
 export interface AgentKeyRecord {
   id: string;
   name: string;
+  scope: AgentKeyScope;
   keyHash: string;
   /** The first characters of the key, shown in `keys list` so a human can tell keys apart. */
   prefix: string;
@@ -61,6 +68,16 @@ export interface TotpStateRecord {
   failuresOnRequest: number;
   lockedAt: number | null;
   lastUsedStep: number | null;
+}
+
+/**
+ * The throttle on `otp` tool arguments checked for one caller (`key:<id>` for a gateway key,
+ * `agent:<name>` for an in-process gateway): refused codes in a row, and until when (ms) no
+ * code is checked. It is the caller's own and never touches an operator's TOTP state.
+ */
+export interface OtpArgumentThrottleRecord {
+  consecutiveFailures: number;
+  blockedUntil: number | null;
 }
 
 /** An operator's TOTP enrolment: the secret encrypted at rest, and its throttle state. */
@@ -201,12 +218,16 @@ export interface Store {
    */
   addQuorumVote(id: string, vote: QuorumVoteRecord, now: number, audit: AuditInput): Promise<ApprovalRecord | null>;
   /**
-   * The newest approved, unconsumed request of `agentId` for exactly `actionHash` whose
+   * The newest approved, unconsumed request of `agentId` for exactly `actionHash` under exactly
+   * `gate` (core's `isSameGate`) whose `expiresAt > now`, or null. A request made under another
+   * gate is never found.
+   */
+  findConsumableApproval(agentId: string, actionHash: string, gate: GateSpec, now: number): Promise<ApprovalRecord | null>;
+  /**
+   * The newest pending request of `agentId` for exactly `actionHash` under exactly `gate` with
    * `expiresAt > now`, or null.
    */
-  findConsumableApproval(agentId: string, actionHash: string, now: number): Promise<ApprovalRecord | null>;
-  /** The newest pending request of `agentId` for exactly `actionHash` with `expiresAt > now`, or null. */
-  findPendingApproval(agentId: string, actionHash: string, now: number): Promise<ApprovalRecord | null>;
+  findPendingApproval(agentId: string, actionHash: string, gate: GateSpec, now: number): Promise<ApprovalRecord | null>;
   /** Marks an approved, unconsumed request consumed (single use). True for the one caller that won. */
   consumeApproval(id: string, now: number, audit: AuditInput): Promise<boolean>;
   /** Marks every pending request with `expiresAt <= now` as timed_out; returns their ids. */
@@ -240,6 +261,16 @@ export interface Store {
    * `update`'s result, or null when the operator has no TOTP. `update` must not do I/O.
    */
   updateTotpState<T>(operatorId: string, update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: T }): Promise<T | null>;
+
+  /**
+   * Reads the `otp` argument throttle of `subject` (all zero when it has none yet), runs
+   * `update` on it and writes back the state it returns, in one transaction. `update` must not
+   * do I/O.
+   */
+  updateOtpArgumentThrottle<T>(
+    subject: string,
+    update: (state: OtpArgumentThrottleRecord) => { state: OtpArgumentThrottleRecord; result: T },
+  ): Promise<T>;
 
   saveWebAuthnCredential(record: WebAuthnCredentialRecord): Promise<void>;
   listWebAuthnCredentials(operatorId: string): Promise<WebAuthnCredentialRecord[]>;

@@ -41,8 +41,9 @@ describe('loopgate keys', () => {
     expect(created.stderr).toMatch(/shown once/);
 
     const listed = await runCli(['keys', 'list', '--data-dir', dataDir]);
-    const [id, name, prefix, state] = listed.stdout.trim().split('\t');
+    const [id, name, scope, prefix, state] = listed.stdout.trim().split('\t');
     expect(name).toBe('claude');
+    expect(scope).toBe('agent');
     expect(prefix).toBe(`${key.slice(0, 10)}…`);
     expect(state).toBe('active');
     expect(listed.stdout).not.toContain(key);
@@ -59,6 +60,18 @@ describe('loopgate keys', () => {
     const again = await runCli(['keys', 'revoke', id!, '--data-dir', dataDir]);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toMatch(/E_KEY_NOT_FOUND/);
+  });
+
+  it('creates gateway keys for a remote proxy, and shows each key’s scope', async () => {
+    const dataDir = await tempDataDir();
+    const created = await runCli(['keys', 'create', '--name', 'proxy', '--scope', 'gateway', '--data-dir', dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stderr).toMatch(/Created gateway key/);
+    const listed = await runCli(['keys', 'list', '--data-dir', dataDir]);
+    expect(listed.stdout.trim().split('\t').slice(1, 3)).toEqual(['proxy', 'gateway']);
+    const wrong = await runCli(['keys', 'create', '--name', 'x', '--scope', 'admin', '--data-dir', dataDir]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/E_CLI_USAGE: --scope must be "agent" .* or "gateway"/);
   });
 
   it('explains usage mistakes', async () => {

@@ -52,12 +52,12 @@ rules:
     gate: otp_argument
 `;
 
-async function proxyClient(policy: string, command: string[]): Promise<Client> {
+async function proxyClient(policy: string, command: string[], flags: string[] = []): Promise<Client> {
   const client = new Client({ name: 'gateway-e2e', version: '1.0.0' });
   await client.connect(
     new StdioClientTransport({
       command: process.execPath,
-      args: [cliPath, 'proxy', '--data-dir', dataDir, '--policy', policy, '--', ...command],
+      args: [cliPath, 'proxy', '--data-dir', dataDir, '--policy', policy, ...flags, '--', ...command],
       cwd: repo,
       stderr: 'pipe',
     }),
@@ -68,6 +68,7 @@ async function proxyClient(policy: string, command: string[]): Promise<Client> {
 
 const call = (client: Client, name: string, args: Record<string, unknown> = {}) =>
   client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+const call_ = call;
 const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
 
 async function approveInBrowser(approvalUrl: string, code?: string): Promise<void> {
@@ -172,6 +173,184 @@ describe('loopgate proxy in front of a second server', () => {
   });
 });
 
+/** `loopgate keys create` on the test's data dir; returns the key. */
+async function createKey(name: string, scope?: 'agent' | 'gateway'): Promise<string> {
+  const created = await runCli(['keys', 'create', '--data-dir', dataDir, '--name', name, ...(scope ? ['--scope', scope] : [])]);
+  expect(created.code, created.stderr).toBe(0);
+  return created.stdout.trim();
+}
+
+async function postGateway(key: string, route: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> | null }> {
+  const response = await fetch(`${serve.url}/v1/gateway/${route}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+}
+
+function receiptPayload(jws: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+describe('gateway keys and the gate the policy names', () => {
+  it('refuses an ordinary agent key on every /v1/gateway/* route, and a remote proxy holding one', async () => {
+    const key = await createKey('plain-agent');
+    const call = { tool: 'get_weather', arguments: { city: 'Oslo' } };
+    const attempts = {
+      approvals: { ...call, gate: { type: 'approve' }, timeout_minutes: 10 },
+      consume: { ...call, gate: { type: 'approve' } },
+      otp: { tool: 'export_statement', code: '123456' },
+      forwarded: { tool: 'get_weather', gate: 'none', pause_id: null },
+    };
+    for (const [route, body] of Object.entries(attempts)) {
+      const answer = await postGateway(key, route, body);
+      expect(answer.status, route).toBe(403);
+      expect(answer.body, route).toMatchObject({ error: { code: 'E_AUTH_FORBIDDEN' } });
+      expect(String((answer.body!.error as { message: string }).message)).toMatch(/--scope gateway/);
+    }
+    // Nothing was created for that agent.
+    const listed = await fetch(`${serve.url}/v1/approvals?status=pending`, { headers: { authorization: `Bearer ${key}` } });
+    expect(((await listed.json()) as { items: unknown[] }).items).toEqual([]);
+
+    const remote = await proxyClient(demoPolicy, ['node', demoServer], ['--server-url', serve.url, '--api-key', key]);
+    const refused = await call_(remote, 'get_weather', { city: 'Oslo' });
+    expect(refused.isError).toBe(true);
+    expect(text(refused)).toMatch(/E_AUTH_FORBIDDEN/);
+  }, 150_000);
+
+  it('never forwards a call the policy gates with TOTP on a one-click approval a gateway key planted', async () => {
+    const agent = 'planted-agent';
+    const key = await createKey(agent, 'gateway');
+    const args = { city: 'Rome' };
+    // The key holder pre-creates the exact call the proxy will make, under a gate of its choosing.
+    const planted = await postGateway(key, 'approvals', { tool: 'get_weather', arguments: args, gate: { type: 'approve' }, timeout_minutes: 10 });
+    expect(planted.status).toBe(201);
+    const plantedId = planted.body!.pause_id as string;
+    // A human approves it with one click (the approve gate asks for no code).
+    await approveInBrowser(planted.body!.approval_url as string);
+
+    // The receipt says which gate the decision was made under.
+    const read = await fetch(`${serve.url}/v1/approvals/${plantedId}`, { headers: { authorization: `Bearer ${key}` } });
+    const view = (await read.json()) as { receipt: string };
+    expect(receiptPayload(view.receipt).gate).toEqual({ type: 'approve' });
+
+    // The proxy (demo policy: get_weather needs totp) acting as the same agent does not forward it.
+    const client = await proxyClient(demoPolicy, ['node', demoServer], ['--agent-name', agent]);
+    const held = await call_(client, 'get_weather', args);
+    expect(held.isError).toBe(true);
+    expect(text(held)).toMatch(/APPROVAL REQUIRED/);
+    const asked = held.structuredContent as { pause_id: string; gate: { type: string } };
+    expect(asked.pause_id).not.toBe(plantedId);
+    expect(asked.gate).toEqual({ type: 'totp' });
+
+    // Consuming with the policy's gate finds nothing; the planted approval is still unused.
+    const consumed = await postGateway(key, 'consume', { tool: 'get_weather', arguments: args, gate: { type: 'totp' } });
+    expect(consumed).toEqual({ status: 200, body: { consumed: null } });
+    const quorum = { type: 'quorum', quorum: { n: 2, approvers: ['admin', 'cto'], stepUp: 'none' } };
+    expect((await postGateway(key, 'consume', { tool: 'get_weather', arguments: args, gate: quorum })).body).toEqual({ consumed: null });
+
+    // And the proxy still holds the call back.
+    const again = await call_(client, 'get_weather', args);
+    expect(again.isError).toBe(true);
+    expect((again.structuredContent as { pause_id: string }).pause_id).toBe(asked.pause_id);
+  }, 150_000);
+});
+
+describe('otp arguments are checked against the configured operator, throttled per gateway key', () => {
+  /** Invites an operator with a fresh authenticator; returns its TOTP secret and sign-in link. */
+  async function inviteWithTotp(name: string): Promise<{ secret: string; link: string }> {
+    const invited = await runCli(['operators', 'invite', name, '--data-dir', dataDir]);
+    expect(invited.code, invited.stderr).toBe(0);
+    const enrolled = await runCli(['totp', 'enroll', '--operator', name, '--data-dir', dataDir]);
+    expect(enrolled.code, enrolled.stderr).toBe(0);
+    return {
+      secret: new URL(/otpauth:\/\/\S+/.exec(enrolled.stdout)![0]).searchParams.get('secret')!,
+      link: invited.stdout.trim(),
+    };
+  }
+
+  /** A code that none of the RFC 6238 window's steps (now ±1) would accept for `secret`. */
+  function wrongCodeFor(secret: string): string {
+    const window = [-30_000, 0, 30_000].map((d) => generateTotpCode({ secret, now: Date.now() + d }));
+    return ['000000', '111111', '222222', '333333'].find((c) => !window.includes(c))!;
+  }
+
+  it('checks --otp-operator’s authenticator in running-server and remote mode', async () => {
+    const dir = mkdtempSync(join(repo, '.tmp-otp-'));
+    try {
+      writeFileSync(join(dir, 'bank.mjs'), bankServer);
+      writeFileSync(join(dir, 'policy.yaml'), bankPolicy);
+      const bank = ['node', join(dir, 'bank.mjs')];
+      const carol = await inviteWithTotp('carol');
+      const dave = await inviteWithTotp('dave');
+
+      // Running-server mode (the proxy finds the server on the data dir).
+      const local = await proxyClient(join(dir, 'policy.yaml'), bank, ['--agent-name', 'otp-carol', '--otp-operator', 'carol']);
+      const adminCode = generateTotpCode({ secret: totpSecret });
+      const carolCode = generateTotpCode({ secret: carol.secret });
+      if (adminCode !== carolCode) {
+        expect(text(await call_(local, 'export_statement', { month: '2026-08', otp: adminCode }))).toMatch(/E_TOTP_CODE_INVALID/);
+      }
+      expect(text(await call_(local, 'export_statement', { month: '2026-08', otp: carolCode }))).toBe('statement 2026-08');
+
+      // Remote mode (--server-url with a gateway key).
+      const remoteKey = await createKey('otp-dave', 'gateway');
+      const remote = await proxyClient(join(dir, 'policy.yaml'), bank, ['--server-url', serve.url, '--api-key', remoteKey, '--otp-operator', 'dave']);
+      const daveCode = generateTotpCode({ secret: dave.secret });
+      if (adminCode !== daveCode) {
+        expect(text(await call_(remote, 'export_statement', { month: '2026-09', otp: adminCode }))).toMatch(/E_TOTP_CODE_INVALID/);
+      }
+      expect(text(await call_(remote, 'export_statement', { month: '2026-09', otp: daveCode }))).toBe('statement 2026-09');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+
+  it('throttles the key after 10 wrong codes; the human’s TOTP is not locked and their pending request not voided', async () => {
+    const dir = mkdtempSync(join(repo, '.tmp-otp-'));
+    try {
+      writeFileSync(join(dir, 'bank.mjs'), bankServer);
+      writeFileSync(join(dir, 'policy.yaml'), bankPolicy);
+      const bob = await inviteWithTotp('bob');
+
+      // bob's request is pending under the TOTP step-up (demo policy: get_weather needs totp).
+      const demo = await proxyClient(demoPolicy, ['node', demoServer], ['--agent-name', 'otp-guesser']);
+      const held = await call_(demo, 'get_weather', { city: 'Lima' });
+      const { pause_id } = held.structuredContent as { pause_id: string };
+
+      // An agent guesses bob's code through the proxy: 10 wrong codes, then the key is throttled.
+      const guessing = await proxyClient(join(dir, 'policy.yaml'), ['node', join(dir, 'bank.mjs')], ['--agent-name', 'otp-guesser', '--otp-operator', 'bob']);
+      const wrong = wrongCodeFor(bob.secret);
+      const answers: string[] = [];
+      for (let i = 0; i < 11; i++) answers.push(text(await call_(guessing, 'export_statement', { month: '2026-11', otp: wrong })));
+      for (const answer of answers.slice(0, 10)) expect(answer).toMatch(/E_TOTP_CODE_INVALID/);
+      expect(answers[10]).toMatch(/E_GATEWAY_OTP_THROTTLED/);
+      // Not even the right code is checked for this key now.
+      const right = generateTotpCode({ secret: bob.secret });
+      expect(text(await call_(guessing, 'export_statement', { month: '2026-11', otp: right }))).toMatch(/E_GATEWAY_OTP_THROTTLED/);
+
+      // bob's authenticator is not locked, and the request is still there for him to approve.
+      const operators = await runCli(['operators', 'list', '--data-dir', dataDir]);
+      expect(operators.stdout).toMatch(/^bob\t.*\ttotp\t/m);
+      const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
+      await page.goto(bob.link);
+      await page.waitForURL((url) => url.pathname === '/settings');
+      await page.goto(`${serve.url}/approvals/${pause_id}`);
+      await page.getByLabel('Authenticator code').fill(right);
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await page.getByRole('heading', { name: 'Approved' }).waitFor();
+      await page.close();
+      const forwarded = await call_(demo, 'get_weather', { city: 'Lima' });
+      expect(forwarded.isError).toBeFalsy();
+      expect(text(forwarded)).toMatch(/^Weather in Lima: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
+});
+
 describe('failing closed, and the audit log', () => {
   it('refuses gated calls while the approvals server is down, and still forwards ungated ones', async () => {
     const client = await proxyClient(demoPolicy, ['node', demoServer]);
@@ -189,7 +368,7 @@ describe('failing closed, and the audit log', () => {
     expect(intact.stdout).toMatch(/INTACT: \d+ audit entries/);
     const exported = (await runCli(['audit', 'export', '--data-dir', dataDir])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     const types = exported.map((e) => e.type);
-    for (const type of ['approval.created', 'gate.totp.accepted', 'gate.totp.refused', 'approval.decided', 'approval.consumed', 'gateway.forwarded']) {
+    for (const type of ['approval.created', 'gate.totp.accepted', 'gate.otp_argument.refused', 'approval.decided', 'approval.consumed', 'gateway.forwarded']) {
       expect(types).toContain(type);
     }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ApprovalRecord, ApprovalResponse } from '../../core/approval.js';
+import type { ApprovalRecord, ApprovalResponse, GateSpec } from '../../core/approval.js';
 import { findBrokenAuditEntry } from '../../core/auditChain.js';
 import type { Store } from '../store.js';
 
@@ -159,6 +159,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       await store.createAgentKey({
         id: 'key_1',
         name: 'claude',
+        scope: 'agent',
         keyHash: 'h1',
         prefix: 'lg_abcd',
         createdAt: t0,
@@ -173,6 +174,19 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect(await store.revokeAgentKey('key_1', t0 + 11)).toBe(false);
       expect(await store.findAgentKeyByHash('h1', t0 + 12)).toBeNull();
       expect((await store.listAgentKeys())[0]?.revokedAt).toBe(t0 + 10);
+    });
+
+    it('keeps each agent key’s scope', async () => {
+      const base = { prefix: 'lg_x', createdAt: t0, revokedAt: null, lastUsedAt: null };
+      await store.createAgentKey({ ...base, id: 'key_a', name: 'claude', scope: 'agent', keyHash: 'ha' });
+      await store.createAgentKey({ ...base, id: 'key_g', name: 'proxy', scope: 'gateway', keyHash: 'hg' });
+      expect((await store.findAgentKeyByHash('ha', t0))?.scope).toBe('agent');
+      expect((await store.findAgentKeyByHash('hg', t0))?.scope).toBe('gateway');
+      store = await harness.reopen();
+      expect((await store.listAgentKeys()).map((k) => [k.id, k.scope])).toEqual([
+        ['key_a', 'agent'],
+        ['key_g', 'gateway'],
+      ]);
     });
 
     it('uses a sign-in token once, and never after it expires', async () => {
@@ -226,20 +240,56 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       const approved = approval({ actionHash: hash, toolName: 'get_weather' });
       const rejected = approval({ actionHash: hash, toolName: 'get_weather', createdAt: t0 + 10 });
       for (const r of [approved, rejected]) await store.createApproval(r, audit('approval.created', r.id));
-      expect(await store.findConsumableApproval('agent-1', hash, t0 + 100)).toBeNull();
-      expect((await store.findPendingApproval('agent-1', hash, t0 + 100))?.id).toBe(rejected.id);
-      expect(await store.findPendingApproval('agent-2', hash, t0 + 100)).toBeNull();
+      const gate: GateSpec = { type: 'approve' };
+      expect(await store.findConsumableApproval('agent-1', hash, gate, t0 + 100)).toBeNull();
+      expect((await store.findPendingApproval('agent-1', hash, gate, t0 + 100))?.id).toBe(rejected.id);
+      expect(await store.findPendingApproval('agent-2', hash, gate, t0 + 100)).toBeNull();
       await store.recordDecision(approved.id, { response: response('approved'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', approved.id));
       await store.recordDecision(rejected.id, { response: response('rejected'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', rejected.id));
-      expect((await store.findConsumableApproval('agent-1', hash, t0 + 100))?.id).toBe(approved.id);
-      expect(await store.findConsumableApproval('agent-2', hash, t0 + 100)).toBeNull();
-      expect(await store.findConsumableApproval('agent-1', 'e'.repeat(64), t0 + 100)).toBeNull();
-      expect(await store.findConsumableApproval('agent-1', hash, approved.expiresAt)).toBeNull();
+      expect((await store.findConsumableApproval('agent-1', hash, gate, t0 + 100))?.id).toBe(approved.id);
+      expect(await store.findConsumableApproval('agent-2', hash, gate, t0 + 100)).toBeNull();
+      expect(await store.findConsumableApproval('agent-1', 'e'.repeat(64), gate, t0 + 100)).toBeNull();
+      expect(await store.findConsumableApproval('agent-1', hash, gate, approved.expiresAt)).toBeNull();
       const results = await Promise.all(Array.from({ length: 50 }, () => store.consumeApproval(approved.id, t0 + 200, audit('approval.consumed', approved.id))));
       expect(results.filter(Boolean)).toHaveLength(1);
       expect((await store.getApproval(approved.id))?.consumedAt).toBe(t0 + 200);
-      expect(await store.findConsumableApproval('agent-1', hash, t0 + 300)).toBeNull();
+      expect(await store.findConsumableApproval('agent-1', hash, gate, t0 + 300)).toBeNull();
       expect(await store.consumeApproval(rejected.id, t0 + 300, audit('approval.consumed', rejected.id))).toBe(false);
+    });
+
+    it('never finds a request made under another gate than the one asked for', async () => {
+      const hash = 'b'.repeat(64);
+      const totp: GateSpec = { type: 'totp' };
+      const quorum: GateSpec = { type: 'quorum', quorum: { n: 2, approvers: ['alice', 'bob'], stepUp: 'none' } };
+      const plain = approval({ actionHash: hash, toolName: 'transfer', gate: { type: 'approve' } });
+      const voting = approval({ actionHash: hash, toolName: 'transfer', gate: quorum, createdAt: t0 + 5 });
+      for (const r of [plain, voting]) await store.createApproval(r, audit('approval.created', r.id));
+      expect(await store.findPendingApproval('agent-1', hash, totp, t0 + 100)).toBeNull();
+      expect((await store.findPendingApproval('agent-1', hash, { type: 'approve' }, t0 + 100))?.id).toBe(plain.id);
+      const reordered: GateSpec = { type: 'quorum', quorum: { n: 2, approvers: ['bob', 'alice'], stepUp: 'none' } };
+      expect((await store.findPendingApproval('agent-1', hash, reordered, t0 + 100))?.id).toBe(voting.id);
+      const oneOfTwo: GateSpec = { type: 'quorum', quorum: { n: 1, approvers: ['alice', 'bob'], stepUp: 'none' } };
+      expect(await store.findPendingApproval('agent-1', hash, oneOfTwo, t0 + 100)).toBeNull();
+      await store.recordDecision(plain.id, { response: response('approved'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', plain.id));
+      expect(await store.findConsumableApproval('agent-1', hash, totp, t0 + 100)).toBeNull();
+      expect(await store.findConsumableApproval('agent-1', hash, quorum, t0 + 100)).toBeNull();
+      expect((await store.findConsumableApproval('agent-1', hash, { type: 'approve' }, t0 + 100))?.id).toBe(plain.id);
+    });
+
+    it('keeps each caller’s otp argument throttle apart, in one transaction per attempt', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          store.updateOtpArgumentThrottle('key:a', (state) => ({
+            state: { consecutiveFailures: state.consecutiveFailures + 1, blockedUntil: t0 + 60_000 },
+            result: state.consecutiveFailures,
+          })),
+        ),
+      );
+      expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      store = await harness.reopen();
+      const read = (subject: string) => store.updateOtpArgumentThrottle(subject, (state) => ({ state, result: state }));
+      expect(await read('key:a')).toEqual({ consecutiveFailures: 12, blockedUntil: t0 + 60_000 });
+      expect(await read('key:b')).toEqual({ consecutiveFailures: 0, blockedUntil: null });
     });
 
     it('updates TOTP state in one transaction per attempt, and keeps the last step and a lock on re-enrolment', async () => {

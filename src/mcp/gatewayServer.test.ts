@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/client';
+import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { GateSpec } from '../core/approval.js';
+import { computeActionHash } from '../core/actionHash.js';
+import type { ApprovalView } from '../core/approvalView.js';
+import { signReceipt } from '../crypto/receipt.js';
+import {
+  buildJwks,
+  loadOrCreateReceiptKey,
+  type ReceiptSigningKey,
+} from '../crypto/signingKeys.js';
+import { parsePolicy } from '../gates/policyParse.js';
+import type { ApprovalsClient } from './approvalsClient.js';
+import type { GatewayBackend } from './gatewayBackend.js';
+import { createGatewayServer, listDownstreamTools } from './gatewayServer.js';
+
+let dir: string;
+let key: ReceiptSigningKey;
+const forwarded: string[] = [];
+const clients: Client[] = [];
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'loopgate-gateway-'));
+  key = await loadOrCreateReceiptKey(dir);
+  forwarded.length = 0;
+});
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function connected(server: McpServer): Promise<Client> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  const client = new Client({ name: 'test', version: '1.0.0' });
+  await client.connect(clientSide);
+  clients.push(client);
+  return client;
+}
+
+/** A backend that hands back an approved view whose receipt was signed under `signedGate`. */
+function backendReturning(signedGate: GateSpec | undefined): GatewayBackend {
+  return {
+    requestToolApproval: () => Promise.reject(new Error('not expected')),
+    async consumeToolApproval(call) {
+      const actionHash = computeActionHash({ tool: call.tool, arguments: call.arguments });
+      const receipt = await signReceipt(
+        {
+          pause_id: 'pa_planted',
+          action_hash: actionHash,
+          decision: 'approved',
+          comment: '',
+          fields: {},
+          responder: 'admin',
+          responded_at: new Date().toISOString(),
+          channel: 'web',
+          nonce: '00',
+          expires_at: new Date(Date.now() + 60_000).toISOString(),
+          ...(signedGate ? { gate: signedGate } : {}),
+        },
+        key,
+      );
+      // The view claims the policy's gate; only the signed receipt tells the truth.
+      return {
+        pause_id: 'pa_planted',
+        action_hash: actionHash,
+        gate: { type: call.gate.type },
+        receipt,
+      } as unknown as ApprovalView;
+    },
+    verifyOtpArgument: () => Promise.resolve(),
+    recordForwarded: () => Promise.resolve(),
+  };
+}
+
+async function gatewayWith(backend: GatewayBackend): Promise<Client> {
+  const downstreamServer = new McpServer({ name: 'bank', version: '1.0.0' });
+  downstreamServer.registerTool(
+    'transfer',
+    { inputSchema: z.object({ amount: z.number() }) },
+    ({ amount }) => {
+      forwarded.push(`transfer ${amount}`);
+      return { content: [{ type: 'text', text: `sent ${amount}` }] };
+    },
+  );
+  const downstream = await connected(downstreamServer);
+  const parsed = parsePolicy(
+    'default: none\nrules:\n  - {tool: transfer, gate: totp}\n',
+    'policy.yaml',
+  );
+  if (!parsed.ok) throw new Error(parsed.message);
+  const approvals = {
+    getJwks: () => Promise.resolve(buildJwks([key])),
+  } as unknown as ApprovalsClient;
+  const server = createGatewayServer({
+    downstream,
+    tools: await listDownstreamTools(downstream),
+    policy: parsed.value,
+    backend,
+    approvals,
+  });
+  return connected(server);
+}
+
+type ToolResult = { isError?: boolean; content: { type: string; text?: string }[] };
+
+describe('the proxy checks the gate its policy names in the approval’s signed receipt', () => {
+  it('refuses an approval whose receipt was signed under another gate, or under none', async () => {
+    for (const signedGate of [{ type: 'approve' } as GateSpec, undefined]) {
+      const client = await gatewayWith(backendReturning(signedGate));
+      const result = (await client.callTool({
+        name: 'transfer',
+        arguments: { amount: 5000 },
+      })) as ToolResult;
+      expect(result.isError).toBe(true);
+      expect(result.content[0]?.text).toMatch(/^E_GATEWAY_GATE_MISMATCH: .*policy asks for "totp"/);
+    }
+    expect(forwarded).toEqual([]);
+  });
+
+  it('forwards once the receipt names the policy’s gate', async () => {
+    const client = await gatewayWith(backendReturning({ type: 'totp' }));
+    const result = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5000 },
+    })) as ToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(forwarded).toEqual(['transfer 5000']);
+  });
+});
