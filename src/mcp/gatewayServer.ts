@@ -10,6 +10,7 @@ import { describeGate, describeToolGates, evaluatePolicy, listToolGates, type Ga
 import type { ApprovalsClient } from './approvalsClient.js';
 import { createMcpServer } from './createMcpServer.js';
 import type { GatewayBackend } from './gatewayBackend.js';
+import { toolError } from './toolResult.js';
 
 /** A downstream tool as `tools/list` describes it. */
 export interface DownstreamTool {
@@ -41,14 +42,6 @@ function toGateSpec(decision: GateDecision): GateSpec {
   }
   if (decision.gate === 'totp' || decision.gate === 'webauthn') return { type: decision.gate };
   return { type: 'approve' };
-}
-
-function refusal(text: string, structured?: Record<string, unknown>): CallToolResult {
-  return {
-    isError: true,
-    content: [{ type: 'text', text: structured ? `${text}\n\n${JSON.stringify(structured, null, 2)}` : text }],
-    ...(structured ? { structuredContent: structured } : {}),
-  };
 }
 
 /**
@@ -100,7 +93,7 @@ export function createGatewayServer(deps: {
       return (await deps.downstream.callTool({ name, arguments: args }, { signal: ctx.mcpReq.signal })) as CallToolResult;
     } catch (err) {
       deps.onError?.(err);
-      return refusal(`E_GATEWAY_DOWNSTREAM: the server behind loopgate failed on ${name}: ${(err as Error).message}`);
+      return toolError(`E_GATEWAY_DOWNSTREAM: the server behind loopgate failed on ${name}: ${(err as Error).message}`);
     }
   }
 
@@ -131,18 +124,18 @@ export function createGatewayServer(deps: {
   async function handleCall(name: string, rawArgs: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
     // 1e400 (Infinity once parsed) and very deep nesting cannot be hashed into an approval.
     const limited = checkJsonLimits(rawArgs);
-    if (!limited.ok) return refusal(`${limited.code}: ${limited.message} The call was not forwarded.`);
+    if (!limited.ok) return toolError(`${limited.code}: ${limited.message} The call was not forwarded.`);
     const { [otpArgumentName]: otp, ...argsWithoutOtp } = rawArgs;
     const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp);
     if (decision.gate === 'none') return forward(name, rawArgs, ctx);
     if (decision.gate === 'deny') {
-      return refusal(`E_POLICY_DENIED: ${decision.reason ?? describeGate(decision)} loopgate never forwards this call; do not retry it.`);
+      return toolError(`E_POLICY_DENIED: ${decision.reason ?? describeGate(decision)} loopgate never forwards this call; do not retry it.`);
     }
     const call = { tool: name, arguments: argsWithoutOtp };
     try {
       if (decision.gate === 'otp_argument') {
         if (typeof otp !== 'string' || otp === '') {
-          return refusal(`E_STEP_UP_REQUIRED: ${name} needs an "${otpArgumentName}" argument: ask the human for the 6-digit code from their authenticator app, then call ${name} again with it.`);
+          return toolError(`E_STEP_UP_REQUIRED: ${name} needs an "${otpArgumentName}" argument: ask the human for the 6-digit code from their authenticator app, then call ${name} again with it.`);
         }
         await deps.backend.verifyOtpArgument(call, otp);
         await deps.backend.recordForwarded({ ...call, gate: decision.gate, pauseId: null });
@@ -157,7 +150,7 @@ export function createGatewayServer(deps: {
       }
       const view = await deps.backend.requestToolApproval({ ...call, gate, timeoutMinutes: decision.timeoutMinutes });
       const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
-      return refusal(`APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`, {
+      return toolError(`APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`, {
         status: 'approval_required',
         pause_id: view.pause_id,
         approval_url: view.approval_url,
@@ -170,9 +163,9 @@ export function createGatewayServer(deps: {
       deps.onError?.(err);
       if (isLoopgateError(err)) {
         const closed = err.code === 'E_REMOTE_UNREACHABLE' ? ' loopgate refuses gated calls while the approvals server is unreachable.' : '';
-        return refusal(`${err.code}: ${err.message}${closed}`);
+        return toolError(`${err.code}: ${err.message}${closed}`);
       }
-      return refusal(`E_GATEWAY_APPROVALS: the call was refused because its approval could not be checked (${(err as Error).message}).`);
+      return toolError(`E_GATEWAY_APPROVALS: the call was refused because its approval could not be checked (${(err as Error).message}).`);
     }
   }
 
