@@ -7,7 +7,8 @@ import type { ApprovalRecord } from '../core/approval.js';
 import type { ErrorCode } from '../core/errorCodes.js';
 import { isLoopgateError } from '../core/errors.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
-import type { OperatorRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { OperatorRecord } from '../core/records.js';
 import { SoftAuthenticator } from './testing/softAuthenticator.js';
 import {
   createWebAuthnService,

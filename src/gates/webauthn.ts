@@ -13,7 +13,8 @@ import { z } from 'zod';
 import { effectiveStatus } from '../core/approval.js';
 import type { ErrorCode } from '../core/errorCodes.js';
 import { LoopgateError } from '../core/errors.js';
-import type { OperatorRecord, Store, WebAuthnCredentialRecord } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { OperatorRecord, WebAuthnCredentialRecord } from '../core/records.js';
 
 export type {
   AuthenticationResponseJSON,

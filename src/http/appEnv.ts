@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AgentKeyScope, OperatorRecord, SessionRecord } from '../store/store.js';
+import type { AgentKeyScope, OperatorRecord, SessionRecord } from '../core/records.js';
 
 /** Who is calling: an agent (bearer key) or a signed-in operator (`X-Loopgate-Session` header or an event ticket). */
 export type Principal =

@@ -6,7 +6,8 @@ import type { ApprovalRecord } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { LoopgateError } from '../core/errors.js';
 import type { ApprovalService } from '../service/approvalService.js';
-import type { EmailConfirmTokenRecord, OperatorRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { EmailConfirmTokenRecord, OperatorRecord } from '../core/records.js';
 import type { AppEnv } from './appEnv.js';
 import { readJsonBody } from './readJsonBody.js';
 

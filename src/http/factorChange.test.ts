@@ -13,7 +13,7 @@ import {
 } from '../gates/webauthn.js';
 import { FactorChangeGuard } from '../service/factorChange.js';
 import { TotpStepUp } from '../service/stepUp.js';
-import type { SessionSource } from '../store/store.js';
+import type { SessionSource } from '../core/records.js';
 import { createSettingsRoutes } from './settingsRoutes.js';
 import { createWebAuthnRoutes } from './webauthnRoutes.js';
 

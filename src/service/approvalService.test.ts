@@ -10,7 +10,8 @@ import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import { buildJwks, loadOrCreateReceiptKey, loadOrCreateTotpEncryptionKey, type ReceiptSigningKey } from '../crypto/signingKeys.js';
 import { createTotpSecret, generateTotpCode } from '../gates/index.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
-import type { OperatorRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { OperatorRecord } from '../core/records.js';
 import { ApprovalService } from './approvalService.js';
 import { TotpStepUp } from './stepUp.js';
 

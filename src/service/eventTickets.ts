@@ -1,5 +1,6 @@
 import { createSecretToken, hashSecret } from '../core/ids.js';
-import type { OperatorRecord, SessionRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { OperatorRecord, SessionRecord } from '../core/records.js';
 import { resolveSessionByHash } from './operatorAuth.js';
 
 /** An event-stream ticket works once and for 60 seconds. */

@@ -1,5 +1,6 @@
 import { LoopgateError } from '../core/errors.js';
-import type { OperatorRecord, SessionRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { OperatorRecord, SessionRecord } from '../core/records.js';
 import type { TotpStepUp, WebAuthnStepUpVerifier } from './stepUp.js';
 
 /** A current factor the operator shows before adding or replacing one. */

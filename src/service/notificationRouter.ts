@@ -4,7 +4,8 @@ import type { ApprovalRecord } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { LoopgateError, isLoopgateError } from '../core/errors.js';
 import { createId } from '../core/ids.js';
-import type { NotificationDeliveryRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { NotificationDeliveryRecord } from '../core/records.js';
 import type { ApprovalChange, ApprovalService } from './approvalService.js';
 import type { WebhookOutbox } from './webhookOutbox.js';
 

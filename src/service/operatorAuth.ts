@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentKeyScope, OperatorRecord, SessionRecord, SessionSource, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { AgentKeyScope, OperatorRecord, SessionRecord, SessionSource } from '../core/records.js';
 import { LoopgateError } from '../core/errors.js';
 import { constantTimeEqual, createId, createSecretToken, hashSecret } from '../core/ids.js';
 

@@ -4,7 +4,8 @@ import { verifyTotpCode, type TotpVerification } from '../gates/totpCode.js';
 import { buildTotpUri, createTotpSecret } from '../gates/totpSecret.js';
 import { decryptTotpSecret, encryptTotpSecret } from '../gates/totpSecretEncryption.js';
 import { attemptTotpCode, describeTotpRefusal, unlockTotp, type TotpAttempt } from '../gates/totpThrottle.js';
-import type { OperatorRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { OperatorRecord } from '../core/records.js';
 
 /** Verifies passkey assertions for decisions (built in gates/webauthn.ts). */
 export interface WebAuthnStepUpVerifier {

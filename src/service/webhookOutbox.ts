@@ -3,7 +3,8 @@ import { deliverWebhook, type WebhookEvent, type WebhookEventType } from '../cha
 import { nextRetryDelay } from '../channels/webhooks/nextRetryDelay.js';
 import { createApprovalWebhookEvent } from '../channels/webhooks/webhookNotifier.js';
 import { isLoopgateError } from '../core/errors.js';
-import type { Store, WebhookEndpointRecord, WebhookMessageRecord } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { WebhookEndpointRecord, WebhookMessageRecord } from '../core/records.js';
 
 /** The event types an endpoint may subscribe to (`loopgate webhooks add URL --events …`). */
 export const webhookEventTypes: readonly WebhookEventType[] = ['request.created', 'request.decided', 'request.expired'];

@@ -5,26 +5,8 @@ import { isSameGate, type ActionDetails, type ApprovalRecord, type ApprovalRespo
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
-import type {
-  AgentKeyRecord,
-  ApprovalQuery,
-  AuditInput,
-  LoginTokenRefusal,
-  OperatorRecord,
-  OtpArgumentThrottleRecord,
-  SessionRecord,
-  SessionSource,
-  Store,
-  EmailConfirmTokenRecord,
-  NotificationDeliveryRecord,
-  OperatorContactRecord,
-  WebhookEndpointRecord,
-  WebhookMessageRecord,
-  TotpEnrollmentRecord,
-  TotpStateRecord,
-  WebAuthnChallengeRecord,
-  WebAuthnCredentialRecord,
-} from './store.js';
+import type { ApprovalQuery, Store } from './store.js';
+import type { AgentKeyRecord, AuditInput, LoginTokenRefusal, OperatorRecord, OtpArgumentThrottleRecord, SessionRecord, SessionSource, EmailConfirmTokenRecord, NotificationDeliveryRecord, OperatorContactRecord, WebhookEndpointRecord, WebhookMessageRecord, TotpEnrollmentRecord, TotpStateRecord, WebAuthnChallengeRecord, WebAuthnCredentialRecord } from '../core/records.js';
 
 interface ApprovalRow {
   id: string;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/cli/startServer.js';
 import { configSchema } from '../../src/config/configSchema.js';
 import { createAgentKey, createLoginUrl } from '../../src/service/operatorAuth.js';
-import type { OperatorRecord } from '../../src/store/store.js';
+import type { OperatorRecord } from '../../src/core/records.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**

@@ -9,7 +9,7 @@ import { startServer, type RunningServer } from '../../src/cli/startServer.js';
 import { configSchema } from '../../src/config/configSchema.js';
 import { generateTotpCode } from '../../src/gates/totpCode.js';
 import { createLoginUrl } from '../../src/service/operatorAuth.js';
-import type { OperatorRecord } from '../../src/store/store.js';
+import type { OperatorRecord } from '../../src/core/records.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**

@@ -13,7 +13,7 @@ import { createMcpHttpEndpoint } from '../../src/mcp/mcpEndpoints.js';
 import { ApprovalService } from '../../src/service/approvalService.js';
 import { createAgentKey, createLoginUrl, ensureDefaultOperator } from '../../src/service/operatorAuth.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
-import type { SessionSource } from '../../src/store/store.js';
+import type { SessionSource } from '../../src/core/records.js';
 
 /** The origin the test app believes it is served at. */
 export const testOrigin = 'http://127.0.0.1:7878';
