@@ -1,7 +1,6 @@
 import type { ApprovalRecord, ApprovalResponse, GateSpec, QuorumVoteRecord } from '../core/approval.js';
 import type { AuditEntry } from '../core/auditChain.js';
 import type {
-  AgentKeyScope,
   AgentKeyRecord,
   OperatorRecord,
   SessionSource,
