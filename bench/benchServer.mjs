@@ -1,7 +1,7 @@
 /**
  * Servers for the benchmarks: one started in this process with `startServer`, or the real
  * `loopgate serve` CLI spawned as a child process. Both come with an agent key and a signed-in
- * operator session (cookie + CSRF token), obtained the way a user obtains them.
+ * operator session (session header + CSRF token), obtained the way a user obtains them.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -59,33 +59,32 @@ export function createTempDataDir(label) {
 }
 
 /**
- * Opens a one-time sign-in link like a browser would and returns the operator's session:
- * `{cookie: "loopgate_session=…", csrfToken}`.
+ * Signs in with a one-time link as its page's **Sign in** button does (`POST /v1/login`) and
+ * returns the operator's session: `{session, csrfToken}` (sent as `X-Loopgate-Session` and
+ * `X-CSRF-Token`).
  * @param {string} baseUrl the server's URL
  * @param {string} loginUrl `<baseUrl>/login?token=…`
- * @throws Error when the link does not set the session cookie or /v1/session refuses it
+ * @throws Error when the sign-in is refused
  */
 export async function signInOperator(baseUrl, loginUrl) {
-  const login = await fetch(loginUrl, { redirect: 'manual' });
-  const cookie = login.headers
-    .getSetCookie()
-    .map((line) => line.split(';')[0])
-    .find((pair) => pair.startsWith('loopgate_session='));
-  if (login.status !== 303 || !cookie)
-    throw new Error(`sign-in link answered ${login.status} without a session cookie`);
-  const session = await fetch(`${baseUrl}/v1/session`, { headers: { cookie } });
-  const body = await session.json();
-  if (session.status !== 200 || typeof body.csrf_token !== 'string') {
-    throw new Error(`GET /v1/session answered ${session.status}: ${JSON.stringify(body)}`);
+  const token = new URL(loginUrl).searchParams.get('token');
+  const login = await fetch(`${baseUrl}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: baseUrl },
+    body: JSON.stringify({ token }),
+  });
+  const body = await login.json();
+  if (login.status !== 200 || typeof body.session !== 'string' || typeof body.csrf_token !== 'string') {
+    throw new Error(`POST /v1/login answered ${login.status}: ${JSON.stringify(body)}`);
   }
-  return { cookie, csrfToken: body.csrf_token };
+  return { session: body.session, csrfToken: body.csrf_token };
 }
 
 /**
  * Starts a server in this process (port 0, temp data dir, silent logs) with an agent key and
  * a signed-in operator.
  * @returns {Promise<{server: import('../dist/cli/startServer.js').RunningServer, url: string,
- *   agentKey: string, operator: {cookie: string, csrfToken: string}, close(): Promise<void>}>}
+ *   agentKey: string, operator: {session: string, csrfToken: string}, close(): Promise<void>}>}
  */
 export async function startInProcessServer() {
   const dataDir = createTempDataDir('inproc');

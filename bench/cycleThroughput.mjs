@@ -11,7 +11,7 @@ import { round2, summarizeMs } from './stats.mjs';
  * Runs `concurrency` workers doing full cycles for `warmupMs` (not counted) and then
  * `durationMs` (counted). Every cycle checks that the agent observed exactly the decision the
  * operator sent.
- * @param {{url: string, agentKey: string, operator: {cookie: string, csrfToken: string},
+ * @param {{url: string, agentKey: string, operator: {session: string, csrfToken: string},
  *   concurrency: number, durationMs: number, warmupMs: number}} options
  * @returns {Promise<{cycles_per_second: number, cycles: number, seconds: number,
  *   http_requests_per_second: number, cycle_latency: object, cycles_including_warmup: number}>}
@@ -29,7 +29,7 @@ export async function measureCycleThroughput({
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency * 2 });
   const agentHeaders = { authorization: `Bearer ${agentKey}` };
   const operatorHeaders = {
-    cookie: operator.cookie,
+    'x-loopgate-session': operator.session,
     'x-csrf-token': operator.csrfToken,
     origin: url,
   };

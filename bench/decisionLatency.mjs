@@ -28,7 +28,7 @@ export async function connectAgentClient(url, agentKey, negotiation = 'legacy') 
 }
 
 /**
- * The operator's decision, as the approval page sends it: POST with the session cookie,
+ * The operator's decision, as the approval page sends it: POST with the session header,
  * `X-CSRF-Token` and the server's own Origin.
  * @returns {Promise<number>} the HTTP status (200 when the decision was recorded)
  */
@@ -36,7 +36,7 @@ export async function postDecision(url, operator, pauseId, decision) {
   const response = await fetch(`${url}/v1/approvals/${pauseId}/decision`, {
     method: 'POST',
     headers: {
-      cookie: operator.cookie,
+      'x-loopgate-session': operator.session,
       'x-csrf-token': operator.csrfToken,
       origin: url,
       'content-type': 'application/json',
@@ -99,7 +99,7 @@ function assertDecided(result, pauseId, decision) {
  * wait has reached the service; the decision is sent 5 ms after that, so every sample goes
  * through the wake-up path rather than finding the decision already stored.
  *
- * @param {{url: string, agentKey: string, operator: {cookie: string, csrfToken: string},
+ * @param {{url: string, agentKey: string, operator: {session: string, csrfToken: string},
  *   service: import('../dist/service/approvalService.js').ApprovalService, decisions: number,
  *   warmup: number, negotiation: 'legacy' | 'auto', log: (line: string) => void}} options
  * @returns {Promise<object>} summary in ms plus the negotiated protocol version
@@ -171,7 +171,7 @@ export async function measurePushLatency({
  * `intervalMs` (on a fixed cadence from its first call) until the request is responded. The
  * operator decides at a random offset in [0.1 s, 2 × interval), so decisions land at random
  * phases of the polling cycle. All samples run concurrently.
- * @param {{url: string, agentKey: string, operator: {cookie: string, csrfToken: string},
+ * @param {{url: string, agentKey: string, operator: {session: string, csrfToken: string},
  *   samples: number, intervalMs: number, log: (line: string) => void}} options
  * @returns {Promise<object>} summary in ms, plus the number of check_approval calls made
  */

@@ -175,7 +175,7 @@ async function benchApprovalCycles() {
       });
       return {
         measured:
-          'One cycle: agent POST /v1/approvals (Bearer key); then, in parallel, agent GET /v1/approvals/:id/wait and operator POST /v1/approvals/:id/decision (cookie, X-CSRF-Token, Origin); done when the wait returns the decision sent. Workers loop over keep-alive connections (node:http Agent). Server: `loopgate serve` in its own process with default settings (log level info, SQLite WAL, synchronous=FULL).',
+          'One cycle: agent POST /v1/approvals (Bearer key); then, in parallel, agent GET /v1/approvals/:id/wait and operator POST /v1/approvals/:id/decision (X-Loopgate-Session, X-CSRF-Token, Origin); done when the wait returns the decision sent. Workers loop over keep-alive connections (node:http Agent). Server: `loopgate serve` in its own process with default settings (log level info, SQLite WAL, synchronous=FULL).',
         cycles_per_second: best.cycles_per_second,
         concurrency: best.concurrency,
         sweep,
