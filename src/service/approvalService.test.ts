@@ -300,7 +300,7 @@ describe('otp arguments (gate otp_argument)', () => {
     // Even the right code is not checked while the key is throttled.
     await expect(totp.verifyOtpArgument(alice, codeAt(clock.now), 'key:key_x', 'transfer')).rejects.toMatchObject({ code: 'E_GATEWAY_OTP_THROTTLED' });
     // The human's own step-up is untouched: not locked, their pending request still pending and approvable.
-    expect(await totp.status(alice)).toEqual({ enrolled: true, locked: false });
+    expect(await totp.status(alice)).toMatchObject({ enrolled: true, locked: false });
     expect((await service.getApproval(pending.id)).status).toBe('pending');
     const decided = await approveAs(alice, pending.id, codeAt(clock.now));
     expect(decided.response?.decision).toBe('approved');

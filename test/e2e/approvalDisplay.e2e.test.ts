@@ -7,7 +7,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { Client as ClientV2, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 type ToolResult = {
@@ -55,8 +55,7 @@ async function openSignedIn(url: string): Promise<Page> {
   const link = await runCli(['login-url', '--data-dir', dataDir]);
   expect(link.code, link.stderr).toBe(0);
   const page = await browser.browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(link.stdout.trim());
-  await page.waitForURL((u) => u.pathname === '/');
+  await signInWithLink(page, link.stdout.trim());
   await page.goto(url);
   await page.locator('#details-body tr').first().waitFor();
   return page;

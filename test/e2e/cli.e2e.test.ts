@@ -10,7 +10,7 @@ import { databasePath } from '../../src/cli/startServer.js';
 import { hashSecret } from '../../src/core/ids.js';
 import { generateTotpCode } from '../../src/gates/totpCode.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
-import { cliPath, initDataDir, runCli, runCliAnswering, startServe, type ServeProcess } from '../support/cli.js';
+import { cliPath, decideWithSignInLink, initDataDir, runCli, runCliAnswering, startServe, type ServeProcess } from '../support/cli.js';
 
 type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
 
@@ -126,18 +126,7 @@ describe('loopgate mcp --server-url (remote server)', () => {
 
     const waiting = call('wait_for_approval', { pause_id, max_wait_seconds: 30 });
     // A human decides through the server's own API (the browser flow is covered elsewhere).
-    const login = await fetch(`${server.url}/v1/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', origin: server.url },
-      body: JSON.stringify({ token: new URL(server.loginUrl).searchParams.get('token') }),
-    });
-    const { session, csrf_token } = (await login.json()) as { session: string; csrf_token: string };
-    const decided = await fetch(`${server.url}/v1/approvals/${pause_id}/decision`, {
-      method: 'POST',
-      headers: { 'x-loopgate-session': session, 'x-csrf-token': csrf_token, 'content-type': 'application/json', origin: server.url },
-      body: JSON.stringify({ decision: 'approved', comment: 'remote ok' }),
-    });
-    expect(decided.status).toBe(200);
+    expect(await decideWithSignInLink(server, pause_id, { decision: 'approved', comment: 'remote ok' })).toBe(200);
     const result = await waiting;
     expect(result.structuredContent).toMatchObject({ status: 'responded', agent_id: 'remote-agent', response: { decision: 'approved' } });
     const verified = await call('verify_receipt', { result: result.structuredContent });
@@ -392,14 +381,7 @@ describe('commands that read a data dir never create one', { timeout: spawnsSeve
     const created = await mcp.call('request_approval', { action_description: 'Ship it', action_details: {} });
     const { pause_id } = created.structuredContent as { pause_id: string };
     const waiting = mcp.call('wait_for_approval', { pause_id, max_wait_seconds: 40 });
-    const login = await fetch(server.loginUrl, { redirect: 'manual' });
-    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
-    const { csrf_token } = (await (await fetch(`${server.url}/v1/session`, { headers: { cookie } })).json()) as { csrf_token: string };
-    await fetch(`${server.url}/v1/approvals/${pause_id}/decision`, {
-      method: 'POST',
-      headers: { cookie, 'x-csrf-token': csrf_token, 'content-type': 'application/json', origin: server.url },
-      body: JSON.stringify({ decision: 'approved' }),
-    });
+    expect(await decideWithSignInLink(server, pause_id, { decision: 'approved' })).toBe(200);
     const result = await waiting;
     await mcp.close();
     const jwksUrl = `${server.url}/.well-known/loopgate/jwks.json`;

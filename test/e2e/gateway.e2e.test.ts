@@ -335,8 +335,7 @@ describe('otp arguments are checked against the configured operator, throttled p
       const operators = await runCli(['operators', 'list', '--data-dir', dataDir]);
       expect(operators.stdout).toMatch(/^bob\t.*\ttotp\t/m);
       const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-      await page.goto(bob.link);
-      await page.waitForURL((url) => url.pathname === '/settings');
+      await signInWithLink(page, bob.link);
       await page.goto(`${serve.url}/approvals/${pause_id}`);
       await page.getByLabel('Authenticator code').fill(right);
       await page.getByRole('button', { name: 'Approve' }).click();

@@ -129,8 +129,7 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
   it('refuses a passkey added from a stolen plain session, asking instead for a current passkey', async () => {
     const stolen = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
     const thief = await stolen.newPage();
-    await thief.goto(await createLoginUrl(server.store, admin, server.url, Date.now()));
-    await thief.waitForURL((url) => url.pathname === '/');
+    await signInWithLink(thief, await createLoginUrl(server.store, admin, server.url, Date.now()));
     // The operator's inbox tells of the passkey added above.
     await thief.locator('#factor-notice').getByText('A passkey “Test phone” was added on').waitFor();
     await thief.goto(`${server.url}/settings`);

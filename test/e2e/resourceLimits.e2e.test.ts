@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { initDataDir, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 /**
  * Memory exhaustion without signing in, against the real server process: huge chunked bodies
@@ -93,7 +93,7 @@ async function postJsonText(path: string, text: string, headers: Record<string, 
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-limits-'));
+  dataDir = await initDataDir(mkdtempSync(join(tmpdir(), 'loopgate-limits-')));
   const created = await runCli(['keys', 'create', '--name', 'claude', '--data-dir', dataDir]);
   expect(created.code, created.stderr).toBe(0);
   agentKey = created.stdout.trim();

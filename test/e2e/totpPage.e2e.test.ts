@@ -123,8 +123,7 @@ describe('authenticator app in Chromium', () => {
     // Someone else holding only a session from a plain sign-in link.
     const stolen = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
     const thief = await stolen.newPage();
-    await thief.goto(await createLoginUrl(server.store, admin, server.url, Date.now()));
-    await thief.waitForURL((url) => url.pathname === '/');
+    await signInWithLink(thief, await createLoginUrl(server.store, admin, server.url, Date.now()));
     await thief.goto(`${server.url}/settings`);
     await thief.getByRole('button', { name: 'Set up again on a new device' }).click();
     await thief.getByRole('heading', { name: 'Confirm it’s you' }).waitFor();

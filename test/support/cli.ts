@@ -99,3 +99,28 @@ export function runCliAnswering(args: string[], answer: (stdout: string) => stri
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/**
+ * A human's decision through the server's own API, signed in with the server's printed one-time
+ * link as the sign-in page does (`POST /v1/login`); the link works once, so once per server.
+ * @returns the decision route's HTTP status
+ */
+export async function decideWithSignInLink(
+  server: Pick<ServeProcess, 'url' | 'loginUrl'>,
+  pauseId: string,
+  body: { decision: 'approved' | 'rejected'; comment?: string },
+): Promise<number> {
+  const login = await fetch(`${server.url}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify({ token: new URL(server.loginUrl).searchParams.get('token') }),
+  });
+  const { session, csrf_token } = (await login.json()) as { session: string; csrf_token: string };
+  const decided = await fetch(`${server.url}/v1/approvals/${pauseId}/decision`, {
+    method: 'POST',
+    headers: { 'x-loopgate-session': session, 'x-csrf-token': csrf_token, 'content-type': 'application/json', origin: server.url },
+    body: JSON.stringify(body),
+  });
+  await decided.arrayBuffer();
+  return decided.status;
+}
