@@ -17,7 +17,7 @@ const mib = 1024 * 1024;
 let dataDir: string;
 let serve: ServeProcess;
 let origin: URL;
-let agentKey: string;
+let gatewayKey: string;
 
 /** The server's resident set size in MiB (Linux /proc). */
 function serverRssMib(): number {
@@ -94,9 +94,9 @@ async function postJsonText(path: string, text: string, headers: Record<string, 
 
 beforeAll(async () => {
   dataDir = await initDataDir(mkdtempSync(join(tmpdir(), 'loopgate-limits-')));
-  const created = await runCli(['keys', 'create', '--name', 'claude', '--data-dir', dataDir]);
+  const created = await runCli(['keys', 'create', '--name', 'proxy', '--scope', 'gateway', '--data-dir', dataDir]);
   expect(created.code, created.stderr).toBe(0);
-  agentKey = created.stdout.trim();
+  gatewayKey = created.stdout.trim();
   serve = await startServe(dataDir, ['--slack-signing-secret', 'slack-signing-secret-for-tests']);
   origin = new URL(serve.url);
 });
@@ -170,7 +170,7 @@ describe('request bodies and the asset cache', () => {
 });
 
 describe('JSON and paths the server cannot take', () => {
-  const auth = () => ({ authorization: `Bearer ${agentKey}` });
+  const auth = () => ({ authorization: `Bearer ${gatewayKey}` });
   const deep = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
 
   it('answers 1e400 and deeply nested gateway arguments with 400 E_JSON_UNSUPPORTED', async () => {
@@ -185,10 +185,10 @@ describe('JSON and paths the server cannot take', () => {
         expect(answer.body.error?.code).toBe('E_JSON_UNSUPPORTED');
       }
     }
-    // Nesting within the limit still works.
+    // Nesting a page can show in full (core/toolCallLimits) still works.
     const ok = await postJsonText(
       '/v1/gateway/approvals',
-      `{"tool":"transfer","arguments":{"list":${deep(40)}},"gate":{"type":"approve"},"timeout_minutes":5}`,
+      `{"tool":"transfer","arguments":{"list":${deep(5)}},"gate":{"type":"approve"},"timeout_minutes":5}`,
       auth(),
     );
     expect(ok.status).toBe(201);
