@@ -1,8 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Hono } from 'hono';
 import type { AppEnv } from './appEnv.js';
-import { contentSecurityPolicy, webRoot } from './staticPages.js';
+import { servePrivatePage } from './staticPages.js';
 
 /**
  * The pages of the notification channels, with the same headers as every other page (strict
@@ -16,26 +14,7 @@ import { contentSecurityPolicy, webRoot } from './staticPages.js';
  */
 export function createNotificationPages(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const cache = new Map<string, Buffer | null>();
-  const page = (name: string) => () => {
-    if (!cache.has(name)) {
-      const path = join(webRoot, 'pages', name);
-      cache.set(name, existsSync(path) ? readFileSync(path) : null);
-    }
-    const body = cache.get(name);
-    if (!body) return new Response('Page missing from this install.', { status: 500 });
-    return new Response(new Uint8Array(body), {
-      headers: {
-        'Content-Type': 'text/html; charset=utf-8',
-        'Content-Security-Policy': contentSecurityPolicy,
-        'X-Content-Type-Options': 'nosniff',
-        'Referrer-Policy': 'no-referrer',
-        'Cache-Control': 'no-store',
-        'X-Robots-Tag': 'noindex',
-      },
-    });
-  };
-  app.get('/email/confirm', page('confirm.html'));
-  app.get('/deliveries', page('deliveries.html'));
+  app.get('/email/confirm', servePrivatePage('confirm.html'));
+  app.get('/deliveries', servePrivatePage('deliveries.html'));
   return app;
 }

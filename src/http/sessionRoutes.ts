@@ -1,5 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { ErrorCode } from '../core/errorCodes.js';
@@ -10,7 +8,7 @@ import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
 import { requireOperator, requirePrincipal } from './authenticate.js';
 import { readJsonBody } from './readJsonBody.js';
-import { contentSecurityPolicy, webRoot } from './staticPages.js';
+import { servePrivatePage } from './staticPages.js';
 
 /** Any base works: only whether `next` stays on it matters. */
 const nextBase = 'http://loopgate.invalid';
@@ -52,25 +50,7 @@ const loginBodySchema = z
  */
 export function createSessionRoutes(store: Store, options: { tickets: EventTickets; now: () => number }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  let loginPage: Buffer | null | undefined;
-
-  app.get('/login', () => {
-    if (loginPage === undefined) {
-      const path = join(webRoot, 'pages', 'login.html');
-      loginPage = existsSync(path) ? readFileSync(path) : null;
-    }
-    if (!loginPage) return new Response('Page missing from this install.', { status: 500 });
-    return new Response(new Uint8Array(loginPage), {
-      headers: {
-        'Content-Type': 'text/html; charset=utf-8',
-        'Content-Security-Policy': contentSecurityPolicy,
-        'X-Content-Type-Options': 'nosniff',
-        'Referrer-Policy': 'no-referrer',
-        'Cache-Control': 'no-store',
-        'X-Robots-Tag': 'noindex',
-      },
-    });
-  });
+  app.get('/login', servePrivatePage('login.html'));
 
   app.post('/v1/login', async (c) => {
     const body = await readJsonBody(c, loginBodySchema, 'E_HTTP_BODY_INVALID');

@@ -53,6 +53,32 @@ function decodePath(raw: string): string {
 }
 
 /**
+ * A handler that serves `web/pages/<name>` with the pages' CSP and `no-store`, `noindex` and
+ * `no-referrer` (for pages reached by a one-time link: sign-in, email confirm, deliveries).
+ * The file is read once; a file missing from the install answers 500 with a plain message.
+ */
+export function servePrivatePage(name: string): () => Response {
+  let body: Buffer | null | undefined;
+  return () => {
+    if (body === undefined) {
+      const path = join(webRoot, 'pages', name);
+      body = existsSync(path) ? readFileSync(path) : null;
+    }
+    if (!body) return new Response('Page missing from this install.', { status: 500 });
+    return new Response(new Uint8Array(body), {
+      headers: {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Security-Policy': contentSecurityPolicy,
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'Cache-Control': 'no-store',
+        'X-Robots-Tag': 'noindex',
+      },
+    });
+  };
+}
+
+/**
  * The pages humans use (`/`, `/approvals/:id`, `/signin`) and their assets (`/assets/*` from
  * `web/assets`, plus extra asset folders such as the compiled E2EE module). Files that exist are
  * read once and kept in memory, keyed by their resolved path and at most {@link maxCachedFiles}
