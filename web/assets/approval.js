@@ -15,6 +15,7 @@ import {
   formatValue,
   replaceChildren,
   requireElement,
+  revealDetailName,
   revealDetailValueNodes,
   revealHiddenCharacters,
 } from './dom.js';
@@ -244,7 +245,7 @@ function renderDetails(view) {
   const entries = Object.entries(details);
   const rows = entries.map(([name, value]) =>
     createElement('tr', {}, [
-      createElement('th', { scope: 'row', dir: 'auto' }, revealHiddenCharacters(name)),
+      createElement('th', { scope: 'row', dir: 'auto' }, revealDetailName(name)),
       createElement('td', { dir: 'auto' }, revealDetailValueNodes(value)),
     ]),
   );
@@ -281,11 +282,10 @@ function renderOutcome(view, now) {
         createElement('dt', {}, [term]),
         createElement('dd', { dir: 'auto' }, description),
       ]);
-    facts.push(fact('Decided by', [document.createTextNode(response.responder)]));
+    // The outcome sentence already says who decided and when; the facts add only the rest.
     if (Array.isArray(response.approvers) && response.approvers.length > 0) {
       facts.push(fact('Approvers', [document.createTextNode(response.approvers.join(', '))]));
     }
-    facts.push(fact('Decided at', [createTimeElement(response.responded_at)]));
     facts.push(
       fact(
         'Comment',
@@ -417,6 +417,8 @@ function render() {
   const badge = requireElement('status-badge', HTMLElement);
   badge.textContent = outcome.label;
   badge.className = `badge badge-${outcome.kind}`;
+  // Once decided, the outcome section's heading says the state; the badge would say it twice.
+  badge.hidden = !decidable;
   const description = requireElement('description', HTMLElement);
   description.classList.toggle('description-long', view.action_description.length > 160);
   replaceChildren(description, revealHiddenCharacters(view.action_description));
@@ -552,12 +554,15 @@ async function submitDecision(decision) {
       err instanceof ApiError || err instanceof PasskeyError
         ? err.message
         : 'The decision could not be sent. Try again.';
-    showDecisionError(message);
     const code = err instanceof ApiError ? err.code : null;
     if (code !== null && totpRefusals.has(code)) {
+      // Said once: under the code field, an alert (read once; the field's description leaves it
+      // out so that focusing the field does not read it again). The form-level error stays off.
       totpInput.value = '';
       setTotpError(message);
       totpInput.focus();
+    } else {
+      showDecisionError(message);
     }
     if (
       err instanceof ApiError &&

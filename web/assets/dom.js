@@ -94,6 +94,65 @@ export function revealHiddenCharacters(text) {
   return revealedPartsToNodes(revealText(text));
 }
 
+/** Where a detail name may wrap: after these characters, never inside a word. */
+const nameBreakAfter = /([_.\-/:])/;
+
+/**
+ * A detail name (an `action_details` key or tool argument name) as nodes: revealed as
+ * {@link revealHiddenCharacters}, with a `<wbr>` after every `_`, `.`, `-`, `/` and `:` so that
+ * `recipient_email` wraps as `recipient_` / `email`, never as `recipi` / `ent`.
+ * @param {string} name
+ * @returns {Node[]}
+ */
+export function revealDetailName(name) {
+  return revealHiddenCharacters(name).flatMap((node) => {
+    if (node.nodeType !== Node.TEXT_NODE) return [node];
+    /** @type {Node[]} */
+    const nodes = [];
+    for (const piece of (node.textContent ?? '').split(nameBreakAfter)) {
+      if (piece === '') continue;
+      nodes.push(document.createTextNode(piece));
+      if (nameBreakAfter.test(piece)) nodes.push(document.createElement('wbr'));
+    }
+    return nodes;
+  });
+}
+
+/**
+ * `text` revealed as {@link revealHiddenCharacters} but cut to about `maxChars` characters, for
+ * one-line summaries: a marker is kept whole or left out (never cut, so `⟨5000 spaces⟩` never
+ * reads as `⟨50`), line breaks stay as their `⟨newline⟩` marker only, and a cut ends in `…`.
+ * @param {string} text
+ * @param {number} maxChars  visible characters of agent text; a marker counts as one
+ * @returns {Node[]}
+ */
+export function revealShortText(text, maxChars) {
+  /** @type {import('./revealText.js').RevealedPart[]} */
+  const kept = [];
+  let left = maxChars;
+  let cut = false;
+  for (const part of revealText(text)) {
+    if (part.kind === 'break') continue;
+    if (left <= 0) {
+      cut = true;
+      break;
+    }
+    if (part.kind === 'mark') {
+      kept.push(part);
+      left -= 1;
+      continue;
+    }
+    const chars = Array.from(part.kind === 'indent' ? ' '.repeat(part.width) : part.text);
+    if (chars.length > left) cut = true;
+    kept.push({ kind: 'text', text: chars.slice(0, left).join('') });
+    left -= chars.length;
+    if (cut) break;
+  }
+  const nodes = revealedPartsToNodes(kept);
+  if (cut) nodes.push(document.createTextNode('…'));
+  return nodes;
+}
+
 /**
  * One detail value as nodes, in full: strings revealed as {@link revealHiddenCharacters};
  * numbers and booleans as sent (`12450`, `true`); objects and arrays as indented JSON.

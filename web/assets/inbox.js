@@ -6,7 +6,14 @@
  */
 
 import { ApiError, listApprovals } from './api.js';
-import { createElement, replaceChildren, requireElement, revealHiddenCharacters } from './dom.js';
+import {
+  createElement,
+  formatValue,
+  replaceChildren,
+  requireElement,
+  revealHiddenCharacters,
+  revealShortText,
+} from './dom.js';
 import { subscribeToApprovals } from './events.js';
 import { describeOutcome, isDecidable } from './outcome.js';
 import { announce, showConnectionState, startSignedInPage } from './page.js';
@@ -15,6 +22,12 @@ import { createTimeElement, formatAge, formatDuration, millisecondsUntil } from 
 /** @typedef {import('./api.js').ApprovalView} ApprovalView */
 
 const HISTORY_LIMIT = 50;
+/** A gated tool call's card names this many of its arguments; the approval page shows all. */
+const SUMMARY_ARGUMENTS = 3;
+/** Argument values in a card are cut to about this many characters. */
+const SUMMARY_VALUE_CHARS = 40;
+/** Argument names in a card are cut to about this many characters. */
+const SUMMARY_NAME_CHARS = 24;
 const BASE_TITLE = 'Inbox · loopgate';
 
 /** Every approval the page knows, by pause_id. */
@@ -108,6 +121,37 @@ function createCardMeta(view, now) {
 }
 
 /**
+ * The line naming a gated tool call (a request with `tool`, from `loopgate proxy`) and its first
+ * arguments, e.g. `get_weather · city: Paris, units: metric, +2 more`, values cut short and
+ * hidden characters shown as markers. Null for requests without a tool.
+ * @param {ApprovalView} view
+ * @returns {HTMLParagraphElement | null}
+ */
+function createToolSummary(view) {
+  if (!view.tool) return null;
+  const details =
+    view.action_details && typeof view.action_details === 'object' ? view.action_details : {};
+  const entries = Object.entries(details);
+  /** @type {(Node | string)[]} */
+  const children = [
+    createElement('code', { class: 'mono card-tool-name' }, revealHiddenCharacters(view.tool)),
+  ];
+  entries.slice(0, SUMMARY_ARGUMENTS).forEach(([name, value], index) => {
+    children.push(index === 0 ? ' · ' : ', ');
+    children.push(
+      createElement('span', { class: 'card-argument' }, [
+        ...revealShortText(name, SUMMARY_NAME_CHARS),
+        ': ',
+        ...revealShortText(formatValue(value), SUMMARY_VALUE_CHARS),
+      ]),
+    );
+  });
+  if (entries.length > SUMMARY_ARGUMENTS)
+    children.push(`, +${entries.length - SUMMARY_ARGUMENTS} more`);
+  return createElement('p', { class: 'card-tool', dir: 'auto' }, children);
+}
+
+/**
  * Builds or refreshes the card of one request.
  * @param {ApprovalView} view
  * @param {number} now
@@ -127,6 +171,7 @@ function renderCard(view, now) {
   );
   replaceChildren(card, [
     createElement('h3', { class: 'card-title' }, [link]),
+    createToolSummary(view),
     createElement('p', { class: 'card-meta' }, createCardMeta(view, now)),
   ]);
   return card;
