@@ -74,7 +74,11 @@ export async function signInOperator(baseUrl, loginUrl) {
     body: JSON.stringify({ token }),
   });
   const body = await login.json();
-  if (login.status !== 200 || typeof body.session !== 'string' || typeof body.csrf_token !== 'string') {
+  if (
+    login.status !== 200 ||
+    typeof body.session !== 'string' ||
+    typeof body.csrf_token !== 'string'
+  ) {
     throw new Error(`POST /v1/login answered ${login.status}: ${JSON.stringify(body)}`);
   }
   return { session: body.session, csrfToken: body.csrf_token };

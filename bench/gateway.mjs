@@ -37,7 +37,8 @@ async function timeCall(client) {
   const started = performance.now();
   const result = await client.callTool({ name: 'get_color', arguments: {} });
   const elapsed = performance.now() - started;
-  if (result.isError || result.content?.[0]?.text !== 'Dark Blue') throw new Error(`unexpected get_color result: ${JSON.stringify(result)}`);
+  if (result.isError || result.content?.[0]?.text !== 'Dark Blue')
+    throw new Error(`unexpected get_color result: ${JSON.stringify(result)}`);
   return elapsed;
 }
 
@@ -47,7 +48,21 @@ async function measureOverhead(log) {
   const direct = await connect(process.execPath, [demoServer], repo);
   const proxied = await connect(
     process.execPath,
-    [cliPath, 'proxy', '--data-dir', dataDir.path, '--port', '0', '--log-level', 'silent', '--policy', demoPolicy, '--', process.execPath, demoServer],
+    [
+      cliPath,
+      'proxy',
+      '--data-dir',
+      dataDir.path,
+      '--port',
+      '0',
+      '--log-level',
+      'silent',
+      '--policy',
+      demoPolicy,
+      '--',
+      process.execPath,
+      demoServer,
+    ],
     repo,
   );
   try {
@@ -92,12 +107,21 @@ async function measureConsume(log) {
   const store = openSqliteStore(join(dataDir.path, 'loopgate.db'));
   try {
     const receiptKey = await loadOrCreateReceiptKey(dataDir.path);
-    const service = new ApprovalService({ store, receiptKey, signingSecret: 'bench', publicUrl: 'http://localhost:7878' });
+    const service = new ApprovalService({
+      store,
+      receiptKey,
+      signingSecret: 'bench',
+      publicUrl: 'http://localhost:7878',
+    });
     const calls = [];
     log(`gated decision check: preparing ${settings.consumeChecks} approved calls`);
     for (let i = 0; i < settings.consumeChecks; i++) {
       const call = { tool: 'transfer_funds', arguments: { amount: 1_000 + i, to: `payee-${i}` } };
-      const record = await service.requestToolApproval('bench-agent', { ...call, gate: { type: 'approve' }, timeoutMs: 3_600_000 });
+      const record = await service.requestToolApproval('bench-agent', {
+        ...call,
+        gate: { type: 'approve' },
+        timeoutMs: 3_600_000,
+      });
       await service.decide(record.id, { decision: 'approved', responder: 'admin', channel: 'web' });
       calls.push(call);
     }

@@ -30,8 +30,21 @@ import { summarizeMs, round2 } from './stats.mjs';
 const dist = new URL('../dist/', import.meta.url);
 const load = (path) => import(new URL(path, dist).href);
 
-const settings = { phaseMs: 5_000, warmupMs: 1_000, keystrokes: 200, concurrencySteps: [1, 2, 4, 6, 8, 12, 16], stepMs: 5_000 };
-const goals = { fpsRatio: 0.95, addedP50Ms: 2, addedP99Ms: 10, keystrokeP50Ms: 5, concurrentP95Ms: 50, concurrentFps: 9 };
+const settings = {
+  phaseMs: 5_000,
+  warmupMs: 1_000,
+  keystrokes: 200,
+  concurrencySteps: [1, 2, 4, 6, 8, 12, 16],
+  stepMs: 5_000,
+};
+const goals = {
+  fpsRatio: 0.95,
+  addedP50Ms: 2,
+  addedP99Ms: 10,
+  keystrokeP50Ms: 5,
+  concurrentP95Ms: 50,
+  concurrentFps: 9,
+};
 
 function log(line) {
   process.stderr.write(`[handoff bench] ${line}\n`);
@@ -60,7 +73,9 @@ requestAnimationFrame(draw);
 </script></body></html>`;
 
 async function startSite() {
-  const server = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(canvasPage));
+  const server = createServer((req, res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end(canvasPage),
+  );
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }
@@ -70,9 +85,18 @@ async function launchChromium(url) {
   const child = spawn(
     process.env.CHROME_PATH ?? '/usr/bin/chromium',
     [
-      '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
-      '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=1280,800', url,
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-background-timer-throttling',
+      '--disable-renderer-backgrounding',
+      '--disable-backgrounding-occluded-windows',
+      '--remote-debugging-port=0',
+      `--user-data-dir=${profile}`,
+      '--window-size=1280,800',
+      url,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -124,7 +148,10 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
   const url = new URL(sessionUrl);
   const sessionId = url.pathname.split('/').pop();
   const secret = e2ee.readFragmentSecret(url.hash);
-  const ws = new WebSocket(`ws://${url.host}/v1/handoff/${sessionId}/viewer?t=${url.searchParams.get('t')}`, ['loopgate.handoff.v1']);
+  const ws = new WebSocket(
+    `ws://${url.host}/v1/handoff/${sessionId}/viewer?t=${url.searchParams.get('t')}`,
+    ['loopgate.handoff.v1'],
+  );
   ws.binaryType = 'nodebuffer';
   let session = null;
   let ready = null;
@@ -152,12 +179,20 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
   };
   viewer.confirmed = new Promise((resolve, reject) => {
     ws.on('error', reject);
-    ws.on('close', (code) => reject(new Error(`the relay closed the viewer socket (${code}) before the keys were confirmed`)));
+    ws.on('close', (code) =>
+      reject(
+        new Error(`the relay closed the viewer socket (${code}) before the keys were confirmed`),
+      ),
+    );
     const handle = async (data, isBinary) => {
       if (!isBinary) {
         const msg = JSON.parse(data.toString());
         if (msg.type === 'peer' && msg.state === 'connected') {
-          const creating = e2ee.createE2eeSession({ role: 'viewer', sessionId, fragmentSecret: secret });
+          const creating = e2ee.createE2eeSession({
+            role: 'viewer',
+            sessionId,
+            fragmentSecret: secret,
+          });
           ready = creating;
           session = null;
           const s = await creating;
@@ -204,15 +239,21 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
  * Starts and stops its own Chromium, relay and test page.
  */
 export async function runHandoffBench() {
-  const [{ createRelayHub }, { createHandoffAgent }, { createLocalHandoffClient }, { ScreencastSession }, { CdpConnection }, e2ee] =
-    await Promise.all([
-      load('handoff/relayHub.js'),
-      load('mcp/handoffAgent.js'),
-      load('mcp/localHandoffClient.js'),
-      load('handoff/screencastSession.js'),
-      load('handoff/cdpConnection.js'),
-      load('crypto/e2ee/index.js'),
-    ]);
+  const [
+    { createRelayHub },
+    { createHandoffAgent },
+    { createLocalHandoffClient },
+    { ScreencastSession },
+    { CdpConnection },
+    e2ee,
+  ] = await Promise.all([
+    load('handoff/relayHub.js'),
+    load('mcp/handoffAgent.js'),
+    load('mcp/localHandoffClient.js'),
+    load('handoff/screencastSession.js'),
+    load('handoff/cdpConnection.js'),
+    load('crypto/e2ee/index.js'),
+  ]);
 
   // When each frame reached the agent side (keyed by page and frame number), and when each
   // key event was handed to Chromium.
@@ -242,11 +283,17 @@ export async function runHandoffBench() {
   httpServer.on('upgrade', (req, socket, head) => {
     if (!relay.handleUpgrade(req, socket, head)) socket.destroy();
   });
-  const agent = createHandoffAgent({ client: createLocalHandoffClient({ relay, agentId: 'bench' }), defaultCdpUrl: chromium.httpUrl });
+  const agent = createHandoffAgent({
+    client: createLocalHandoffClient({ relay, agentId: 'bench' }),
+    defaultCdpUrl: chromium.httpUrl,
+  });
   const browser = await CdpConnection.connect(chromium.browserWsUrl);
   const openPage = async (path) => {
     // A window each: Chromium sends no screencast frames for a tab hidden behind another.
-    const { targetId } = await browser.send('Target.createTarget', { url: `${site.origin}${path}`, newWindow: true });
+    const { targetId } = await browser.send('Target.createTarget', {
+      url: `${site.origin}${path}`,
+      newWindow: true,
+    });
     await sleep(500);
     return targetId;
   };
@@ -255,7 +302,11 @@ export async function runHandoffBench() {
   try {
     const relayedTarget = await openPage('/relayed');
     const directTarget = await openPage('/direct');
-    const started = await within(phaseTimeoutMs, 'starting the handoff', agent.start({ service: 'bench', context: { url: `${site.origin}/relayed` } }));
+    const started = await within(
+      phaseTimeoutMs,
+      'starting the handoff',
+      agent.start({ service: 'bench', context: { url: `${site.origin}/relayed` } }),
+    );
 
     // ---- 1 and 2: alternating relayed and direct phases ----
     const relayedRuns = [];
@@ -285,18 +336,31 @@ export async function runHandoffBench() {
       return viewer;
     };
     const directPhase = async () => {
-      const conn = await within(phaseTimeoutMs, 'direct phase: CDP connection', CdpConnection.connect(chromium.browserWsUrl));
-      const { sessionId } = await conn.send('Target.attachToTarget', { targetId: directTarget, flatten: true });
+      const conn = await within(
+        phaseTimeoutMs,
+        'direct phase: CDP connection',
+        CdpConnection.connect(chromium.browserWsUrl),
+      );
+      const { sessionId } = await conn.send('Target.attachToTarget', {
+        targetId: directTarget,
+        flatten: true,
+      });
       let count = 0;
       let measuring = false;
       conn.onEvent((event) => {
         if (event.method !== 'Page.screencastFrame' || event.sessionId !== sessionId) return;
         Buffer.from(event.params.data, 'base64'); // the agent side decodes each frame too
         if (measuring) count++;
-        conn.send('Page.screencastFrameAck', { sessionId: event.params.sessionId }, sessionId).catch(() => undefined);
+        conn
+          .send('Page.screencastFrameAck', { sessionId: event.params.sessionId }, sessionId)
+          .catch(() => undefined);
       });
       await conn.send('Page.enable', {}, sessionId);
-      await conn.send('Page.startScreencast', { format: 'jpeg', quality: 70, everyNthFrame: 1 }, sessionId);
+      await conn.send(
+        'Page.startScreencast',
+        { format: 'jpeg', quality: 70, everyNthFrame: 1 },
+        sessionId,
+      );
       await sleep(settings.warmupMs);
       measuring = true;
       const t0 = performance.now();
@@ -324,7 +388,9 @@ export async function runHandoffBench() {
     const keystroke = [];
     for (let i = 0; i < settings.keystrokes; i++) {
       const before = keyDispatchedAt.length;
-      const sealed = await keyViewer.session.seal(e2ee.encodeMessagePayload({ type: i % 2 ? 'keyUp' : 'keyDown', key: 'a', code: 'KeyA' }));
+      const sealed = await keyViewer.session.seal(
+        e2ee.encodeMessagePayload({ type: i % 2 ? 'keyUp' : 'keyDown', key: 'a', code: 'KeyA' }),
+      );
       const t0 = performance.now();
       keyViewer.ws.send(sealed);
       const deadline = t0 + 2_000;
@@ -343,7 +409,14 @@ export async function runHandoffBench() {
       while (sessions.length < n) {
         const i = sessions.length;
         const targetId = await openPage(`/concurrent-${i}`);
-        const s = await within(phaseTimeoutMs, `${n} sessions: starting handoff ${i + 1}`, agent.start({ service: `bench ${i}`, context: { url: `${site.origin}/concurrent-${i}` } }));
+        const s = await within(
+          phaseTimeoutMs,
+          `${n} sessions: starting handoff ${i + 1}`,
+          agent.start({
+            service: `bench ${i}`,
+            context: { url: `${site.origin}/concurrent-${i}` },
+          }),
+        );
         const state = { targetId, count: 0, latencies: [], measuring: false };
         const viewer = connectViewer(
           e2ee,
@@ -357,7 +430,11 @@ export async function runHandoffBench() {
           { ackDelayMs: 100 },
         );
         viewers.push(viewer);
-        await within(phaseTimeoutMs, `${n} sessions: viewer ${i + 1} key exchange`, viewer.confirmed);
+        await within(
+          phaseTimeoutMs,
+          `${n} sessions: viewer ${i + 1} key exchange`,
+          viewer.confirmed,
+        );
         sessions.push(state);
       }
       log(`${n} concurrent sessions`);
@@ -370,7 +447,13 @@ export async function runHandoffBench() {
       const fps = sessions.map((s) => s.count / seconds);
       const latency = summarizeMs(sessions.flatMap((s) => s.latencies));
       const ok = Math.min(...fps) >= goals.concurrentFps && latency.p95_ms < goals.concurrentP95Ms;
-      steps.push({ sessions: n, min_fps: round2(Math.min(...fps)), mean_fps: round2(fps.reduce((a, b) => a + b, 0) / n), latency, ok });
+      steps.push({
+        sessions: n,
+        min_fps: round2(Math.min(...fps)),
+        mean_fps: round2(fps.reduce((a, b) => a + b, 0) / n),
+        latency,
+        ok,
+      });
       if (!ok) break;
       best = n;
     }
@@ -390,9 +473,17 @@ export async function runHandoffBench() {
         runs: { direct: directRuns.map(round2), relayed: relayedRuns.map(round2) },
         meets_goal: relayedFps / directFps >= goals.fpsRatio,
       },
-      added_latency: { ...addedSummary, meets_goal: addedSummary.p50_ms <= goals.addedP50Ms && addedSummary.p99_ms <= goals.addedP99Ms },
+      added_latency: {
+        ...addedSummary,
+        meets_goal:
+          addedSummary.p50_ms <= goals.addedP50Ms && addedSummary.p99_ms <= goals.addedP99Ms,
+      },
       keystroke: { ...keySummary, meets_goal: keySummary.p50_ms <= goals.keystrokeP50Ms },
-      concurrency: { max_sessions_at_10fps: best, tried_up_to: settings.concurrencySteps.at(-1), steps },
+      concurrency: {
+        max_sessions_at_10fps: best,
+        tried_up_to: settings.concurrencySteps.at(-1),
+        steps,
+      },
     };
   } finally {
     ScreencastSession.start = originalStart;

@@ -38,10 +38,17 @@ async function startSlackStandIn() {
     req.on('end', () => {
       const at = performance.now();
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      if (req.url === '/api/chat.postMessage') posts.push({ at, channel: body.channel, text: body.text });
+      if (req.url === '/api/chat.postMessage')
+        posts.push({ at, channel: body.channel, text: body.text });
       ts += 1;
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, channel: String(body.channel).startsWith('#') ? 'C0BENCH' : body.channel, ts: `1763632800.${String(ts).padStart(6, '0')}` }));
+      res.end(
+        JSON.stringify({
+          ok: true,
+          channel: String(body.channel).startsWith('#') ? 'C0BENCH' : body.channel,
+          ts: `1763632800.${String(ts).padStart(6, '0')}`,
+        }),
+      );
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -71,7 +78,11 @@ async function startSmtp() {
     },
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: server.server.address().port, mails, close: () => new Promise((resolve) => server.close(resolve)) };
+  return {
+    port: server.server.address().port,
+    mails,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
 }
 
 async function requestApproval(url, agentKey, body) {
@@ -80,7 +91,8 @@ async function requestApproval(url, agentKey, body) {
     headers: { authorization: `Bearer ${agentKey}`, 'content-type': 'application/json' },
     body: JSON.stringify({ action_details: { bench: 'yes' }, ...body }),
   });
-  if (response.status !== 201) throw new Error(`request_approval answered ${response.status}: ${await response.text()}`);
+  if (response.status !== 201)
+    throw new Error(`request_approval answered ${response.status}: ${await response.text()}`);
   return response.json();
 }
 
@@ -133,7 +145,13 @@ export async function runNotificationsBench(options = {}) {
         // Agents may notify only linked operators and what an admin allowed; the bench allows its
         // stand-in recipients and lifts the per-agent budget to measure the per-approver limit.
         allowedEmailRecipients: '@example.com',
-        allowedSlackRecipients: ['#approvals', ...Array.from({ length: settings.samples }, (_, i) => `U0BENCH${String(i).padStart(5, '0')}`)],
+        allowedSlackRecipients: [
+          '#approvals',
+          ...Array.from(
+            { length: settings.samples },
+            (_, i) => `U0BENCH${String(i).padStart(5, '0')}`,
+          ),
+        ],
         agentNotificationsPerHour: 100_000,
       },
       {},
@@ -167,7 +185,10 @@ export async function runNotificationsBench(options = {}) {
     const floodStarted = performance.now();
     const ids = [];
     for (let i = 0; i < settings.floodRequests; i += 1) {
-      const view = await requestApproval(server.url, key, { action_description: `flood ${i}`, recipient_slack: '#approvals' });
+      const view = await requestApproval(server.url, key, {
+        action_description: `flood ${i}`,
+        recipient_slack: '#approvals',
+      });
       ids.push(view.pause_id);
     }
     const floodSentMs = performance.now() - floodStarted;
@@ -175,7 +196,10 @@ export async function runNotificationsBench(options = {}) {
     await server.notifications.router.idle();
     const toApprover = slack.posts.slice(before).filter((p) => p.channel === '#approvals');
     const firstMinute = toApprover.filter((p) => p.at - floodStarted < 60_000);
-    const pending = await server.service.listApprovals({ status: 'pending', limit: settings.floodRequests + 2 * settings.samples + 10 });
+    const pending = await server.service.listApprovals({
+      status: 'pending',
+      limit: settings.floodRequests + 2 * settings.samples + 10,
+    });
     const pendingIds = new Set(pending.map((r) => r.id));
 
     return {
@@ -187,10 +211,14 @@ export async function runNotificationsBench(options = {}) {
         watched_ms: settings.floodWatchMs,
         notifications_first_minute: firstMinute.length,
         notifications_total: toApprover.length,
-        digests: toApprover.filter((p) => / more requests? waiting$/.test(p.text)).map((p) => p.text),
+        digests: toApprover
+          .filter((p) => / more requests? waiting$/.test(p.text))
+          .map((p) => p.text),
         in_inbox: ids.filter((id) => pendingIds.has(id)).length,
         goal_per_minute: goals.notificationsPerMinute,
-        goal_met: firstMinute.length <= goals.notificationsPerMinute && ids.every((id) => pendingIds.has(id)),
+        goal_met:
+          firstMinute.length <= goals.notificationsPerMinute &&
+          ids.every((id) => pendingIds.has(id)),
       },
     };
   } finally {

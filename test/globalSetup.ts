@@ -25,7 +25,8 @@ function isExecutable(path: string): boolean {
 function findOrInstallChromium(): string {
   const fromEnv = process.env['CHROME_PATH'];
   if (fromEnv) {
-    if (!isExecutable(fromEnv)) throw new Error(`CHROME_PATH=${fromEnv} is not an executable file.`);
+    if (!isExecutable(fromEnv))
+      throw new Error(`CHROME_PATH=${fromEnv} is not an executable file.`);
     return fromEnv;
   }
   const debianPath = '/usr/bin/chromium';

@@ -22,7 +22,12 @@ serveStdio(() => {
       inputSchema: z.object({ city: z.string().describe('City name, e.g. Paris') }),
     },
     async ({ city }) => ({
-      content: [{ type: 'text', text: `Weather in ${city}: ${forecasts[city.toLowerCase()] ?? 'Clear, 17 °C'}` }],
+      content: [
+        {
+          type: 'text',
+          text: `Weather in ${city}: ${forecasts[city.toLowerCase()] ?? 'Clear, 17 °C'}`,
+        },
+      ],
     }),
   );
   return server;

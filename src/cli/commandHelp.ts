@@ -83,7 +83,9 @@ export const commandSpecs: Record<string, CommandSpec> = {
     summary:
       'A one-time sign-in link for the server running on the data dir (15 minutes, works once).',
     settings: ['dataDir', 'publicUrl', ...common],
-    flags: [['--enroll', 'its session may add the operator’s first second factor (TOTP or passkey)']],
+    flags: [
+      ['--enroll', 'its session may add the operator’s first second factor (TOTP or passkey)'],
+    ],
   },
   keys: {
     usage: ['loopgate keys create --name NAME', 'loopgate keys list', 'loopgate keys revoke ID'],
@@ -125,7 +127,10 @@ export const commandSpecs: Record<string, CommandSpec> = {
     settings: ['dataDir', ...common],
     flags: [
       ['--operator NAME', 'whose authenticator (default the first admin)'],
-      ['--replace', 'totp enroll: replace an existing authenticator after a first code from the new one'],
+      [
+        '--replace',
+        'totp enroll: replace an existing authenticator after a first code from the new one',
+      ],
     ],
   },
   audit: {

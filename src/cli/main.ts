@@ -12,7 +12,12 @@ import type { ApprovalsClient } from '../mcp/approvalsClient.js';
 import type { GatewayBackend } from '../mcp/gatewayBackend.js';
 import type { HandoffClient } from '../mcp/handoffClient.js';
 import type { Logger } from 'pino';
-import { createAgentKey, createLoginUrl, ensureDefaultOperator, loadOrCreateLocalAgentKey } from '../service/operatorAuth.js';
+import {
+  createAgentKey,
+  createLoginUrl,
+  ensureDefaultOperator,
+  loadOrCreateLocalAgentKey,
+} from '../service/operatorAuth.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import { createLogger } from './logger.js';
 import { findBrokenAuditEntry } from '../core/auditChain.js';
@@ -96,7 +101,10 @@ function err(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-async function withStore<T>(config: Config, run: (store: ReturnType<typeof openSqliteStore>) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  config: Config,
+  run: (store: ReturnType<typeof openSqliteStore>) => Promise<T>,
+): Promise<T> {
   const store = openSqliteStore(databasePath(requireDataDir(config.dataDir)));
   try {
     return await run(store);
@@ -146,14 +154,28 @@ interface OpenedApprovals {
  * The approvals server for `mcp` and `proxy`: a remote one (`--server-url`), the one already
  * running on the data dir, or one embedded in this process.
  */
-async function openApprovals(config: Config, logger: Logger, role: string): Promise<OpenedApprovals> {
+async function openApprovals(
+  config: Config,
+  logger: Logger,
+  role: string,
+): Promise<OpenedApprovals> {
   // Each command loads only what it uses: start-up time is what a desktop client waits for.
-  const [{ createRemoteApprovalsClient }, { createRemoteGatewayBackend, createLocalGatewayBackend }, { createRemoteHandoffClient }] =
-    await Promise.all([import('../mcp/approvalsClient.js'), import('../mcp/gatewayBackend.js'), import('../mcp/handoffClient.js')]);
+  const [
+    { createRemoteApprovalsClient },
+    { createRemoteGatewayBackend, createLocalGatewayBackend },
+    { createRemoteHandoffClient },
+  ] = await Promise.all([
+    import('../mcp/approvalsClient.js'),
+    import('../mcp/gatewayBackend.js'),
+    import('../mcp/handoffClient.js'),
+  ]);
   if (config.serverUrl) {
     if (!config.apiKey) {
       const scope = role === 'proxy' ? ' --scope gateway' : '';
-      throw new LoopgateError('E_CONFIG_INVALID', `--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY (create one on the server with \`loopgate keys create --name NAME${scope}\`).`);
+      throw new LoopgateError(
+        'E_CONFIG_INVALID',
+        `--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY (create one on the server with \`loopgate keys create --name NAME${scope}\`).`,
+      );
     }
     logger.info({ server: config.serverUrl }, `loopgate ${role}: using a remote server`);
     return {
@@ -178,8 +200,12 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
     // decisions made in it reach this agent at once.
     // The proxy gets a gateway key of its own (the only kind /v1/gateway/* accepts); mcp an agent key.
     const scope = role === 'proxy' ? 'gateway' : 'agent';
-    const apiKey = await withStore(config, (store) => loadOrCreateLocalAgentKey(store, dataDir, config.agentName, Date.now(), scope));
-    err(`loopgate ${role}: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${shellQuote(dataDir)}\`).`);
+    const apiKey = await withStore(config, (store) =>
+      loadOrCreateLocalAgentKey(store, dataDir, config.agentName, Date.now(), scope),
+    );
+    err(
+      `loopgate ${role}: using the loopgate server already running on ${dataDir} at ${running}/ (sign in with \`loopgate login-url --data-dir ${shellQuote(dataDir)}\`).`,
+    );
     return {
       client: createRemoteApprovalsClient({
         serverUrl: running,
@@ -203,9 +229,16 @@ async function openApprovals(config: Config, logger: Logger, role: string): Prom
   ]);
   // MCP hosts keep this process's stderr in their log files: print how to get a sign-in link,
   // never a live one.
-  err(`loopgate ${role}: inbox at ${server.url}/ — for a sign-in link run \`loopgate login-url --data-dir ${shellQuote(dataDir)}\` in a terminal.`);
+  err(
+    `loopgate ${role}: inbox at ${server.url}/ — for a sign-in link run \`loopgate login-url --data-dir ${shellQuote(dataDir)}\` in a terminal.`,
+  );
   return {
-    client: createLocalApprovalsClient({ service: server.service, agentId: config.agentName, jwks: server.jwks, signingSecret: server.signingSecret }),
+    client: createLocalApprovalsClient({
+      service: server.service,
+      agentId: config.agentName,
+      jwks: server.jwks,
+      signingSecret: server.signingSecret,
+    }),
     backend: createLocalGatewayBackend({
       service: server.service,
       store: server.store,
@@ -229,9 +262,16 @@ function stopOnStdinEnd(stop: () => Promise<void>): void {
 async function commandMcp(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const approvals = await openApprovals(config, logger, 'mcp');
-  const [{ createHandoffAgent }, { serveMcpStdio }] = await Promise.all([import('../mcp/handoffAgent.js'), import('../mcp/mcpEndpoints.js')]);
+  const [{ createHandoffAgent }, { serveMcpStdio }] = await Promise.all([
+    import('../mcp/handoffAgent.js'),
+    import('../mcp/mcpEndpoints.js'),
+  ]);
   const handoff = createHandoffAgent({ client: approvals.handoff, defaultCdpUrl: config.cdpUrl });
-  const handle = serveMcpStdio(approvals.client, (error) => logger.debug({ err: error }, 'mcp stdio error'), { handoff });
+  const handle = serveMcpStdio(
+    approvals.client,
+    (error) => logger.debug({ err: error }, 'mcp stdio error'),
+    { handoff },
+  );
   stopOnStdinEnd(async () => {
     await handle.close().catch(() => undefined);
     await handoff.closeAll();
@@ -241,11 +281,23 @@ async function commandMcp(config: Config): Promise<void> {
 
 async function commandProxy(config: Config, positionals: string[]): Promise<void> {
   const command = positionals.slice(1);
-  if (!config.policy) throw new LoopgateError('E_CLI_USAGE', 'proxy needs --policy FILE (which tools need which gate).');
+  if (!config.policy)
+    throw new LoopgateError(
+      'E_CLI_USAGE',
+      'proxy needs --policy FILE (which tools need which gate).',
+    );
   if (command.length === 0 && !config.downstreamUrl) {
-    throw new LoopgateError('E_CLI_USAGE', 'proxy needs the MCP server to wrap: `loopgate proxy --policy FILE -- CMD ARGS…` or --downstream-url URL.');
+    throw new LoopgateError(
+      'E_CLI_USAGE',
+      'proxy needs the MCP server to wrap: `loopgate proxy --policy FILE -- CMD ARGS…` or --downstream-url URL.',
+    );
   }
-  const [{ readPolicyFile }, { connectDownstream }, { createGatewayServer, listDownstreamTools }, { serveFactoryOverStdio }] = await Promise.all([
+  const [
+    { readPolicyFile },
+    { connectDownstream },
+    { createGatewayServer, listDownstreamTools },
+    { serveFactoryOverStdio },
+  ] = await Promise.all([
     import('../gates/policyParse.js'),
     import('../mcp/connectDownstream.js'),
     import('../mcp/gatewayServer.js'),
@@ -253,7 +305,11 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
   ]);
   const policy = await readPolicyFile(config.policy);
   const logger = createLogger(config.logLevel);
-  const downstream = await connectDownstream(config.downstreamUrl ? { url: config.downstreamUrl } : { command, env: environmentForDownstream() });
+  const downstream = await connectDownstream(
+    config.downstreamUrl
+      ? { url: config.downstreamUrl }
+      : { command, env: environmentForDownstream() },
+  );
   const tools = await listDownstreamTools(downstream);
   const approvals = await openApprovals(config, logger, 'proxy');
   const handle = serveFactoryOverStdio(
@@ -268,7 +324,9 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
       }),
     (error) => logger.debug({ err: error }, 'proxy stdio error'),
   );
-  err(`loopgate proxy: ${tools.length} tools from ${config.downstreamUrl ?? command.join(' ')}, policy ${config.policy}.`);
+  err(
+    `loopgate proxy: ${tools.length} tools from ${config.downstreamUrl ?? command.join(' ')}, policy ${config.policy}.`,
+  );
   stopOnStdinEnd(async () => {
     await handle.close().catch(() => undefined);
     await downstream.close().catch(() => undefined);
@@ -279,46 +337,79 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
 async function commandLoginUrl(config: Config, values: Record<string, unknown>): Promise<void> {
   const running = readRunningServerUrl(requireDataDir(config.dataDir));
   if (!running) {
-    err(`No loopgate server is running on ${resolve(config.dataDir)}. Start one with \`loopgate serve\` (or \`loopgate mcp\`); the link works once it runs.`);
+    err(
+      `No loopgate server is running on ${resolve(config.dataDir)}. Start one with \`loopgate serve\` (or \`loopgate mcp\`); the link works once it runs.`,
+    );
   }
   const url = running ?? config.publicUrl ?? `http://${config.host}:${config.port}`;
   await withStore(config, async (store) => {
     const admin = await ensureDefaultOperator(store, Date.now());
-    out(await createLoginUrl(store, admin, url, Date.now(), { source: values['enroll'] === true ? 'enroll' : 'login' }));
+    out(
+      await createLoginUrl(store, admin, url, Date.now(), {
+        source: values['enroll'] === true ? 'enroll' : 'login',
+      }),
+    );
   });
   if (!running) process.exitCode = 3;
 }
 
-async function commandKeys(config: Config, positionals: string[], values: Record<string, unknown>): Promise<void> {
+async function commandKeys(
+  config: Config,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<void> {
   const [, sub, arg] = positionals;
   await withStore(config, async (store) => {
     if (sub === 'create') {
       const name = values['name'];
-      if (typeof name !== 'string') throw new LoopgateError('E_CLI_USAGE', 'keys create needs --name NAME (the agent id its requests carry).');
+      if (typeof name !== 'string')
+        throw new LoopgateError(
+          'E_CLI_USAGE',
+          'keys create needs --name NAME (the agent id its requests carry).',
+        );
       const scope = values['scope'] ?? 'agent';
       if (scope !== 'agent' && scope !== 'gateway') {
-        throw new LoopgateError('E_CLI_USAGE', `--scope must be "agent" (an agent's own key) or "gateway" (a remote loopgate proxy's key); got "${String(scope)}".`);
+        throw new LoopgateError(
+          'E_CLI_USAGE',
+          `--scope must be "agent" (an agent's own key) or "gateway" (a remote loopgate proxy's key); got "${String(scope)}".`,
+        );
       }
       const key = await createAgentKey(store, name, Date.now(), scope);
       out(key.key);
-      err(`Created ${scope} key ${key.id} for "${key.name}". It is shown once: store it now (e.g. as LOOPGATE_API_KEY).`);
+      err(
+        `Created ${scope} key ${key.id} for "${key.name}". It is shown once: store it now (e.g. as LOOPGATE_API_KEY).`,
+      );
     } else if (sub === 'list') {
       const keys = await store.listAgentKeys();
-      if (keys.length === 0) err('No agent keys. Create one with `loopgate keys create --name NAME`.');
+      if (keys.length === 0)
+        err('No agent keys. Create one with `loopgate keys create --name NAME`.');
       for (const key of keys) {
         const state = key.revokedAt ? `revoked ${new Date(key.revokedAt).toISOString()}` : 'active';
         const used = key.lastUsedAt ? new Date(key.lastUsedAt).toISOString() : 'never';
         out(`${key.id}\t${key.name}\t${key.scope}\t${key.prefix}…\t${state}\tlast used ${used}`);
       }
     } else if (sub === 'revoke') {
-      if (!arg) throw new LoopgateError('E_CLI_USAGE', 'keys revoke needs the key id (see `loopgate keys list`).');
+      if (!arg)
+        throw new LoopgateError(
+          'E_CLI_USAGE',
+          'keys revoke needs the key id (see `loopgate keys list`).',
+        );
       if (!(await store.revokeAgentKey(arg, Date.now()))) {
-        throw new LoopgateError('E_KEY_NOT_FOUND', `No active agent key has id "${arg}"; see \`loopgate keys list\`.`);
+        throw new LoopgateError(
+          'E_KEY_NOT_FOUND',
+          `No active agent key has id "${arg}"; see \`loopgate keys list\`.`,
+        );
       }
-      await store.appendAudit({ type: 'agent_key.revoked', requestId: null, actor: 'cli', data: { id: arg } }, Date.now());
+      await store.appendAudit(
+        { type: 'agent_key.revoked', requestId: null, actor: 'cli', data: { id: arg } },
+        Date.now(),
+      );
       err(`Revoked ${arg}.`);
     } else {
-      throw new LoopgateError('E_CLI_USAGE', 'Use `keys create --name NAME [--scope agent|gateway]`, `keys list` or `keys revoke ID`.');
+      throw new LoopgateError(
+        'E_CLI_USAGE',
+        'Use `keys create --name NAME [--scope agent|gateway]`, `keys list` or `keys revoke ID`.',
+      );
     }
   });
 }
@@ -329,11 +420,19 @@ const inviteTtlMs = 24 * 3_600_000;
 async function findOperator(store: Store, name: string | undefined): Promise<OperatorRecord> {
   if (name === undefined) return ensureDefaultOperator(store, Date.now());
   const operator = await store.getOperatorByName(name);
-  if (!operator) throw new LoopgateError('E_OPERATOR_NOT_FOUND', `No operator is named "${name}"; see \`loopgate operators list\`.`);
+  if (!operator)
+    throw new LoopgateError(
+      'E_OPERATOR_NOT_FOUND',
+      `No operator is named "${name}"; see \`loopgate operators list\`.`,
+    );
   return operator;
 }
 
-async function commandOperators(config: Config, positionals: string[], values: Record<string, unknown>): Promise<void> {
+async function commandOperators(
+  config: Config,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<void> {
   const [, sub, name] = positionals;
   await withStore(config, async (store) => {
     if (sub === 'list') {
@@ -347,24 +446,49 @@ async function commandOperators(config: Config, positionals: string[], values: R
     }
     if (sub === 'link-slack' || sub === 'link-email') {
       const { linkOperatorContact } = await import('./notificationCommands.js');
-      return linkOperatorContact(store, sub === 'link-slack' ? 'slack' : 'email', name, positionals[3], { out, err });
+      return linkOperatorContact(
+        store,
+        sub === 'link-slack' ? 'slack' : 'email',
+        name,
+        positionals[3],
+        { out, err },
+      );
     }
-    if (sub !== 'invite' || !name) throw new LoopgateError('E_CLI_USAGE', 'Use `operators invite NAME [--role approver|admin]` or `operators list`.');
+    if (sub !== 'invite' || !name)
+      throw new LoopgateError(
+        'E_CLI_USAGE',
+        'Use `operators invite NAME [--role approver|admin]` or `operators list`.',
+      );
     const role = (values['role'] as string | undefined) ?? 'approver';
-    if (role !== 'approver' && role !== 'admin') throw new LoopgateError('E_CLI_USAGE', `--role must be approver or admin; got "${role}".`);
-    if (!/^[\w.@-]{1,64}$/.test(name)) throw new LoopgateError('E_CLI_USAGE', `Operator names are 1-64 letters, digits, . _ @ -; got "${name}".`);
-    if (await store.getOperatorByName(name)) throw new LoopgateError('E_OPERATOR_EXISTS', `An operator named "${name}" exists already.`);
+    if (role !== 'approver' && role !== 'admin')
+      throw new LoopgateError('E_CLI_USAGE', `--role must be approver or admin; got "${role}".`);
+    if (!/^[\w.@-]{1,64}$/.test(name))
+      throw new LoopgateError(
+        'E_CLI_USAGE',
+        `Operator names are 1-64 letters, digits, . _ @ -; got "${name}".`,
+      );
+    if (await store.getOperatorByName(name))
+      throw new LoopgateError('E_OPERATOR_EXISTS', `An operator named "${name}" exists already.`);
     const now = Date.now();
     const operator = await store.ensureOperator({ id: createId('op'), name, role, now });
-    await store.appendAudit({ type: 'operator.invited', requestId: null, actor: 'cli', data: { name, role } }, now);
+    await store.appendAudit(
+      { type: 'operator.invited', requestId: null, actor: 'cli', data: { name, role } },
+      now,
+    );
     const running = readRunningServerUrl(resolve(config.dataDir));
     const base = running ?? config.publicUrl ?? `http://${config.host}:${config.port}`;
     out(await createLoginUrl(store, operator, base, now, { source: 'invite', ttlMs: inviteTtlMs }));
-    err(`Invited ${name} (${role}). Send them the link above: it works once, for 24 hours, and opens their settings to set up an authenticator.`);
+    err(
+      `Invited ${name} (${role}). Send them the link above: it works once, for 24 hours, and opens their settings to set up an authenticator.`,
+    );
   });
 }
 
-async function commandTotp(config: Config, positionals: string[], values: Record<string, unknown>): Promise<void> {
+async function commandTotp(
+  config: Config,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<void> {
   const sub = positionals[1];
   const dataDir = resolve(config.dataDir);
   await withStore(config, async (store) => {
@@ -385,11 +509,15 @@ async function commandTotp(config: Config, positionals: string[], values: Record
       out(qr.terminal);
       out(uri);
       if (existing) {
-        err(`Scan the QR code (or enter the URI) in an authenticator app for ${operator.name}, then type the 6-digit code it shows. The old authenticator keeps working until then.`);
+        err(
+          `Scan the QR code (or enter the URI) in an authenticator app for ${operator.name}, then type the 6-digit code it shows. The old authenticator keeps working until then.`,
+        );
         const code = await readCodeLine('Code from the new authenticator: ');
         totp.checkFirstCode(secret, code);
         await totp.enroll(operator, secret, 'cli');
-        err(`Replaced the authenticator of ${operator.name}; the old one no longer works.${existing.state.lockedAt !== null ? ' It is still locked: run `loopgate totp unlock --operator ' + operator.name + '` to unlock it.' : ''}`);
+        err(
+          `Replaced the authenticator of ${operator.name}; the old one no longer works.${existing.state.lockedAt !== null ? ' It is still locked: run `loopgate totp unlock --operator ' + operator.name + '` to unlock it.' : ''}`,
+        );
       } else {
         await totp.enroll(operator, secret, 'cli');
         err(`Scan the QR code (or enter the URI) in an authenticator app for ${operator.name}.`);
@@ -398,7 +526,10 @@ async function commandTotp(config: Config, positionals: string[], values: Record
       await totp.unlock(operator, 'cli');
       err(`Unlocked the authenticator of ${operator.name}.`);
     } else {
-      throw new LoopgateError('E_CLI_USAGE', 'Use `totp enroll [--operator NAME]` or `totp unlock --operator NAME`.');
+      throw new LoopgateError(
+        'E_CLI_USAGE',
+        'Use `totp enroll [--operator NAME]` or `totp unlock --operator NAME`.',
+      );
     }
   });
 }
@@ -410,14 +541,21 @@ async function commandTotp(config: Config, positionals: string[], values: Record
  */
 async function readCodeLine(prompt: string): Promise<string> {
   const { createInterface } = await import('node:readline');
-  const lines = createInterface({ input: process.stdin, ...(process.stdin.isTTY ? { output: process.stderr } : {}), terminal: process.stdin.isTTY === true });
+  const lines = createInterface({
+    input: process.stdin,
+    ...(process.stdin.isTTY ? { output: process.stderr } : {}),
+    terminal: process.stdin.isTTY === true,
+  });
   if (process.stdin.isTTY) process.stderr.write(prompt);
   try {
     for await (const line of lines) return line.trim();
   } finally {
     lines.close();
   }
-  throw new LoopgateError('E_TOTP_CODE_MALFORMED', 'No code came in: type the 6 digits the new authenticator shows (or pipe them in on one line). Nothing was replaced.');
+  throw new LoopgateError(
+    'E_TOTP_CODE_MALFORMED',
+    'No code came in: type the 6 digits the new authenticator shows (or pipe them in on one line). Nothing was replaced.',
+  );
 }
 
 async function commandAudit(config: Config, positionals: string[]): Promise<void> {
@@ -441,12 +579,17 @@ async function commandAudit(config: Config, positionals: string[]): Promise<void
 }
 
 async function readInput(source: string | undefined): Promise<string> {
-  if (!source) throw new LoopgateError('E_CLI_USAGE', 'verify needs a file, or - to read standard input.');
+  if (!source)
+    throw new LoopgateError('E_CLI_USAGE', 'verify needs a file, or - to read standard input.');
   if (source !== '-') {
     try {
       return readFileSync(source, 'utf8');
     } catch (cause) {
-      throw new LoopgateError('E_CLI_FILE_NOT_FOUND', `Could not read ${resolve(source)}: ${(cause as Error).message}. Give the file of the result or receipt, or - to read standard input.`, { cause });
+      throw new LoopgateError(
+        'E_CLI_FILE_NOT_FOUND',
+        `Could not read ${resolve(source)}: ${(cause as Error).message}. Give the file of the result or receipt, or - to read standard input.`,
+        { cause },
+      );
     }
   }
   const chunks: Buffer[] = [];
@@ -454,7 +597,11 @@ async function readInput(source: string | undefined): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function commandVerify(config: Config, positionals: string[], values: Record<string, unknown>): Promise<void> {
+async function commandVerify(
+  config: Config,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<void> {
   const text = (await readInput(positionals[1])).trim();
   let input: unknown = text;
   if (text.startsWith('{')) {
@@ -483,7 +630,9 @@ async function commandVerify(config: Config, positionals: string[], values: Reco
     return;
   }
   const p = result.value.payload;
-  out(`VALID: ${p.decision} by ${p.responder} at ${p.responded_at} (via ${p.channel}) for pause_id ${p.pause_id}, action_hash ${p.action_hash}${result.value.hmacChecked ? '; HMAC checked' : ''}.`);
+  out(
+    `VALID: ${p.decision} by ${p.responder} at ${p.responded_at} (via ${p.channel}) for pause_id ${p.pause_id}, action_hash ${p.action_hash}${result.value.hmacChecked ? '; HMAC checked' : ''}.`,
+  );
 }
 
 /** How long `loopgate mcp` on a running server's data dir keeps retrying while that server restarts. */
@@ -491,12 +640,17 @@ const sharedServerRetryMs = 5_000;
 
 function printCommandHelp(command: string): void {
   const text = formatCommandHelp(command);
-  if (text === null) throw new LoopgateError('E_CLI_USAGE', `Unknown command "${command}".\n\n${usage}`);
+  if (text === null)
+    throw new LoopgateError('E_CLI_USAGE', `Unknown command "${command}".\n\n${usage}`);
   out(text);
 }
 
 function isMissingFile(error: unknown): error is NodeJS.ErrnoException & { path: string } {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT' && typeof (error as NodeJS.ErrnoException).path === 'string';
+  return (
+    error instanceof Error &&
+    (error as NodeJS.ErrnoException).code === 'ENOENT' &&
+    typeof (error as NodeJS.ErrnoException).path === 'string'
+  );
 }
 
 /** Runs the CLI with `argv` (without node and script). Resolves with the exit code. */
@@ -531,12 +685,15 @@ export async function main(argv: string[]): Promise<void> {
       return commandAudit(config, positionals);
     case 'webhooks': {
       const { commandWebhooks } = await import('./notificationCommands.js');
-      return withStore(config, (store) => commandWebhooks(store, positionals, values['events'] as string | undefined, { out, err }));
+      return withStore(config, (store) =>
+        commandWebhooks(store, positionals, values['events'] as string | undefined, { out, err }),
+      );
     }
     case 'keys':
       return commandKeys(config, positionals, values);
     case 'secret':
-      if (positionals[1] !== 'show') throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate secret show`.');
+      if (positionals[1] !== 'show')
+        throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate secret show`.');
       out(config.signingSecret ?? loadOrCreateSigningSecret(requireDataDir(config.dataDir)));
       return;
     case 'verify':
@@ -547,11 +704,15 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const parseError = error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
+  const parseError =
+    error instanceof TypeError &&
+    (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
   if (isLoopgateError(error)) {
     err(`loopgate: ${error.code}: ${error.message}`);
   } else if (isMissingFile(error)) {
-    err(`loopgate: E_CLI_FILE_NOT_FOUND: ${error.path}: no such file (${error.syscall ?? 'open'}).`);
+    err(
+      `loopgate: E_CLI_FILE_NOT_FOUND: ${error.path}: no such file (${error.syscall ?? 'open'}).`,
+    );
   } else if (parseError) {
     err(`loopgate: E_CLI_USAGE: ${error.message}\n\n${usage}`);
   } else {

@@ -76,18 +76,27 @@ function gateNeedsPage(approval: NotifiableApproval): boolean {
  * @throws LoopgateError E_CONFIG_INVALID for a missing `emailFrom` or a malformed escalation
  *   recipient; E_EMAIL_SMTP_URL_INVALID, E_EMAIL_ADDRESS_INVALID from the email sender.
  */
-export async function startNotifications(config: NotificationsConfig, deps: StartNotificationsDeps): Promise<RunningNotifications> {
+export async function startNotifications(
+  config: NotificationsConfig,
+  deps: StartNotificationsDeps,
+): Promise<RunningNotifications> {
   const now = deps.now ?? Date.now;
   const { store, service } = deps;
   const publicUrl = deps.publicUrl.replace(/\/$/, '');
   if (config.escalationSlack !== undefined && !isSlackRecipient(config.escalationSlack)) {
-    throw new LoopgateError('E_CONFIG_INVALID', `LOOPGATE_ESCALATION_SLACK must be a #channel or a Slack id like U012ABC; got "${config.escalationSlack}".`);
+    throw new LoopgateError(
+      'E_CONFIG_INVALID',
+      `LOOPGATE_ESCALATION_SLACK must be a #channel or a Slack id like U012ABC; got "${config.escalationSlack}".`,
+    );
   }
 
   let slackClient: SlackClient | null = null;
   let slack: Notifier | undefined;
   if (config.slackBotToken) {
-    slackClient = new SlackClient({ token: config.slackBotToken, ...(config.slackApiUrl ? { baseUrl: config.slackApiUrl } : {}) });
+    slackClient = new SlackClient({
+      token: config.slackBotToken,
+      ...(config.slackApiUrl ? { baseUrl: config.slackApiUrl } : {}),
+    });
     slack = new SlackNotifier({
       client: slackClient,
       gateNeedsPage,
@@ -103,14 +112,20 @@ export async function startNotifications(config: NotificationsConfig, deps: Star
   let closeEmail = () => undefined as void;
   if (config.smtpUrl) {
     if (!config.emailFrom) {
-      throw new LoopgateError('E_CONFIG_INVALID', 'LOOPGATE_SMTP_URL is set but LOOPGATE_EMAIL_FROM is not: set the From address of approval mail (--email-from).');
+      throw new LoopgateError(
+        'E_CONFIG_INVALID',
+        'LOOPGATE_SMTP_URL is set but LOOPGATE_EMAIL_FROM is not: set the From address of approval mail (--email-from).',
+      );
     }
     const [{ createEmailSender, isEmailAddress }, { EmailNotifier }] = await Promise.all([
       import('../channels/email/createEmailSender.js'),
       import('../channels/email/emailNotifier.js'),
     ]);
     if (config.escalationEmail !== undefined && !isEmailAddress(config.escalationEmail)) {
-      throw new LoopgateError('E_CONFIG_INVALID', `LOOPGATE_ESCALATION_EMAIL must be one plain address; got "${config.escalationEmail}".`);
+      throw new LoopgateError(
+        'E_CONFIG_INVALID',
+        `LOOPGATE_ESCALATION_EMAIL must be one plain address; got "${config.escalationEmail}".`,
+      );
     }
     const sender = createEmailSender({ smtpUrl: config.smtpUrl, from: config.emailFrom });
     closeEmail = () => sender.close();
@@ -153,13 +168,21 @@ export async function startNotifications(config: NotificationsConfig, deps: Star
     logger: deps.logger,
   });
 
-  const apiRoutes: Hono<AppEnv>[] = [createDeliveryRoutes(store), createEmailConfirmRoutes({ store, service, now })];
+  const apiRoutes: Hono<AppEnv>[] = [
+    createDeliveryRoutes(store),
+    createEmailConfirmRoutes({ store, service, now }),
+  ];
   if (config.slackSigningSecret) {
     apiRoutes.push(
       createSlackRoutes({
         store,
         service,
-        client: slackClient ?? new SlackClient({ token: '', ...(config.slackApiUrl ? { baseUrl: config.slackApiUrl } : {}) }),
+        client:
+          slackClient ??
+          new SlackClient({
+            token: '',
+            ...(config.slackApiUrl ? { baseUrl: config.slackApiUrl } : {}),
+          }),
         signingSecret: config.slackSigningSecret,
         now,
       }),
@@ -177,7 +200,11 @@ export async function startNotifications(config: NotificationsConfig, deps: Star
     slackClient,
     apiRoutes,
     pageRoutes: [createNotificationPages()],
-    channels: { slack: slack !== undefined, slackActions: config.slackSigningSecret !== undefined, email: email !== undefined },
+    channels: {
+      slack: slack !== undefined,
+      slackActions: config.slackSigningSecret !== undefined,
+      email: email !== undefined,
+    },
     async close() {
       await router.stop();
       await outbox.stop();

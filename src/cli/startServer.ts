@@ -88,7 +88,10 @@ export async function startServer(
   const store = openSqliteStore(databasePath(dataDir));
   let recipientPolicy;
   try {
-    recipientPolicy = createRecipientPolicy(store, { email: config.allowedEmailRecipients, slack: config.allowedSlackRecipients });
+    recipientPolicy = createRecipientPolicy(store, {
+      email: config.allowedEmailRecipients,
+      slack: config.allowedSlackRecipients,
+    });
   } catch (err) {
     await store.close();
     throw err;
@@ -98,7 +101,8 @@ export async function startServer(
   const jwks = buildJwks([receiptKey]);
   await ensureDefaultOperator(store, Date.now());
 
-  let handler: (request: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 });
+  let handler: (request: Request) => Response | Promise<Response> = () =>
+    new Response('starting', { status: 503 });
   const server = createAdaptorServer({ fetch: (request: Request) => handler(request) });
   const listen = (port: number) =>
     new Promise<void>((resolveListen, rejectListen) => {
@@ -113,46 +117,89 @@ export async function startServer(
     await listen(config.port);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && options.fallbackToAnyPort) {
-      logger.warn({ port: config.port }, `port ${config.port} is in use; listening on a free port instead`);
+      logger.warn(
+        { port: config.port },
+        `port ${config.port} is in use; listening on a free port instead`,
+      );
       await listen(0);
     } else {
       await store.close();
-      throw await explainListenError(err as NodeJS.ErrnoException, { host: config.host, port: config.port, dataDir, runningUrl: readRunningServerUrl(dataDir) });
+      throw await explainListenError(err as NodeJS.ErrnoException, {
+        host: config.host,
+        port: config.port,
+        dataDir,
+        runningUrl: readRunningServerUrl(dataDir),
+      });
     }
   }
   const port = (server.address() as AddressInfo).port;
   // Loopback binds are announced as `localhost`: browsers refuse IP addresses as WebAuthn relying
   // party ids, so passkeys only work on a host name.
-  const hostForUrl = isLoopbackHost(config.host) ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const hostForUrl = isLoopbackHost(config.host)
+    ? 'localhost'
+    : config.host.includes(':')
+      ? `[${config.host}]`
+      : config.host;
   const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
 
   const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
-  const webauthn = createLazyWebAuthnService({ store, rpName: 'loopgate', ...relyingPartyFromPublicUrl(url) });
-  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: url, totp, webauthn, recipientPolicy });
+  const webauthn = createLazyWebAuthnService({
+    store,
+    rpName: 'loopgate',
+    ...relyingPartyFromPublicUrl(url),
+  });
+  const service = new ApprovalService({
+    store,
+    receiptKey,
+    signingSecret,
+    publicUrl: url,
+    totp,
+    webauthn,
+    recipientPolicy,
+  });
   const factorGuard = new FactorChangeGuard({ store, totp, passkeys: webauthn });
   await service.expireDue();
   service.startExpirySweeper();
   const { startNotifications } = await import('./notificationsSetup.js');
-  const notifications = await startNotifications(config, { store, service, publicUrl: url, logger });
+  const notifications = await startNotifications(config, {
+    store,
+    service,
+    publicUrl: url,
+    logger,
+  });
   // The MCP server SDK is loaded on the first /mcp request, not at start-up.
   let mcpEndpoint: Promise<McpEndpoint & { close(): Promise<void> }> | undefined;
   const loadMcpEndpoint = () =>
-    (mcpEndpoint ??= Promise.all([import('../mcp/mcpEndpoints.js'), import('../mcp/localApprovalsClient.js')]).then(
-      ([{ createMcpHttpEndpoint }, { createLocalApprovalsClient }]) =>
-        createMcpHttpEndpoint(
-          ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
-          (error) => logger.debug({ err: error }, 'mcp endpoint error'),
-        ),
+    (mcpEndpoint ??= Promise.all([
+      import('../mcp/mcpEndpoints.js'),
+      import('../mcp/localApprovalsClient.js'),
+    ]).then(([{ createMcpHttpEndpoint }, { createLocalApprovalsClient }]) =>
+      createMcpHttpEndpoint(
+        ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
+        (error) => logger.debug({ err: error }, 'mcp endpoint error'),
+      ),
     ));
-  const mcp: McpEndpoint = { fetch: async (request, agent) => (await loadMcpEndpoint()).fetch(request, agent) };
+  const mcp: McpEndpoint = {
+    fetch: async (request, agent) => (await loadMcpEndpoint()).fetch(request, agent),
+  };
   const allowed = buildAllowedOrigins(url, port, isLoopbackHost(config.host));
   const relay = createRelayHub({
     publicUrl: url,
     checkRequest: (host, origin) =>
-      host !== undefined && allowed.hostnames.has(new URL(`http://${host}`).hostname.toLowerCase()) && (origin === undefined || allowed.origins.has(origin)),
+      host !== undefined &&
+      allowed.hostnames.has(new URL(`http://${host}`).hostname.toLowerCase()) &&
+      (origin === undefined || allowed.origins.has(origin)),
     onStatusChange: ({ view, previous, actor }) =>
       void store
-        .appendAudit({ type: previous === null ? 'handoff.created' : `handoff.${view.status}`, requestId: view.session_id, actor, data: { service: view.service, status: view.status } }, Date.now())
+        .appendAudit(
+          {
+            type: previous === null ? 'handoff.created' : `handoff.${view.status}`,
+            requestId: view.session_id,
+            actor,
+            data: { service: view.service, status: view.status },
+          },
+          Date.now(),
+        )
         .catch((error: unknown) => logger.error({ err: error }, 'handoff audit entry not written')),
   });
   server.on('upgrade', (req, socket, head) => {
@@ -168,19 +215,33 @@ export async function startServer(
     mcp,
     totp,
     factorGuard,
-    extraApiRoutes: [createWebAuthnRoutes(webauthn, factorGuard), createGatewayRoutes({ service, store, totp }), createHandoffRoutes(relay), ...notifications.apiRoutes],
+    extraApiRoutes: [
+      createWebAuthnRoutes(webauthn, factorGuard),
+      createGatewayRoutes({ service, store, totp }),
+      createHandoffRoutes(relay),
+      ...notifications.apiRoutes,
+    ],
     extraRoutes: notifications.pageRoutes,
     extraAssets: {
       e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),
       viewer: join(webRoot, 'viewer'),
       // @simplewebauthn/browser's UMD bundle, served as /assets/vendor/index.umd.min.js.
-      vendor: join(dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')), '..', 'dist', 'bundle'),
+      vendor: join(
+        dirname(createRequire(import.meta.url).resolve('@simplewebauthn/browser')),
+        '..',
+        'dist',
+        'bundle',
+      ),
     },
   });
   handler = (request) => app.fetch(request);
 
   const infoPath = join(dataDir, serverInfoFile);
-  writeFileSync(infoPath, JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }), { mode: 0o600 });
+  writeFileSync(
+    infoPath,
+    JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }),
+    { mode: 0o600 },
+  );
 
   return {
     url,

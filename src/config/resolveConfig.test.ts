@@ -20,28 +20,52 @@ describe('resolveConfig', () => {
     const dir = mkdtempSync(join(tmpdir(), 'loopgate-config-'));
     const file = join(dir, 'config.json');
     writeFileSync(file, JSON.stringify({ port: 9000, host: '127.0.0.2', logLevel: 'warn' }));
-    const config = resolveConfig({ config: file, logLevel: 'debug' }, { LOOPGATE_HOST: '127.0.0.3', LOOPGATE_LOG_LEVEL: 'error' });
-    expect(config).toMatchObject({ port: 9000, host: '127.0.0.3', logLevel: 'debug', dataDir: './.loopgate', allowPublicBind: false });
-    expect(resolveConfig({}, {})).toMatchObject({ host: '127.0.0.1', port: 7878, agentName: 'local' });
+    const config = resolveConfig(
+      { config: file, logLevel: 'debug' },
+      { LOOPGATE_HOST: '127.0.0.3', LOOPGATE_LOG_LEVEL: 'error' },
+    );
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '127.0.0.3',
+      logLevel: 'debug',
+      dataDir: './.loopgate',
+      allowPublicBind: false,
+    });
+    expect(resolveConfig({}, {})).toMatchObject({
+      host: '127.0.0.1',
+      port: 7878,
+      agentName: 'local',
+    });
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('names the flag, the env var or the file key that is wrong', () => {
-    expect(errorOf(() => resolveConfig({ port: 'seventy' }, {}))).toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(/^--port: .*"seventy"/) });
-    expect(errorOf(() => resolveConfig({}, { LOOPGATE_PUBLIC_URL: 'not a url' })).message).toMatch(/^LOOPGATE_PUBLIC_URL:/);
+    expect(errorOf(() => resolveConfig({ port: 'seventy' }, {}))).toMatchObject({
+      code: 'E_CONFIG_INVALID',
+      message: expect.stringMatching(/^--port: .*"seventy"/),
+    });
+    expect(errorOf(() => resolveConfig({}, { LOOPGATE_PUBLIC_URL: 'not a url' })).message).toMatch(
+      /^LOOPGATE_PUBLIC_URL:/,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'loopgate-config-'));
     const file = join(dir, 'config.json');
     writeFileSync(file, JSON.stringify({ logLevel: 'loud' }));
-    expect(errorOf(() => resolveConfig({ config: file }, {})).message).toMatch(/"logLevel" in .*config\.json/);
+    expect(errorOf(() => resolveConfig({ config: file }, {})).message).toMatch(
+      /"logLevel" in .*config\.json/,
+    );
     writeFileSync(file, '{ not json');
-    expect(errorOf(() => resolveConfig({ config: file }, {})).message).toMatch(/Could not read the config file/);
+    expect(errorOf(() => resolveConfig({ config: file }, {})).message).toMatch(
+      /Could not read the config file/,
+    );
     writeFileSync(file, JSON.stringify({ colour: 'blue' }));
     expect(errorOf(() => resolveConfig({ config: file }, {})).code).toBe('E_CONFIG_INVALID');
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses a public bind unless allowed', () => {
-    expect(errorOf(() => assertSafeBind({ host: '0.0.0.0', allowPublicBind: false })).code).toBe('E_CONFIG_PUBLIC_BIND');
+    expect(errorOf(() => assertSafeBind({ host: '0.0.0.0', allowPublicBind: false })).code).toBe(
+      'E_CONFIG_PUBLIC_BIND',
+    );
     expect(() => assertSafeBind({ host: '0.0.0.0', allowPublicBind: true })).not.toThrow();
     for (const host of ['127.0.0.1', 'localhost', '::1', '127.1.2.3']) {
       expect(() => assertSafeBind({ host, allowPublicBind: false })).not.toThrow();
@@ -55,12 +79,23 @@ describe('resolveConfig', () => {
     writeFileSync(file, '  lg_from_a_file\n');
     expect(resolveConfig({}, { LOOPGATE_API_KEY_FILE: file }).apiKey).toBe('lg_from_a_file');
     expect(resolveConfig({}, { LOOPGATE_API_KEY: 'lg_from_env' }).apiKey).toBe('lg_from_env');
-    expect(errorOf(() => resolveConfig({ apiKeyFile: file }, { LOOPGATE_API_KEY: 'lg_x' }))).toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(/one way only/) });
-    expect(errorOf(() => resolveConfig({ apiKeyFile: join(dir, 'missing') }, {})).code).toBe('E_CONFIG_API_KEY_FILE');
+    expect(
+      errorOf(() => resolveConfig({ apiKeyFile: file }, { LOOPGATE_API_KEY: 'lg_x' })),
+    ).toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringMatching(/one way only/) });
+    expect(errorOf(() => resolveConfig({ apiKeyFile: join(dir, 'missing') }, {})).code).toBe(
+      'E_CONFIG_API_KEY_FILE',
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('gives a wrapped server the environment without loopgate’s own settings', () => {
-    expect(environmentForDownstream({ GITHUB_TOKEN: 'ghp_x', PATH: '/bin', LOOPGATE_API_KEY: 'lg_x', loopgate_signing_secret: 's' })).toEqual({ GITHUB_TOKEN: 'ghp_x', PATH: '/bin' });
+    expect(
+      environmentForDownstream({
+        GITHUB_TOKEN: 'ghp_x',
+        PATH: '/bin',
+        LOOPGATE_API_KEY: 'lg_x',
+        loopgate_signing_secret: 's',
+      }),
+    ).toEqual({ GITHUB_TOKEN: 'ghp_x', PATH: '/bin' });
   });
 });

@@ -12,20 +12,29 @@ const keys = Object.keys(configSchema.shape) as (keyof Config)[];
  * @param env the environment (defaults to `process.env`)
  * @throws LoopgateError E_CONFIG_INVALID naming the flag, env var or file key that is wrong
  */
-export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Config {
+export function resolveConfig(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const fromEnv: Record<string, unknown> = {};
   for (const key of keys) {
     const value = env[toEnvName(key)];
     if (value !== undefined && value !== '') fromEnv[key] = value;
   }
-  const fromFlags = Object.fromEntries(Object.entries(flags).filter(([k, v]) => keys.includes(k as keyof Config) && v !== undefined));
+  const fromFlags = Object.fromEntries(
+    Object.entries(flags).filter(([k, v]) => keys.includes(k as keyof Config) && v !== undefined),
+  );
   const configPath = (fromFlags['config'] ?? fromEnv['config']) as string | undefined;
   let fromFile: Record<string, unknown> = {};
   if (configPath) {
     try {
       fromFile = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
     } catch (cause) {
-      throw new LoopgateError('E_CONFIG_INVALID', `Could not read the config file ${configPath}: ${(cause as Error).message}`, { cause });
+      throw new LoopgateError(
+        'E_CONFIG_INVALID',
+        `Could not read the config file ${configPath}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
   }
   const merged = { ...fromFile, ...fromEnv, ...fromFlags };
@@ -34,8 +43,17 @@ export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.Proces
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0] ?? '');
     const source =
-      key in fromFlags ? `--${toFlagName(key)}` : key in fromEnv ? toEnvName(key) : key in fromFile ? `"${key}" in ${configPath}` : key || 'config';
-    throw new LoopgateError('E_CONFIG_INVALID', `${source}: ${issue.message}${key in merged ? ` (got ${JSON.stringify(merged[key as keyof typeof merged])})` : ''}`);
+      key in fromFlags
+        ? `--${toFlagName(key)}`
+        : key in fromEnv
+          ? toEnvName(key)
+          : key in fromFile
+            ? `"${key}" in ${configPath}`
+            : key || 'config';
+    throw new LoopgateError(
+      'E_CONFIG_INVALID',
+      `${source}: ${issue.message}${key in merged ? ` (got ${JSON.stringify(merged[key as keyof typeof merged])})` : ''}`,
+    );
   }
   return readApiKeyFile(parsed.data);
 }
@@ -50,25 +68,40 @@ function readApiKeyFile(config: Config): Config {
   const file = config.apiKeyFile;
   if (file === undefined) return config;
   if (config.apiKey !== undefined) {
-    throw new LoopgateError('E_CONFIG_INVALID', '--api-key-file and --api-key (or LOOPGATE_API_KEY) are both set; give the agent key one way only.');
+    throw new LoopgateError(
+      'E_CONFIG_INVALID',
+      '--api-key-file and --api-key (or LOOPGATE_API_KEY) are both set; give the agent key one way only.',
+    );
   }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is no such file' : (cause as Error).message;
-    throw new LoopgateError('E_CONFIG_API_KEY_FILE', `--api-key-file ${file}: could not read it (${reason}); expected a file holding one agent key.`, { cause });
+    const reason =
+      (cause as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'there is no such file'
+        : (cause as Error).message;
+    throw new LoopgateError(
+      'E_CONFIG_API_KEY_FILE',
+      `--api-key-file ${file}: could not read it (${reason}); expected a file holding one agent key.`,
+      { cause },
+    );
   }
   const apiKey = text.trim();
   if (apiKey === '') {
-    throw new LoopgateError('E_CONFIG_API_KEY_FILE', `--api-key-file ${file} is empty; expected one agent key (from \`loopgate keys create --name NAME\`).`);
+    throw new LoopgateError(
+      'E_CONFIG_API_KEY_FILE',
+      `--api-key-file ${file} is empty; expected one agent key (from \`loopgate keys create --name NAME\`).`,
+    );
   }
   return { ...config, apiKey };
 }
 
 /** True for addresses only this machine can reach. */
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return (
+    host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  );
 }
 
 /**
@@ -90,7 +123,9 @@ export function assertSafeBind(config: Pick<Config, 'host' | 'allowPublicBind'>)
  * settings (the agent key, the signing secret), which that server has no use for.
  * @param env the environment (defaults to `process.env`)
  */
-export function environmentForDownstream(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function environmentForDownstream(
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const result: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && !name.toUpperCase().startsWith('LOOPGATE_')) result[name] = value;

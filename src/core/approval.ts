@@ -100,7 +100,8 @@ export interface ApprovalResponse {
 }
 
 /** A JSON value, as a gated tool call's arguments hold them. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /**
  * What a request's `action_details` hold: strings, numbers and booleans from `request_approval`
@@ -157,6 +158,9 @@ export function isFinalStatus(status: ApprovalStatus): boolean {
  * The status a reader should see at `now`: a pending request past its `expiresAt` reads as
  * `timed_out` even before the sweeper has written that down (e.g. the server was down).
  */
-export function effectiveStatus(record: Pick<ApprovalRecord, 'status' | 'expiresAt'>, now: number): ApprovalStatus {
+export function effectiveStatus(
+  record: Pick<ApprovalRecord, 'status' | 'expiresAt'>,
+  now: number,
+): ApprovalStatus {
   return record.status === 'pending' && record.expiresAt <= now ? 'timed_out' : record.status;
 }

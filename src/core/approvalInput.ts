@@ -6,11 +6,19 @@ export const fieldSpecSchema = z
   .object({
     name: z
       .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'a name of letters, digits, _ . - (1-64, not starting with a digit)')
+      .regex(
+        /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/,
+        'a name of letters, digits, _ . - (1-64, not starting with a digit)',
+      )
       .describe('Key the value comes back under in response.fields.'),
     label: z.string().min(1).max(200).describe('What the human sees next to the input.'),
-    type: z.enum(['string', 'number', 'boolean']).describe('Input type: string, number or boolean.'),
-    required: z.boolean().optional().describe('When true the human cannot approve without a value.'),
+    type: z
+      .enum(['string', 'number', 'boolean'])
+      .describe('Input type: string, number or boolean.'),
+    required: z
+      .boolean()
+      .optional()
+      .describe('When true the human cannot approve without a value.'),
   })
   .strict();
 
@@ -25,20 +33,35 @@ export const approvalInputSchema = z
       .trim()
       .min(1, 'must not be empty')
       .max(approvalLimits.maxDescriptionLength)
-      .describe('One sentence a human can judge, e.g. "Send $420 to ACME Corp from the ops account".'),
+      .describe(
+        'One sentence a human can judge, e.g. "Send $420 to ACME Corp from the ops account".',
+      ),
     action_details: z
       .record(
         z.string().min(1).max(approvalLimits.maxDetailKeyLength),
-        z.union([z.string().max(approvalLimits.maxDetailValueLength), z.number().finite(), z.boolean()]),
+        z.union([
+          z.string().max(approvalLimits.maxDetailValueLength),
+          z.number().finite(),
+          z.boolean(),
+        ]),
       )
-      .refine((d) => Object.keys(d).length <= approvalLimits.maxDetails, `at most ${approvalLimits.maxDetails} details`)
+      .refine(
+        (d) => Object.keys(d).length <= approvalLimits.maxDetails,
+        `at most ${approvalLimits.maxDetails} details`,
+      )
       .describe(
         'The exact parameters of the action (strings, numbers or booleans), shown to the human in full as a table.',
       ),
-    recipient_email: z.email().optional().describe('Email address to notify (delivered when email is configured).'),
+    recipient_email: z
+      .email()
+      .optional()
+      .describe('Email address to notify (delivered when email is configured).'),
     recipient_slack: z
       .string()
-      .regex(/^(#[a-z0-9._-]{1,80}|[UCGW][A-Z0-9]{2,20})$/, 'a #channel name or a Slack user/channel id like U012ABC')
+      .regex(
+        /^(#[a-z0-9._-]{1,80}|[UCGW][A-Z0-9]{2,20})$/,
+        'a #channel name or a Slack user/channel id like U012ABC',
+      )
       .optional()
       .describe('Slack #channel or user id to notify (delivered when Slack is configured).'),
     timeout_hours: z
@@ -46,7 +69,9 @@ export const approvalInputSchema = z
       .positive()
       .max(approvalLimits.maxTimeoutHours)
       .optional()
-      .describe(`Hours until the request times out; default ${approvalLimits.defaultTimeoutHours}, max ${approvalLimits.maxTimeoutHours}.`),
+      .describe(
+        `Hours until the request times out; default ${approvalLimits.defaultTimeoutHours}, max ${approvalLimits.maxTimeoutHours}.`,
+      ),
     fields: z
       .array(fieldSpecSchema)
       .max(approvalLimits.maxFields)

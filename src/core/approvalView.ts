@@ -1,4 +1,11 @@
-import type { ActionDetails, ApprovalRecord, ApprovalStatus, FieldSpec, FieldValues, GateSpec } from './approval.js';
+import type {
+  ActionDetails,
+  ApprovalRecord,
+  ApprovalStatus,
+  FieldSpec,
+  FieldValues,
+  GateSpec,
+} from './approval.js';
 import { effectiveStatus } from './approval.js';
 
 /**
@@ -49,7 +56,11 @@ export interface ApprovalView {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The view of `record` as seen at `now` (a request past its expiry reads `timed_out`). */
-export function toApprovalView(record: ApprovalRecord, publicUrl: string, now: number): ApprovalView {
+export function toApprovalView(
+  record: ApprovalRecord,
+  publicUrl: string,
+  now: number,
+): ApprovalView {
   const view: ApprovalView = {
     pause_id: record.id,
     agent_id: record.agentId,
@@ -66,7 +77,11 @@ export function toApprovalView(record: ApprovalRecord, publicUrl: string, now: n
     gate: record.gate.quorum
       ? {
           type: record.gate.type,
-          quorum: { n: record.gate.quorum.n, approvers: record.gate.quorum.approvers, step_up: record.gate.quorum.stepUp },
+          quorum: {
+            n: record.gate.quorum.n,
+            approvers: record.gate.quorum.approvers,
+            step_up: record.gate.quorum.stepUp,
+          },
         }
       : { type: record.gate.type },
     tool: record.toolName,

@@ -38,10 +38,16 @@ export function findBrokenAuditEntry(
   let expectedSeq = entries[0]?.seq ?? 1;
   for (const entry of entries) {
     if (entry.seq !== expectedSeq) {
-      return { seq: entry.seq, reason: `expected entry ${expectedSeq} here, found ${entry.seq} (deleted or reordered)` };
+      return {
+        seq: entry.seq,
+        reason: `expected entry ${expectedSeq} here, found ${entry.seq} (deleted or reordered)`,
+      };
     }
     if (entry.prevHash !== prevHash) {
-      return { seq: entry.seq, reason: 'prevHash does not match the previous entry (deleted, reordered or edited)' };
+      return {
+        seq: entry.seq,
+        reason: 'prevHash does not match the previous entry (deleted, reordered or edited)',
+      };
     }
     if (computeAuditEntryHash(entry) !== entry.hash) {
       return { seq: entry.seq, reason: 'hash does not match the entry’s contents (edited)' };

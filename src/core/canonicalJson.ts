@@ -10,6 +10,7 @@ import canonicalize from 'canonicalize';
  */
 export function canonicalizeJson(value: unknown): string {
   const text = canonicalize(value);
-  if (text === undefined) throw new TypeError('canonicalizeJson: value is not representable as JSON');
+  if (text === undefined)
+    throw new TypeError('canonicalizeJson: value is not representable as JSON');
   return text;
 }

@@ -10,7 +10,10 @@ export const errorCodes = {
     status: 409,
     meaning: 'The request was already decided, cancelled or expired; one decision wins.',
   },
-  E_APPROVAL_EXPIRED: { status: 409, meaning: 'The request passed its expires_at before a decision.' },
+  E_APPROVAL_EXPIRED: {
+    status: 409,
+    meaning: 'The request passed its expires_at before a decision.',
+  },
   E_APPROVAL_INPUT_INVALID: {
     status: 400,
     meaning: 'The request_approval input does not match the schema (field, type or limit).',
@@ -25,15 +28,20 @@ export const errorCodes = {
   },
   E_DECISION_INVALID: {
     status: 400,
-    meaning: 'A decision body is malformed: decision must be approved or rejected, fields must match.',
+    meaning:
+      'A decision body is malformed: decision must be approved or rejected, fields must match.',
   },
   E_APPROVAL_RECIPIENT_NOT_ALLOWED: {
     status: 403,
-    meaning: 'recipient_email or recipient_slack is neither a linked operator nor allowed by an admin (allowed-email-recipients, allowed-slack-recipients).',
+    meaning:
+      'recipient_email or recipient_slack is neither a linked operator nor allowed by an admin (allowed-email-recipients, allowed-slack-recipients).',
   },
 
   // --- authentication and authorisation ---
-  E_AUTH_REQUIRED: { status: 401, meaning: 'No valid X-Loopgate-Session header or agent key was presented.' },
+  E_AUTH_REQUIRED: {
+    status: 401,
+    meaning: 'No valid X-Loopgate-Session header or agent key was presented.',
+  },
   E_AUTH_KEY_INVALID: { status: 401, meaning: 'The bearer agent key is unknown or revoked.' },
   E_AUTH_FORBIDDEN: {
     status: 403,
@@ -45,7 +53,8 @@ export const errorCodes = {
   },
   E_AUTH_NEXT_INVALID: {
     status: 400,
-    meaning: 'The sign-in `next` is not a path on this server (or has control characters or spaces).',
+    meaning:
+      'The sign-in `next` is not a path on this server (or has control characters or spaces).',
   },
   E_AUTH_TICKET_INVALID: {
     status: 401,
@@ -65,20 +74,32 @@ export const errorCodes = {
   },
   E_HTTP_FETCH_SITE_FORBIDDEN: {
     status: 403,
-    meaning: 'A state-changing browser request came from another origin (Sec-Fetch-Site is not same-origin).',
+    meaning:
+      'A state-changing browser request came from another origin (Sec-Fetch-Site is not same-origin).',
   },
   E_HTTP_NOT_FOUND: { status: 404, meaning: 'No route matches that method and path.' },
-  E_HTTP_BODY_INVALID: { status: 400, meaning: 'The request body is not valid JSON of the expected shape.' },
+  E_HTTP_BODY_INVALID: {
+    status: 400,
+    meaning: 'The request body is not valid JSON of the expected shape.',
+  },
   E_HTTP_BODY_TOO_LARGE: {
     status: 413,
-    meaning: 'The request body is larger than the server reads (max-body-bytes, 1 MiB by default; Slack interactions 64 KiB).',
+    meaning:
+      'The request body is larger than the server reads (max-body-bytes, 1 MiB by default; Slack interactions 64 KiB).',
   },
   E_JSON_UNSUPPORTED: {
     status: 400,
-    meaning: 'JSON (a request body or tool arguments) nests deeper than 64 levels or holds a number outside the double range (such as 1e400).',
+    meaning:
+      'JSON (a request body or tool arguments) nests deeper than 64 levels or holds a number outside the double range (such as 1e400).',
   },
-  E_HTTP_PATH_INVALID: { status: 400, meaning: 'The URL path has a malformed percent-escape (such as %E0%A4%A).' },
-  E_HTTP_INTERNAL: { status: 500, meaning: 'An unexpected error; details are in the server log only.' },
+  E_HTTP_PATH_INVALID: {
+    status: 400,
+    meaning: 'The URL path has a malformed percent-escape (such as %E0%A4%A).',
+  },
+  E_HTTP_INTERNAL: {
+    status: 500,
+    meaning: 'An unexpected error; details are in the server log only.',
+  },
 
   // --- operators ---
   E_OPERATOR_NOT_FOUND: { status: 404, meaning: 'No operator has that name.' },
@@ -88,7 +109,10 @@ export const errorCodes = {
   E_KEY_NOT_FOUND: { status: 404, meaning: 'No agent key has that id.' },
 
   // --- receipts and signing ---
-  E_RECEIPT_MALFORMED: { status: 400, meaning: 'The receipt is not a compact JWS with a JSON payload.' },
+  E_RECEIPT_MALFORMED: {
+    status: 400,
+    meaning: 'The receipt is not a compact JWS with a JSON payload.',
+  },
   E_RECEIPT_SIGNATURE_INVALID: {
     status: 400,
     meaning: 'The receipt’s Ed25519 signature does not verify against the JWKS.',
@@ -111,7 +135,8 @@ export const errorCodes = {
   },
   E_TOTP_REPLAYED: {
     status: 403,
-    meaning: 'The authenticator code was used already, or is older than one used; each code works once.',
+    meaning:
+      'The authenticator code was used already, or is older than one used; each code works once.',
   },
   E_TOTP_REQUEST_VOIDED: {
     status: 403,
@@ -119,7 +144,8 @@ export const errorCodes = {
   },
   E_TOTP_LOCKED: {
     status: 423,
-    meaning: 'Ten wrong authenticator codes in a row locked the operator’s TOTP until an admin unlocks it.',
+    meaning:
+      'Ten wrong authenticator codes in a row locked the operator’s TOTP until an admin unlocks it.',
   },
   E_TOTP_NOT_ENROLLED: {
     status: 409,
@@ -132,7 +158,8 @@ export const errorCodes = {
   E_TOTP_KEY_INVALID: { status: 500, meaning: 'The TOTP encryption key is not 32 bytes.' },
   E_TOTP_ALREADY_ENROLLED: {
     status: 409,
-    meaning: 'The operator has an authenticator already; loopgate totp enroll --replace replaces it after a first code.',
+    meaning:
+      'The operator has an authenticator already; loopgate totp enroll --replace replaces it after a first code.',
   },
   E_TOTP_ENROLLMENT_EXPIRED: {
     status: 400,
@@ -140,17 +167,23 @@ export const errorCodes = {
   },
   E_FACTOR_PROOF_REQUIRED: {
     status: 403,
-    meaning: 'Adding or replacing a second factor needs a current TOTP code or passkey assertion of the operator.',
+    meaning:
+      'Adding or replacing a second factor needs a current TOTP code or passkey assertion of the operator.',
   },
   E_FACTOR_FIRST_NEEDS_INVITE: {
     status: 403,
-    meaning: 'A first second factor is added only from an invite or login-url --enroll link, or with loopgate totp enroll.',
+    meaning:
+      'A first second factor is added only from an invite or login-url --enroll link, or with loopgate totp enroll.',
   },
   E_POLICY_INVALID: {
     status: 500,
-    meaning: 'The policy file is not valid YAML or JSON of the policy schema; the message names the line.',
+    meaning:
+      'The policy file is not valid YAML or JSON of the policy schema; the message names the line.',
   },
-  E_POLICY_DENIED: { status: 403, meaning: 'The policy denies this tool call (gate deny); it is never forwarded.' },
+  E_POLICY_DENIED: {
+    status: 403,
+    meaning: 'The policy denies this tool call (gate deny); it is never forwarded.',
+  },
   E_QUORUM_NOT_APPROVER: {
     status: 403,
     meaning: 'The operator is not one of the quorum’s approvers for this request.',
@@ -171,23 +204,28 @@ export const errorCodes = {
   },
   E_WEBAUTHN_CREDENTIAL_FLAGGED: {
     status: 403,
-    meaning: 'The passkey was flagged after its sign counter went backwards (a possible clone); register a new one.',
+    meaning:
+      'The passkey was flagged after its sign counter went backwards (a possible clone); register a new one.',
   },
   E_WEBAUTHN_CHALLENGE_INVALID: {
     status: 403,
-    meaning: 'The passkey challenge is unknown, used already, expired (5 minutes), another operator’s, or for another request.',
+    meaning:
+      'The passkey challenge is unknown, used already, expired (5 minutes), another operator’s, or for another request.',
   },
   E_WEBAUTHN_ASSERTION_INVALID: {
     status: 403,
-    meaning: 'The passkey assertion is malformed or does not verify (signature, origin, relying party id or user verification).',
+    meaning:
+      'The passkey assertion is malformed or does not verify (signature, origin, relying party id or user verification).',
   },
   E_WEBAUTHN_COUNTER_REGRESSED: {
     status: 403,
-    meaning: 'The passkey’s sign counter did not increase (a possible cloned authenticator); the passkey is now flagged.',
+    meaning:
+      'The passkey’s sign counter did not increase (a possible cloned authenticator); the passkey is now flagged.',
   },
   E_WEBAUTHN_REGISTRATION_INVALID: {
     status: 400,
-    meaning: 'The passkey registration is malformed, already registered, or does not verify (challenge, origin, relying party id or user verification).',
+    meaning:
+      'The passkey registration is malformed, already registered, or does not verify (challenge, origin, relying party id or user verification).',
   },
 
   // --- handoff ---
@@ -213,11 +251,13 @@ export const errorCodes = {
   },
   E_HANDOFF_ENDED: {
     status: 409,
-    meaning: 'The handoff session already ended (resolved, cancelled, timeout or error); start a new one.',
+    meaning:
+      'The handoff session already ended (resolved, cancelled, timeout or error); start a new one.',
   },
   E_HANDOFF_REQUEST_INVALID: {
     status: 400,
-    meaning: 'A handoff request does not match the schema (service, context, ttl_seconds, status, max_wait_seconds).',
+    meaning:
+      'A handoff request does not match the schema (service, context, ttl_seconds, status, max_wait_seconds).',
   },
   E_HANDOFF_CDP_URL_MISSING: {
     status: 400,
@@ -229,7 +269,8 @@ export const errorCodes = {
   },
   E_CDP_URL_INVALID: {
     status: 400,
-    meaning: 'cdp_url is not http://host:port, ws://…/devtools/browser/… or ws://…/devtools/page/….',
+    meaning:
+      'cdp_url is not http://host:port, ws://…/devtools/browser/… or ws://…/devtools/page/….',
   },
   E_CDP_UNREACHABLE: {
     status: 502,
@@ -250,7 +291,8 @@ export const errorCodes = {
   },
   E_E2EE_SECRET_INVALID: {
     status: 400,
-    meaning: 'The session secret (#k=… in the session URL) is missing, not base64url, or under 128 bits.',
+    meaning:
+      'The session secret (#k=… in the session URL) is missing, not base64url, or under 128 bits.',
   },
   E_E2EE_SESSION_ID_INVALID: {
     status: 400,
@@ -262,7 +304,8 @@ export const errorCodes = {
   },
   E_E2EE_REKEY_REFUSED: {
     status: 409,
-    meaning: 'A hello with a different public key arrived in a keyed session; keys never change mid-session.',
+    meaning:
+      'A hello with a different public key arrived in a keyed session; keys never change mid-session.',
   },
   E_E2EE_CONFIRM_INVALID: {
     status: 400,
@@ -276,23 +319,28 @@ export const errorCodes = {
   // --- channels ---
   E_SLACK_SIGNATURE_INVALID: {
     status: 401,
-    meaning: 'The X-Slack-Signature header is missing or is not the v0 HMAC-SHA256 of the raw body under the signing secret.',
+    meaning:
+      'The X-Slack-Signature header is missing or is not the v0 HMAC-SHA256 of the raw body under the signing secret.',
   },
   E_SLACK_TIMESTAMP_INVALID: {
     status: 401,
-    meaning: 'The X-Slack-Request-Timestamp header is missing, not a number, or more than 300 s from now.',
+    meaning:
+      'The X-Slack-Request-Timestamp header is missing, not a number, or more than 300 s from now.',
   },
   E_SLACK_PAYLOAD_INVALID: {
     status: 400,
-    meaning: 'The Slack interactivity body is not a form-encoded payload= holding a block_actions JSON of the expected shape.',
+    meaning:
+      'The Slack interactivity body is not a form-encoded payload= holding a block_actions JSON of the expected shape.',
   },
   E_SLACK_API_ERROR: {
     status: 502,
-    meaning: 'The Slack Web API answered ok:false or an unexpected HTTP status (the Slack error is in the message).',
+    meaning:
+      'The Slack Web API answered ok:false or an unexpected HTTP status (the Slack error is in the message).',
   },
   E_SLACK_RATE_LIMITED: {
     status: 503,
-    meaning: 'The Slack Web API kept answering 429 beyond the retries and Retry-After wait allowed.',
+    meaning:
+      'The Slack Web API kept answering 429 beyond the retries and Retry-After wait allowed.',
   },
   E_SLACK_UNREACHABLE: {
     status: 502,
@@ -320,7 +368,8 @@ export const errorCodes = {
   },
   E_EMAIL_CONFIRM_TOKEN_INVALID: {
     status: 400,
-    meaning: 'The email confirm token is malformed, unknown, used already, or past the request’s expiry.',
+    meaning:
+      'The email confirm token is malformed, unknown, used already, or past the request’s expiry.',
   },
   E_WEBHOOK_SECRET_INVALID: {
     status: 400,
@@ -336,43 +385,54 @@ export const errorCodes = {
   },
   E_SLACK_USER_NOT_LINKED: {
     status: 403,
-    meaning: 'The Slack user who clicked is not linked to an operator (loopgate operators link-slack NAME U…); nothing was decided.',
+    meaning:
+      'The Slack user who clicked is not linked to an operator (loopgate operators link-slack NAME U…); nothing was decided.',
   },
   E_EMAIL_RECIPIENT_NOT_LINKED: {
     status: 403,
-    meaning: 'The address the confirm link went to is not linked to an operator (loopgate operators link-email NAME ADDRESS); nothing was decided.',
+    meaning:
+      'The address the confirm link went to is not linked to an operator (loopgate operators link-email NAME ADDRESS); nothing was decided.',
   },
   E_WEBHOOK_NOT_FOUND: { status: 404, meaning: 'No webhook endpoint has that id.' },
   E_WEBHOOK_EVENTS_INVALID: {
     status: 400,
-    meaning: 'The webhook event list names a type other than request.created, request.decided or request.expired.',
+    meaning:
+      'The webhook event list names a type other than request.created, request.decided or request.expired.',
   },
   E_NOTIFY_BUDGET_EXCEEDED: {
     status: 429,
-    meaning: 'The agent used its mail and Slack messages for the hour (agent-notifications-per-hour); the request stays in the inbox.',
+    meaning:
+      'The agent used its mail and Slack messages for the hour (agent-notifications-per-hour); the request stays in the inbox.',
   },
 
   // --- gateway ---
-  E_GATEWAY_DOWNSTREAM: { status: 502, meaning: 'The MCP server behind loopgate proxy failed to start or to answer a call.' },
+  E_GATEWAY_DOWNSTREAM: {
+    status: 502,
+    meaning: 'The MCP server behind loopgate proxy failed to start or to answer a call.',
+  },
   E_GATEWAY_APPROVALS: {
     status: 502,
     meaning: 'A gated call was refused because its approval could not be checked (fails closed).',
   },
   E_GATEWAY_CALL_TOO_LARGE: {
     status: 413,
-    meaning: 'A gated call has more arguments, canonical JSON bytes or nesting than a human can be shown in full; refused before any approval exists.',
+    meaning:
+      'A gated call has more arguments, canonical JSON bytes or nesting than a human can be shown in full; refused before any approval exists.',
   },
   E_CHANNEL_CANNOT_SHOW: {
     status: 400,
-    meaning: 'This request is too long to show in full in a Slack message or an email, so it cannot be approved there; approve it on the approval page.',
+    meaning:
+      'This request is too long to show in full in a Slack message or an email, so it cannot be approved there; approve it on the approval page.',
   },
   E_GATEWAY_GATE_MISMATCH: {
     status: 403,
-    meaning: 'The approval for a gated call was made under another gate than the policy names (its signed receipt says so); the call was not forwarded.',
+    meaning:
+      'The approval for a gated call was made under another gate than the policy names (its signed receipt says so); the call was not forwarded.',
   },
   E_GATEWAY_OTP_THROTTLED: {
     status: 429,
-    meaning: 'This gateway sent too many wrong otp arguments in a row; no code is checked until the time the message names.',
+    meaning:
+      'This gateway sent too many wrong otp arguments in a row; no code is checked until the time the message names.',
   },
 
   // --- configuration and CLI ---
@@ -392,11 +452,13 @@ export const errorCodes = {
   },
   E_CLI_DATA_DIR_MISSING: {
     status: 404,
-    meaning: 'The data dir holds no loopgate database; point --data-dir (LOOPGATE_DATA_DIR) at the one loopgate serve uses.',
+    meaning:
+      'The data dir holds no loopgate database; point --data-dir (LOOPGATE_DATA_DIR) at the one loopgate serve uses.',
   },
   E_CLI_FILE_NOT_FOUND: {
     status: 404,
-    meaning: 'A file named on the command line (a receipt to verify, --jwks) does not exist or cannot be read.',
+    meaning:
+      'A file named on the command line (a receipt to verify, --jwks) does not exist or cannot be read.',
   },
   E_CLI_JWKS_INVALID: {
     status: 400,
@@ -404,15 +466,18 @@ export const errorCodes = {
   },
   E_SERVER_PORT_IN_USE: {
     status: 409,
-    meaning: 'The port is taken, by a loopgate server already running or by another program; use it (loopgate login-url) or pick --port.',
+    meaning:
+      'The port is taken, by a loopgate server already running or by another program; use it (loopgate login-url) or pick --port.',
   },
   E_SERVER_LISTEN_FAILED: {
     status: 500,
-    meaning: 'The server could not listen on --host/--port (permission denied or address unavailable).',
+    meaning:
+      'The server could not listen on --host/--port (permission denied or address unavailable).',
   },
   E_REMOTE_WAIT_INTERRUPTED: {
     status: 503,
-    meaning: 'The loopgate server went away during a wait (restarted); the request is kept: call wait_for_approval again.',
+    meaning:
+      'The loopgate server went away during a wait (restarted); the request is kept: call wait_for_approval again.',
   },
 
   // --- storage ---

@@ -23,4 +23,5 @@ export function isLoopgateError(err: unknown, code?: ErrorCode): err is Loopgate
 }
 
 /** The result shape validators return; callers decide whether to throw. */
-export type Validation<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
+export type Validation<T> =
+  { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };

@@ -36,7 +36,10 @@ export interface ReceiptPayload {
  * Signs a receipt: compact JWS (RFC 7515 §7.1) with `alg: EdDSA` (RFC 8037 §3.1), `kid` and
  * `typ` in the protected header, over the RFC 8785 canonical payload.
  */
-export async function signReceipt(payload: ReceiptPayload, key: ReceiptSigningKey): Promise<string> {
+export async function signReceipt(
+  payload: ReceiptPayload,
+  key: ReceiptSigningKey,
+): Promise<string> {
   return new CompactSign(new TextEncoder().encode(canonicalizeJson(payload)))
     .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: receiptType })
     .sign(key.privateKey);
@@ -63,29 +66,56 @@ export interface VerifiedReceipt {
  * Refusals: E_RECEIPT_MALFORMED, E_RECEIPT_KEY_UNKNOWN, E_RECEIPT_SIGNATURE_INVALID.
  */
 export async function verifyReceipt(jws: string, jwks: Jwks): Promise<Validation<VerifiedReceipt>> {
-  if (typeof jws !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(jws.trim())) {
-    return { ok: false, code: 'E_RECEIPT_MALFORMED', message: 'Expected a compact JWS (three base64url parts separated by dots).' };
+  if (
+    typeof jws !== 'string' ||
+    !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(jws.trim())
+  ) {
+    return {
+      ok: false,
+      code: 'E_RECEIPT_MALFORMED',
+      message: 'Expected a compact JWS (three base64url parts separated by dots).',
+    };
   }
   try {
     const { payload, protectedHeader } = await compactVerify(jws.trim(), keySetOf(jwks), {
       algorithms: ['EdDSA'],
     });
     if (protectedHeader.typ !== receiptType) {
-      return { ok: false, code: 'E_RECEIPT_MALFORMED', message: `Expected typ "${receiptType}", got "${String(protectedHeader.typ)}".` };
+      return {
+        ok: false,
+        code: 'E_RECEIPT_MALFORMED',
+        message: `Expected typ "${receiptType}", got "${String(protectedHeader.typ)}".`,
+      };
     }
     const text = new TextDecoder().decode(payload);
     const parsed = JSON.parse(text) as ReceiptPayload;
     if (canonicalizeJson(parsed) !== text) {
-      return { ok: false, code: 'E_RECEIPT_MALFORMED', message: 'The receipt payload is not RFC 8785 canonical JSON.' };
+      return {
+        ok: false,
+        code: 'E_RECEIPT_MALFORMED',
+        message: 'The receipt payload is not RFC 8785 canonical JSON.',
+      };
     }
     return { ok: true, value: { payload: parsed, kid: protectedHeader.kid ?? '' } };
   } catch (err) {
     if (err instanceof joseErrors.JWKSNoMatchingKey) {
-      return { ok: false, code: 'E_RECEIPT_KEY_UNKNOWN', message: 'No key in the JWKS matches the receipt’s kid.' };
+      return {
+        ok: false,
+        code: 'E_RECEIPT_KEY_UNKNOWN',
+        message: 'No key in the JWKS matches the receipt’s kid.',
+      };
     }
     if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
-      return { ok: false, code: 'E_RECEIPT_SIGNATURE_INVALID', message: 'The Ed25519 signature does not match the receipt’s contents.' };
+      return {
+        ok: false,
+        code: 'E_RECEIPT_SIGNATURE_INVALID',
+        message: 'The Ed25519 signature does not match the receipt’s contents.',
+      };
     }
-    return { ok: false, code: 'E_RECEIPT_MALFORMED', message: `The receipt could not be read: ${(err as Error).message}` };
+    return {
+      ok: false,
+      code: 'E_RECEIPT_MALFORMED',
+      message: `The receipt could not be read: ${(err as Error).message}`,
+    };
   }
 }

@@ -20,7 +20,8 @@ function sortKeysDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeysDeep);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) out[key] = sortKeysDeep((value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value).sort())
+      out[key] = sortKeysDeep((value as Record<string, unknown>)[key]);
     return out;
   }
   return value;
@@ -31,7 +32,10 @@ function sortKeysDeep(value: unknown): unknown {
  * `JSON.stringify` of the response with `signature` removed and object keys sorted (at every
  * depth). This is the LoopPause recipe, so their verifiers accept loopgate responses unchanged.
  */
-export function computeResponseSignature(response: UnsignedResponse | Record<string, unknown>, secret: string): string {
+export function computeResponseSignature(
+  response: UnsignedResponse | Record<string, unknown>,
+  secret: string,
+): string {
   const rest: Record<string, unknown> = { ...response };
   delete rest['signature'];
   const text = JSON.stringify(sortKeysDeep(rest));
@@ -39,7 +43,10 @@ export function computeResponseSignature(response: UnsignedResponse | Record<str
 }
 
 /** Constant-time check of a `sha256=<hex>` response signature. */
-export function verifyResponseSignature(response: Record<string, unknown>, secret: string): boolean {
+export function verifyResponseSignature(
+  response: Record<string, unknown>,
+  secret: string,
+): boolean {
   const given = response['signature'];
   if (typeof given !== 'string') return false;
   const expected = Buffer.from(computeResponseSignature(response, secret), 'utf8');

@@ -9,7 +9,17 @@ export interface VerifiedApprovalResult extends VerifiedReceipt {
   hmacChecked: boolean;
 }
 
-const responseKeys = ['pause_id', 'action_hash', 'decision', 'comment', 'fields', 'responder', 'responded_at', 'channel', 'nonce'] as const;
+const responseKeys = [
+  'pause_id',
+  'action_hash',
+  'decision',
+  'comment',
+  'fields',
+  'responder',
+  'responded_at',
+  'channel',
+  'nonce',
+] as const;
 
 /**
  * Checks what an agent holds: either a bare receipt (compact JWS) or a whole `check_approval`
@@ -25,13 +35,15 @@ export async function verifyApprovalResult(
   input: unknown,
   options: { jwks: Jwks; secret?: string },
 ): Promise<Validation<VerifiedApprovalResult>> {
-  const result = typeof input === 'string' ? { receipt: input } : (input as Record<string, unknown> | null);
+  const result =
+    typeof input === 'string' ? { receipt: input } : (input as Record<string, unknown> | null);
   const receipt = result && typeof result === 'object' ? result['receipt'] : undefined;
   if (typeof receipt !== 'string') {
     return {
       ok: false,
       code: 'E_RECEIPT_MALFORMED',
-      message: 'Expected a receipt (compact JWS) or a check_approval result with a "receipt" field.',
+      message:
+        'Expected a receipt (compact JWS) or a check_approval result with a "receipt" field.',
     };
   }
   const verified = await verifyReceipt(receipt, options.jwks);
@@ -50,7 +62,8 @@ export async function verifyApprovalResult(
     }
     const r = response as Record<string, unknown>;
     for (const key of [...responseKeys, 'approvers'] as const) {
-      if (!isDeepStrictEqual(r[key], claims[key])) return mismatch(`response.${key}`, r[key], claims[key]);
+      if (!isDeepStrictEqual(r[key], claims[key]))
+        return mismatch(`response.${key}`, r[key], claims[key]);
     }
   }
   let hmacChecked = false;
@@ -59,7 +72,8 @@ export async function verifyApprovalResult(
       return {
         ok: false,
         code: 'E_RECEIPT_HMAC_INVALID',
-        message: 'response.signature is not the HMAC-SHA256 of the response under this signing secret.',
+        message:
+          'response.signature is not the HMAC-SHA256 of the response under this signing secret.',
       };
     }
     hmacChecked = true;

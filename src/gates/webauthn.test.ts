@@ -53,14 +53,26 @@ function approvalRecord(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord
 
 async function createRequest(overrides: Partial<ApprovalRecord> = {}): Promise<string> {
   const record = approvalRecord(overrides);
-  await store.createApproval(record, { type: 'approval.created', requestId: record.id, actor: 'agent:claude', data: {} });
+  await store.createApproval(record, {
+    type: 'approval.created',
+    requestId: record.id,
+    actor: 'agent:claude',
+    data: {},
+  });
   return record.id;
 }
 
 /** Registers a new software passkey for `operator` through the real ceremony. */
-async function registerPasskey(operator: OperatorRecord, name = 'Laptop'): Promise<SoftAuthenticator> {
+async function registerPasskey(
+  operator: OperatorRecord,
+  name = 'Laptop',
+): Promise<SoftAuthenticator> {
   const authenticator = new SoftAuthenticator(origin);
-  await webauthn.verifyRegistration(operator, authenticator.register(await webauthn.registrationOptions(operator)), name);
+  await webauthn.verifyRegistration(
+    operator,
+    authenticator.register(await webauthn.registrationOptions(operator)),
+    name,
+  );
   return authenticator;
 }
 
@@ -83,7 +95,13 @@ beforeEach(async () => {
   store = openSqliteStore(join(dir, 'loopgate.db'));
   clock = { now: t0 };
   const rp = relyingPartyFromPublicUrl(`${origin}/`);
-  webauthn = createWebAuthnService({ store, rpId: rp.rpId, rpName: 'loopgate', origin: rp.origin, now: () => clock.now });
+  webauthn = createWebAuthnService({
+    store,
+    rpId: rp.rpId,
+    rpName: 'loopgate',
+    origin: rp.origin,
+    now: () => clock.now,
+  });
   alice = await store.ensureOperator({ id: 'op_alice', name: 'alice', role: 'admin', now: t0 });
   bob = await store.ensureOperator({ id: 'op_bob', name: 'bob', role: 'approver', now: t0 });
 });
@@ -95,8 +113,14 @@ afterEach(async () => {
 
 describe('relyingPartyFromPublicUrl', () => {
   it('takes the RP ID from the host name and the origin from the public URL', () => {
-    expect(relyingPartyFromPublicUrl('https://approvals.example.com/base/')).toEqual({ rpId: 'approvals.example.com', origin: 'https://approvals.example.com' });
-    expect(relyingPartyFromPublicUrl('http://localhost:7878')).toEqual({ rpId: 'localhost', origin: 'http://localhost:7878' });
+    expect(relyingPartyFromPublicUrl('https://approvals.example.com/base/')).toEqual({
+      rpId: 'approvals.example.com',
+      origin: 'https://approvals.example.com',
+    });
+    expect(relyingPartyFromPublicUrl('http://localhost:7878')).toEqual({
+      rpId: 'localhost',
+      origin: 'http://localhost:7878',
+    });
   });
 });
 
@@ -110,11 +134,23 @@ describe('passkey registration', () => {
     expect(options.timeout).toBe(webAuthnChallengeTtlMs);
 
     const authenticator = new SoftAuthenticator(origin);
-    const view = await webauthn.verifyRegistration(alice, authenticator.register(options), '  Work laptop ');
-    expect(view).toEqual({ id: authenticator.id, name: 'Work laptop', created_at: new Date(t0).toISOString(), last_used_at: null, flagged: false });
+    const view = await webauthn.verifyRegistration(
+      alice,
+      authenticator.register(options),
+      '  Work laptop ',
+    );
+    expect(view).toEqual({
+      id: authenticator.id,
+      name: 'Work laptop',
+      created_at: new Date(t0).toISOString(),
+      last_used_at: null,
+      flagged: false,
+    });
     expect(await webauthn.listCredentials(alice)).toEqual([view]);
     expect(await webauthn.listCredentials(bob)).toEqual([]);
-    expect((await auditOf('gate.webauthn.registered')).map((e) => e.actor)).toEqual(['operator:alice']);
+    expect((await auditOf('gate.webauthn.registered')).map((e) => e.actor)).toEqual([
+      'operator:alice',
+    ]);
 
     // The next ceremony tells the browser not to register the same authenticator again.
     const again = await webauthn.registrationOptions(alice);
@@ -126,14 +162,21 @@ describe('passkey registration', () => {
     const authenticator = new SoftAuthenticator(origin);
     const response = authenticator.register(await webauthn.registrationOptions(alice));
     await webauthn.verifyRegistration(alice, response, 'Laptop');
-    await expectCode(webauthn.verifyRegistration(alice, response, 'Laptop again'), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    await expectCode(
+      webauthn.verifyRegistration(alice, response, 'Laptop again'),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
     expect(await webauthn.listCredentials(alice)).toHaveLength(1);
   });
 
   it('refuses the same authenticator registered twice', async () => {
     const authenticator = await registerPasskey(alice);
     const message = await expectCode(
-      webauthn.verifyRegistration(alice, authenticator.register(await webauthn.registrationOptions(alice)), 'Twice'),
+      webauthn.verifyRegistration(
+        alice,
+        authenticator.register(await webauthn.registrationOptions(alice)),
+        'Twice',
+      ),
       'E_WEBAUTHN_REGISTRATION_INVALID',
     );
     expect(message).toMatch(/registered already/);
@@ -141,12 +184,20 @@ describe('passkey registration', () => {
   });
 
   it('refuses a challenge issued to another operator, and an expired one', async () => {
-    const stolen = new SoftAuthenticator(origin).register(await webauthn.registrationOptions(alice));
-    await expectCode(webauthn.verifyRegistration(bob, stolen, 'Not mine'), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    const stolen = new SoftAuthenticator(origin).register(
+      await webauthn.registrationOptions(alice),
+    );
+    await expectCode(
+      webauthn.verifyRegistration(bob, stolen, 'Not mine'),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
 
     const late = new SoftAuthenticator(origin).register(await webauthn.registrationOptions(alice));
     clock.now += webAuthnChallengeTtlMs;
-    await expectCode(webauthn.verifyRegistration(alice, late, 'Late'), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    await expectCode(
+      webauthn.verifyRegistration(alice, late, 'Late'),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
     expect(await webauthn.listCredentials(alice)).toEqual([]);
     expect(await webauthn.listCredentials(bob)).toEqual([]);
   });
@@ -155,17 +206,35 @@ describe('passkey registration', () => {
     const noUv = new SoftAuthenticator(origin);
     noUv.userVerified = false;
     expect(
-      await expectCode(webauthn.verifyRegistration(alice, noUv.register(await webauthn.registrationOptions(alice)), 'x'), 'E_WEBAUTHN_REGISTRATION_INVALID'),
+      await expectCode(
+        webauthn.verifyRegistration(
+          alice,
+          noUv.register(await webauthn.registrationOptions(alice)),
+          'x',
+        ),
+        'E_WEBAUTHN_REGISTRATION_INVALID',
+      ),
     ).toMatch(/User verification/);
 
     const phishing = new SoftAuthenticator('https://evil.example');
     expect(
-      await expectCode(webauthn.verifyRegistration(alice, phishing.register(await webauthn.registrationOptions(alice)), 'x'), 'E_WEBAUTHN_REGISTRATION_INVALID'),
+      await expectCode(
+        webauthn.verifyRegistration(
+          alice,
+          phishing.register(await webauthn.registrationOptions(alice)),
+          'x',
+        ),
+        'E_WEBAUTHN_REGISTRATION_INVALID',
+      ),
     ).toMatch(/origin/);
 
     const otherRp = new SoftAuthenticator(origin);
     await expectCode(
-      webauthn.verifyRegistration(alice, otherRp.register(await webauthn.registrationOptions(alice), { rpId: 'evil.example' }), 'x'),
+      webauthn.verifyRegistration(
+        alice,
+        otherRp.register(await webauthn.registrationOptions(alice), { rpId: 'evil.example' }),
+        'x',
+      ),
       'E_WEBAUTHN_REGISTRATION_INVALID',
     );
     expect(await webauthn.listCredentials(alice)).toEqual([]);
@@ -173,12 +242,24 @@ describe('passkey registration', () => {
   });
 
   it('refuses a malformed response and a missing or overlong name', async () => {
-    await expectCode(webauthn.verifyRegistration(alice, { id: 'x' }, 'Laptop'), 'E_WEBAUTHN_REGISTRATION_INVALID');
-    await expectCode(webauthn.verifyRegistration(alice, 'not json', 'Laptop'), 'E_WEBAUTHN_REGISTRATION_INVALID');
+    await expectCode(
+      webauthn.verifyRegistration(alice, { id: 'x' }, 'Laptop'),
+      'E_WEBAUTHN_REGISTRATION_INVALID',
+    );
+    await expectCode(
+      webauthn.verifyRegistration(alice, 'not json', 'Laptop'),
+      'E_WEBAUTHN_REGISTRATION_INVALID',
+    );
     const options = await webauthn.registrationOptions(alice);
     const response = new SoftAuthenticator(origin).register(options);
-    await expectCode(webauthn.verifyRegistration(alice, response, '   '), 'E_WEBAUTHN_REGISTRATION_INVALID');
-    await expectCode(webauthn.verifyRegistration(alice, response, 'x'.repeat(65)), 'E_WEBAUTHN_REGISTRATION_INVALID');
+    await expectCode(
+      webauthn.verifyRegistration(alice, response, '   '),
+      'E_WEBAUTHN_REGISTRATION_INVALID',
+    );
+    await expectCode(
+      webauthn.verifyRegistration(alice, response, 'x'.repeat(65)),
+      'E_WEBAUTHN_REGISTRATION_INVALID',
+    );
     expect(await webauthn.listCredentials(alice)).toEqual([]);
   });
 });
@@ -194,21 +275,41 @@ describe('passkey assertions for a request', () => {
     expect(options.allowCredentials?.map((c) => c.id)).toEqual([authenticator.id]);
 
     clock.now += 1_000;
-    const result = await webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: authenticator.assert(options), now: clock.now });
+    const result = await webauthn.verifyAssertion({
+      operatorId: alice.id,
+      requestId,
+      response: authenticator.assert(options),
+      now: clock.now,
+    });
     expect(result).toEqual({ credentialId: authenticator.id });
     const stored = await store.getWebAuthnCredential(authenticator.id);
     expect(stored?.counter).toBe(1);
     expect(stored?.lastUsedAt).toBe(clock.now);
     const accepted = await auditOf('gate.webauthn.accepted');
-    expect(accepted.map((e) => [e.requestId, e.actor, e.data['credential_id']])).toEqual([[requestId, 'operator:alice', authenticator.id]]);
+    expect(accepted.map((e) => [e.requestId, e.actor, e.data['credential_id']])).toEqual([
+      [requestId, 'operator:alice', authenticator.id],
+    ]);
   });
 
   it('refuses a replayed assertion: the challenge was used up by the first', async () => {
     const authenticator = await registerPasskey(alice);
     const requestId = await createRequest();
     const assertion = authenticator.assert(await webauthn.authenticationOptions(alice, requestId));
-    await webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: assertion, now: clock.now });
-    await expectCode(webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: assertion, now: clock.now }), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    await webauthn.verifyAssertion({
+      operatorId: alice.id,
+      requestId,
+      response: assertion,
+      now: clock.now,
+    });
+    await expectCode(
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: assertion,
+        now: clock.now,
+      }),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
     const refused = await auditOf('gate.webauthn.refused');
     expect(refused.map((e) => e.data['reason'])).toEqual(['challenge_invalid']);
   });
@@ -218,7 +319,14 @@ describe('passkey assertions for a request', () => {
     const requestId = await createRequest();
     const assertion = authenticator.assert(await webauthn.authenticationOptions(alice, requestId));
     const results = await Promise.allSettled(
-      Array.from({ length: 20 }, () => webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: assertion, now: clock.now })),
+      Array.from({ length: 20 }, () =>
+        webauthn.verifyAssertion({
+          operatorId: alice.id,
+          requestId,
+          response: assertion,
+          now: clock.now,
+        }),
+      ),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
   });
@@ -228,9 +336,25 @@ describe('passkey assertions for a request', () => {
     const a = await createRequest();
     const b = await createRequest();
     const forA = authenticator.assert(await webauthn.authenticationOptions(alice, a));
-    const message = await expectCode(webauthn.verifyAssertion({ operatorId: alice.id, requestId: b, response: forA, now: clock.now }), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    const message = await expectCode(
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId: b,
+        response: forA,
+        now: clock.now,
+      }),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
     expect(message).toContain(a);
-    await expectCode(webauthn.verifyAssertion({ operatorId: alice.id, requestId: a, response: forA, now: clock.now }), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    await expectCode(
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId: a,
+        response: forA,
+        now: clock.now,
+      }),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
     const refused = await auditOf('gate.webauthn.refused');
     expect(refused.map((e) => [e.requestId, e.data['reason']])).toEqual([
       [b, 'challenge_other_request'],
@@ -244,7 +368,15 @@ describe('passkey assertions for a request', () => {
     const requestId = await createRequest();
     const assertion = authenticator.assert(await webauthn.authenticationOptions(alice, requestId));
     clock.now += webAuthnChallengeTtlMs;
-    await expectCode(webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: assertion, now: clock.now }), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    await expectCode(
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: assertion,
+        now: clock.now,
+      }),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
   });
 
   it("refuses another operator's passkey on the signed-in operator's challenge, and another operator's challenge", async () => {
@@ -253,14 +385,22 @@ describe('passkey assertions for a request', () => {
     const requestId = await createRequest();
     const alicesOptions = await webauthn.authenticationOptions(alice, requestId);
     const message = await expectCode(
-      webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: bobs.assert(alicesOptions), now: clock.now }),
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: bobs.assert(alicesOptions),
+        now: clock.now,
+      }),
       'E_WEBAUTHN_CREDENTIAL_UNKNOWN',
     );
     expect(message).toMatch(/another operator/);
 
     // Bob answering a challenge issued to alice, as himself.
     const stolen = bobs.assert(await webauthn.authenticationOptions(alice, requestId));
-    await expectCode(webauthn.verifyAssertion({ operatorId: bob.id, requestId, response: stolen, now: clock.now }), 'E_WEBAUTHN_CHALLENGE_INVALID');
+    await expectCode(
+      webauthn.verifyAssertion({ operatorId: bob.id, requestId, response: stolen, now: clock.now }),
+      'E_WEBAUTHN_CHALLENGE_INVALID',
+    );
     expect((await store.getWebAuthnCredential(bobs.id))?.lastUsedAt).toBeNull();
   });
 
@@ -269,7 +409,12 @@ describe('passkey assertions for a request', () => {
     const requestId = await createRequest();
     const stranger = new SoftAuthenticator(origin);
     await expectCode(
-      webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: stranger.assert(await webauthn.authenticationOptions(alice, requestId)), now: clock.now }),
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: stranger.assert(await webauthn.authenticationOptions(alice, requestId)),
+        now: clock.now,
+      }),
       'E_WEBAUTHN_CREDENTIAL_UNKNOWN',
     );
   });
@@ -277,22 +422,38 @@ describe('passkey assertions for a request', () => {
   it('refuses an assertion without user verification, from another origin, for another RP ID, or with a bad signature', async () => {
     const authenticator = await registerPasskey(alice);
     const requestId = await createRequest();
-    const verify = (response: unknown) => webauthn.verifyAssertion({ operatorId: alice.id, requestId, response, now: clock.now });
+    const verify = (response: unknown) =>
+      webauthn.verifyAssertion({ operatorId: alice.id, requestId, response, now: clock.now });
 
     authenticator.userVerified = false;
-    expect(await expectCode(verify(authenticator.assert(await webauthn.authenticationOptions(alice, requestId))), 'E_WEBAUTHN_ASSERTION_INVALID')).toMatch(/User verification/);
+    expect(
+      await expectCode(
+        verify(authenticator.assert(await webauthn.authenticationOptions(alice, requestId))),
+        'E_WEBAUTHN_ASSERTION_INVALID',
+      ),
+    ).toMatch(/User verification/);
     authenticator.userVerified = true;
 
-    const phished = authenticator.assert(await webauthn.authenticationOptions(alice, requestId), { origin: 'https://evil.example' });
+    const phished = authenticator.assert(await webauthn.authenticationOptions(alice, requestId), {
+      origin: 'https://evil.example',
+    });
     expect(await expectCode(verify(phished), 'E_WEBAUTHN_ASSERTION_INVALID')).toMatch(/origin/);
 
-    const otherRp = authenticator.assert(await webauthn.authenticationOptions(alice, requestId), { rpId: 'evil.example' });
+    const otherRp = authenticator.assert(await webauthn.authenticationOptions(alice, requestId), {
+      rpId: 'evil.example',
+    });
     await expectCode(verify(otherRp), 'E_WEBAUTHN_ASSERTION_INVALID');
 
     const forged = authenticator.assert(await webauthn.authenticationOptions(alice, requestId));
     const signature = Buffer.from(forged.response.signature, 'base64url');
     signature[signature.length - 1]! ^= 0x01;
-    await expectCode(verify({ ...forged, response: { ...forged.response, signature: signature.toString('base64url') } }), 'E_WEBAUTHN_ASSERTION_INVALID');
+    await expectCode(
+      verify({
+        ...forged,
+        response: { ...forged.response, signature: signature.toString('base64url') },
+      }),
+      'E_WEBAUTHN_ASSERTION_INVALID',
+    );
 
     const stored = await store.getWebAuthnCredential(authenticator.id);
     expect(stored?.counter).toBe(0);
@@ -308,15 +469,36 @@ describe('passkey assertions for a request', () => {
   it('refuses a malformed assertion', async () => {
     await registerPasskey(alice);
     const requestId = await createRequest();
-    await expectCode(webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: { id: 'abc' }, now: clock.now }), 'E_WEBAUTHN_ASSERTION_INVALID');
-    await expectCode(webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: undefined, now: clock.now }), 'E_WEBAUTHN_ASSERTION_INVALID');
+    await expectCode(
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: { id: 'abc' },
+        now: clock.now,
+      }),
+      'E_WEBAUTHN_ASSERTION_INVALID',
+    );
+    await expectCode(
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: undefined,
+        now: clock.now,
+      }),
+      'E_WEBAUTHN_ASSERTION_INVALID',
+    );
   });
 
   it('refuses a sign counter that goes backwards or stays equal, flags the passkey and audits it', async () => {
     const authenticator = await registerPasskey(alice);
     const requestId = await createRequest();
     const verify = async () =>
-      webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)), now: clock.now });
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)),
+        now: clock.now,
+      });
     authenticator.counter = 5;
     await verify();
     authenticator.counter = 5; // a clone that signs with the same counter
@@ -327,8 +509,12 @@ describe('passkey assertions for a request', () => {
     expect(stored?.flaggedAt).toBe(clock.now);
     expect(stored?.counter).toBe(5);
     const regressed = await auditOf('gate.webauthn.counter_regressed');
-    expect(regressed.map((e) => [e.requestId, e.data['stored_counter'], e.data['presented_counter']])).toEqual([[requestId, 5, 5]]);
-    expect(await webauthn.listCredentials(alice)).toEqual([expect.objectContaining({ id: authenticator.id, flagged: true })]);
+    expect(
+      regressed.map((e) => [e.requestId, e.data['stored_counter'], e.data['presented_counter']]),
+    ).toEqual([[requestId, 5, 5]]);
+    expect(await webauthn.listCredentials(alice)).toEqual([
+      expect.objectContaining({ id: authenticator.id, flagged: true }),
+    ]);
 
     // A flagged passkey is offered no more, and refused even with a higher counter.
     await expectCode(webauthn.authenticationOptions(alice, requestId), 'E_WEBAUTHN_NOT_REGISTERED');
@@ -337,7 +523,12 @@ describe('passkey assertions for a request', () => {
     expect(options.allowCredentials?.map((c) => c.id)).toEqual([other.id]);
     authenticator.counter = 50;
     await expectCode(
-      webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: authenticator.assert(options), now: clock.now }),
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: authenticator.assert(options),
+        now: clock.now,
+      }),
       'E_WEBAUTHN_CREDENTIAL_FLAGGED',
     );
   });
@@ -346,10 +537,20 @@ describe('passkey assertions for a request', () => {
     const authenticator = await registerPasskey(alice);
     const requestId = await createRequest();
     authenticator.counter = 9;
-    await webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)), now: clock.now });
+    await webauthn.verifyAssertion({
+      operatorId: alice.id,
+      requestId,
+      response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)),
+      now: clock.now,
+    });
     authenticator.counter = 3;
     await expectCode(
-      webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)), now: clock.now }),
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)),
+        now: clock.now,
+      }),
       'E_WEBAUTHN_COUNTER_REGRESSED',
     );
     expect((await store.getWebAuthnCredential(authenticator.id))?.flaggedAt).not.toBeNull();
@@ -359,12 +560,22 @@ describe('passkey assertions for a request', () => {
     const authenticator = await registerPasskey(alice);
     const requestId = await createRequest();
     authenticator.counter = 9;
-    await webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)), now: clock.now });
+    await webauthn.verifyAssertion({
+      operatorId: alice.id,
+      requestId,
+      response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)),
+      now: clock.now,
+    });
     const forger = new SoftAuthenticator(origin);
     forger.counter = 1;
     const forged = forger.assert(await webauthn.authenticationOptions(alice, requestId));
     await expectCode(
-      webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: { ...forged, id: authenticator.id, rawId: authenticator.id }, now: clock.now }),
+      webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: { ...forged, id: authenticator.id, rawId: authenticator.id },
+        now: clock.now,
+      }),
       'E_WEBAUTHN_ASSERTION_INVALID',
     );
     expect((await store.getWebAuthnCredential(authenticator.id))?.flaggedAt).toBeNull();
@@ -375,7 +586,12 @@ describe('passkey assertions for a request', () => {
     authenticator.counter = 0;
     const requestId = await createRequest();
     for (let i = 0; i < 3; i += 1) {
-      await webauthn.verifyAssertion({ operatorId: alice.id, requestId, response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)), now: clock.now });
+      await webauthn.verifyAssertion({
+        operatorId: alice.id,
+        requestId,
+        response: authenticator.assert(await webauthn.authenticationOptions(alice, requestId)),
+        now: clock.now,
+      });
     }
     expect((await auditOf('gate.webauthn.accepted')).length).toBe(3);
   });
@@ -386,11 +602,16 @@ describe('authenticationOptions', () => {
     await registerPasskey(alice);
     await expectCode(webauthn.authenticationOptions(alice, 'pa_missing'), 'E_APPROVAL_NOT_FOUND');
     const cancelled = await createRequest({ status: 'expired' });
-    await expectCode(webauthn.authenticationOptions(alice, cancelled), 'E_APPROVAL_ALREADY_DECIDED');
+    await expectCode(
+      webauthn.authenticationOptions(alice, cancelled),
+      'E_APPROVAL_ALREADY_DECIDED',
+    );
     const late = await createRequest({ expiresAt: t0 + 1_000 });
     clock.now += 1_000;
     await expectCode(webauthn.authenticationOptions(alice, late), 'E_APPROVAL_EXPIRED');
     const open = await createRequest({ expiresAt: t0 + 3_600_000 });
-    expect(await expectCode(webauthn.authenticationOptions(bob, open), 'E_WEBAUTHN_NOT_REGISTERED')).toMatch(/bob has no usable passkey/);
+    expect(
+      await expectCode(webauthn.authenticationOptions(bob, open), 'E_WEBAUTHN_NOT_REGISTERED'),
+    ).toMatch(/bob has no usable passkey/);
   });
 });

@@ -30,7 +30,11 @@ export {
   webAuthnChallengeTtlMs,
   type RelyingParty,
 } from './webauthnSettings.js';
-import { maxPasskeyNameLength, webAuthnChallengeBytes, webAuthnChallengeTtlMs } from './webauthnSettings.js';
+import {
+  maxPasskeyNameLength,
+  webAuthnChallengeBytes,
+  webAuthnChallengeTtlMs,
+} from './webauthnSettings.js';
 
 /** A passkey as the settings page and `GET /v1/webauthn/credentials` show it. Times are ISO 8601. */
 export interface PasskeyView {
@@ -66,7 +70,11 @@ export interface WebAuthnService {
    * `operator` and stores the new passkey under `name`.
    * @throws LoopgateError E_WEBAUTHN_CHALLENGE_INVALID, E_WEBAUTHN_REGISTRATION_INVALID
    */
-  verifyRegistration(operator: OperatorRecord, response: unknown, name: string): Promise<PasskeyView>;
+  verifyRegistration(
+    operator: OperatorRecord,
+    response: unknown,
+    name: string,
+  ): Promise<PasskeyView>;
   /** The operator's passkeys, oldest first. */
   listCredentials(operator: OperatorRecord): Promise<PasskeyView[]>;
   /**
@@ -76,7 +84,10 @@ export interface WebAuthnService {
    * @throws LoopgateError E_APPROVAL_NOT_FOUND, E_APPROVAL_ALREADY_DECIDED, E_APPROVAL_EXPIRED,
    *   E_WEBAUTHN_NOT_REGISTERED
    */
-  authenticationOptions(operator: OperatorRecord, requestId: string): Promise<PublicKeyCredentialRequestOptionsJSON>;
+  authenticationOptions(
+    operator: OperatorRecord,
+    requestId: string,
+  ): Promise<PublicKeyCredentialRequestOptionsJSON>;
   /**
    * Options for `navigator.credentials.get()` to prove a current passkey before a factor
    * change (service/factorChange.ts): a fresh challenge bound to the operator and to no
@@ -95,7 +106,12 @@ export interface WebAuthnService {
    * @throws LoopgateError E_WEBAUTHN_ASSERTION_INVALID, E_WEBAUTHN_CHALLENGE_INVALID,
    *   E_WEBAUTHN_CREDENTIAL_UNKNOWN, E_WEBAUTHN_CREDENTIAL_FLAGGED, E_WEBAUTHN_COUNTER_REGRESSED
    */
-  verifyAssertion(input: { operatorId: string; requestId: string | null; response: unknown; now: number }): Promise<{ credentialId: string }>;
+  verifyAssertion(input: {
+    operatorId: string;
+    requestId: string | null;
+    response: unknown;
+    now: number;
+  }): Promise<{ credentialId: string }>;
 }
 
 const base64url = z.string().regex(/^[A-Za-z0-9_-]*={0,2}$/, 'base64url');
@@ -131,7 +147,12 @@ const authenticationResponseSchema = z.object({
 function readClientDataChallenge(clientDataJSON: string): string | null {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8'));
-    if (parsed && typeof parsed === 'object' && 'challenge' in parsed && typeof parsed.challenge === 'string') {
+    if (
+      parsed &&
+      typeof parsed === 'object' &&
+      'challenge' in parsed &&
+      typeof parsed.challenge === 'string'
+    ) {
       return parsed.challenge;
     }
   } catch {
@@ -187,17 +208,31 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
     cause?: unknown,
   ): Promise<never> {
     await store.appendAudit(
-      { type: 'gate.webauthn.refused', requestId: input.requestId, actor: await actorOf(input.operatorId), data: { reason, code, ...extra } },
+      {
+        type: 'gate.webauthn.refused',
+        requestId: input.requestId,
+        actor: await actorOf(input.operatorId),
+        data: { reason, code, ...extra },
+      },
       input.now,
     );
     throw new LoopgateError(code, message, cause === undefined ? undefined : { cause });
   }
 
-  async function issueAssertionOptions(operator: OperatorRecord, requestId: string | null, hint: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  async function issueAssertionOptions(
+    operator: OperatorRecord,
+    requestId: string | null,
+    hint: string,
+  ): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const now = clock();
-    const usable = (await store.listWebAuthnCredentials(operator.id)).filter((c) => c.flaggedAt === null);
+    const usable = (await store.listWebAuthnCredentials(operator.id)).filter(
+      (c) => c.flaggedAt === null,
+    );
     if (usable.length === 0) {
-      throw new LoopgateError('E_WEBAUTHN_NOT_REGISTERED', `${operator.name} has no usable passkey. ${hint}`);
+      throw new LoopgateError(
+        'E_WEBAUTHN_NOT_REGISTERED',
+        `${operator.name} has no usable passkey. ${hint}`,
+      );
     }
     const options = await generateAuthenticationOptions({
       rpID: rpId,
@@ -247,22 +282,50 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
     async verifyRegistration(operator, response, name) {
       const now = clock();
       const actor = `operator:${operator.name}`;
-      const refuseRegistration = async (code: ErrorCode, reason: string, message: string, cause?: unknown): Promise<never> => {
-        await store.appendAudit({ type: 'gate.webauthn.registration_refused', requestId: null, actor, data: { reason, code } }, now);
+      const refuseRegistration = async (
+        code: ErrorCode,
+        reason: string,
+        message: string,
+        cause?: unknown,
+      ): Promise<never> => {
+        await store.appendAudit(
+          {
+            type: 'gate.webauthn.registration_refused',
+            requestId: null,
+            actor,
+            data: { reason, code },
+          },
+          now,
+        );
         throw new LoopgateError(code, message, cause === undefined ? undefined : { cause });
       };
       const trimmed = name.trim();
       if (trimmed === '' || trimmed.length > maxPasskeyNameLength) {
-        return refuseRegistration('E_WEBAUTHN_REGISTRATION_INVALID', 'name', `A passkey name must be 1 to ${maxPasskeyNameLength} characters; got ${trimmed.length}.`);
+        return refuseRegistration(
+          'E_WEBAUTHN_REGISTRATION_INVALID',
+          'name',
+          `A passkey name must be 1 to ${maxPasskeyNameLength} characters; got ${trimmed.length}.`,
+        );
       }
       const parsed = registrationResponseSchema.safeParse(response);
       if (!parsed.success) {
-        return refuseRegistration('E_WEBAUTHN_REGISTRATION_INVALID', 'malformed', 'The passkey registration is not the RegistrationResponseJSON a browser returns from navigator.credentials.create().');
+        return refuseRegistration(
+          'E_WEBAUTHN_REGISTRATION_INVALID',
+          'malformed',
+          'The passkey registration is not the RegistrationResponseJSON a browser returns from navigator.credentials.create().',
+        );
       }
       const challenge = readClientDataChallenge(parsed.data.response.clientDataJSON);
-      const issued = challenge === null ? null : await store.consumeWebAuthnChallenge(challenge, operator.id, 'registration', now);
+      const issued =
+        challenge === null
+          ? null
+          : await store.consumeWebAuthnChallenge(challenge, operator.id, 'registration', now);
       if (!issued) {
-        return refuseRegistration('E_WEBAUTHN_CHALLENGE_INVALID', 'challenge_invalid', 'The registration challenge is unknown, used already, expired (5 minutes) or not yours. Click "Add a passkey" again.');
+        return refuseRegistration(
+          'E_WEBAUTHN_CHALLENGE_INVALID',
+          'challenge_invalid',
+          'The registration challenge is unknown, used already, expired (5 minutes) or not yours. Click "Add a passkey" again.',
+        );
       }
       let verification;
       try {
@@ -275,14 +338,27 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
         });
       } catch (cause) {
         const detail = cause instanceof Error ? cause.message : String(cause);
-        return refuseRegistration('E_WEBAUTHN_REGISTRATION_INVALID', 'not_verified', `The passkey registration does not verify for ${origin} (relying party ${rpId}): ${detail}.`, cause);
+        return refuseRegistration(
+          'E_WEBAUTHN_REGISTRATION_INVALID',
+          'not_verified',
+          `The passkey registration does not verify for ${origin} (relying party ${rpId}): ${detail}.`,
+          cause,
+        );
       }
       if (!verification.verified) {
-        return refuseRegistration('E_WEBAUTHN_REGISTRATION_INVALID', 'not_verified', `The passkey registration does not verify for ${origin} (relying party ${rpId}).`);
+        return refuseRegistration(
+          'E_WEBAUTHN_REGISTRATION_INVALID',
+          'not_verified',
+          `The passkey registration does not verify for ${origin} (relying party ${rpId}).`,
+        );
       }
       const { credential } = verification.registrationInfo;
       if (await store.getWebAuthnCredential(credential.id)) {
-        return refuseRegistration('E_WEBAUTHN_REGISTRATION_INVALID', 'already_registered', 'This passkey is registered already; each passkey is added once.');
+        return refuseRegistration(
+          'E_WEBAUTHN_REGISTRATION_INVALID',
+          'already_registered',
+          'This passkey is registered already; each passkey is added once.',
+        );
       }
       const record: WebAuthnCredentialRecord = {
         id: credential.id,
@@ -296,7 +372,15 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
         flaggedAt: null,
       };
       await store.saveWebAuthnCredential(record);
-      await store.appendAudit({ type: 'gate.webauthn.registered', requestId: null, actor, data: { credential_id: record.id, name: record.name } }, now);
+      await store.appendAudit(
+        {
+          type: 'gate.webauthn.registered',
+          requestId: null,
+          actor,
+          data: { credential_id: record.id, name: record.name },
+        },
+        now,
+      );
       return toPasskeyView(record);
     },
 
@@ -308,34 +392,64 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
       const now = clock();
       const request = await store.getApproval(requestId);
       if (!request) {
-        throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No approval request has pause_id "${requestId}".`);
+        throw new LoopgateError(
+          'E_APPROVAL_NOT_FOUND',
+          `No approval request has pause_id "${requestId}".`,
+        );
       }
       const status = effectiveStatus(request, now);
       if (status === 'timed_out') {
-        throw new LoopgateError('E_APPROVAL_EXPIRED', `Request ${requestId} timed out; nothing can be decided any more.`);
+        throw new LoopgateError(
+          'E_APPROVAL_EXPIRED',
+          `Request ${requestId} timed out; nothing can be decided any more.`,
+        );
       }
       if (status !== 'pending') {
-        throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${requestId} is no longer pending; one decision wins.`);
+        throw new LoopgateError(
+          'E_APPROVAL_ALREADY_DECIDED',
+          `Request ${requestId} is no longer pending; one decision wins.`,
+        );
       }
-      return issueAssertionOptions(operator, requestId, 'Add one under Settings, then approve again.');
+      return issueAssertionOptions(
+        operator,
+        requestId,
+        'Add one under Settings, then approve again.',
+      );
     },
 
     async proofOptions(operator) {
-      return issueAssertionOptions(operator, null, 'Confirm with a code from your authenticator app instead.');
+      return issueAssertionOptions(
+        operator,
+        null,
+        'Confirm with a code from your authenticator app instead.',
+      );
     },
 
     async verifyAssertion(input) {
       const { operatorId, requestId, now } = input;
       const parsed = authenticationResponseSchema.safeParse(input.response);
       if (!parsed.success) {
-        return refuse(input, 'malformed', 'E_WEBAUTHN_ASSERTION_INVALID', 'The passkey answer is not the AuthenticationResponseJSON a browser returns from navigator.credentials.get().');
+        return refuse(
+          input,
+          'malformed',
+          'E_WEBAUTHN_ASSERTION_INVALID',
+          'The passkey answer is not the AuthenticationResponseJSON a browser returns from navigator.credentials.get().',
+        );
       }
       const assertion = parsed.data as AuthenticationResponseJSON;
       const challenge = readClientDataChallenge(assertion.response.clientDataJSON);
       // Used up before anything else is checked: one challenge, one attempt, whatever its outcome.
-      const issued = challenge === null ? null : await store.consumeWebAuthnChallenge(challenge, operatorId, 'authentication', now);
+      const issued =
+        challenge === null
+          ? null
+          : await store.consumeWebAuthnChallenge(challenge, operatorId, 'authentication', now);
       if (!issued) {
-        return refuse(input, 'challenge_invalid', 'E_WEBAUTHN_CHALLENGE_INVALID', 'The passkey challenge is unknown, used already, expired (5 minutes) or not yours. Approve again to get a fresh one.');
+        return refuse(
+          input,
+          'challenge_invalid',
+          'E_WEBAUTHN_CHALLENGE_INVALID',
+          'The passkey challenge is unknown, used already, expired (5 minutes) or not yours. Approve again to get a fresh one.',
+        );
       }
       if (issued.requestId !== requestId) {
         return refuse(
@@ -350,10 +464,22 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
       }
       const credential = await store.getWebAuthnCredential(assertion.id);
       if (!credential) {
-        return refuse(input, 'credential_unknown', 'E_WEBAUTHN_CREDENTIAL_UNKNOWN', 'That passkey is not registered here. Use a passkey you added under Settings.', { credential_id: assertion.id });
+        return refuse(
+          input,
+          'credential_unknown',
+          'E_WEBAUTHN_CREDENTIAL_UNKNOWN',
+          'That passkey is not registered here. Use a passkey you added under Settings.',
+          { credential_id: assertion.id },
+        );
       }
       if (credential.operatorId !== operatorId) {
-        return refuse(input, 'credential_other_operator', 'E_WEBAUTHN_CREDENTIAL_UNKNOWN', 'That passkey belongs to another operator. Use a passkey you added under Settings.', { credential_id: credential.id });
+        return refuse(
+          input,
+          'credential_other_operator',
+          'E_WEBAUTHN_CREDENTIAL_UNKNOWN',
+          'That passkey belongs to another operator. Use a passkey you added under Settings.',
+          { credential_id: credential.id },
+        );
       }
       if (credential.flaggedAt !== null) {
         return refuse(
@@ -373,21 +499,41 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
           expectedRPID: rpId,
           // The sign counter is compared below, after the signature verified: the library
           // compares it before, which would let an unsigned answer get a passkey flagged.
-          credential: { id: credential.id, publicKey: new Uint8Array(credential.publicKey), counter: 0, transports: credential.transports },
+          credential: {
+            id: credential.id,
+            publicKey: new Uint8Array(credential.publicKey),
+            counter: 0,
+            transports: credential.transports,
+          },
           requireUserVerification: true,
         });
       } catch (cause) {
         const detail = cause instanceof Error ? cause.message : String(cause);
-        return refuse(input, 'signature_invalid', 'E_WEBAUTHN_ASSERTION_INVALID', `The passkey answer does not verify for ${origin} (relying party ${rpId}): ${detail}.`, { credential_id: credential.id }, cause);
+        return refuse(
+          input,
+          'signature_invalid',
+          'E_WEBAUTHN_ASSERTION_INVALID',
+          `The passkey answer does not verify for ${origin} (relying party ${rpId}): ${detail}.`,
+          { credential_id: credential.id },
+          cause,
+        );
       }
       if (!verification.verified) {
-        return refuse(input, 'signature_invalid', 'E_WEBAUTHN_ASSERTION_INVALID', 'The passkey signature does not verify against the registered public key.', { credential_id: credential.id });
+        return refuse(
+          input,
+          'signature_invalid',
+          'E_WEBAUTHN_ASSERTION_INVALID',
+          'The passkey signature does not verify against the registered public key.',
+          { credential_id: credential.id },
+        );
       }
       const newCounter = verification.authenticationInfo.newCounter;
       // WebAuthn Level 3 §6.1.1: a signature counter that is not greater than the stored one
       // (unless both are zero: an authenticator without a counter) signals a cloned authenticator.
-      const regressed = (newCounter > 0 || credential.counter > 0) && newCounter <= credential.counter;
-      const stored = !regressed && (await store.updateWebAuthnCounter(credential.id, newCounter, now));
+      const regressed =
+        (newCounter > 0 || credential.counter > 0) && newCounter <= credential.counter;
+      const stored =
+        !regressed && (await store.updateWebAuthnCounter(credential.id, newCounter, now));
       if (!stored) {
         await store.flagWebAuthnCredential(credential.id, now);
         await store.appendAudit(
@@ -395,7 +541,11 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
             type: 'gate.webauthn.counter_regressed',
             requestId,
             actor: await actorOf(operatorId),
-            data: { credential_id: credential.id, stored_counter: credential.counter, presented_counter: newCounter },
+            data: {
+              credential_id: credential.id,
+              stored_counter: credential.counter,
+              presented_counter: newCounter,
+            },
           },
           now,
         );
@@ -404,11 +554,20 @@ export function createWebAuthnService(deps: WebAuthnServiceDeps): WebAuthnServic
           'counter_regressed',
           'E_WEBAUTHN_COUNTER_REGRESSED',
           `The passkey "${credential.name}" reported sign counter ${newCounter}, not above the ${credential.counter} seen before: it may have been cloned, so it is now flagged. Register a new passkey under Settings.`,
-          { credential_id: credential.id, stored_counter: credential.counter, presented_counter: newCounter },
+          {
+            credential_id: credential.id,
+            stored_counter: credential.counter,
+            presented_counter: newCounter,
+          },
         );
       }
       await store.appendAudit(
-        { type: 'gate.webauthn.accepted', requestId, actor: await actorOf(operatorId), data: { credential_id: credential.id, counter: newCounter } },
+        {
+          type: 'gate.webauthn.accepted',
+          requestId,
+          actor: await actorOf(operatorId),
+          data: { credential_id: credential.id, counter: newCounter },
+        },
         now,
       );
       return { credentialId: credential.id };

@@ -62,7 +62,9 @@ export function connectRelayAgentSocket(options: RelayAgentSocketOptions): Relay
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       if (ws !== socket) return;
       options.onMessage(
-        isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.length) : data.toString('utf8'),
+        isBinary
+          ? new Uint8Array(data.buffer, data.byteOffset, data.length)
+          : data.toString('utf8'),
       );
     });
     socket.on('error', (err: Error) => debug('agent socket error: %s', err.message));

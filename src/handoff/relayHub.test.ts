@@ -6,7 +6,13 @@ import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isLoopgateError } from '../core/errors.js';
 import type { CreatedHandoff } from './handoffView.js';
-import { createRelayHub, handoffSubprotocol, relayCloseCodes, type RelayHub, type RelayLimits } from './relayHub.js';
+import {
+  createRelayHub,
+  handoffSubprotocol,
+  relayCloseCodes,
+  type RelayHub,
+  type RelayLimits,
+} from './relayHub.js';
 
 interface Harness {
   hub: RelayHub;
@@ -100,7 +106,8 @@ const viewerUrl = (h: Harness, created: CreatedHandoff, token?: string) => {
   const t = token ?? new URL(created.viewer_url).searchParams.get('t')!;
   return `${h.wsOrigin}/v1/handoff/${created.session_id}/viewer?t=${t}`;
 };
-const agentUrl = (h: Harness, created: CreatedHandoff) => `${h.wsOrigin}/v1/handoff/${created.session_id}/agent`;
+const agentUrl = (h: Harness, created: CreatedHandoff) =>
+  `${h.wsOrigin}/v1/handoff/${created.session_id}/agent`;
 const agentAuth = (created: CreatedHandoff) => ({ authorization: `Bearer ${created.agent_token}` });
 /** A stand-in E2EE data message (version 1, type 3) of `size` bytes. */
 const dataMessage = (size: number, fill = 7) => {
@@ -117,7 +124,9 @@ describe('the relay’s sessions', () => {
     const created = h.hub.createSession('agent-a', { service: 'Acme Bank', blocker_type: 'otp' });
     expect(created.status).toBe('pending');
     expect(created.viewer_connected).toBe(false);
-    expect(created.viewer_url).toMatch(new RegExp(`^${h.origin}/handoff/${created.session_id}\\?t=[A-Za-z0-9_-]{43}$`));
+    expect(created.viewer_url).toMatch(
+      new RegExp(`^${h.origin}/handoff/${created.session_id}\\?t=[A-Za-z0-9_-]{43}$`),
+    );
     expect(created.agent_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(created.viewer_url).not.toContain(created.agent_token);
     expect(Date.parse(created.expires_at) - Date.parse(created.created_at)).toBe(600_000);
@@ -159,7 +168,9 @@ describe('the relay’s sessions', () => {
     const ended = await h.hub.waitForChange(created.session_id, 'a', { maxWaitMs: 20_000 });
     expect(ended.status).toBe('timeout');
     expect(await viewer.closed).toBe(relayCloseCodes.ended);
-    expect(viewer.texts).toContain(JSON.stringify({ type: 'status', status: 'timeout', detail: ended.detail }));
+    expect(viewer.texts).toContain(
+      JSON.stringify({ type: 'status', status: 'timeout', detail: ended.detail }),
+    );
   }, 30_000);
 });
 
@@ -188,27 +199,44 @@ describe('the relay’s WebSockets', () => {
     viewer.ws.close();
     await agent.textCount(2);
     expect(agent.texts[1]).toBe(peer('disconnected'));
-    expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({ status: 'active', viewer_connected: false });
+    expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({
+      status: 'active',
+      viewer_connected: false,
+    });
   });
 
   it('refuses a bad viewer token (4401), a bad agent token (4401), an unknown session (4404)', async () => {
     const h = await startRelay();
     const created = h.hub.createSession('a', { service: 'x' });
-    expect(await connect(viewerUrl(h, created, 'A'.repeat(43))).closed).toBe(relayCloseCodes.badToken);
-    expect(await connect(`${h.wsOrigin}/v1/handoff/${created.session_id}/viewer`).closed).toBe(relayCloseCodes.badToken);
-    expect(await connect(agentUrl(h, created), { authorization: 'Bearer nope' }).closed).toBe(relayCloseCodes.badToken);
+    expect(await connect(viewerUrl(h, created, 'A'.repeat(43))).closed).toBe(
+      relayCloseCodes.badToken,
+    );
+    expect(await connect(`${h.wsOrigin}/v1/handoff/${created.session_id}/viewer`).closed).toBe(
+      relayCloseCodes.badToken,
+    );
+    expect(await connect(agentUrl(h, created), { authorization: 'Bearer nope' }).closed).toBe(
+      relayCloseCodes.badToken,
+    );
     // The viewer token does not open the agent side.
     const viewerToken = new URL(created.viewer_url).searchParams.get('t')!;
-    expect(await connect(agentUrl(h, created), { authorization: `Bearer ${viewerToken}` }).closed).toBe(relayCloseCodes.badToken);
-    expect(await connect(`${h.wsOrigin}/v1/handoff/ho_nope/viewer?t=x`).closed).toBe(relayCloseCodes.noSession);
+    expect(
+      await connect(agentUrl(h, created), { authorization: `Bearer ${viewerToken}` }).closed,
+    ).toBe(relayCloseCodes.badToken);
+    expect(await connect(`${h.wsOrigin}/v1/handoff/ho_nope/viewer?t=x`).closed).toBe(
+      relayCloseCodes.noSession,
+    );
     expect(h.hub.getSession(created.session_id, 'a').status).toBe('pending');
   });
 
   it('refuses an upgrade from another origin or for another Host with 403', async () => {
     const h = await startRelay();
     const created = h.hub.createSession('a', { service: 'x' });
-    await expect(connect(viewerUrl(h, created), { origin: 'https://evil.example' }).opened).rejects.toThrow(/403/);
-    await expect(connect(viewerUrl(h, created), { host: 'evil.example' }).opened).rejects.toThrow(/403/);
+    await expect(
+      connect(viewerUrl(h, created), { origin: 'https://evil.example' }).opened,
+    ).rejects.toThrow(/403/);
+    await expect(connect(viewerUrl(h, created), { host: 'evil.example' }).opened).rejects.toThrow(
+      /403/,
+    );
   });
 
   it('keeps one viewer at a time: a newer connection takes over (the older is closed with 4409) and the agent re-keys', async () => {
@@ -235,7 +263,10 @@ describe('the relay’s WebSockets', () => {
     expect(again.texts).toEqual([peer('connected')]);
     await agent.textCount(5);
     expect(agent.texts.slice(3)).toEqual([peer('disconnected'), peer('connected')]);
-    expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({ status: 'active', viewer_connected: true });
+    expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({
+      status: 'active',
+      viewer_connected: true,
+    });
   });
 
   it('ends a session only when the agent side reports the end: resolved, both sides told and closed with 4410, the URL refused after', async () => {
@@ -253,7 +284,9 @@ describe('the relay’s WebSockets', () => {
     expect(viewer.texts.at(-1)).toBe(status);
     expect(agent.texts.at(-1)).toBe(status);
     expect(await connect(viewerUrl(h, created)).closed).toBe(relayCloseCodes.ended);
-    expect(await connect(agentUrl(h, created), agentAuth(created)).closed).toBe(relayCloseCodes.ended);
+    expect(await connect(agentUrl(h, created), agentAuth(created)).closed).toBe(
+      relayCloseCodes.ended,
+    );
   });
 
   it.each([
@@ -277,7 +310,10 @@ describe('the relay’s WebSockets', () => {
       expect(agent.texts).toEqual([peer('connected'), peer('disconnected')]);
       expect(agent.binaries).toHaveLength(0);
       expect(agent.ws.readyState).toBe(WebSocket.OPEN);
-      expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({ status: 'active', viewer_connected: false });
+      expect(h.hub.getSession(created.session_id, 'a')).toMatchObject({
+        status: 'active',
+        viewer_connected: false,
+      });
     },
   );
 
@@ -373,7 +409,9 @@ describe('the relay’s WebSockets', () => {
     link.close();
     await viewer.textCount(2);
     expect(viewer.texts[1]).toBe(peer('disconnected'));
-    expect(() => h.hub.attachAgent(created.session_id, 'b', () => undefined)).toThrow(/No handoff session/);
+    expect(() => h.hub.attachAgent(created.session_id, 'b', () => undefined)).toThrow(
+      /No handoff session/,
+    );
   });
 
   it('never logs a token', async () => {

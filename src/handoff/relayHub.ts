@@ -220,7 +220,12 @@ export class RelayHub {
       timer: undefined,
     };
     session.timer = setTimeout(() => {
-      this.#setStatus(session, 'timeout', 'The session URL expired before the human finished.', 'relay');
+      this.#setStatus(
+        session,
+        'timeout',
+        'The session URL expired before the human finished.',
+        'relay',
+      );
     }, ttlMs);
     session.timer.unref();
     this.#sessions.set(session.id, session);
@@ -314,7 +319,10 @@ export class RelayHub {
   ): RelayAgentLink {
     const session = this.#own(id, agentId);
     if (isFinalHandoffStatus(session.status))
-      throw new LoopgateError('E_HANDOFF_ENDED', `Handoff ${id} already ended with status "${session.status}".`);
+      throw new LoopgateError(
+        'E_HANDOFF_ENDED',
+        `Handoff ${id} already ended with status "${session.status}".`,
+      );
     let open = true;
     const peer: RelayPeer = {
       sendBinary: (bytes) => open && deliver(bytes),
@@ -418,7 +426,13 @@ export class RelayHub {
    * Wraps a socket; `onGone` runs once, when the relay closes it or the peer goes, so the other
    * side hears at once even while a close frame waits behind a backlog.
    */
-  #wsPeer(ws: WebSocket, bufferLimit: number, role: string, id: string, onGone: () => void): RelayPeer {
+  #wsPeer(
+    ws: WebSocket,
+    bufferLimit: number,
+    role: string,
+    id: string,
+    onGone: () => void,
+  ): RelayPeer {
     let closing = false;
     let gone = false;
     const goneOnce = () => {
@@ -495,7 +509,10 @@ export class RelayHub {
         // Done and Cancel travel only inside the E2EE channel, to the agent side, which ends
         // the session (`end`): a holder of the `?t=` token without `#k=` decides nothing.
         debug('viewer of %s sent a text message: refused', session.id);
-        viewer.close(relayCloseCodes.malformed, 'the viewer sends binary (encrypted) messages only');
+        viewer.close(
+          relayCloseCodes.malformed,
+          'the viewer sends binary (encrypted) messages only',
+        );
         return;
       }
       session.agent?.sendBinary(new Uint8Array(data.buffer, data.byteOffset, data.length));
@@ -510,8 +527,12 @@ export class RelayHub {
 
   #acceptAgent(session: RelaySession, ws: WebSocket): void {
     // The agent side may reconnect after a network blip; the newer socket wins.
-    const peer: RelayPeer = this.#wsPeer(ws, this.limits.maxFrameBytes * 4, 'agent', session.id, () =>
-      this.#leave(session, peer),
+    const peer: RelayPeer = this.#wsPeer(
+      ws,
+      this.limits.maxFrameBytes * 4,
+      'agent',
+      session.id,
+      () => this.#leave(session, peer),
     );
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (session.agent !== peer) return;
@@ -601,7 +622,9 @@ export class RelayHub {
     if (isFinalHandoffStatus(status)) {
       session.endedAt = this.#now();
       clearTimeout(session.timer);
-      const text = JSON.stringify(detail ? { type: 'status', status, detail } : { type: 'status', status });
+      const text = JSON.stringify(
+        detail ? { type: 'status', status, detail } : { type: 'status', status },
+      );
       const peers = [session.viewer, session.agent];
       session.viewer = null;
       session.agent = null;
@@ -629,7 +652,9 @@ export class RelayHub {
       ...(session.detail ? { detail: session.detail } : {}),
       created_at: new Date(session.createdAt).toISOString(),
       expires_at: new Date(session.expiresAt).toISOString(),
-      ...(session.endedAt !== undefined ? { ended_at: new Date(session.endedAt).toISOString() } : {}),
+      ...(session.endedAt !== undefined
+        ? { ended_at: new Date(session.endedAt).toISOString() }
+        : {}),
     };
   }
 

@@ -432,7 +432,11 @@ export class ScreencastSession {
       this.#popupNoticePending = true;
       await this.#startOn(popup);
       const state = (await this.#conn
-        .send('Runtime.evaluate', { expression: 'document.readyState', returnByValue: true }, sessionId)
+        .send(
+          'Runtime.evaluate',
+          { expression: 'document.readyState', returnByValue: true },
+          sessionId,
+        )
         .catch(() => null)) as { result?: { value?: unknown } } | null;
       if (state?.result?.value === 'complete') this.#announcePopup();
     });

@@ -15,7 +15,9 @@ const decisionSchema = z
   .object({
     decision: z.enum(['approved', 'rejected']),
     comment: z.string().optional(),
-    fields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    fields: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .optional(),
     totp_code: z.string().max(20).optional(),
     webauthn: z.unknown().optional(),
   })
@@ -29,7 +31,10 @@ const listQuerySchema = z.object({
 /** Agents see only their own requests; a foreign id reads as not found (no probing). */
 function assertMayRead(principal: Principal, record: ApprovalRecord): void {
   if (principal.kind === 'agent' && record.agentId !== principal.agentId) {
-    throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No approval request has pause_id "${record.id}".`);
+    throw new LoopgateError(
+      'E_APPROVAL_NOT_FOUND',
+      `No approval request has pause_id "${record.id}".`,
+    );
   }
 }
 
@@ -40,14 +45,18 @@ function assertMayRead(principal: Principal, record: ApprovalRecord): void {
  * `POST /v1/events/tickets` (single use, 60 s).
  * @throws LoopgateError E_AUTH_TICKET_INVALID for a bad ticket
  */
-export function createApprovalRoutes(service: ApprovalService, tickets: EventTickets): Hono<AppEnv> {
+export function createApprovalRoutes(
+  service: ApprovalService,
+  tickets: EventTickets,
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.post('/approvals', async (c) => {
     const principal = requirePrincipal(c);
     if (principal.kind === 'operator') requireOperator(c);
     const input = await readJsonBody(c, approvalInputSchema, 'E_APPROVAL_INPUT_INVALID');
-    const agentId = principal.kind === 'agent' ? principal.agentId : `operator:${principal.operator.name}`;
+    const agentId =
+      principal.kind === 'agent' ? principal.agentId : `operator:${principal.operator.name}`;
     const record = await service.createApproval(input, agentId);
     c.get('log').info({ pause_id: record.id, agent_id: agentId }, 'approval requested');
     return c.json(service.view(record), 201);
@@ -56,7 +65,11 @@ export function createApprovalRoutes(service: ApprovalService, tickets: EventTic
   app.get('/approvals', async (c) => {
     const principal = requirePrincipal(c);
     const query = listQuerySchema.safeParse(c.req.query());
-    if (!query.success) throw new LoopgateError('E_APPROVAL_INPUT_INVALID', 'status must be pending or decided; limit 1-500.');
+    if (!query.success)
+      throw new LoopgateError(
+        'E_APPROVAL_INPUT_INVALID',
+        'status must be pending or decided; limit 1-500.',
+      );
     const records = await service.listApprovals({
       limit: query.data.limit,
       ...(query.data.status ? { status: query.data.status } : {}),
@@ -77,7 +90,10 @@ export function createApprovalRoutes(service: ApprovalService, tickets: EventTic
     const id = c.req.param('id');
     assertMayRead(principal, await service.getApproval(id));
     const seconds = parseWaitSeconds(c.req.query('max_wait_seconds'), 'E_APPROVAL_INPUT_INVALID');
-    const record = await service.waitForDecision(id, { maxWaitMs: seconds * 1_000, signal: c.req.raw.signal });
+    const record = await service.waitForDecision(id, {
+      maxWaitMs: seconds * 1_000,
+      signal: c.req.raw.signal,
+    });
     return c.json(service.view(record));
   });
 
@@ -86,14 +102,19 @@ export function createApprovalRoutes(service: ApprovalService, tickets: EventTic
     if (principal.kind === 'operator') requireOperator(c);
     const id = c.req.param('id');
     assertMayRead(principal, await service.getApproval(id));
-    const actor = principal.kind === 'agent' ? `agent:${principal.agentId}` : `operator:${principal.operator.name}`;
+    const actor =
+      principal.kind === 'agent'
+        ? `agent:${principal.agentId}`
+        : `operator:${principal.operator.name}`;
     return c.json(service.view(await service.cancel(id, actor)));
   });
 
   app.post('/approvals/:id/decision', async (c) => {
     const { operator } = requireOperator(c);
     const body = await readJsonBody(c, decisionSchema, 'E_DECISION_INVALID');
-    const fields = Object.fromEntries(Object.entries(body.fields ?? {}).filter(([, v]) => v !== null));
+    const fields = Object.fromEntries(
+      Object.entries(body.fields ?? {}).filter(([, v]) => v !== null),
+    );
     const record = await service.decide(c.req.param('id'), {
       decision: body.decision,
       ...(body.comment !== undefined ? { comment: body.comment } : {}),
@@ -106,7 +127,10 @@ export function createApprovalRoutes(service: ApprovalService, tickets: EventTic
         ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
       },
     });
-    c.get('log').info({ pause_id: record.id, decision: body.decision, responder: operator.name }, 'approval decided');
+    c.get('log').info(
+      { pause_id: record.id, decision: body.decision, responder: operator.name },
+      'approval decided',
+    );
     return c.json(service.view(record));
   });
 
@@ -114,7 +138,10 @@ export function createApprovalRoutes(service: ApprovalService, tickets: EventTic
     const ticket = c.req.query('ticket');
     if (ticket === undefined) requireOperator(c);
     else if (!(await tickets.redeem(ticket))) {
-      throw new LoopgateError('E_AUTH_TICKET_INVALID', 'That event ticket is unknown, used already, or expired; get a new one with POST /v1/events/tickets.');
+      throw new LoopgateError(
+        'E_AUTH_TICKET_INVALID',
+        'That event ticket is unknown, used already, or expired; get a new one with POST /v1/events/tickets.',
+      );
     }
     return streamSSE(c, async (stream) => {
       const queue: ApprovalRecord[] = [];
@@ -131,7 +158,11 @@ export function createApprovalRoutes(service: ApprovalService, tickets: EventTic
       while (!stream.aborted && !stream.closed) {
         const record = queue.shift();
         if (record) {
-          await stream.writeSSE({ event: 'approval', data: JSON.stringify(service.view(record)), id: `${record.id}:${record.updatedAt}` });
+          await stream.writeSSE({
+            event: 'approval',
+            data: JSON.stringify(service.view(record)),
+            id: `${record.id}:${record.updatedAt}`,
+          });
           continue;
         }
         await new Promise<void>((resolve) => {

@@ -23,7 +23,11 @@ export function authenticate(store: Store, now: () => number): MiddlewareHandler
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
       const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-      if (!match) throw new LoopgateError('E_AUTH_KEY_INVALID', 'Authorization must be "Bearer <agent key>".');
+      if (!match)
+        throw new LoopgateError(
+          'E_AUTH_KEY_INVALID',
+          'Authorization must be "Bearer <agent key>".',
+        );
       const agent = await authenticateAgentKey(store, match[1]!, now());
       principal = { kind: 'agent', agentId: agent.name, keyId: agent.id, scope: agent.scope };
     } else {
@@ -64,7 +68,10 @@ export function fetchSiteGuard(): MiddlewareHandler<AppEnv> {
 export function requirePrincipal(c: { get(key: 'principal'): Principal | null }): Principal {
   const principal = c.get('principal');
   if (!principal) {
-    throw new LoopgateError('E_AUTH_REQUIRED', 'Sign in (operators: open a link from `loopgate login-url`; pages send X-Loopgate-Session) or send an agent key.');
+    throw new LoopgateError(
+      'E_AUTH_REQUIRED',
+      'Sign in (operators: open a link from `loopgate login-url`; pages send X-Loopgate-Session) or send an agent key.',
+    );
   }
   return principal;
 }
@@ -73,7 +80,10 @@ export function requirePrincipal(c: { get(key: 'principal'): Principal | null })
  * Only an agent key may pass; `refusal` says what the route is for (E_AUTH_FORBIDDEN otherwise).
  * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN
  */
-export function requireAgent(c: { get(key: 'principal'): Principal | null }, refusal: string): Extract<Principal, { kind: 'agent' }> {
+export function requireAgent(
+  c: { get(key: 'principal'): Principal | null },
+  refusal: string,
+): Extract<Principal, { kind: 'agent' }> {
   const principal = requirePrincipal(c);
   if (principal.kind !== 'agent') throw new LoopgateError('E_AUTH_FORBIDDEN', refusal);
   return principal;
@@ -85,8 +95,13 @@ export function requireAgent(c: { get(key: 'principal'): Principal | null }, ref
  * an ordinary agent key must never do.
  * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN
  */
-export function requireGatewayKey(c: { get(key: 'principal'): Principal | null }): Extract<Principal, { kind: 'agent' }> {
-  const agent = requireAgent(c, 'The gateway routes are for a loopgate proxy holding a gateway key; operators never call them.');
+export function requireGatewayKey(c: {
+  get(key: 'principal'): Principal | null;
+}): Extract<Principal, { kind: 'agent' }> {
+  const agent = requireAgent(
+    c,
+    'The gateway routes are for a loopgate proxy holding a gateway key; operators never call them.',
+  );
   if (agent.scope !== 'gateway') {
     throw new LoopgateError(
       'E_AUTH_FORBIDDEN',
@@ -101,15 +116,26 @@ export function requireGatewayKey(c: { get(key: 'principal'): Principal | null }
  * are refused with 403: an agent can never decide (the self-approval attack).
  * @throws LoopgateError E_AUTH_REQUIRED, E_AUTH_FORBIDDEN, E_CSRF_TOKEN_INVALID
  */
-export function requireOperator(
-  c: { get(key: 'principal'): Principal | null; req: { header(name: string): string | undefined; method: string } },
-): Extract<Principal, { kind: 'operator' }> {
+export function requireOperator(c: {
+  get(key: 'principal'): Principal | null;
+  req: { header(name: string): string | undefined; method: string };
+}): Extract<Principal, { kind: 'operator' }> {
   const principal = requirePrincipal(c);
   if (principal.kind !== 'operator') {
-    throw new LoopgateError('E_AUTH_FORBIDDEN', 'Agent keys cannot decide or act for a human; a signed-in operator must do this.');
+    throw new LoopgateError(
+      'E_AUTH_FORBIDDEN',
+      'Agent keys cannot decide or act for a human; a signed-in operator must do this.',
+    );
   }
-  if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && !checkCsrfToken(principal.session, c.req.header('x-csrf-token'))) {
-    throw new LoopgateError('E_CSRF_TOKEN_INVALID', 'Missing or wrong X-CSRF-Token header; reload the page and try again.');
+  if (
+    c.req.method !== 'GET' &&
+    c.req.method !== 'HEAD' &&
+    !checkCsrfToken(principal.session, c.req.header('x-csrf-token'))
+  ) {
+    throw new LoopgateError(
+      'E_CSRF_TOKEN_INVALID',
+      'Missing or wrong X-CSRF-Token header; reload the page and try again.',
+    );
   }
   return principal;
 }

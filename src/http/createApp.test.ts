@@ -22,7 +22,13 @@ async function decide(
 ) {
   return h.request(`/v1/approvals/${id}/decision`, {
     method: 'POST',
-    headers: { ...json, 'x-loopgate-session': auth.session, 'x-csrf-token': auth.csrf, origin: testOrigin, ...extraHeaders },
+    headers: {
+      ...json,
+      'x-loopgate-session': auth.session,
+      'x-csrf-token': auth.csrf,
+      origin: testOrigin,
+      ...extraHeaders,
+    },
     body: JSON.stringify(body),
   });
 }
@@ -37,7 +43,9 @@ describe('no self-approval: agents can ask but never decide', () => {
       body: JSON.stringify({ decision: 'approved' }),
     });
     expect(response.status).toBe(403);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_FORBIDDEN');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'E_AUTH_FORBIDDEN',
+    );
     expect((await h.service.getApproval(pause_id)).status).toBe('pending');
   });
 
@@ -51,7 +59,9 @@ describe('no self-approval: agents can ask but never decide', () => {
       body: JSON.stringify({ decision: 'approved' }),
     });
     expect(response.status).toBe(401);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_REQUIRED');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'E_AUTH_REQUIRED',
+    );
     expect((await h.request(`/v1/approvals/${pause_id}`)).status).toBe(401);
     expect((await h.service.getApproval(pause_id)).status).toBe('pending');
   });
@@ -62,25 +72,55 @@ describe('no self-approval: agents can ask but never decide', () => {
       ['GET', '/v1/approvals'],
       ['POST', '/v1/approvals/pa_x/decision'],
     ] as const) {
-      const response = await h.request(path, { method, headers: { ...json, authorization: 'Bearer lg_forged' }, ...(method === 'POST' ? { body: '{}' } : {}) });
+      const response = await h.request(path, {
+        method,
+        headers: { ...json, authorization: 'Bearer lg_forged' },
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
       expect(response.status, `${method} ${path}`).toBe(401);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_KEY_INVALID');
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        'E_AUTH_KEY_INVALID',
+      );
     }
     await h.store.revokeAgentKey((await h.store.listAgentKeys())[0]!.id, Date.now());
-    const revoked = await h.request('/v1/approvals', { headers: { authorization: `Bearer ${h.agent.key}` } });
+    const revoked = await h.request('/v1/approvals', {
+      headers: { authorization: `Bearer ${h.agent.key}` },
+    });
     expect(revoked.status).toBe(401);
   });
 
   it('offers no decision route through MCP: the tool list has none', async () => {
     const response = await h.request('/mcp', {
       method: 'POST',
-      headers: { ...json, accept: 'application/json, text/event-stream', authorization: `Bearer ${h.agent.key}`, 'mcp-protocol-version': '2025-11-25' },
+      headers: {
+        ...json,
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${h.agent.key}`,
+        'mcp-protocol-version': '2025-11-25',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
     });
     const text = await response.text();
     const names = [...text.matchAll(/"name":"([a-z_]+)"/g)].map((m) => m[1]);
-    expect(names).toEqual(expect.arrayContaining(['request_approval', 'check_approval', 'wait_for_approval', 'cancel_approval', 'verify_receipt']));
-    expect(names.filter((n) => /approve|decide|respond/.test(n!) && n !== 'request_approval' && n !== 'check_approval' && n !== 'wait_for_approval' && n !== 'cancel_approval')).toEqual([]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'request_approval',
+        'check_approval',
+        'wait_for_approval',
+        'cancel_approval',
+        'verify_receipt',
+      ]),
+    );
+    expect(
+      names.filter(
+        (n) =>
+          /approve|decide|respond/.test(n!) &&
+          n !== 'request_approval' &&
+          n !== 'check_approval' &&
+          n !== 'wait_for_approval' &&
+          n !== 'cancel_approval',
+      ),
+    ).toEqual([]);
   });
 
   it('refuses /mcp without an agent key, with a WWW-Authenticate challenge', async () => {
@@ -101,15 +141,22 @@ describe('sign-in and session', () => {
   }
   const newLinkToken = async () => {
     const { createLoginUrl } = await import('../service/operatorAuth.js');
-    return new URL(await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now)).searchParams.get('token')!;
+    return new URL(
+      await createLoginUrl(h.store, h.admin, testOrigin, h.clock.now),
+    ).searchParams.get('token')!;
   };
-  const codeOf = async (response: Response) => ((await response.json()) as { error: { code: string } }).error.code;
+  const codeOf = async (response: Response) =>
+    ((await response.json()) as { error: { code: string } }).error.code;
 
   it('signs in with a one-time link that works once, handing the page a session secret and setting no cookie', async () => {
     const { response, session } = await h.signIn();
     expect(response.status).toBe(200);
     expect(response.headers.get('set-cookie')).toBeNull();
-    expect(await response.json()).toMatchObject({ session, next: '/', operator: { name: 'admin' } });
+    expect(await response.json()).toMatchObject({
+      session,
+      next: '/',
+      operator: { name: 'admin' },
+    });
     const me = await h.request('/v1/session', { headers: { 'x-loopgate-session': session } });
     expect(me.status).toBe(200);
   });
@@ -134,16 +181,30 @@ describe('sign-in and session', () => {
   it('refuses a used, expired or forged link with the reason', async () => {
     const token = await newLinkToken();
     expect((await postLogin(token)).status).toBe(200);
-    expect(((await (await postLogin(token)).json()) as { error: { message: string } }).error.message).toMatch(/already used/);
+    expect(
+      ((await (await postLogin(token)).json()) as { error: { message: string } }).error.message,
+    ).toMatch(/already used/);
     const old = await newLinkToken();
     h.clock.now += 15 * 60_000 + 1;
-    expect(((await (await postLogin(old)).json()) as { error: { message: string } }).error.message).toMatch(/expired/);
+    expect(
+      ((await (await postLogin(old)).json()) as { error: { message: string } }).error.message,
+    ).toMatch(/expired/);
     expect(await codeOf(await postLogin('abc'))).toBe('E_AUTH_LOGIN_TOKEN_INVALID');
   });
 
   it('refuses a next that leaves this origin or has control characters, before spending the token', async () => {
     const token = await newLinkToken();
-    for (const next of ['//evil.example/x', '/\\evil.example', '/\t/evil.example', '/%09/evil.example', '/\n', 'https://evil.example/', '/ok x', 'relative', '/\u0000']) {
+    for (const next of [
+      '//evil.example/x',
+      '/\\evil.example',
+      '/\t/evil.example',
+      '/%09/evil.example',
+      '/\n',
+      'https://evil.example/',
+      '/ok x',
+      'relative',
+      '/\u0000',
+    ]) {
       const decoded = next.startsWith('/%') ? decodeURIComponent(next) : next;
       const refused = await postLogin(token, decoded);
       expect(refused.status, JSON.stringify(decoded)).toBe(400);
@@ -189,8 +250,16 @@ describe('sign-in and session', () => {
     }
     expect((await h.service.getApproval(pause_id)).status).toBe('pending');
     // Reading stays allowed (a GET changes nothing), and loopgate's own pages pass.
-    expect((await h.request('/v1/session', { headers: { ...auth.headers, 'sec-fetch-site': 'cross-site' } })).status).toBe(200);
-    expect((await decide(pause_id, auth, undefined, { 'sec-fetch-site': 'same-origin' })).status).toBe(200);
+    expect(
+      (
+        await h.request('/v1/session', {
+          headers: { ...auth.headers, 'sec-fetch-site': 'cross-site' },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await decide(pause_id, auth, undefined, { 'sec-fetch-site': 'same-origin' })).status,
+    ).toBe(200);
   });
 
   it('requires the CSRF token on every state-changing request', async () => {
@@ -198,36 +267,60 @@ describe('sign-in and session', () => {
     const auth = await h.signIn();
     const missing = await decide(pause_id, { session: auth.session, csrf: '' });
     expect(missing.status).toBe(403);
-    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('E_CSRF_TOKEN_INVALID');
-    const wrong = await decide(pause_id, { session: auth.session, csrf: `${auth.csrf.slice(0, -1)}x` });
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe(
+      'E_CSRF_TOKEN_INVALID',
+    );
+    const wrong = await decide(pause_id, {
+      session: auth.session,
+      csrf: `${auth.csrf.slice(0, -1)}x`,
+    });
     expect(wrong.status).toBe(403);
-    const logout = await h.request('/v1/logout', { method: 'POST', headers: { 'x-loopgate-session': auth.session } });
+    const logout = await h.request('/v1/logout', {
+      method: 'POST',
+      headers: { 'x-loopgate-session': auth.session },
+    });
     expect(logout.status).toBe(403);
     expect((await h.service.getApproval(pause_id)).status).toBe('pending');
   });
 
   it('ends the session on sign-out', async () => {
     const auth = await h.signIn();
-    const out = await h.request('/v1/logout', { method: 'POST', headers: { 'x-loopgate-session': auth.session, 'x-csrf-token': auth.csrf } });
+    const out = await h.request('/v1/logout', {
+      method: 'POST',
+      headers: { 'x-loopgate-session': auth.session, 'x-csrf-token': auth.csrf },
+    });
     expect(out.status).toBe(204);
-    expect((await h.request('/v1/session', { headers: { 'x-loopgate-session': auth.session } })).status).toBe(401);
+    expect(
+      (await h.request('/v1/session', { headers: { 'x-loopgate-session': auth.session } })).status,
+    ).toBe(401);
   });
 });
 
 describe('DNS rebinding and cross-site guards', () => {
   it('refuses a Host that is not this server', async () => {
-    const response = await h.app.request('/healthz', { headers: { host: 'attacker.example:7878' } });
+    const response = await h.app.request('/healthz', {
+      headers: { host: 'attacker.example:7878' },
+    });
     expect(response.status).toBe(403);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_HOST_FORBIDDEN');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'E_HTTP_HOST_FORBIDDEN',
+    );
     expect((await h.app.request('/healthz')).status).toBe(403); // no Host at all
   });
 
   it('refuses a request from another origin, even a signed-in one', async () => {
     const { pause_id } = await h.requestApproval();
     const auth = await h.signIn();
-    const response = await decide(pause_id, auth, { decision: 'approved' }, { origin: 'http://attacker.example' });
+    const response = await decide(
+      pause_id,
+      auth,
+      { decision: 'approved' },
+      { origin: 'http://attacker.example' },
+    );
     expect(response.status).toBe(403);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_ORIGIN_FORBIDDEN');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'E_HTTP_ORIGIN_FORBIDDEN',
+    );
     expect((await h.service.getApproval(pause_id)).status).toBe('pending');
   });
 
@@ -240,15 +333,32 @@ describe('DNS rebinding and cross-site guards', () => {
 
 describe('deciding', () => {
   it('approves with fields and comment, returning a receipt that verifies offline', async () => {
-    const { pause_id } = await h.requestApproval({ fields: [{ name: 'ref', label: 'Reference', type: 'string', required: true }] });
+    const { pause_id } = await h.requestApproval({
+      fields: [{ name: 'ref', label: 'Reference', type: 'string', required: true }],
+    });
     const auth = await h.signIn();
-    const response = await decide(pause_id, auth, { decision: 'approved', comment: 'go', fields: { ref: 'INV-7' } });
+    const response = await decide(pause_id, auth, {
+      decision: 'approved',
+      comment: 'go',
+      fields: { ref: 'INV-7' },
+    });
     expect(response.status).toBe(200);
-    const view = (await response.json()) as Record<string, unknown> & { response: Record<string, unknown> };
+    const view = (await response.json()) as Record<string, unknown> & {
+      response: Record<string, unknown>;
+    };
     expect(view.status).toBe('responded');
-    expect(view.response).toMatchObject({ decision: 'approved', comment: 'go', fields: { ref: 'INV-7' }, responder: 'admin', channel: 'web' });
+    expect(view.response).toMatchObject({
+      decision: 'approved',
+      comment: 'go',
+      fields: { ref: 'INV-7' },
+      responder: 'admin',
+      channel: 'web',
+    });
     const verified = await verifyApprovalResult(view, { jwks: h.jwks, secret: h.signingSecret });
-    expect(verified).toMatchObject({ ok: true, value: { hmacChecked: true, payload: { pause_id, decision: 'approved' } } });
+    expect(verified).toMatchObject({
+      ok: true,
+      value: { hmacChecked: true, payload: { pause_id, decision: 'approved' } },
+    });
   });
 
   it('refuses approval without a required field, and a field of the wrong type', async () => {
@@ -261,13 +371,25 @@ describe('deciding', () => {
     const auth = await h.signIn();
     const missing = await decide(pause_id, auth, { decision: 'approved' });
     expect(missing.status).toBe(400);
-    expect(((await missing.json()) as { error: { message: string } }).error.message).toMatch(/Reference.*required/);
-    const wrongType = await decide(pause_id, auth, { decision: 'approved', fields: { ref: 'x', qty: 'seven' } });
-    expect(((await wrongType.json()) as { error: { message: string } }).error.message).toMatch(/qty.*number/);
-    const unknown = await decide(pause_id, auth, { decision: 'approved', fields: { ref: 'x', bogus: 1 } });
+    expect(((await missing.json()) as { error: { message: string } }).error.message).toMatch(
+      /Reference.*required/,
+    );
+    const wrongType = await decide(pause_id, auth, {
+      decision: 'approved',
+      fields: { ref: 'x', qty: 'seven' },
+    });
+    expect(((await wrongType.json()) as { error: { message: string } }).error.message).toMatch(
+      /qty.*number/,
+    );
+    const unknown = await decide(pause_id, auth, {
+      decision: 'approved',
+      fields: { ref: 'x', bogus: 1 },
+    });
     expect(unknown.status).toBe(400);
     const badDecision = await decide(pause_id, auth, { decision: 'maybe' });
-    expect(((await badDecision.json()) as { error: { code: string } }).error.code).toBe('E_DECISION_INVALID');
+    expect(((await badDecision.json()) as { error: { code: string } }).error.code).toBe(
+      'E_DECISION_INVALID',
+    );
     expect((await h.service.getApproval(pause_id)).status).toBe('pending');
     const rejected = await decide(pause_id, auth, { decision: 'rejected', comment: 'no' });
     expect(rejected.status).toBe(200);
@@ -276,10 +398,14 @@ describe('deciding', () => {
   it('lets one decision win: a second is refused with 409 and changes nothing', async () => {
     const { pause_id } = await h.requestApproval();
     const auth = await h.signIn();
-    expect((await decide(pause_id, auth, { decision: 'rejected', comment: 'no' })).status).toBe(200);
+    expect((await decide(pause_id, auth, { decision: 'rejected', comment: 'no' })).status).toBe(
+      200,
+    );
     const second = await decide(pause_id, auth, { decision: 'approved' });
     expect(second.status).toBe(409);
-    expect(((await second.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+    expect(
+      ((await second.json()) as { error: { code: string; message: string } }).error,
+    ).toMatchObject({
       code: 'E_APPROVAL_ALREADY_DECIDED',
       message: expect.stringMatching(/already rejected by admin/),
     });
@@ -290,12 +416,16 @@ describe('deciding', () => {
     const { pause_id } = await h.requestApproval();
     const auth = await h.signIn();
     const responses = await Promise.all(
-      Array.from({ length: 1_000 }, (_, i) => decide(pause_id, auth, { decision: i % 2 ? 'approved' : 'rejected' })),
+      Array.from({ length: 1_000 }, (_, i) =>
+        decide(pause_id, auth, { decision: i % 2 ? 'approved' : 'rejected' }),
+      ),
     );
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(999);
-    const decided = (await h.store.listAuditEntries()).filter((e) => e.type === 'approval.decided' && e.requestId === pause_id);
+    const decided = (await h.store.listAuditEntries()).filter(
+      (e) => e.type === 'approval.decided' && e.requestId === pause_id,
+    );
     expect(decided).toHaveLength(1);
   });
 
@@ -305,19 +435,30 @@ describe('deciding', () => {
     h.clock.now += 3_600_000;
     const response = await decide(pause_id, auth);
     expect(response.status).toBe(409);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_APPROVAL_EXPIRED');
-    const view = (await (await h.request(`/v1/approvals/${pause_id}`, { headers: { 'x-loopgate-session': auth.session } })).json()) as { status: string };
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'E_APPROVAL_EXPIRED',
+    );
+    const view = (await (
+      await h.request(`/v1/approvals/${pause_id}`, {
+        headers: { 'x-loopgate-session': auth.session },
+      })
+    ).json()) as { status: string };
     expect(view.status).toBe('timed_out');
   });
 
   it('refuses to decide a cancelled request', async () => {
     const { pause_id } = await h.requestApproval();
-    const cancel = await h.request(`/v1/approvals/${pause_id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${h.agent.key}` } });
+    const cancel = await h.request(`/v1/approvals/${pause_id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.agent.key}` },
+    });
     expect(((await cancel.json()) as { status: string }).status).toBe('expired');
     const auth = await h.signIn();
     const response = await decide(pause_id, auth);
     expect(response.status).toBe(409);
-    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/cancelled/);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+      /cancelled/,
+    );
   });
 });
 
@@ -326,15 +467,25 @@ describe('agents', () => {
     const response = await h.request('/v1/approvals', {
       method: 'POST',
       headers: { ...json, authorization: `Bearer ${h.agent.key}` },
-      body: JSON.stringify({ action_description: '', action_details: { a: 5 }, timeout_hours: 500 }),
+      body: JSON.stringify({
+        action_description: '',
+        action_details: { a: 5 },
+        timeout_hours: 500,
+      }),
     });
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { code: string; message: string } };
     expect(error.code).toBe('E_APPROVAL_INPUT_INVALID');
     expect(error.message).toMatch(/action_description/);
     expect(error.message).toMatch(/timeout_hours/);
-    const notJson = await h.request('/v1/approvals', { method: 'POST', headers: { ...json, authorization: `Bearer ${h.agent.key}` }, body: '{' });
-    expect(((await notJson.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_BODY_INVALID');
+    const notJson = await h.request('/v1/approvals', {
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${h.agent.key}` },
+      body: '{',
+    });
+    expect(((await notJson.json()) as { error: { code: string } }).error.code).toBe(
+      'E_HTTP_BODY_INVALID',
+    );
     expect(await h.store.listApprovals({ limit: 10 })).toEqual([]);
   });
 
@@ -342,11 +493,18 @@ describe('agents', () => {
     const { createAgentKey } = await import('../service/operatorAuth.js');
     const other = await createAgentKey(h.store, 'cursor', Date.now());
     const mine = await h.requestApproval();
-    const asOther = await h.request(`/v1/approvals/${mine.pause_id}`, { headers: { authorization: `Bearer ${other.key}` } });
+    const asOther = await h.request(`/v1/approvals/${mine.pause_id}`, {
+      headers: { authorization: `Bearer ${other.key}` },
+    });
     expect(asOther.status).toBe(404);
-    const list = (await (await h.request('/v1/approvals', { headers: { authorization: `Bearer ${other.key}` } })).json()) as { items: unknown[] };
+    const list = (await (
+      await h.request('/v1/approvals', { headers: { authorization: `Bearer ${other.key}` } })
+    ).json()) as { items: unknown[] };
     expect(list.items).toEqual([]);
-    const cancel = await h.request(`/v1/approvals/${mine.pause_id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${other.key}` } });
+    const cancel = await h.request(`/v1/approvals/${mine.pause_id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${other.key}` },
+    });
     expect(cancel.status).toBe(404);
   });
 
@@ -354,10 +512,15 @@ describe('agents', () => {
     const { pause_id } = await h.requestApproval();
     const auth = await h.signIn();
     const started = Date.now();
-    const waiting = h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=30`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    const waiting = h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=30`, {
+      headers: { authorization: `Bearer ${h.agent.key}` },
+    });
     await new Promise((r) => setTimeout(r, 50));
     await decide(pause_id, auth);
-    const view = (await (await waiting).json()) as { status: string; response: { decision: string } };
+    const view = (await (await waiting).json()) as {
+      status: string;
+      response: { decision: string };
+    };
     expect(view.status).toBe('responded');
     expect(view.response.decision).toBe('approved');
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -365,9 +528,15 @@ describe('agents', () => {
 
   it('returns a pending long-poll after max_wait_seconds, and refuses a bad value', async () => {
     const { pause_id } = await h.requestApproval();
-    const view = (await (await h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=0.2`, { headers: { authorization: `Bearer ${h.agent.key}` } })).json()) as { status: string };
+    const view = (await (
+      await h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=0.2`, {
+        headers: { authorization: `Bearer ${h.agent.key}` },
+      })
+    ).json()) as { status: string };
     expect(view.status).toBe('pending');
-    const bad = await h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=soon`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    const bad = await h.request(`/v1/approvals/${pause_id}/wait?max_wait_seconds=soon`, {
+      headers: { authorization: `Bearer ${h.agent.key}` },
+    });
     expect(bad.status).toBe(400);
   });
 
@@ -381,7 +550,10 @@ describe('agents', () => {
 describe('inbox events', () => {
   /** A ticket for the event stream, as events.js gets one before each (re)connect. */
   async function eventTicket(headers: Record<string, string>) {
-    const issued = await h.request('/v1/events/tickets', { method: 'POST', headers: { ...headers, origin: testOrigin } });
+    const issued = await h.request('/v1/events/tickets', {
+      method: 'POST',
+      headers: { ...headers, origin: testOrigin },
+    });
     expect(issued.status).toBe(200);
     return ((await issued.json()) as { ticket: string }).ticket;
   }
@@ -403,7 +575,9 @@ describe('inbox events', () => {
     };
     await readUntil(/event: ready/);
     const { pause_id } = await h.requestApproval();
-    await readUntil(new RegExp(`event: approval\\ndata: .*"pause_id":"${pause_id}".*"status":"pending"`));
+    await readUntil(
+      new RegExp(`event: approval\\ndata: .*"pause_id":"${pause_id}".*"status":"pending"`),
+    );
     await decide(pause_id, auth);
     await readUntil(new RegExp(`"pause_id":"${pause_id}".*"status":"responded"`));
     await reader.cancel();
@@ -418,14 +592,23 @@ describe('inbox events', () => {
     await first.body!.cancel();
     const replay = await h.request(`/v1/events?ticket=${once}`);
     expect(replay.status).toBe(401);
-    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe('E_AUTH_TICKET_INVALID');
+    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe(
+      'E_AUTH_TICKET_INVALID',
+    );
 
     const stale = await eventTicket(headers);
     h.clock.now += 60_000;
     expect((await h.request(`/v1/events?ticket=${stale}`)).status).toBe(401);
 
     const orphan = await eventTicket(headers);
-    expect((await h.request('/v1/logout', { method: 'POST', headers: { ...headers, origin: testOrigin } })).status).toBe(204);
+    expect(
+      (
+        await h.request('/v1/logout', {
+          method: 'POST',
+          headers: { ...headers, origin: testOrigin },
+        })
+      ).status,
+    ).toBe(204);
     expect((await h.request(`/v1/events?ticket=${orphan}`)).status).toBe(401);
     expect((await h.request('/v1/events?ticket=forged')).status).toBe(401);
   });
@@ -433,13 +616,31 @@ describe('inbox events', () => {
   it('issues event tickets only to a signed-in operator with the CSRF token', async () => {
     const auth = await h.signIn();
     expect((await h.request('/v1/events/tickets', { method: 'POST' })).status).toBe(401);
-    expect((await h.request('/v1/events/tickets', { method: 'POST', headers: { cookie: `loopgate_session=${auth.session}` } })).status).toBe(401);
-    expect((await h.request('/v1/events/tickets', { method: 'POST', headers: auth.headers })).status).toBe(403);
-    expect((await h.request('/v1/events/tickets', { method: 'POST', headers: { authorization: `Bearer ${h.agent.key}` } })).status).toBe(403);
+    expect(
+      (
+        await h.request('/v1/events/tickets', {
+          method: 'POST',
+          headers: { cookie: `loopgate_session=${auth.session}` },
+        })
+      ).status,
+    ).toBe(401);
+    expect(
+      (await h.request('/v1/events/tickets', { method: 'POST', headers: auth.headers })).status,
+    ).toBe(403);
+    expect(
+      (
+        await h.request('/v1/events/tickets', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${h.agent.key}` },
+        })
+      ).status,
+    ).toBe(403);
   });
 
   it('refuses the event stream to agents', async () => {
-    const response = await h.request('/v1/events', { headers: { authorization: `Bearer ${h.agent.key}` } });
+    const response = await h.request('/v1/events', {
+      headers: { authorization: `Bearer ${h.agent.key}` },
+    });
     expect(response.status).toBe(403);
   });
 });
@@ -448,18 +649,23 @@ describe('errors', () => {
   it('answers an unknown route with E_HTTP_NOT_FOUND', async () => {
     const response = await h.request('/v1/nope');
     expect(response.status).toBe(404);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('E_HTTP_NOT_FOUND');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'E_HTTP_NOT_FOUND',
+    );
   });
 
   it('answers an unexpected failure with a generic 500 that leaks nothing', async () => {
     const { pause_id } = await h.requestApproval();
     await h.store.close(); // every store call now throws from inside better-sqlite3
-    const response = await h.request(`/v1/approvals/${pause_id}`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    const response = await h.request(`/v1/approvals/${pause_id}`, {
+      headers: { authorization: `Bearer ${h.agent.key}` },
+    });
     expect(response.status).toBe(500);
     const body = await response.text();
-    expect(JSON.parse(body)).toEqual({ error: { code: 'E_HTTP_INTERNAL', message: 'Internal error; see the server log.' } });
+    expect(JSON.parse(body)).toEqual({
+      error: { code: 'E_HTTP_INTERNAL', message: 'Internal error; see the server log.' },
+    });
     expect(body).not.toMatch(/database|sqlite|stack|at /i);
     h.store.close = async () => undefined; // already closed
   });
 });
-

@@ -19,7 +19,10 @@ import { createStaticRoutes } from './staticPages.js';
 
 /** A fetch-shaped MCP endpoint (built in src/mcp) and what it needs from the caller. */
 export interface McpEndpoint {
-  fetch(request: Request, agent: { agentId: string; keyId: string; token: string }): Promise<Response>;
+  fetch(
+    request: Request,
+    agent: { agentId: string; keyId: string; token: string },
+  ): Promise<Response>;
 }
 
 /** What the HTTP app is built from. Building is not listening: the CLI binds the port. */
@@ -63,14 +66,23 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (err instanceof LoopgateError) {
       if (err.status >= 500) log.error({ err }, err.message);
       else log.debug({ code: err.code }, err.message);
-      if (err.status === 401 && c.req.path === '/mcp') c.header('WWW-Authenticate', 'Bearer realm="loopgate"');
+      if (err.status === 401 && c.req.path === '/mcp')
+        c.header('WWW-Authenticate', 'Bearer realm="loopgate"');
       return c.json({ error: { code: err.code, message: err.message } }, err.status as 400);
     }
     log.error({ err }, 'unhandled error');
-    return c.json({ error: { code: 'E_HTTP_INTERNAL', message: 'Internal error; see the server log.' } }, 500);
+    return c.json(
+      { error: { code: 'E_HTTP_INTERNAL', message: 'Internal error; see the server log.' } },
+      500,
+    );
   });
   app.notFound((c) =>
-    c.json({ error: { code: 'E_HTTP_NOT_FOUND', message: `No route for ${c.req.method} ${c.req.path}.` } }, 404),
+    c.json(
+      {
+        error: { code: 'E_HTTP_NOT_FOUND', message: `No route for ${c.req.method} ${c.req.path}.` },
+      },
+      404,
+    ),
   );
 
   app.use('*', async (c, next) => {
@@ -95,7 +107,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', createSessionRoutes(deps.store, { tickets, now }));
   app.route('/v1', createApprovalRoutes(deps.service, tickets));
   if (deps.totp) {
-    const guard = deps.factorGuard ?? new FactorChangeGuard({ store: deps.store, totp: deps.totp, passkeys: null, now });
+    const guard =
+      deps.factorGuard ??
+      new FactorChangeGuard({ store: deps.store, totp: deps.totp, passkeys: null, now });
     app.route('/v1', createSettingsRoutes(deps.store, deps.totp, guard));
   }
   for (const routes of deps.extraApiRoutes ?? []) app.route('/v1', routes);
@@ -105,7 +119,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     app.all('/mcp', (c) => {
       const principal = c.get('principal');
       if (!principal || principal.kind !== 'agent') {
-        throw new LoopgateError('E_AUTH_REQUIRED', 'The MCP endpoint needs "Authorization: Bearer <agent key>" (create one with `loopgate keys create --name NAME`).');
+        throw new LoopgateError(
+          'E_AUTH_REQUIRED',
+          'The MCP endpoint needs "Authorization: Bearer <agent key>" (create one with `loopgate keys create --name NAME`).',
+        );
       }
       const token = (c.req.header('authorization') ?? '').replace(/^Bearer\s+/i, '');
       return mcp.fetch(c.req.raw, { agentId: principal.agentId, keyId: principal.keyId, token });

@@ -27,12 +27,20 @@ export function createDeliveryRoutes(store: Store): Hono<AppEnv> {
   app.get('/deliveries', async (c) => {
     requireOperator(c);
     const query = querySchema.safeParse(c.req.query());
-    if (!query.success) throw new LoopgateError('E_HTTP_BODY_INVALID', 'status must be failed or all; limit 1-500.');
+    if (!query.success)
+      throw new LoopgateError('E_HTTP_BODY_INVALID', 'status must be failed or all; limit 1-500.');
     const { status, limit } = query.data;
-    const notifications = await store.listNotificationDeliveries({ limit, ...(status === 'failed' ? { status: 'failed' as const } : {}) });
+    const notifications = await store.listNotificationDeliveries({
+      limit,
+      ...(status === 'failed' ? { status: 'failed' as const } : {}),
+    });
     const endpoints = new Map((await store.listWebhookEndpoints()).map((e) => [e.id, e.url]));
     const messages = (await store.listWebhookMessages({ limit })).filter(
-      (m) => status === 'all' || m.status === 'failed' || m.status === 'endpoint_gone' || (m.status === 'pending' && m.lastError !== null),
+      (m) =>
+        status === 'all' ||
+        m.status === 'failed' ||
+        m.status === 'endpoint_gone' ||
+        (m.status === 'pending' && m.lastError !== null),
     );
     c.header('Cache-Control', 'no-store');
     return c.json({

@@ -32,8 +32,21 @@ export type ConfirmMode = 'approve' | 'totp' | 'page';
 export interface ConfirmView {
   approval: Pick<
     ApprovalView,
-    'pause_id' | 'status' | 'action_description' | 'action_details' | 'fields' | 'created_at' | 'expires_at' | 'approval_url' | 'gate'
-  > & { response?: Pick<NonNullable<ApprovalView['response']>, 'decision' | 'responder' | 'responded_at' | 'channel' | 'comment'> };
+    | 'pause_id'
+    | 'status'
+    | 'action_description'
+    | 'action_details'
+    | 'fields'
+    | 'created_at'
+    | 'expires_at'
+    | 'approval_url'
+    | 'gate'
+  > & {
+    response?: Pick<
+      NonNullable<ApprovalView['response']>,
+      'decision' | 'responder' | 'responded_at' | 'channel' | 'comment'
+    >;
+  };
   mode: ConfirmMode;
   /** The operator this link decides as. */
   operator: string;
@@ -49,7 +62,8 @@ const decideSchema = z
   })
   .strict();
 
-const tokenRefusal = 'This confirm link is not valid: it was used already, the request expired, or the link is incomplete. Open the request from the inbox instead.';
+const tokenRefusal =
+  'This confirm link is not valid: it was used already, the request expired, or the link is incomplete. Open the request from the inbox instead.';
 
 /**
  * The email confirm flow's API (the page is `/email/confirm?token=…`, served with the other
@@ -73,7 +87,9 @@ export function createEmailConfirmRoutes(deps: EmailConfirmRoutesDeps): Hono<App
   const app = new Hono<AppEnv>();
 
   /** The live token and its request, or the one refusal for every way a token can be bad. */
-  async function openToken(raw: string): Promise<{ token: EmailConfirmTokenRecord; record: ApprovalRecord; operator: OperatorRecord }> {
+  async function openToken(
+    raw: string,
+  ): Promise<{ token: EmailConfirmTokenRecord; record: ApprovalRecord; operator: OperatorRecord }> {
     const parsed = parseConfirmToken(raw);
     if (!parsed.ok) throw new LoopgateError(parsed.code, parsed.message);
     const token = await deps.store.findEmailConfirmToken(hashConfirmToken(parsed.value));
@@ -95,7 +111,10 @@ export function createEmailConfirmRoutes(deps: EmailConfirmRoutesDeps): Hono<App
     const view = deps.service.view(record);
     const gate = record.gate;
     const mode: ConfirmMode =
-      gate.type === 'webauthn' || gate.type === 'quorum' || record.fields.length > 0 || describeEmailDisplayGap(view) !== null
+      gate.type === 'webauthn' ||
+      gate.type === 'quorum' ||
+      record.fields.length > 0 ||
+      describeEmailDisplayGap(view) !== null
         ? 'page'
         : gate.type === 'totp'
           ? 'totp'
@@ -166,7 +185,10 @@ export function createEmailConfirmRoutes(deps: EmailConfirmRoutesDeps): Hono<App
     // Spent only once a decision is stored, so a wrong authenticator code can be retried; a
     // second decision cannot happen anyway (one decision wins in the store).
     await deps.store.consumeEmailConfirmToken(token.tokenHash, now());
-    c.get('log').info({ pause_id: record.id, decision: body.decision, responder: operator.name, channel: 'email' }, 'approval decided');
+    c.get('log').info(
+      { pause_id: record.id, decision: body.decision, responder: operator.name, channel: 'email' },
+      'approval decided',
+    );
     noStore(c);
     return c.json(toConfirmView(decided, operator));
   });
@@ -178,7 +200,10 @@ export function createEmailConfirmRoutes(deps: EmailConfirmRoutesDeps): Hono<App
 function requireJson(c: Context<AppEnv>): void {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\b/i.test(type)) {
-    throw new LoopgateError('E_HTTP_BODY_INVALID', `The body must be JSON with Content-Type: application/json; got "${type}".`);
+    throw new LoopgateError(
+      'E_HTTP_BODY_INVALID',
+      `The body must be JSON with Content-Type: application/json; got "${type}".`,
+    );
   }
 }
 

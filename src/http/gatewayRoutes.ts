@@ -14,10 +14,17 @@ const gateSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('webauthn') }),
   z.object({
     type: z.literal('quorum'),
-    quorum: z.object({ n: z.number().int().min(1).max(20), approvers: z.array(z.string().min(1)).min(1).max(50), stepUp: z.enum(['none', 'totp', 'webauthn']) }),
+    quorum: z.object({
+      n: z.number().int().min(1).max(20),
+      approvers: z.array(z.string().min(1)).min(1).max(50),
+      stepUp: z.enum(['none', 'totp', 'webauthn']),
+    }),
   }),
 ]);
-const callSchema = z.object({ tool: z.string().min(1).max(200), arguments: z.record(z.string(), z.unknown()) });
+const callSchema = z.object({
+  tool: z.string().min(1).max(200),
+  arguments: z.record(z.string(), z.unknown()),
+});
 
 /**
  * `/v1/gateway/*`: what a remote `loopgate proxy` asks of the server with its gateway key
@@ -26,7 +33,12 @@ const callSchema = z.object({ tool: z.string().min(1).max(200), arguments: z.rec
  * gate, an `otp` argument check (throttled per key, never the operator), and the audit entry
  * for a forwarded call. The action hash is always computed here.
  */
-export function createGatewayRoutes(deps: { service: ApprovalService; store: Store; totp: TotpStepUp; now?: () => number }): Hono<AppEnv> {
+export function createGatewayRoutes(deps: {
+  service: ApprovalService;
+  store: Store;
+  totp: TotpStepUp;
+  now?: () => number;
+}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const now = deps.now ?? Date.now;
 
@@ -34,7 +46,11 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
     const agent = requireGatewayKey(c);
     const body = await readJsonBody(
       c,
-      callSchema.extend({ gate: gateSchema, timeout_minutes: z.number().int().min(1).max(10_080), description: z.string().max(500).optional() }),
+      callSchema.extend({
+        gate: gateSchema,
+        timeout_minutes: z.number().int().min(1).max(10_080),
+        description: z.string().max(500).optional(),
+      }),
       'E_APPROVAL_INPUT_INVALID',
     );
     const record = await deps.service.requestToolApproval(agent.agentId, {
@@ -49,7 +65,11 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
 
   app.post('/gateway/consume', async (c) => {
     const agent = requireGatewayKey(c);
-    const body = await readJsonBody(c, callSchema.extend({ gate: gateSchema }), 'E_APPROVAL_INPUT_INVALID');
+    const body = await readJsonBody(
+      c,
+      callSchema.extend({ gate: gateSchema }),
+      'E_APPROVAL_INPUT_INVALID',
+    );
     const record = await deps.service.consumeApproval(
       agent.agentId,
       computeActionHash({ tool: body.tool, arguments: body.arguments }),
@@ -62,7 +82,11 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
     const agent = requireGatewayKey(c);
     const body = await readJsonBody(
       c,
-      z.object({ tool: z.string().min(1).max(200), code: z.string().max(20), operator: z.string().min(1).max(64).optional() }),
+      z.object({
+        tool: z.string().min(1).max(200),
+        code: z.string().max(20),
+        operator: z.string().min(1).max(64).optional(),
+      }),
       'E_TOTP_CODE_MALFORMED',
     );
     const operator = await findOtpOperator(deps.store, body.operator);
@@ -72,9 +96,22 @@ export function createGatewayRoutes(deps: { service: ApprovalService; store: Sto
 
   app.post('/gateway/forwarded', async (c) => {
     const agent = requireGatewayKey(c);
-    const body = await readJsonBody(c, z.object({ tool: z.string().max(200), gate: z.string().max(40), pause_id: z.string().max(200).nullable() }), 'E_HTTP_BODY_INVALID');
+    const body = await readJsonBody(
+      c,
+      z.object({
+        tool: z.string().max(200),
+        gate: z.string().max(40),
+        pause_id: z.string().max(200).nullable(),
+      }),
+      'E_HTTP_BODY_INVALID',
+    );
     await deps.store.appendAudit(
-      { type: 'gateway.forwarded', requestId: body.pause_id, actor: `agent:${agent.agentId}`, data: { tool: body.tool, gate: body.gate } },
+      {
+        type: 'gateway.forwarded',
+        requestId: body.pause_id,
+        actor: `agent:${agent.agentId}`,
+        data: { tool: body.tool, gate: body.gate },
+      },
       now(),
     );
     return c.body(null, 204);

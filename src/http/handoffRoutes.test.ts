@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret } from '../crypto/signingKeys.js';
+import {
+  buildJwks,
+  loadOrCreateReceiptKey,
+  loadOrCreateSigningSecret,
+} from '../crypto/signingKeys.js';
 import { createRelayHub, type RelayHub } from '../handoff/relayHub.js';
 import { ApprovalService } from '../service/approvalService.js';
 import { createAgentKey, createLoginUrl, ensureDefaultOperator } from '../service/operatorAuth.js';
@@ -28,7 +32,10 @@ const request = (path: string, init: RequestInit & { headers?: Record<string, st
 function agentCall(key: string, path: string, method = 'GET', body?: unknown) {
   return request(path, {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
 }
@@ -42,7 +49,12 @@ beforeAll(async () => {
   store = openSqliteStore(join(dir, 'loopgate.db'));
   const receiptKey = await loadOrCreateReceiptKey(dir);
   const jwks = buildJwks([receiptKey]);
-  service = new ApprovalService({ store, receiptKey, signingSecret: loadOrCreateSigningSecret(dir), publicUrl: origin });
+  service = new ApprovalService({
+    store,
+    receiptKey,
+    signingSecret: loadOrCreateSigningSecret(dir),
+    publicUrl: origin,
+  });
   relay = createRelayHub({ publicUrl: origin });
   const allowed = buildAllowedOrigins(origin, 7878, true);
   app = createApp({
@@ -74,20 +86,37 @@ afterAll(async () => {
 
 describe('/v1/handoff', () => {
   it('opens a session for an agent key: 201 with the viewer URL and an agent token', async () => {
-    const response = await agentCall(keyA, '/v1/handoff', 'POST', { service: 'Acme Bank', blocker_type: 'otp', ttl_seconds: 60 });
+    const response = await agentCall(keyA, '/v1/handoff', 'POST', {
+      service: 'Acme Bank',
+      blocker_type: 'otp',
+      ttl_seconds: 60,
+    });
     expect(response.status).toBe(201);
     const body = (await response.json()) as Record<string, string>;
-    expect(body).toMatchObject({ service: 'Acme Bank', status: 'pending', viewer_connected: false, agent_id: 'agent-a' });
+    expect(body).toMatchObject({
+      service: 'Acme Bank',
+      status: 'pending',
+      viewer_connected: false,
+      agent_id: 'agent-a',
+    });
     expect(body['viewer_url']).toMatch(new RegExp(`^${origin}/handoff/${body['session_id']}\\?t=`));
     expect(body['agent_token']).toMatch(/^[\w-]{43}$/);
     expect(Date.parse(body['expires_at']!) - Date.parse(body['created_at']!)).toBe(60_000);
   });
 
   it('refuses anonymous callers (401) and operators (403): sessions belong to agents', async () => {
-    const anonymous = await request('/v1/handoff', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"service":"x"}' });
+    const anonymous = await request('/v1/handoff', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"service":"x"}',
+    });
     expect(anonymous.status).toBe(401);
     expect(await errorCode(anonymous)).toBe('E_AUTH_REQUIRED');
-    const operator = await request('/v1/handoff', { method: 'POST', headers: { 'x-loopgate-session': operatorSession, 'content-type': 'application/json' }, body: '{"service":"x"}' });
+    const operator = await request('/v1/handoff', {
+      method: 'POST',
+      headers: { 'x-loopgate-session': operatorSession, 'content-type': 'application/json' },
+      body: '{"service":"x"}',
+    });
     expect(operator.status).toBe(403);
     expect(await errorCode(operator)).toBe('E_AUTH_FORBIDDEN');
   });
@@ -104,7 +133,9 @@ describe('/v1/handoff', () => {
   });
 
   it('shows a session only to its agent (404 for another)', async () => {
-    const created = (await (await agentCall(keyA, '/v1/handoff', 'POST', { service: 'x' })).json()) as { session_id: string };
+    const created = (await (
+      await agentCall(keyA, '/v1/handoff', 'POST', { service: 'x' })
+    ).json()) as { session_id: string };
     expect((await agentCall(keyA, `/v1/handoff/${created.session_id}`)).status).toBe(200);
     for (const path of ['', '/wait?max_wait_seconds=0']) {
       const other = await agentCall(keyB, `/v1/handoff/${created.session_id}${path}`);
@@ -116,16 +147,23 @@ describe('/v1/handoff', () => {
   });
 
   it('wait returns the moment the agent side reports the end, and refuses a second end with 409', async () => {
-    const created = (await (await agentCall(keyA, '/v1/handoff', 'POST', { service: 'x' })).json()) as { session_id: string };
+    const created = (await (
+      await agentCall(keyA, '/v1/handoff', 'POST', { service: 'x' })
+    ).json()) as { session_id: string };
     const started = Date.now();
     const waiting = agentCall(keyA, `/v1/handoff/${created.session_id}/wait?max_wait_seconds=30`);
     await new Promise((r) => setTimeout(r, 100));
-    const ended = await agentCall(keyA, `/v1/handoff/${created.session_id}/end`, 'POST', { status: 'error', detail: 'The browser exited.' });
+    const ended = await agentCall(keyA, `/v1/handoff/${created.session_id}/end`, 'POST', {
+      status: 'error',
+      detail: 'The browser exited.',
+    });
     expect(ended.status).toBe(200);
     const view = (await (await waiting).json()) as Record<string, unknown>;
     expect(view).toMatchObject({ status: 'error', detail: 'The browser exited.' });
     expect(Date.now() - started).toBeLessThan(2_000);
-    const again = await agentCall(keyA, `/v1/handoff/${created.session_id}/end`, 'POST', { status: 'resolved' });
+    const again = await agentCall(keyA, `/v1/handoff/${created.session_id}/end`, 'POST', {
+      status: 'resolved',
+    });
     expect(again.status).toBe(409);
     expect(await errorCode(again)).toBe('E_HANDOFF_ENDED');
     const cancel = await agentCall(keyA, `/v1/handoff/${created.session_id}/cancel`, 'POST');
@@ -133,11 +171,18 @@ describe('/v1/handoff', () => {
   });
 
   it('refuses an end status the agent side cannot report, and a bad max_wait_seconds', async () => {
-    const created = (await (await agentCall(keyA, '/v1/handoff', 'POST', { service: 'x' })).json()) as { session_id: string };
-    const timeout = await agentCall(keyA, `/v1/handoff/${created.session_id}/end`, 'POST', { status: 'timeout' });
+    const created = (await (
+      await agentCall(keyA, '/v1/handoff', 'POST', { service: 'x' })
+    ).json()) as { session_id: string };
+    const timeout = await agentCall(keyA, `/v1/handoff/${created.session_id}/end`, 'POST', {
+      status: 'timeout',
+    });
     expect(timeout.status).toBe(400);
     expect(await errorCode(timeout)).toBe('E_HANDOFF_REQUEST_INVALID');
-    const wait = await agentCall(keyA, `/v1/handoff/${created.session_id}/wait?max_wait_seconds=soon`);
+    const wait = await agentCall(
+      keyA,
+      `/v1/handoff/${created.session_id}/wait?max_wait_seconds=soon`,
+    );
     expect(wait.status).toBe(400);
     expect(await errorCode(wait)).toBe('E_HANDOFF_REQUEST_INVALID');
     const cancelled = await agentCall(keyA, `/v1/handoff/${created.session_id}/cancel`, 'POST');

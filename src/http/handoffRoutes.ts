@@ -6,7 +6,8 @@ import { requireAgent } from './authenticate.js';
 import { parseWaitSeconds } from './parseWaitSeconds.js';
 import { readJsonBody } from './readJsonBody.js';
 
-const handoffAgentsOnly = 'Handoff sessions are opened and ended by agents, with "Authorization: Bearer <agent key>".';
+const handoffAgentsOnly =
+  'Handoff sessions are opened and ended by agents, with "Authorization: Bearer <agent key>".';
 
 /** Handoff sessions belong to agents; an operator's browser session cannot open or end one. */
 const agentIdOf = (c: Context<AppEnv>) => requireAgent(c, handoffAgentsOnly).agentId;
@@ -29,7 +30,10 @@ export function createHandoffRoutes(relay: RelayHub): Hono<AppEnv> {
     const agentId = agentIdOf(c);
     const input = await readJsonBody(c, handoffCreateSchema, 'E_HANDOFF_REQUEST_INVALID');
     const created = relay.createSession(agentId, input);
-    c.get('log').info({ session_id: created.session_id, agent_id: agentId }, 'handoff session opened');
+    c.get('log').info(
+      { session_id: created.session_id, agent_id: agentId },
+      'handoff session opened',
+    );
     return c.json(created, 201);
   });
 
@@ -38,7 +42,10 @@ export function createHandoffRoutes(relay: RelayHub): Hono<AppEnv> {
   app.get('/handoff/:id/wait', async (c) => {
     const agentId = agentIdOf(c);
     const seconds = parseWaitSeconds(c.req.query('max_wait_seconds'), 'E_HANDOFF_REQUEST_INVALID');
-    const view = await relay.waitForChange(c.req.param('id'), agentId, { maxWaitMs: seconds * 1_000, signal: c.req.raw.signal });
+    const view = await relay.waitForChange(c.req.param('id'), agentId, {
+      maxWaitMs: seconds * 1_000,
+      signal: c.req.raw.signal,
+    });
     return c.json(view);
   });
 

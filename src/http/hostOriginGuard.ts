@@ -14,7 +14,11 @@ export interface AllowedOrigins {
  * What a server reachable at `publicUrl` (and, when bound to loopback, at localhost on `port`)
  * accepts as Host and Origin.
  */
-export function buildAllowedOrigins(publicUrl: string, port: number, loopback: boolean): AllowedOrigins {
+export function buildAllowedOrigins(
+  publicUrl: string,
+  port: number,
+  loopback: boolean,
+): AllowedOrigins {
   const url = new URL(publicUrl);
   const hostnames = new Set([url.hostname.toLowerCase()]);
   const origins = new Set([url.origin]);
@@ -53,7 +57,10 @@ export function hostOriginGuard(allowed: () => AllowedOrigins): MiddlewareHandle
     }
     const origin = c.req.header('origin');
     if (origin !== undefined && !origins.has(origin)) {
-      throw new LoopgateError('E_HTTP_ORIGIN_FORBIDDEN', `Requests from origin "${origin}" are refused; only this server's own pages may call it.`);
+      throw new LoopgateError(
+        'E_HTTP_ORIGIN_FORBIDDEN',
+        `Requests from origin "${origin}" are refused; only this server's own pages may call it.`,
+      );
     }
     await next();
   };

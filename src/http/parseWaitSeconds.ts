@@ -11,7 +11,10 @@ export function parseWaitSeconds(raw: string | undefined, code: ErrorCode): numb
   if (raw === undefined) return defaultWaitSeconds;
   const n = Number(raw);
   if (!Number.isFinite(n) || n < 0) {
-    throw new LoopgateError(code, `max_wait_seconds must be a number from 0 to ${maxWaitSeconds}; got "${raw}".`);
+    throw new LoopgateError(
+      code,
+      `max_wait_seconds must be a number from 0 to ${maxWaitSeconds}; got "${raw}".`,
+    );
   }
   return Math.min(n, maxWaitSeconds);
 }

@@ -11,12 +11,20 @@ import { checkJsonLimits } from '../core/jsonLimits.js';
  * @throws LoopgateError E_HTTP_BODY_INVALID for non-JSON, E_JSON_UNSUPPORTED for JSON
  *   nested too deep or with a number out of range, `code` for a schema mismatch
  */
-export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, code: ErrorCode): Promise<z.infer<T>> {
+export async function readJsonBody<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+  code: ErrorCode,
+): Promise<z.infer<T>> {
   let body: unknown;
   try {
     body = await c.req.json();
   } catch (cause) {
-    throw new LoopgateError('E_HTTP_BODY_INVALID', 'The body must be JSON with Content-Type: application/json.', { cause });
+    throw new LoopgateError(
+      'E_HTTP_BODY_INVALID',
+      'The body must be JSON with Content-Type: application/json.',
+      { cause },
+    );
   }
   const limited = checkJsonLimits(body);
   if (!limited.ok) throw new LoopgateError(limited.code, limited.message);

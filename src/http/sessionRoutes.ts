@@ -18,7 +18,9 @@ const nextBase = 'http://loopgate.invalid';
  * (browsers strip tabs and newlines from URLs, so `/\t/host` would become `//host`), that
  * resolves (WHATWG URL) to this origin. Returns the path, query and fragment to go to.
  */
-export function checkNextPath(next: string): { ok: true; value: string } | { ok: false; code: ErrorCode; message: string } {
+export function checkNextPath(
+  next: string,
+): { ok: true; value: string } | { ok: false; code: ErrorCode; message: string } {
   const bad = !next.startsWith('/') || /[\s\u0000-\u001f\u007f]/.test(next);
   let url: URL | null = null;
   try {
@@ -27,7 +29,11 @@ export function checkNextPath(next: string): { ok: true; value: string } | { ok:
     url = null;
   }
   if (!url || url.origin !== nextBase) {
-    return { ok: false, code: 'E_AUTH_NEXT_INVALID', message: `next must be a path on this server such as "/approvals/…"; got ${JSON.stringify(next.slice(0, 200))}.` };
+    return {
+      ok: false,
+      code: 'E_AUTH_NEXT_INVALID',
+      message: `next must be a path on this server such as "/approvals/…"; got ${JSON.stringify(next.slice(0, 200))}.`,
+    };
   }
   return { ok: true, value: url.pathname + url.search + url.hash };
 }
@@ -48,7 +54,10 @@ const loginBodySchema = z
  * - `GET /v1/session`, `POST /v1/logout` (deletes the server's session).
  * - `POST /v1/events/tickets` → `{ticket, expires_at}` for `GET /v1/events?ticket=…`.
  */
-export function createSessionRoutes(store: Store, options: { tickets: EventTickets; now: () => number }): Hono<AppEnv> {
+export function createSessionRoutes(
+  store: Store,
+  options: { tickets: EventTickets; now: () => number },
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/login', servePrivatePage('login.html'));
 
@@ -74,7 +83,10 @@ export function createSessionRoutes(store: Store, options: { tickets: EventTicke
       return c.json({ agent: { id: principal.agentId } });
     }
     const { operator, session } = principal;
-    return c.json({ operator: { id: operator.id, name: operator.name, role: operator.role }, csrf_token: session.csrfToken });
+    return c.json({
+      operator: { id: operator.id, name: operator.name, role: operator.role },
+      csrf_token: session.csrfToken,
+    });
   });
 
   app.post('/v1/logout', async (c) => {

@@ -9,7 +9,9 @@ import { requireOperator } from './authenticate.js';
 import { readFactorProof } from './readFactorProof.js';
 import { readJsonBody } from './readJsonBody.js';
 
-const confirmSchema = z.object({ enrollment_token: z.string().min(1).max(1_000), code: z.string().max(20) }).strict();
+const confirmSchema = z
+  .object({ enrollment_token: z.string().min(1).max(1_000), code: z.string().max(20) })
+  .strict();
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -20,7 +22,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * `POST /v1/settings/totp/confirm`), and an admin's `POST /v1/operators/:name/totp/unlock`.
  * @throws LoopgateError E_FACTOR_PROOF_REQUIRED, E_FACTOR_FIRST_NEEDS_INVITE, E_TOTP_*
  */
-export function createSettingsRoutes(store: Store, totp: TotpStepUp, guard: FactorChangeGuard): Hono<AppEnv> {
+export function createSettingsRoutes(
+  store: Store,
+  totp: TotpStepUp,
+  guard: FactorChangeGuard,
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.get('/settings', async (c) => {
@@ -29,9 +35,17 @@ export function createSettingsRoutes(store: Store, totp: TotpStepUp, guard: Fact
     const status = await totp.status(operator);
     return c.json({
       operator: { id: operator.id, name: operator.name, role: operator.role },
-      totp: { enrolled: status.enrolled, locked: status.locked, enrolled_at: status.enrolledAt === null ? null : iso(status.enrolledAt) },
+      totp: {
+        enrolled: status.enrolled,
+        locked: status.locked,
+        enrolled_at: status.enrolledAt === null ? null : iso(status.enrolledAt),
+      },
       session: { source: session.source },
-      factor_changes: (await guard.recentChanges(operator)).map((n) => ({ kind: n.kind, name: n.name, at: iso(n.at) })),
+      factor_changes: (await guard.recentChanges(operator)).map((n) => ({
+        kind: n.kind,
+        name: n.name,
+        at: iso(n.at),
+      })),
       passkeys: passkeys.map((p) => ({
         id: p.id,
         name: p.name,
@@ -48,7 +62,11 @@ export function createSettingsRoutes(store: Store, totp: TotpStepUp, guard: Fact
     const granted = await guard.authorize(operator, session, proof, 'totp');
     c.get('log').info({ operator: operator.name, granted }, 'authenticator enrolment begun');
     const start = await totp.beginEnrollment(operator);
-    return c.json({ uri: start.uri, qr_data_url: start.qrDataUrl, enrollment_token: start.enrollmentToken });
+    return c.json({
+      uri: start.uri,
+      qr_data_url: start.qrDataUrl,
+      enrollment_token: start.enrollmentToken,
+    });
   });
 
   app.post('/settings/totp/confirm', async (c) => {
@@ -61,9 +79,14 @@ export function createSettingsRoutes(store: Store, totp: TotpStepUp, guard: Fact
 
   app.post('/operators/:name/totp/unlock', async (c) => {
     const { operator } = requireOperator(c);
-    if (operator.role !== 'admin') throw new LoopgateError('E_AUTH_FORBIDDEN', 'Only an admin can unlock an authenticator.');
+    if (operator.role !== 'admin')
+      throw new LoopgateError('E_AUTH_FORBIDDEN', 'Only an admin can unlock an authenticator.');
     const target = await store.getOperatorByName(c.req.param('name'));
-    if (!target) throw new LoopgateError('E_OPERATOR_NOT_FOUND', `No operator is named "${c.req.param('name')}".`);
+    if (!target)
+      throw new LoopgateError(
+        'E_OPERATOR_NOT_FOUND',
+        `No operator is named "${c.req.param('name')}".`,
+      );
     await totp.unlock(target, `operator:${operator.name}`);
     return c.json({ unlocked: true });
   });

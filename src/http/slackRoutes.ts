@@ -1,6 +1,9 @@
 import { Hono } from 'hono';
 import { describeSlackDisplayGap } from '../channels/slack/buildApprovalMessage.js';
-import { parseInteractionPayload, type SlackInteraction } from '../channels/slack/parseInteractionPayload.js';
+import {
+  parseInteractionPayload,
+  type SlackInteraction,
+} from '../channels/slack/parseInteractionPayload.js';
 import type { SlackClient } from '../channels/slack/slackClient.js';
 import { verifySlackSignature } from '../channels/slack/verifySlackSignature.js';
 import { LoopgateError, isLoopgateError } from '../core/errors.js';
@@ -92,7 +95,12 @@ async function handleDecision(deps: SlackRoutesDeps, interaction: SlackInteracti
     );
     // A click by someone who may not decide is worth a trace in the audit log.
     await deps.store.appendAudit(
-      { type: 'slack.refused', requestId: pauseId, actor: `slack:${interaction.userId}`, data: { code: refusal.code, action: interaction.action } },
+      {
+        type: 'slack.refused',
+        requestId: pauseId,
+        actor: `slack:${interaction.userId}`,
+        data: { code: refusal.code, action: interaction.action },
+      },
       (deps.now ?? Date.now)(),
     );
     await tellUser(deps, interaction, refusal.message);
@@ -110,7 +118,12 @@ async function handleDecision(deps: SlackRoutesDeps, interaction: SlackInteracti
         `Nothing was decided: this request is too long to show in full in Slack (${gap}). Review all of it and decide on ${view.approval_url}.`,
       );
       await deps.store.appendAudit(
-        { type: 'slack.refused', requestId: pauseId, actor: `operator:${operator.name}`, data: { code: refusal.code, action: interaction.action } },
+        {
+          type: 'slack.refused',
+          requestId: pauseId,
+          actor: `operator:${operator.name}`,
+          data: { code: refusal.code, action: interaction.action },
+        },
         (deps.now ?? Date.now)(),
       );
       await tellUser(deps, interaction, refusal.message);
@@ -128,11 +141,23 @@ async function handleDecision(deps: SlackRoutesDeps, interaction: SlackInteracti
     if (!isLoopgateError(err)) throw err;
     const record = await deps.service.getApproval(pauseId).catch(() => null);
     const link = record ? deps.service.view(record).approval_url : null;
-    await tellUser(deps, interaction, `Nothing was decided: ${err.message}${link ? ` Open ${link} to decide.` : ''}`);
+    await tellUser(
+      deps,
+      interaction,
+      `Nothing was decided: ${err.message}${link ? ` Open ${link} to decide.` : ''}`,
+    );
   }
 }
 
-async function tellUser(deps: SlackRoutesDeps, interaction: SlackInteraction, text: string): Promise<void> {
+async function tellUser(
+  deps: SlackRoutesDeps,
+  interaction: SlackInteraction,
+  text: string,
+): Promise<void> {
   if (!interaction.channelId) return;
-  await deps.client.postEphemeral({ channel: interaction.channelId, user: interaction.userId, text });
+  await deps.client.postEphemeral({
+    channel: interaction.channelId,
+    user: interaction.userId,
+    text,
+  });
 }

@@ -48,7 +48,11 @@ function decodePath(raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch (cause) {
-    throw new LoopgateError('E_HTTP_PATH_INVALID', `The path "${raw.slice(0, 200)}" has a malformed percent-escape; escapes are % and two hex digits of UTF-8.`, { cause });
+    throw new LoopgateError(
+      'E_HTTP_PATH_INVALID',
+      `The path "${raw.slice(0, 200)}" has a malformed percent-escape; escapes are % and two hex digits of UTF-8.`,
+      { cause },
+    );
   }
 }
 
@@ -108,7 +112,9 @@ export function createStaticRoutes(extraAssets: Record<string, string> = {}): Ho
     });
   const page = (name: string) => () => {
     const body = load(join(webRoot, 'pages'), name);
-    return body ? send(body, name) : new Response('Page missing from this install.', { status: 500 });
+    return body
+      ? send(body, name)
+      : new Response('Page missing from this install.', { status: 500 });
   };
 
   app.get('/', page('inbox.html'));
@@ -118,7 +124,9 @@ export function createStaticRoutes(extraAssets: Record<string, string> = {}): Ho
   // The live handoff viewer; its token is in the query and its key in the fragment (never sent).
   app.get('/handoff/:id', () => {
     const body = load(join(webRoot, 'viewer'), 'viewer.html');
-    return body ? send(body, 'viewer.html') : new Response('Page missing from this install.', { status: 500 });
+    return body
+      ? send(body, 'viewer.html')
+      : new Response('Page missing from this install.', { status: 500 });
   });
   for (const [prefix, root] of Object.entries(extraAssets)) {
     app.get(`/assets/${prefix}/*`, (c, next) => {

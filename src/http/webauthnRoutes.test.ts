@@ -20,8 +20,25 @@ let auth: { session: string; csrf: string };
 beforeEach(async () => {
   h = await createAppHarness();
   const rp = relyingPartyFromPublicUrl(testOrigin);
-  webauthn = createWebAuthnService({ store: h.store, rpId: rp.rpId, rpName: 'loopgate', origin: rp.origin, now: () => h.clock.now });
-  h.app.route('/v1', createWebAuthnRoutes(webauthn, new FactorChangeGuard({ store: h.store, totp: null, passkeys: webauthn, now: () => h.clock.now })));
+  webauthn = createWebAuthnService({
+    store: h.store,
+    rpId: rp.rpId,
+    rpName: 'loopgate',
+    origin: rp.origin,
+    now: () => h.clock.now,
+  });
+  h.app.route(
+    '/v1',
+    createWebAuthnRoutes(
+      webauthn,
+      new FactorChangeGuard({
+        store: h.store,
+        totp: null,
+        passkeys: webauthn,
+        now: () => h.clock.now,
+      }),
+    ),
+  );
   // An invite session: the admin has no factor yet and adds the first passkey here
   // (factorChange.test.ts covers who may add which factor).
   auth = await h.signIn('invite');
@@ -39,7 +56,11 @@ const asOperator = (extra: Record<string, string> = {}) => ({
 });
 
 async function post(path: string, body?: unknown, headers: Record<string, string> = asOperator()) {
-  return h.request(path, { method: 'POST', headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return h.request(path, {
+    method: 'POST',
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
 }
 
 async function errorCode(response: Response): Promise<string> {
@@ -47,9 +68,14 @@ async function errorCode(response: Response): Promise<string> {
 }
 
 async function registerThroughApi(name: string): Promise<SoftAuthenticator> {
-  const options = (await (await post('/v1/webauthn/registration/options')).json()) as PublicKeyCredentialCreationOptionsJSON;
+  const options = (await (
+    await post('/v1/webauthn/registration/options')
+  ).json()) as PublicKeyCredentialCreationOptionsJSON;
   const authenticator = new SoftAuthenticator(testOrigin);
-  const verified = await post('/v1/webauthn/registration/verify', { response: authenticator.register(options), name });
+  const verified = await post('/v1/webauthn/registration/verify', {
+    response: authenticator.register(options),
+    name,
+  });
   expect(verified.status, await verified.clone().text()).toBe(201);
   return authenticator;
 }
@@ -63,7 +89,10 @@ describe('passkey routes', () => {
     expect(creation.authenticatorSelection?.userVerification).toBe('required');
 
     const authenticator = new SoftAuthenticator(testOrigin);
-    const verified = await post('/v1/webauthn/registration/verify', { response: authenticator.register(creation), name: 'This device' });
+    const verified = await post('/v1/webauthn/registration/verify', {
+      response: authenticator.register(creation),
+      name: 'This device',
+    });
     expect(verified.status).toBe(201);
     expect(await verified.json()).toEqual({
       id: authenticator.id,
@@ -73,9 +102,16 @@ describe('passkey routes', () => {
       flagged: false,
     });
 
-    const list = await h.request('/v1/webauthn/credentials', { headers: { 'x-loopgate-session': auth.session } });
+    const list = await h.request('/v1/webauthn/credentials', {
+      headers: { 'x-loopgate-session': auth.session },
+    });
     expect(list.status).toBe(200);
-    expect(((await list.json()) as { items: { id: string; name: string }[] }).items.map((p) => [p.id, p.name])).toEqual([[authenticator.id, 'This device']]);
+    expect(
+      ((await list.json()) as { items: { id: string; name: string }[] }).items.map((p) => [
+        p.id,
+        p.name,
+      ]),
+    ).toEqual([[authenticator.id, 'This device']]);
   });
 
   it('issues assertion options bound to the request, which verify for it and for no other', async () => {
@@ -89,11 +125,29 @@ describe('passkey routes', () => {
     expect(options.allowCredentials?.map((c) => c.id)).toEqual([authenticator.id]);
 
     const assertion = authenticator.assert(options);
-    await expect(webauthn.verifyAssertion({ operatorId: h.admin.id, requestId: b.pause_id, response: assertion, now: h.clock.now })).rejects.toMatchObject({
+    await expect(
+      webauthn.verifyAssertion({
+        operatorId: h.admin.id,
+        requestId: b.pause_id,
+        response: assertion,
+        now: h.clock.now,
+      }),
+    ).rejects.toMatchObject({
       code: 'E_WEBAUTHN_CHALLENGE_INVALID',
     });
-    const fresh = authenticator.assert((await (await post(`/v1/approvals/${a.pause_id}/webauthn/options`)).json()) as PublicKeyCredentialRequestOptionsJSON);
-    await expect(webauthn.verifyAssertion({ operatorId: h.admin.id, requestId: a.pause_id, response: fresh, now: h.clock.now })).resolves.toEqual({
+    const fresh = authenticator.assert(
+      (await (
+        await post(`/v1/approvals/${a.pause_id}/webauthn/options`)
+      ).json()) as PublicKeyCredentialRequestOptionsJSON,
+    );
+    await expect(
+      webauthn.verifyAssertion({
+        operatorId: h.admin.id,
+        requestId: a.pause_id,
+        response: fresh,
+        now: h.clock.now,
+      }),
+    ).resolves.toEqual({
       credentialId: authenticator.id,
     });
   });
@@ -109,18 +163,29 @@ describe('passkey routes', () => {
   });
 
   it('refuses a registration that does not verify (400) and a body that is not JSON of the shape', async () => {
-    const options = (await (await post('/v1/webauthn/registration/options')).json()) as PublicKeyCredentialCreationOptionsJSON;
+    const options = (await (
+      await post('/v1/webauthn/registration/options')
+    ).json()) as PublicKeyCredentialCreationOptionsJSON;
     const phishing = new SoftAuthenticator('https://evil.example');
-    const refused = await post('/v1/webauthn/registration/verify', { response: phishing.register(options), name: 'x' });
+    const refused = await post('/v1/webauthn/registration/verify', {
+      response: phishing.register(options),
+      name: 'x',
+    });
     expect(refused.status).toBe(400);
     expect(await errorCode(refused)).toBe('E_WEBAUTHN_REGISTRATION_INVALID');
 
-    const notJson = await h.request('/v1/webauthn/registration/verify', { method: 'POST', headers: asOperator(), body: 'nope' });
+    const notJson = await h.request('/v1/webauthn/registration/verify', {
+      method: 'POST',
+      headers: asOperator(),
+      body: 'nope',
+    });
     expect(notJson.status).toBe(400);
     expect(await errorCode(notJson)).toBe('E_HTTP_BODY_INVALID');
     const noName = await post('/v1/webauthn/registration/verify', { response: {} });
     expect(await errorCode(noName)).toBe('E_HTTP_BODY_INVALID');
-    const list = await h.request('/v1/webauthn/credentials', { headers: { 'x-loopgate-session': auth.session } });
+    const list = await h.request('/v1/webauthn/credentials', {
+      headers: { 'x-loopgate-session': auth.session },
+    });
     expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
   });
 
@@ -133,17 +198,33 @@ describe('passkey routes', () => {
       ['POST', `/v1/approvals/${pause_id}/webauthn/options`],
     ];
     for (const [method, path] of routes) {
-      const anonymous = await h.request(path, { method, headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{}' } : {}) });
+      const anonymous = await h.request(path, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
       expect(anonymous.status, `${method} ${path}`).toBe(401);
       const agent = await h.request(path, {
         method,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${h.agent.key}`, 'x-csrf-token': auth.csrf },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${h.agent.key}`,
+          'x-csrf-token': auth.csrf,
+        },
         ...(method === 'POST' ? { body: '{}' } : {}),
       });
       expect(agent.status, `${method} ${path}`).toBe(403);
       expect(await errorCode(agent)).toBe('E_AUTH_FORBIDDEN');
       if (method === 'POST') {
-        const noCsrf = await post(path, {}, { 'content-type': 'application/json', 'x-loopgate-session': auth.session, origin: testOrigin });
+        const noCsrf = await post(
+          path,
+          {},
+          {
+            'content-type': 'application/json',
+            'x-loopgate-session': auth.session,
+            origin: testOrigin,
+          },
+        );
         expect(noCsrf.status, `${method} ${path}`).toBe(403);
         expect(await errorCode(noCsrf)).toBe('E_CSRF_TOKEN_INVALID');
       }

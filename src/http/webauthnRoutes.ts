@@ -36,7 +36,10 @@ const registrationBodySchema = z
  *   E_HTTP_BODY_INVALID, E_FACTOR_PROOF_REQUIRED, E_FACTOR_FIRST_NEEDS_INVITE, and the
  *   services' E_WEBAUTHN_* / E_TOTP_* / E_APPROVAL_* codes
  */
-export function createWebAuthnRoutes(webauthn: WebAuthnService, guard: FactorChangeGuard): Hono<AppEnv> {
+export function createWebAuthnRoutes(
+  webauthn: WebAuthnService,
+  guard: FactorChangeGuard,
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.post('/webauthn/proof/options', async (c) => {

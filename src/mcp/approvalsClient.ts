@@ -15,7 +15,11 @@ export interface ApprovalsClient {
   createApproval(input: ApprovalInput): Promise<ApprovalView>;
   getApproval(pauseId: string): Promise<ApprovalView>;
   /** Resolves when decided, or unchanged after `maxWaitSeconds` (≤ 50), or when `signal` aborts. */
-  waitForApproval(pauseId: string, maxWaitSeconds: number, signal?: AbortSignal): Promise<ApprovalView>;
+  waitForApproval(
+    pauseId: string,
+    maxWaitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<ApprovalView>;
   cancelApproval(pauseId: string): Promise<ApprovalView>;
   /** The keys receipts are checked against. */
   getJwks(): Promise<Jwks>;
@@ -50,7 +54,12 @@ export function createRemoteApprovalsClient(options: {
       try {
         return await read();
       } catch (error) {
-        if (!isLoopgateError(error, 'E_REMOTE_UNREACHABLE') || signal?.aborted || Date.now() >= deadline) throw error;
+        if (
+          !isLoopgateError(error, 'E_REMOTE_UNREACHABLE') ||
+          signal?.aborted ||
+          Date.now() >= deadline
+        )
+          throw error;
         await delay(retryPauseMs, undefined, signal ? { signal } : {});
       }
     }
@@ -62,7 +71,16 @@ export function createRemoteApprovalsClient(options: {
     getApproval: (pauseId) => retrying(() => call('GET', `/v1/approvals/${id(pauseId)}`)),
     async waitForApproval(pauseId, seconds, signal) {
       try {
-        return await retrying(() => call<ApprovalView>('GET', `/v1/approvals/${id(pauseId)}/wait?max_wait_seconds=${seconds}`, undefined, signal), signal);
+        return await retrying(
+          () =>
+            call<ApprovalView>(
+              'GET',
+              `/v1/approvals/${id(pauseId)}/wait?max_wait_seconds=${seconds}`,
+              undefined,
+              signal,
+            ),
+          signal,
+        );
       } catch (error) {
         if (!isLoopgateError(error, 'E_REMOTE_UNREACHABLE') || signal?.aborted) throw error;
         // The request lives in the server's database and survives a restart: waiting again is
@@ -77,7 +95,10 @@ export function createRemoteApprovalsClient(options: {
     cancelApproval: (pauseId) => call('POST', `/v1/approvals/${id(pauseId)}/cancel`),
     async getJwks() {
       if (!jwks || Date.now() - jwks.at > 300_000) {
-        jwks = { value: await call<Jwks>('GET', '/.well-known/loopgate/jwks.json'), at: Date.now() };
+        jwks = {
+          value: await call<Jwks>('GET', '/.well-known/loopgate/jwks.json'),
+          at: Date.now(),
+        };
       }
       return jwks.value;
     },

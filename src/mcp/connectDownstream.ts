@@ -10,7 +10,9 @@ import { serverInfo } from './createMcpServer.js';
  * credentials (GITHUB_TOKEN…) would never arrive.
  * @throws LoopgateError E_GATEWAY_DOWNSTREAM when it cannot be started or does not speak MCP
  */
-export async function connectDownstream(target: { command: string[]; env?: Record<string, string> } | { url: string }): Promise<Client> {
+export async function connectDownstream(
+  target: { command: string[]; env?: Record<string, string> } | { url: string },
+): Promise<Client> {
   const client = new Client({ name: `${serverInfo.name}-proxy`, version: serverInfo.version });
   const described = 'url' in target ? target.url : target.command.join(' ');
   try {
@@ -19,10 +21,21 @@ export async function connectDownstream(target: { command: string[]; env?: Recor
     } else {
       const [command, ...args] = target.command;
       if (!command) throw new Error('no command given');
-      await client.connect(new StdioClientTransport({ command, args, stderr: 'inherit', ...(target.env ? { env: target.env } : {}) }));
+      await client.connect(
+        new StdioClientTransport({
+          command,
+          args,
+          stderr: 'inherit',
+          ...(target.env ? { env: target.env } : {}),
+        }),
+      );
     }
   } catch (cause) {
-    throw new LoopgateError('E_GATEWAY_DOWNSTREAM', `Could not start or connect to the MCP server "${described}": ${(cause as Error).message}`, { cause });
+    throw new LoopgateError(
+      'E_GATEWAY_DOWNSTREAM',
+      `Could not start or connect to the MCP server "${described}": ${(cause as Error).message}`,
+      { cause },
+    );
   }
   return client;
 }

@@ -4,7 +4,11 @@ import { createAppHarness } from '../../test/support/appHarness.js';
 import { createAgentKey } from '../service/operatorAuth.js';
 
 type Harness = Awaited<ReturnType<typeof createAppHarness>>;
-type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+type ToolResult = {
+  isError?: boolean;
+  content: { type: string; text?: string }[];
+  structuredContent?: Record<string, unknown>;
+};
 
 let h: Harness;
 let baseUrl: string;
@@ -32,8 +36,12 @@ async function connect(era: 'legacy' | 'modern', key = h.agent.key): Promise<Cli
   return client;
 }
 
-const call = (client: Client, name: string, args: Record<string, unknown>, options?: Parameters<Client['callTool']>[1]) =>
-  client.callTool({ name, arguments: args }, options) as Promise<ToolResult>;
+const call = (
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+  options?: Parameters<Client['callTool']>[1],
+) => client.callTool({ name, arguments: args }, options) as Promise<ToolResult>;
 
 const text = (result: ToolResult) => result.content.map((c) => c.text ?? '').join('\n');
 
@@ -41,7 +49,9 @@ for (const era of ['legacy', 'modern'] as const) {
   describe(`MCP tools over streamable HTTP (${era === 'legacy' ? '2025-11-25' : '2026-07-28'})`, () => {
     it('negotiates the revision it asked for', async () => {
       const client = await connect(era);
-      expect(client.getNegotiatedProtocolVersion()).toBe(era === 'legacy' ? '2025-11-25' : '2026-07-28');
+      expect(client.getNegotiatedProtocolVersion()).toBe(
+        era === 'legacy' ? '2025-11-25' : '2026-07-28',
+      );
     });
 
     it('requests an approval, waits, and gets the decision the moment a human makes it', async () => {
@@ -51,7 +61,10 @@ for (const era of ['legacy', 'modern'] as const) {
         action_details: { database: 'staging' },
       });
       expect(created.isError).toBeFalsy();
-      const { pause_id, status, approval_url, next_step } = created.structuredContent as Record<string, string>;
+      const { pause_id, status, approval_url, next_step } = created.structuredContent as Record<
+        string,
+        string
+      >;
       expect(status).toBe('pending');
       expect(approval_url).toBe(`http://127.0.0.1:7878/approvals/${pause_id}`);
       expect(next_step).toMatch(/wait_for_approval/);
@@ -59,18 +72,31 @@ for (const era of ['legacy', 'modern'] as const) {
       const waiting = call(client, 'wait_for_approval', { pause_id, max_wait_seconds: 20 });
       await new Promise((r) => setTimeout(r, 100));
       const decidedAt = Date.now();
-      await h.service.decide(pause_id!, { decision: 'approved', comment: 'go', responder: 'admin', channel: 'web' });
+      await h.service.decide(pause_id!, {
+        decision: 'approved',
+        comment: 'go',
+        responder: 'admin',
+        channel: 'web',
+      });
       const result = await waiting;
       expect(Date.now() - decidedAt).toBeLessThan(1_000);
       expect(result.isError).toBeFalsy();
       expect(text(result)).toMatch(/APPROVED by admin/);
-      const view = result.structuredContent as { status: string; response: { decision: string }; receipt: string };
+      const view = result.structuredContent as {
+        status: string;
+        response: { decision: string };
+        receipt: string;
+      };
       expect(view.status).toBe('responded');
       expect(view.response.decision).toBe('approved');
 
       const verified = await call(client, 'verify_receipt', { result: view });
       expect(verified.isError).toBeFalsy();
-      expect(verified.structuredContent).toMatchObject({ valid: true, decision: 'approved', pause_id });
+      expect(verified.structuredContent).toMatchObject({
+        valid: true,
+        decision: 'approved',
+        pause_id,
+      });
 
       const tampered = { ...view, response: { ...view.response, decision: 'rejected' } };
       const refused = await call(client, 'verify_receipt', { result: tampered });
@@ -80,14 +106,25 @@ for (const era of ['legacy', 'modern'] as const) {
 
     it('reports a rejection as an error result that says not to act', async () => {
       const client = await connect(era);
-      const created = await call(client, 'request_approval', { action_description: 'Email all customers', action_details: {} });
+      const created = await call(client, 'request_approval', {
+        action_description: 'Email all customers',
+        action_details: {},
+      });
       const { pause_id } = created.structuredContent as { pause_id: string };
-      await h.service.decide(pause_id, { decision: 'rejected', comment: 'not today', responder: 'admin', channel: 'web' });
+      await h.service.decide(pause_id, {
+        decision: 'rejected',
+        comment: 'not today',
+        responder: 'admin',
+        channel: 'web',
+      });
       const result = await call(client, 'wait_for_approval', { pause_id });
       expect(result.isError).toBe(true);
       expect(text(result)).toMatch(/REJECTED by admin.*not today.*Do not perform the action/s);
       const checked = await call(client, 'check_approval', { pause_id });
-      expect(checked.structuredContent).toMatchObject({ status: 'responded', response: { decision: 'rejected' } });
+      expect(checked.structuredContent).toMatchObject({
+        status: 'responded',
+        response: { decision: 'rejected' },
+      });
     });
   });
 }
@@ -95,12 +132,18 @@ for (const era of ['legacy', 'modern'] as const) {
 describe('MCP tools: waiting, progress, cancellation and refusals', () => {
   it('returns pending after max_wait_seconds, with progress notifications while it waits', async () => {
     const client = await connect('legacy');
-    const { pause_id } = (await call(client, 'request_approval', { action_description: 'x', action_details: {} }))
-      .structuredContent as { pause_id: string };
+    const { pause_id } = (
+      await call(client, 'request_approval', { action_description: 'x', action_details: {} })
+    ).structuredContent as { pause_id: string };
     const progress: number[] = [];
-    const result = await call(client, 'wait_for_approval', { pause_id, max_wait_seconds: 0.6 }, {
-      onprogress: (p) => progress.push(p.progress),
-    });
+    const result = await call(
+      client,
+      'wait_for_approval',
+      { pause_id, max_wait_seconds: 0.6 },
+      {
+        onprogress: (p) => progress.push(p.progress),
+      },
+    );
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toMatchObject({ status: 'pending' });
     expect(text(result)).toMatch(/call wait_for_approval again/i);
@@ -110,10 +153,16 @@ describe('MCP tools: waiting, progress, cancellation and refusals', () => {
   for (const era of ['legacy', 'modern'] as const) {
     it(`stops waiting on the server when the client cancels the call (${era})`, async () => {
       const client = await connect(era);
-      const { pause_id } = (await call(client, 'request_approval', { action_description: 'x', action_details: {} }))
-        .structuredContent as { pause_id: string };
+      const { pause_id } = (
+        await call(client, 'request_approval', { action_description: 'x', action_details: {} })
+      ).structuredContent as { pause_id: string };
       const controller = new AbortController();
-      const waiting = call(client, 'wait_for_approval', { pause_id, max_wait_seconds: 30 }, { signal: controller.signal });
+      const waiting = call(
+        client,
+        'wait_for_approval',
+        { pause_id, max_wait_seconds: 30 },
+        { signal: controller.signal },
+      );
       await expect.poll(() => h.service.activeWaits).toBe(1);
       controller.abort();
       await expect(waiting).rejects.toThrow();
@@ -123,11 +172,14 @@ describe('MCP tools: waiting, progress, cancellation and refusals', () => {
 
   it('cancels a request, after which it reads expired and cannot be approved', async () => {
     const client = await connect('modern');
-    const { pause_id } = (await call(client, 'request_approval', { action_description: 'x', action_details: {} }))
-      .structuredContent as { pause_id: string };
+    const { pause_id } = (
+      await call(client, 'request_approval', { action_description: 'x', action_details: {} })
+    ).structuredContent as { pause_id: string };
     const cancelled = await call(client, 'cancel_approval', { pause_id });
     expect(cancelled.structuredContent).toMatchObject({ status: 'expired' });
-    await expect(h.service.decide(pause_id, { decision: 'approved', responder: 'admin', channel: 'web' })).rejects.toMatchObject({
+    await expect(
+      h.service.decide(pause_id, { decision: 'approved', responder: 'admin', channel: 'web' }),
+    ).rejects.toMatchObject({
       code: 'E_APPROVAL_ALREADY_DECIDED',
     });
     const waited = await call(client, 'wait_for_approval', { pause_id });
@@ -144,8 +196,14 @@ describe('MCP tools: waiting, progress, cancellation and refusals', () => {
     expect(created.isError).toBeFalsy();
     const { pause_id } = created.structuredContent as { pause_id: string };
     const checked = await call(client, 'check_approval', { pause_id });
-    expect(checked.structuredContent?.['action_details']).toStrictEqual({ amount: 12450, urgent: true, currency: 'EUR' });
-    const response = await h.request(`/v1/approvals/${pause_id}`, { headers: { authorization: `Bearer ${h.agent.key}` } });
+    expect(checked.structuredContent?.['action_details']).toStrictEqual({
+      amount: 12450,
+      urgent: true,
+      currency: 'EUR',
+    });
+    const response = await h.request(`/v1/approvals/${pause_id}`, {
+      headers: { authorization: `Bearer ${h.agent.key}` },
+    });
     const view = (await response.json()) as { action_details: unknown };
     expect(view.action_details).toStrictEqual({ amount: 12450, urgent: true, currency: 'EUR' });
   });
@@ -154,7 +212,10 @@ describe('MCP tools: waiting, progress, cancellation and refusals', () => {
     const client = await connect('legacy');
     let message = '';
     try {
-      const result = await call(client, 'request_approval', { action_description: 'x', action_details: { n: { nested: 5 } } });
+      const result = await call(client, 'request_approval', {
+        action_description: 'x',
+        action_details: { n: { nested: 5 } },
+      });
       expect(result.isError).toBe(true);
       message = text(result);
     } catch (err) {
@@ -166,8 +227,9 @@ describe('MCP tools: waiting, progress, cancellation and refusals', () => {
 
   it('says when a pause_id is unknown, and hides other agents’ requests', async () => {
     const client = await connect('legacy');
-    const { pause_id } = (await call(client, 'request_approval', { action_description: 'x', action_details: {} }))
-      .structuredContent as { pause_id: string };
+    const { pause_id } = (
+      await call(client, 'request_approval', { action_description: 'x', action_details: {} })
+    ).structuredContent as { pause_id: string };
     const unknown = await call(client, 'check_approval', { pause_id: 'pa_nope' });
     expect(unknown.isError).toBe(true);
     expect(text(unknown)).toMatch(/E_APPROVAL_NOT_FOUND/);

@@ -16,7 +16,11 @@ export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
 /** How often `wait_for_approval` reports progress while it waits. */
 export const progressIntervalMs = 5_000;
 
-const pauseIdSchema = z.string().min(1).max(200).describe('The pause_id returned by request_approval.');
+const pauseIdSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .describe('The pause_id returned by request_approval.');
 
 // Schemas are built once: the streamable-HTTP endpoint makes a server per request.
 const pauseIdInputSchema = z.object({ pause_id: pauseIdSchema });
@@ -27,11 +31,16 @@ const waitInputSchema = z.object({
     .min(0)
     .max(maxWaitSeconds)
     .optional()
-    .describe(`Seconds to wait before returning "pending" (default ${defaultWaitSeconds}, max ${maxWaitSeconds}).`),
+    .describe(
+      `Seconds to wait before returning "pending" (default ${defaultWaitSeconds}, max ${maxWaitSeconds}).`,
+    ),
 });
 const verifyInputSchema = z.object({
   receipt: z.string().min(1).max(20_000).optional().describe('The compact JWS receipt.'),
-  result: z.record(z.string(), z.unknown()).optional().describe('A whole check_approval / wait_for_approval result.'),
+  result: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('A whole check_approval / wait_for_approval result.'),
 });
 
 const viewOutputSchema = z.looseObject({
@@ -66,7 +75,10 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
         isError: true,
       };
     case 'expired':
-      return { text: 'CANCELLED: this request was cancelled. Do not perform the action.', isError: true };
+      return {
+        text: 'CANCELLED: this request was cancelled. Do not perform the action.',
+        isError: true,
+      };
   }
 }
 
@@ -77,7 +89,10 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
  */
 export function createMcpServer(
   client: ApprovalsClient,
-  options: { progressIntervalMs?: number; /** Adds the browser-handoff tools (the process that can reach the agent's Chromium). */ handoff?: HandoffAgent } = {},
+  options: {
+    progressIntervalMs?: number;
+    /** Adds the browser-handoff tools (the process that can reach the agent's Chromium). */ handoff?: HandoffAgent;
+  } = {},
 ): McpServer {
   const tickMs = options.progressIntervalMs ?? progressIntervalMs;
   const server = new McpServer(serverInfo, {
@@ -94,7 +109,12 @@ export function createMcpServer(
         'Ask a human to approve an action before you perform it (payments, deletions, emails, deployments, anything irreversible). ' +
         'Returns a pause_id and an approval_url at once. Next: call wait_for_approval with the pause_id, and do not perform the action unless it returns decision "approved".',
       inputSchema: approvalInputSchema,
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
     },
     (input) =>
       guardToolErrors(async () => {
@@ -107,7 +127,10 @@ export function createMcpServer(
           action_hash: view.action_hash,
           next_step: `Call wait_for_approval with pause_id "${view.pause_id}". Do not perform the action until it returns decision "approved".`,
         };
-        return toolResult(`Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`, structured);
+        return toolResult(
+          `Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`,
+          structured,
+        );
       }),
   );
 
@@ -152,7 +175,12 @@ export function createMcpServer(
             ctx.mcpReq
               .notify({
                 method: 'notifications/progress',
-                params: { progressToken, progress: elapsed, total: seconds, message: `Waiting for a human decision (${elapsed}s)` },
+                params: {
+                  progressToken,
+                  progress: elapsed,
+                  total: seconds,
+                  message: `Waiting for a human decision (${elapsed}s)`,
+                },
               })
               .catch(() => undefined);
           }, tickMs);
@@ -170,7 +198,9 @@ export function createMcpServer(
           const view = await client.waitForApproval(pause_id, seconds, signal);
           const outcome = describeOutcome(view);
           const structured = view as unknown as Record<string, unknown>;
-          return outcome.isError ? toolError(outcome.text, structured) : toolResult(outcome.text, structured);
+          return outcome.isError
+            ? toolError(outcome.text, structured)
+            : toolResult(outcome.text, structured);
         } finally {
           if (timer) clearInterval(timer);
         }
@@ -184,12 +214,20 @@ export function createMcpServer(
       description:
         'Withdraw an approval request you no longer need (status becomes "expired"), so no human approves something stale. Fails if a human already decided.',
       inputSchema: pauseIdInputSchema,
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: false,
+      },
     },
     ({ pause_id }) =>
       guardToolErrors(async () => {
         const view = await client.cancelApproval(pause_id);
-        return toolResult(`Cancelled approval request ${view.pause_id}.`, view as unknown as Record<string, unknown>);
+        return toolResult(
+          `Cancelled approval request ${view.pause_id}.`,
+          view as unknown as Record<string, unknown>,
+        );
       }),
   );
 
@@ -206,18 +244,23 @@ export function createMcpServer(
     ({ receipt, result }) =>
       guardToolErrors(async () => {
         if (receipt === undefined && result === undefined) {
-          return toolError('Pass "receipt" (the compact JWS) or "result" (a whole check_approval result).');
+          return toolError(
+            'Pass "receipt" (the compact JWS) or "result" (a whole check_approval result).',
+          );
         }
         const verified = await verifyApprovalResult(result ?? receipt, {
           jwks: await client.getJwks(),
           ...(client.signingSecret ? { secret: client.signingSecret } : {}),
         });
         if (!verified.ok) {
-          return toolError(`INVALID receipt (${verified.code}): ${verified.message} Do not rely on it.`, {
-            valid: false,
-            code: verified.code,
-            reason: verified.message,
-          });
+          return toolError(
+            `INVALID receipt (${verified.code}): ${verified.message} Do not rely on it.`,
+            {
+              valid: false,
+              code: verified.code,
+              reason: verified.message,
+            },
+          );
         }
         const p = verified.value.payload;
         return toolResult(
@@ -227,6 +270,7 @@ export function createMcpServer(
       }),
   );
 
-  if (options.handoff) registerHandoffTools(server, options.handoff, { progressIntervalMs: tickMs });
+  if (options.handoff)
+    registerHandoffTools(server, options.handoff, { progressIntervalMs: tickMs });
   return server;
 }

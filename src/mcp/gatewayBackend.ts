@@ -19,7 +19,9 @@ export interface GatedCall {
  */
 export interface GatewayBackend {
   /** The pending approval for exactly this call under exactly this gate, or a new one. */
-  requestToolApproval(call: GatedCall & { gate: GateSpec; timeoutMinutes: number; description?: string }): Promise<ApprovalView>;
+  requestToolApproval(
+    call: GatedCall & { gate: GateSpec; timeoutMinutes: number; description?: string },
+  ): Promise<ApprovalView>;
   /**
    * Uses an approved decision for exactly this call, made under exactly `gate` (the policy's),
    * once; null when there is none to use.
@@ -59,7 +61,11 @@ export function createLocalGatewayBackend(deps: {
       return service.view(record);
     },
     async consumeToolApproval(call) {
-      const record = await service.consumeApproval(agentId, computeActionHash({ tool: call.tool, arguments: call.arguments }), call.gate);
+      const record = await service.consumeApproval(
+        agentId,
+        computeActionHash({ tool: call.tool, arguments: call.arguments }),
+        call.gate,
+      );
       return record ? service.view(record) : null;
     },
     async verifyOtpArgument(call, code) {
@@ -68,7 +74,12 @@ export function createLocalGatewayBackend(deps: {
     },
     async recordForwarded(call) {
       await store.appendAudit(
-        { type: 'gateway.forwarded', requestId: call.pauseId, actor: `agent:${agentId}`, data: { tool: call.tool, gate: call.gate } },
+        {
+          type: 'gateway.forwarded',
+          requestId: call.pauseId,
+          actor: `agent:${agentId}`,
+          data: { tool: call.tool, gate: call.gate },
+        },
         Date.now(),
       );
     },
@@ -98,13 +109,27 @@ export function createRemoteGatewayBackend(options: {
         ...(call.description ? { description: call.description } : {}),
       }),
     async consumeToolApproval(call) {
-      return (await post<{ consumed: ApprovalView | null }>('/v1/gateway/consume', { tool: call.tool, arguments: call.arguments, gate: call.gate })).consumed;
+      return (
+        await post<{ consumed: ApprovalView | null }>('/v1/gateway/consume', {
+          tool: call.tool,
+          arguments: call.arguments,
+          gate: call.gate,
+        })
+      ).consumed;
     },
     async verifyOtpArgument(call, code) {
-      await post('/v1/gateway/otp', { tool: call.tool, code, ...(options.otpOperator ? { operator: options.otpOperator } : {}) });
+      await post('/v1/gateway/otp', {
+        tool: call.tool,
+        code,
+        ...(options.otpOperator ? { operator: options.otpOperator } : {}),
+      });
     },
     async recordForwarded(call) {
-      await post('/v1/gateway/forwarded', { tool: call.tool, gate: call.gate, pause_id: call.pauseId });
+      await post('/v1/gateway/forwarded', {
+        tool: call.tool,
+        gate: call.gate,
+        pause_id: call.pauseId,
+      });
     },
   };
 }

@@ -1,12 +1,24 @@
 import type { Client } from '@modelcontextprotocol/client';
-import { fromJsonSchema, type CallToolResult, type McpServer, type ServerContext } from '@modelcontextprotocol/server';
+import {
+  fromJsonSchema,
+  type CallToolResult,
+  type McpServer,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
 import { isSameGate, type GateSpec } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { isLoopgateError, LoopgateError } from '../core/errors.js';
 import { verifyReceipt } from '../crypto/receipt.js';
 import { checkJsonLimits } from '../core/jsonLimits.js';
-import { describeGate, describeToolGates, evaluatePolicy, listToolGates, type GateDecision, type Policy } from '../gates/index.js';
+import {
+  describeGate,
+  describeToolGates,
+  evaluatePolicy,
+  listToolGates,
+  type GateDecision,
+  type Policy,
+} from '../gates/index.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import { createMcpServer } from './createMcpServer.js';
 import type { GatewayBackend } from './gatewayBackend.js';
@@ -17,7 +29,12 @@ export interface DownstreamTool {
   name: string;
   title?: string;
   description?: string;
-  inputSchema: { type: 'object'; properties?: Record<string, unknown>; required?: string[]; [key: string]: unknown };
+  inputSchema: {
+    type: 'object';
+    properties?: Record<string, unknown>;
+    required?: string[];
+    [key: string]: unknown;
+  };
   annotations?: Record<string, unknown>;
 }
 
@@ -38,7 +55,14 @@ export const otpArgumentName = 'otp';
 
 function toGateSpec(decision: GateDecision): GateSpec {
   if (decision.gate === 'quorum' && decision.quorum) {
-    return { type: 'quorum', quorum: { n: decision.quorum.n, approvers: decision.quorum.approvers, stepUp: decision.quorum.stepUp } };
+    return {
+      type: 'quorum',
+      quorum: {
+        n: decision.quorum.n,
+        approvers: decision.quorum.approvers,
+        stepUp: decision.quorum.stepUp,
+      },
+    };
   }
   if (decision.gate === 'totp' || decision.gate === 'webauthn') return { type: decision.gate };
   return { type: 'approve' };
@@ -61,7 +85,13 @@ export function createGatewayServer(deps: {
   onError?: (error: unknown) => void;
 }): McpServer {
   const server = createMcpServer(deps.approvals);
-  const ownTools = new Set(['request_approval', 'check_approval', 'wait_for_approval', 'cancel_approval', 'verify_receipt']);
+  const ownTools = new Set([
+    'request_approval',
+    'check_approval',
+    'wait_for_approval',
+    'cancel_approval',
+    'verify_receipt',
+  ]);
 
   for (const tool of deps.tools) {
     if (ownTools.has(tool.name)) continue;
@@ -71,9 +101,14 @@ export function createGatewayServer(deps: {
     if (takesOtp) {
       schema.properties = {
         ...schema.properties,
-        [otpArgumentName]: { type: 'string', description: 'The 6-digit code from the operator’s authenticator app, which a human must give you.' },
+        [otpArgumentName]: {
+          type: 'string',
+          description:
+            'The 6-digit code from the operator’s authenticator app, which a human must give you.',
+        },
       };
-      if (gates.every((d) => d.gate === 'otp_argument')) schema.required = [...new Set([...(schema.required ?? []), otpArgumentName])];
+      if (gates.every((d) => d.gate === 'otp_argument'))
+        schema.required = [...new Set([...(schema.required ?? []), otpArgumentName])];
     }
     const gateNote = describeToolGates(deps.policy, tool.name);
     server.registerTool(
@@ -88,12 +123,21 @@ export function createGatewayServer(deps: {
     );
   }
 
-  async function forward(name: string, args: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+  async function forward(
+    name: string,
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+  ): Promise<CallToolResult> {
     try {
-      return (await deps.downstream.callTool({ name, arguments: args }, { signal: ctx.mcpReq.signal })) as CallToolResult;
+      return (await deps.downstream.callTool(
+        { name, arguments: args },
+        { signal: ctx.mcpReq.signal },
+      )) as CallToolResult;
     } catch (err) {
       deps.onError?.(err);
-      return toolError(`E_GATEWAY_DOWNSTREAM: the server behind loopgate failed on ${name}: ${(err as Error).message}`);
+      return toolError(
+        `E_GATEWAY_DOWNSTREAM: the server behind loopgate failed on ${name}: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -102,8 +146,14 @@ export function createGatewayServer(deps: {
    * server's signed receipt says — whatever the backend: an approval a key holder made with
    * one click is never forwarded where the policy asks for a code or a quorum.
    */
-  async function assertApprovedUnder(view: ApprovalView, call: { tool: string; arguments: Record<string, unknown> }, gate: GateSpec): Promise<void> {
-    const verified = view.receipt ? await verifyReceipt(view.receipt, await deps.approvals.getJwks()) : null;
+  async function assertApprovedUnder(
+    view: ApprovalView,
+    call: { tool: string; arguments: Record<string, unknown> },
+    gate: GateSpec,
+  ): Promise<void> {
+    const verified = view.receipt
+      ? await verifyReceipt(view.receipt, await deps.approvals.getJwks())
+      : null;
     const signed = verified?.ok ? verified.value.payload : null;
     const signedGate = signed?.gate;
     if (
@@ -121,21 +171,30 @@ export function createGatewayServer(deps: {
     }
   }
 
-  async function handleCall(name: string, rawArgs: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+  async function handleCall(
+    name: string,
+    rawArgs: Record<string, unknown>,
+    ctx: ServerContext,
+  ): Promise<CallToolResult> {
     // 1e400 (Infinity once parsed) and very deep nesting cannot be hashed into an approval.
     const limited = checkJsonLimits(rawArgs);
-    if (!limited.ok) return toolError(`${limited.code}: ${limited.message} The call was not forwarded.`);
+    if (!limited.ok)
+      return toolError(`${limited.code}: ${limited.message} The call was not forwarded.`);
     const { [otpArgumentName]: otp, ...argsWithoutOtp } = rawArgs;
     const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp);
     if (decision.gate === 'none') return forward(name, rawArgs, ctx);
     if (decision.gate === 'deny') {
-      return toolError(`E_POLICY_DENIED: ${decision.reason ?? describeGate(decision)} loopgate never forwards this call; do not retry it.`);
+      return toolError(
+        `E_POLICY_DENIED: ${decision.reason ?? describeGate(decision)} loopgate never forwards this call; do not retry it.`,
+      );
     }
     const call = { tool: name, arguments: argsWithoutOtp };
     try {
       if (decision.gate === 'otp_argument') {
         if (typeof otp !== 'string' || otp === '') {
-          return toolError(`E_STEP_UP_REQUIRED: ${name} needs an "${otpArgumentName}" argument: ask the human for the 6-digit code from their authenticator app, then call ${name} again with it.`);
+          return toolError(
+            `E_STEP_UP_REQUIRED: ${name} needs an "${otpArgumentName}" argument: ask the human for the 6-digit code from their authenticator app, then call ${name} again with it.`,
+          );
         }
         await deps.backend.verifyOtpArgument(call, otp);
         await deps.backend.recordForwarded({ ...call, gate: decision.gate, pauseId: null });
@@ -145,27 +204,43 @@ export function createGatewayServer(deps: {
       const consumed = await deps.backend.consumeToolApproval({ ...call, gate });
       if (consumed) {
         await assertApprovedUnder(consumed, call, gate);
-        await deps.backend.recordForwarded({ ...call, gate: decision.gate, pauseId: consumed.pause_id });
+        await deps.backend.recordForwarded({
+          ...call,
+          gate: decision.gate,
+          pauseId: consumed.pause_id,
+        });
         return forward(name, argsWithoutOtp, ctx);
       }
-      const view = await deps.backend.requestToolApproval({ ...call, gate, timeoutMinutes: decision.timeoutMinutes });
-      const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
-      return toolError(`APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`, {
-        status: 'approval_required',
-        pause_id: view.pause_id,
-        approval_url: view.approval_url,
-        gate: view.gate,
-        expires_at: view.expires_at,
-        action_hash: view.action_hash,
-        next_step: next,
+      const view = await deps.backend.requestToolApproval({
+        ...call,
+        gate,
+        timeoutMinutes: decision.timeoutMinutes,
       });
+      const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
+      return toolError(
+        `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
+        {
+          status: 'approval_required',
+          pause_id: view.pause_id,
+          approval_url: view.approval_url,
+          gate: view.gate,
+          expires_at: view.expires_at,
+          action_hash: view.action_hash,
+          next_step: next,
+        },
+      );
     } catch (err) {
       deps.onError?.(err);
       if (isLoopgateError(err)) {
-        const closed = err.code === 'E_REMOTE_UNREACHABLE' ? ' loopgate refuses gated calls while the approvals server is unreachable.' : '';
+        const closed =
+          err.code === 'E_REMOTE_UNREACHABLE'
+            ? ' loopgate refuses gated calls while the approvals server is unreachable.'
+            : '';
         return toolError(`${err.code}: ${err.message}${closed}`);
       }
-      return toolError(`E_GATEWAY_APPROVALS: the call was refused because its approval could not be checked (${(err as Error).message}).`);
+      return toolError(
+        `E_GATEWAY_APPROVALS: the call was refused because its approval could not be checked (${(err as Error).message}).`,
+      );
     }
   }
 

@@ -1,8 +1,17 @@
 import createDebug from 'debug';
 import { LoopgateError, isLoopgateError } from '../core/errors.js';
 import { generateFragmentSecret } from '../crypto/e2ee/fragmentSecret.js';
-import { createAgentChannel, type AgentChannel, type AgentChannelState } from '../handoff/agentChannel.js';
-import { isFinalHandoffStatus, type blockerTypes, type HandoffStatus, type HandoffView } from '../handoff/handoffView.js';
+import {
+  createAgentChannel,
+  type AgentChannel,
+  type AgentChannelState,
+} from '../handoff/agentChannel.js';
+import {
+  isFinalHandoffStatus,
+  type blockerTypes,
+  type HandoffStatus,
+  type HandoffView,
+} from '../handoff/handoffView.js';
 import type { RelayAgentLink } from '../handoff/relayHub.js';
 import { resolveCdpTarget } from '../handoff/resolveCdpTarget.js';
 import type { HandoffClient } from './handoffClient.js';
@@ -13,7 +22,13 @@ const debug = createDebug('loopgate:relay');
 export interface StartHandoffInput {
   service: string;
   cdp_url?: string | undefined;
-  context?: { url?: string | undefined; blocker_type?: (typeof blockerTypes)[number] | undefined; hint?: string | undefined } | undefined;
+  context?:
+    | {
+        url?: string | undefined;
+        blocker_type?: (typeof blockerTypes)[number] | undefined;
+        hint?: string | undefined;
+      }
+    | undefined;
   ttl_seconds?: number | undefined;
 }
 
@@ -65,7 +80,10 @@ export class HandoffAgent {
       );
     }
     // Find the page first: a wrong cdp_url fails before any session exists.
-    const target = await resolveCdpTarget(cdpUrl, input.context?.url ? { url: input.context.url } : {});
+    const target = await resolveCdpTarget(
+      cdpUrl,
+      input.context?.url ? { url: input.context.url } : {},
+    );
     const created = await this.#client.createSession({
       service: input.service,
       ...(input.context?.blocker_type ? { blocker_type: input.context.blocker_type } : {}),
@@ -95,14 +113,22 @@ export class HandoffAgent {
       void live.channel.handleRelayMessage(data);
     });
     debug('handoff %s started on page %s', sessionId, target.targetId);
-    return { session_id: sessionId, session_url: `${created.viewer_url}#k=${secret}`, expires_at: created.expires_at };
+    return {
+      session_id: sessionId,
+      session_url: `${created.viewer_url}#k=${secret}`,
+      expires_at: created.expires_at,
+    };
   }
 
   /** True for the relay's `{"type":"status"}` with a final status. */
   #isEndNotice(text: string): boolean {
     try {
       const msg = JSON.parse(text) as { type?: unknown; status?: unknown };
-      return msg.type === 'status' && typeof msg.status === 'string' && isFinalHandoffStatus(msg.status as HandoffStatus);
+      return (
+        msg.type === 'status' &&
+        typeof msg.status === 'string' &&
+        isFinalHandoffStatus(msg.status as HandoffStatus)
+      );
     } catch {
       return false;
     }
@@ -113,7 +139,8 @@ export class HandoffAgent {
       () => void this.#close(sessionId),
       (err: unknown) => {
         // The relay may have heard the viewer's own notice first; one end wins.
-        if (!isLoopgateError(err, 'E_HANDOFF_ENDED')) debug('could not report %s for %s: %s', status, sessionId, (err as Error).message);
+        if (!isLoopgateError(err, 'E_HANDOFF_ENDED'))
+          debug('could not report %s for %s: %s', status, sessionId, (err as Error).message);
         void this.#close(sessionId);
       },
     );
@@ -125,7 +152,11 @@ export class HandoffAgent {
   }
 
   /** Waits for the status to change (≤ 50 s); see {@link HandoffClient.waitForChange}. */
-  async waitForChange(sessionId: string, maxWaitSeconds: number, signal?: AbortSignal): Promise<HandoffView> {
+  async waitForChange(
+    sessionId: string,
+    maxWaitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<HandoffView> {
     return this.#closeIfEnded(await this.#client.waitForChange(sessionId, maxWaitSeconds, signal));
   }
 
@@ -147,7 +178,9 @@ export class HandoffAgent {
     live.closed = true;
     this.#live.delete(sessionId);
     live.link.close();
-    await live.channel.close().catch((err: Error) => debug('closing %s: %s', sessionId, err.message));
+    await live.channel
+      .close()
+      .catch((err: Error) => debug('closing %s: %s', sessionId, err.message));
     debug('handoff %s: agent side closed', sessionId);
   }
 
@@ -168,6 +201,9 @@ export class HandoffAgent {
 }
 
 /** Creates the agent side of browser handoffs over `client`. */
-export function createHandoffAgent(options: { client: HandoffClient; defaultCdpUrl?: string | undefined }): HandoffAgent {
+export function createHandoffAgent(options: {
+  client: HandoffClient;
+  defaultCdpUrl?: string | undefined;
+}): HandoffAgent {
   return new HandoffAgent(options);
 }

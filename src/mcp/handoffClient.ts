@@ -14,15 +14,26 @@ export interface HandoffClient {
   createSession(input: HandoffCreateInput): Promise<CreatedHandoff>;
   getSession(sessionId: string): Promise<HandoffView>;
   /** Resolves the moment the status changes (at once when ended), else after `maxWaitSeconds` (≤ 50). */
-  waitForChange(sessionId: string, maxWaitSeconds: number, signal?: AbortSignal): Promise<HandoffView>;
+  waitForChange(
+    sessionId: string,
+    maxWaitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<HandoffView>;
   cancelSession(sessionId: string): Promise<HandoffView>;
   /** Reports the end the agent side saw (Done / Cancel through the E2EE channel, or the browser gone). */
-  endSession(sessionId: string, status: 'resolved' | 'cancelled' | 'error', detail?: string): Promise<HandoffView>;
+  endSession(
+    sessionId: string,
+    status: 'resolved' | 'cancelled' | 'error',
+    detail?: string,
+  ): Promise<HandoffView>;
   /**
    * Joins the session as its agent side: `onMessage` gets the relay's text control messages and
    * the viewer's binary E2EE messages, in order.
    */
-  connectAgent(created: CreatedHandoff, onMessage: (data: Uint8Array | string) => void): RelayAgentLink;
+  connectAgent(
+    created: CreatedHandoff,
+    onMessage: (data: Uint8Array | string) => void,
+  ): RelayAgentLink;
 }
 
 /**
@@ -30,7 +41,11 @@ export interface HandoffClient {
  * side's socket goes to `/v1/handoff/<id>/agent` on the same server.
  * @throws LoopgateError with the server's code, or E_REMOTE_UNREACHABLE when it cannot be reached
  */
-export function createRemoteHandoffClient(options: { serverUrl: string; apiKey: string; fetch?: typeof fetch }): HandoffClient {
+export function createRemoteHandoffClient(options: {
+  serverUrl: string;
+  apiKey: string;
+  fetch?: typeof fetch;
+}): HandoffClient {
   const call = createApiCaller(options);
   const { base } = call;
 
@@ -39,10 +54,19 @@ export function createRemoteHandoffClient(options: { serverUrl: string; apiKey: 
     createSession: (input) => call('POST', '/v1/handoff', input),
     getSession: (sessionId) => call('GET', `/v1/handoff/${id(sessionId)}`),
     waitForChange: (sessionId, seconds, signal) =>
-      call('GET', `/v1/handoff/${id(sessionId)}/wait?max_wait_seconds=${seconds}`, undefined, signal),
+      call(
+        'GET',
+        `/v1/handoff/${id(sessionId)}/wait?max_wait_seconds=${seconds}`,
+        undefined,
+        signal,
+      ),
     cancelSession: (sessionId) => call('POST', `/v1/handoff/${id(sessionId)}/cancel`),
     endSession: (sessionId, status, detail) =>
-      call('POST', `/v1/handoff/${id(sessionId)}/end`, detail === undefined ? { status } : { status, detail }),
+      call(
+        'POST',
+        `/v1/handoff/${id(sessionId)}/end`,
+        detail === undefined ? { status } : { status, detail },
+      ),
     connectAgent: (created, onMessage) =>
       connectRelayAgentSocket({
         url: `${base.replace(/^http/, 'ws')}/v1/handoff/${id(created.session_id)}/agent`,

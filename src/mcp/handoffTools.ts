@@ -1,7 +1,12 @@
 import type { McpServer, ServerContext } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
-import { blockerTypes, handoffTtlSeconds, isFinalHandoffStatus, type HandoffView } from '../handoff/handoffView.js';
+import {
+  blockerTypes,
+  handoffTtlSeconds,
+  isFinalHandoffStatus,
+  type HandoffView,
+} from '../handoff/handoffView.js';
 import type { HandoffAgent } from './handoffAgent.js';
 import { guardToolErrors, toolResult } from './toolResult.js';
 
@@ -13,10 +18,18 @@ export interface HandoffToolsOptions {
   progressIntervalMs?: number;
 }
 
-const sessionIdSchema = z.string().min(1).max(200).describe('The session_id browser_handoff returned.');
+const sessionIdSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .describe('The session_id browser_handoff returned.');
 
 const handoffInputShape = {
-  service: z.string().min(1).max(200).describe('What the human is helping with, e.g. "Acme Bank login".'),
+  service: z
+    .string()
+    .min(1)
+    .max(200)
+    .describe('What the human is helping with, e.g. "Acme Bank login".'),
   cdp_url: z
     .string()
     .min(1)
@@ -27,9 +40,17 @@ const handoffInputShape = {
     ),
   context: z
     .object({
-      url: z.string().max(2_000).optional().describe('URL of the page that needs the human; picks that tab.'),
+      url: z
+        .string()
+        .max(2_000)
+        .optional()
+        .describe('URL of the page that needs the human; picks that tab.'),
       blocker_type: z.enum(blockerTypes).optional(),
-      hint: z.string().max(500).optional().describe('What the human should do, e.g. "enter the code sent by SMS".'),
+      hint: z
+        .string()
+        .max(500)
+        .optional()
+        .describe('What the human should do, e.g. "enter the code sent by SMS".'),
     })
     .optional(),
 };
@@ -57,18 +78,35 @@ export function describeHandoff(view: HandoffView): { text: string; isError: boo
         isError: false,
       };
     case 'resolved':
-      return { text: 'RESOLVED: the human pressed Done. Carry on in the same browser.', isError: false };
+      return {
+        text: 'RESOLVED: the human pressed Done. Carry on in the same browser.',
+        isError: false,
+      };
     case 'cancelled':
-      return { text: `CANCELLED${view.detail ? ` (${view.detail})` : ''}. Do not retry the blocked step without asking the user.`, isError: true };
+      return {
+        text: `CANCELLED${view.detail ? ` (${view.detail})` : ''}. Do not retry the blocked step without asking the user.`,
+        isError: true,
+      };
     case 'timeout':
-      return { text: 'TIMED OUT: the human did not finish in time. Call browser_handoff again if still needed.', isError: true };
+      return {
+        text: 'TIMED OUT: the human did not finish in time. Call browser_handoff again if still needed.',
+        isError: true,
+      };
     case 'error':
-      return { text: `ERROR: ${view.detail ?? 'the handoff failed'}. Check the browser, then call browser_handoff again.`, isError: true };
+      return {
+        text: `ERROR: ${view.detail ?? 'the handoff failed'}. Check the browser, then call browser_handoff again.`,
+        isError: true,
+      };
   }
 }
 
 /** Sends `notifications/progress` every `everyMs` while a tool waits; returns the stop function. */
-function startProgress(ctx: ServerContext, everyMs: number, message: (elapsedS: number) => string, total?: number): () => void {
+function startProgress(
+  ctx: ServerContext,
+  everyMs: number,
+  message: (elapsedS: number) => string,
+  total?: number,
+): () => void {
   const progressToken = ctx.mcpReq._meta?.progressToken;
   if (progressToken === undefined) return () => undefined;
   const started = Date.now();
@@ -78,7 +116,12 @@ function startProgress(ctx: ServerContext, everyMs: number, message: (elapsedS: 
     ctx.mcpReq
       .notify({
         method: 'notifications/progress',
-        params: { progressToken, progress: ++count, ...(total !== undefined ? { total } : {}), message: message(elapsed) },
+        params: {
+          progressToken,
+          progress: ++count,
+          ...(total !== undefined ? { total } : {}),
+          message: message(elapsed),
+        },
       })
       .catch(() => undefined);
   };
@@ -103,7 +146,11 @@ function requestSignal(ctx: ServerContext): AbortSignal {
  * `authloop_handoff` on `server`, all over the one process-wide `handoff` agent side (sessions
  * outlive a tool call).
  */
-export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, options: HandoffToolsOptions = {}): void {
+export function registerHandoffTools(
+  server: McpServer,
+  handoff: HandoffAgent,
+  options: HandoffToolsOptions = {},
+): void {
   const tickMs = options.progressIntervalMs ?? 5_000;
 
   server.registerTool(
@@ -124,13 +171,22 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
           .optional()
           .describe(`How long session_url works (default ${handoffTtlSeconds.default} s).`),
       }),
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: true,
+      },
     },
     (input) =>
       guardToolErrors(async () => {
         const started = await handoff.start(input);
         const next = `Send session_url to the user, then call wait_for_handoff with session_id "${started.session_id}".`;
-        return toolResult(`Handoff started; the link works until ${started.expires_at}. ${next}`, { ...started, status: 'pending', next_step: next });
+        return toolResult(`Handoff started; the link works until ${started.expires_at}. ${next}`, {
+          ...started,
+          status: 'pending',
+          next_step: next,
+        });
       }),
   );
 
@@ -148,7 +204,9 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
           .min(0)
           .max(maxWaitSeconds)
           .optional()
-          .describe(`Seconds to wait for a change (default ${defaultWaitSeconds}, max ${maxWaitSeconds}).`),
+          .describe(
+            `Seconds to wait for a change (default ${defaultWaitSeconds}, max ${maxWaitSeconds}).`,
+          ),
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -173,7 +231,12 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
       description:
         'Withdraw a browser_handoff session you no longer need: the live view stops, the link stops working, the status becomes cancelled. Fails if it already ended.',
       inputSchema: z.object({ session_id: sessionIdSchema }),
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: false,
+      },
     },
     ({ session_id }) =>
       guardToolErrors(async () => {
@@ -191,31 +254,39 @@ export function registerHandoffTools(server: McpServer, handoff: HandoffAgent, o
         'The session_url comes in the first progress notification and then every 10 s at most; send it to the user. ' +
         'Clients with a 60 s tool-call timeout (most do by default) should use browser_handoff + wait_for_handoff instead.',
       inputSchema: z.object(handoffInputShape),
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: true,
+      },
     },
     (input, ctx: ServerContext) =>
       guardToolErrors(async () => {
         const started = await handoff.start(input);
         const signal = requestSignal(ctx);
-        const stop = startProgress(
-          ctx,
-          Math.min(tickMs, 10_000),
-          (s) => {
-            const state = handoff.viewerState(started.session_id);
-            if (state?.keysConfirmed)
-              return `The human is connected, end-to-end encrypted (${s}s); waiting for them to finish and press Done. Session: ${started.session_url}`;
-            if (state?.viewerConnected)
-              return `The human opened the link (${s}s); checking the encryption keys. Session: ${started.session_url}`;
-            return `Waiting for the human (${s}s). Send them: ${started.session_url}`;
-          },
-        );
+        const stop = startProgress(ctx, Math.min(tickMs, 10_000), (s) => {
+          const state = handoff.viewerState(started.session_id);
+          if (state?.keysConfirmed)
+            return `The human is connected, end-to-end encrypted (${s}s); waiting for them to finish and press Done. Session: ${started.session_url}`;
+          if (state?.viewerConnected)
+            return `The human opened the link (${s}s); checking the encryption keys. Session: ${started.session_url}`;
+          return `Waiting for the human (${s}s). Send them: ${started.session_url}`;
+        });
         try {
           let view = await handoff.get(started.session_id);
           while (!isFinalHandoffStatus(view.status) && !signal.aborted) {
             view = await handoff.waitForChange(started.session_id, maxWaitSeconds, signal);
           }
-          const status = view.status === 'resolved' || view.status === 'cancelled' || view.status === 'timeout' ? view.status : 'error';
-          return toolResult(describeHandoff(view).text, { session_url: started.session_url, status, session_id: started.session_id }, status !== 'resolved');
+          const status =
+            view.status === 'resolved' || view.status === 'cancelled' || view.status === 'timeout'
+              ? view.status
+              : 'error';
+          return toolResult(
+            describeHandoff(view).text,
+            { session_url: started.session_url, status, session_id: started.session_id },
+            status !== 'resolved',
+          );
         } finally {
           stop();
         }

@@ -17,7 +17,10 @@ export function createLocalApprovalsClient(options: {
   const own = async (pauseId: string) => {
     const record = await service.getApproval(pauseId);
     if (record.agentId !== agentId) {
-      throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No approval request has pause_id "${pauseId}".`);
+      throw new LoopgateError(
+        'E_APPROVAL_NOT_FOUND',
+        `No approval request has pause_id "${pauseId}".`,
+      );
     }
     return record;
   };
@@ -30,7 +33,10 @@ export function createLocalApprovalsClient(options: {
     },
     async waitForApproval(pauseId, seconds, signal) {
       await own(pauseId);
-      const record = await service.waitForDecision(pauseId, { maxWaitMs: seconds * 1_000, ...(signal ? { signal } : {}) });
+      const record = await service.waitForDecision(pauseId, {
+        maxWaitMs: seconds * 1_000,
+        ...(signal ? { signal } : {}),
+      });
       return service.view(record);
     },
     async cancelApproval(pauseId) {

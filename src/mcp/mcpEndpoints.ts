@@ -26,7 +26,10 @@ export function createMcpHttpEndpoint(
   onerror?: (error: Error) => void,
   serverOptions: { progressIntervalMs?: number } = {},
 ): {
-  fetch(request: Request, agent: { agentId: string; keyId: string; token: string }): Promise<Response>;
+  fetch(
+    request: Request,
+    agent: { agentId: string; keyId: string; token: string },
+  ): Promise<Response>;
   close(): Promise<void>;
 } {
   const handler = createMcpHandler(
@@ -41,21 +44,32 @@ export function createMcpHttpEndpoint(
 
   return {
     async fetch(request, agent) {
-      const authInfo = { token: agent.token, clientId: agent.agentId, scopes: [], extra: { agentId: agent.agentId, keyId: agent.keyId } };
+      const authInfo = {
+        token: agent.token,
+        clientId: agent.agentId,
+        scopes: [],
+        extra: { agentId: agent.agentId, keyId: agent.keyId },
+      };
       if (request.method !== 'POST') return handler.fetch(request, { authInfo });
       let parsedBody: unknown;
       try {
         parsedBody = await request.json();
       } catch {
         // Let the SDK answer the parse error in the protocol's own words.
-        return handler.fetch(new Request(request.url, { method: 'POST', headers: request.headers, body: '{' }), { authInfo });
+        return handler.fetch(
+          new Request(request.url, { method: 'POST', headers: request.headers, body: '{' }),
+          { authInfo },
+        );
       }
       const messages = (Array.isArray(parsedBody) ? parsedBody : [parsedBody]) as JsonRpcMessage[];
       const keyOf = (id: unknown) => `${agent.keyId}\0${JSON.stringify(id)}`;
       for (const message of messages) {
-        if (message?.method === 'notifications/cancelled') inflight.get(keyOf(message.params?.requestId))?.abort();
+        if (message?.method === 'notifications/cancelled')
+          inflight.get(keyOf(message.params?.requestId))?.abort();
       }
-      const calls = messages.filter((m) => m?.method === 'tools/call' && m.id !== undefined).map((m) => keyOf(m.id));
+      const calls = messages
+        .filter((m) => m?.method === 'tools/call' && m.id !== undefined)
+        .map((m) => keyOf(m.id));
       if (calls.length === 0) return handler.fetch(request, { authInfo, parsedBody });
 
       const controller = new AbortController();
@@ -65,7 +79,11 @@ export function createMcpHttpEndpoint(
         for (const key of calls) if (inflight.get(key) === controller) inflight.delete(key);
       };
       controller.signal.addEventListener('abort', forget, { once: true });
-      const forwarded = new Request(request.url, { method: 'POST', headers: request.headers, signal: controller.signal });
+      const forwarded = new Request(request.url, {
+        method: 'POST',
+        headers: request.headers,
+        signal: controller.signal,
+      });
       let response: Response;
       try {
         response = await handler.fetch(forwarded, { authInfo, parsedBody });
@@ -79,7 +97,11 @@ export function createMcpHttpEndpoint(
       }
       // Forget the call once its response (JSON or an SSE stream) has been fully sent.
       const body = response.body.pipeThrough(new TransformStream({ flush: forget }));
-      return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+      return new Response(body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
     },
     close: () => handler.close(),
   };
@@ -99,6 +121,9 @@ export function serveMcpStdio(
 }
 
 /** Serves any MCP server factory over stdio (both protocol eras), e.g. the gateway. */
-export function serveFactoryOverStdio(factory: () => McpServer, onerror?: (error: Error) => void): StdioServerHandle {
+export function serveFactoryOverStdio(
+  factory: () => McpServer,
+  onerror?: (error: Error) => void,
+): StdioServerHandle {
   return serveStdio(factory, onerror ? { onerror } : {});
 }

@@ -7,10 +7,19 @@ import { isLoopgateError } from '../core/errors.js';
  * that read it. `isError` marks a failure the agent can act on (rejected, expired, gate failed):
  * the text says what to do next.
  */
-export function toolResult(text: string, structured?: Record<string, unknown>, isError = false): CallToolResult {
+export function toolResult(
+  text: string,
+  structured?: Record<string, unknown>,
+  isError = false,
+): CallToolResult {
   return {
     ...(isError ? { isError: true } : {}),
-    content: [{ type: 'text', text: structured ? `${text}\n\n${JSON.stringify(structured, null, 2)}` : text }],
+    content: [
+      {
+        type: 'text',
+        text: structured ? `${text}\n\n${JSON.stringify(structured, null, 2)}` : text,
+      },
+    ],
     ...(structured ? { structuredContent: structured } : {}),
   };
 }

@@ -27,7 +27,12 @@ import { buildJwks, type Jwks, type ReceiptSigningKey } from '../crypto/signingK
 import { evaluateQuorum } from '../gates/quorum.js';
 import type { ApprovalQuery, Store } from '../store/store.js';
 import type { RecipientPolicy } from './recipientPolicy.js';
-import { mustVoidRequest, type StepUpInput, type TotpStepUp, type WebAuthnStepUpVerifier } from './stepUp.js';
+import {
+  mustVoidRequest,
+  type StepUpInput,
+  type TotpStepUp,
+  type WebAuthnStepUpVerifier,
+} from './stepUp.js';
 
 /** What the approval service needs. `now` returns milliseconds since the Unix epoch. */
 export interface ApprovalServiceDeps {
@@ -74,7 +79,6 @@ export interface ApprovalChange {
   type: 'created' | 'voted' | 'decided' | 'cancelled' | 'voided' | 'timed_out' | 'consumed';
   record: ApprovalRecord;
 }
-
 
 /**
  * The approvals use cases: create, read, decide (once), cancel, time out, and wait for the
@@ -159,7 +163,10 @@ export class ApprovalService {
       recipientSlack: input.recipient_slack ?? null,
       actionHash:
         actionHash ??
-        computeActionHash({ action_description: input.action_description, action_details: input.action_details }),
+        computeActionHash({
+          action_description: input.action_description,
+          action_details: input.action_details,
+        }),
       createdAt: now,
       expiresAt: now + timeoutMs,
       updatedAt: now,
@@ -174,7 +181,12 @@ export class ApprovalService {
       type: 'approval.created',
       requestId: record.id,
       actor: `agent:${agentId}`,
-      data: { action_hash: record.actionHash, expires_at: record.expiresAt, gate: record.gate, tool: record.toolName },
+      data: {
+        action_hash: record.actionHash,
+        expires_at: record.expiresAt,
+        gate: record.gate,
+        tool: record.toolName,
+      },
     });
     this.#emit({ type: 'created', record });
     return record;
@@ -187,7 +199,10 @@ export class ApprovalService {
   async getApproval(id: string): Promise<ApprovalRecord> {
     const record = await this.#store.getApproval(id);
     if (!record) {
-      throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No approval request has pause_id "${id}". Check the id returned by request_approval.`);
+      throw new LoopgateError(
+        'E_APPROVAL_NOT_FOUND',
+        `No approval request has pause_id "${id}". Check the id returned by request_approval.`,
+      );
     }
     if (record.status === 'pending' && effectiveStatus(record, this.#now()) === 'timed_out') {
       await this.expireDue();
@@ -215,32 +230,56 @@ export class ApprovalService {
     this.#assertDecidable(record);
     const comment = input.comment ?? '';
     if (comment.length > approvalLimits.maxCommentLength) {
-      throw new LoopgateError('E_DECISION_INVALID', `The comment is ${comment.length} characters; at most ${approvalLimits.maxCommentLength} are allowed.`);
+      throw new LoopgateError(
+        'E_DECISION_INVALID',
+        `The comment is ${comment.length} characters; at most ${approvalLimits.maxCommentLength} are allowed.`,
+      );
     }
     const fields = validateFieldValues(record.fields, input.fields ?? {}, input.decision);
     const quorum = record.gate.type === 'quorum' ? record.gate.quorum : undefined;
     if (quorum) {
       if (!quorum.approvers.includes(input.responder)) {
-        throw new LoopgateError('E_QUORUM_NOT_APPROVER', `${input.responder} is not an approver of this request; it needs ${quorum.n} of ${quorum.approvers.join(', ')}.`);
+        throw new LoopgateError(
+          'E_QUORUM_NOT_APPROVER',
+          `${input.responder} is not an approver of this request; it needs ${quorum.n} of ${quorum.approvers.join(', ')}.`,
+        );
       }
       if (record.votes.some((vote) => vote.operator === input.responder)) {
-        throw new LoopgateError('E_QUORUM_ALREADY_VOTED', `${input.responder} has already voted on this request; it needs another approver.`);
+        throw new LoopgateError(
+          'E_QUORUM_ALREADY_VOTED',
+          `${input.responder} has already voted on this request; it needs another approver.`,
+        );
       }
     }
     // Rejecting is always safe; only an approval needs the second factor.
     if (input.decision === 'approved') await this.#checkStepUp(record, input);
-    if (!quorum) return this.#finalize(record, { decision: input.decision, comment, fields, responder: input.responder, channel: input.channel });
+    if (!quorum)
+      return this.#finalize(record, {
+        decision: input.decision,
+        comment,
+        fields,
+        responder: input.responder,
+        channel: input.channel,
+      });
 
     const now = this.#now();
     const updated = await this.#store.addQuorumVote(
       id,
       { operator: input.responder, decision: input.decision, comment, at: now },
       now,
-      { type: 'approval.vote', requestId: id, actor: `operator:${input.responder}`, data: { decision: input.decision, channel: input.channel } },
+      {
+        type: 'approval.vote',
+        requestId: id,
+        actor: `operator:${input.responder}`,
+        data: { decision: input.decision, channel: input.channel },
+      },
     );
     if (!updated) {
       this.#assertDecidable(await this.getApproval(id));
-      throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${id} was decided while this vote was being recorded.`);
+      throw new LoopgateError(
+        'E_APPROVAL_ALREADY_DECIDED',
+        `Request ${id} was decided while this vote was being recorded.`,
+      );
     }
     const tally = evaluateQuorum(quorum, updated.votes);
     if (!tally.ok) throw new LoopgateError(tally.code, tally.message);
@@ -248,7 +287,9 @@ export class ApprovalService {
       this.#emit({ type: 'voted', record: updated });
       return updated;
     }
-    const remarks = updated.votes.filter((v) => v.comment).map((v) => `${v.operator}: ${v.comment}`);
+    const remarks = updated.votes
+      .filter((v) => v.comment)
+      .map((v) => `${v.operator}: ${v.comment}`);
     return this.#finalize(updated, {
       decision: tally.value.state,
       comment: remarks.join('\n'),
@@ -271,18 +312,34 @@ export class ApprovalService {
    */
   async requestToolApproval(
     agentId: string,
-    call: { tool: string; arguments: Record<string, unknown>; gate: GateSpec; timeoutMs: number; description?: string },
+    call: {
+      tool: string;
+      arguments: Record<string, unknown>;
+      gate: GateSpec;
+      timeoutMs: number;
+      description?: string;
+    },
   ): Promise<ApprovalRecord> {
     const limited = checkToolCallLimits(call);
     if (!limited.ok) throw new LoopgateError(limited.code, limited.message);
     const actionHash = computeActionHash({ tool: call.tool, arguments: call.arguments });
-    const pending = await this.#store.findPendingApproval(agentId, actionHash, call.gate, this.#now());
+    const pending = await this.#store.findPendingApproval(
+      agentId,
+      actionHash,
+      call.gate,
+      this.#now(),
+    );
     if (pending) return pending;
     // Canonical JSON holds only JSON values, so the arguments are ActionDetails as they are.
     const details = call.arguments as ActionDetails;
-    const description = call.description ? `Run ${call.tool}: ${call.description}` : `Run the tool ${call.tool} with these arguments`;
+    const description = call.description
+      ? `Run ${call.tool}: ${call.description}`
+      : `Run the tool ${call.tool} with these arguments`;
     return this.createApproval(
-      { action_description: description.slice(0, approvalLimits.maxDescriptionLength), action_details: {} },
+      {
+        action_description: description.slice(0, approvalLimits.maxDescriptionLength),
+        action_details: {},
+      },
       agentId,
       actionHash,
       { gate: call.gate, toolName: call.tool, timeoutMs: call.timeoutMs, actionDetails: details },
@@ -295,15 +352,30 @@ export class ApprovalService {
    * and signed gate) against this server's key, and marks it consumed. Null when there is none
    * to use (never approved, rejected, expired, already used, or decided under another gate).
    */
-  async consumeApproval(agentId: string, actionHash: string, gate: GateSpec): Promise<ApprovalRecord | null> {
+  async consumeApproval(
+    agentId: string,
+    actionHash: string,
+    gate: GateSpec,
+  ): Promise<ApprovalRecord | null> {
     const now = this.#now();
     const record = await this.#store.findConsumableApproval(agentId, actionHash, gate, now);
     if (!record?.receipt) return null;
     const verified = await verifyReceipt(record.receipt, this.#jwks);
     const signed = verified.ok ? verified.value.payload : null;
-    if (!signed || signed.action_hash !== actionHash || signed.decision !== 'approved' || !signed.gate || !isSameGate(signed.gate, gate)) {
+    if (
+      !signed ||
+      signed.action_hash !== actionHash ||
+      signed.decision !== 'approved' ||
+      !signed.gate ||
+      !isSameGate(signed.gate, gate)
+    ) {
       await this.#store.appendAudit(
-        { type: 'gateway.receipt_invalid', requestId: record.id, actor: 'system', data: { reason: verified.ok ? 'mismatch' : verified.code } },
+        {
+          type: 'gateway.receipt_invalid',
+          requestId: record.id,
+          actor: 'system',
+          data: { reason: verified.ok ? 'mismatch' : verified.code },
+        },
         now,
       );
       return null;
@@ -324,27 +396,47 @@ export class ApprovalService {
     const stepUp = requiredStepUp(record.gate);
     if (stepUp === 'none') return;
     if (!input.operatorId) {
-      throw new LoopgateError('E_STEP_UP_REQUIRED', 'This request needs a second factor; approve it from its approval page while signed in.');
+      throw new LoopgateError(
+        'E_STEP_UP_REQUIRED',
+        'This request needs a second factor; approve it from its approval page while signed in.',
+      );
     }
     const operator = { id: input.operatorId, name: input.responder };
     if (stepUp === 'totp') {
-      if (!this.#totp) throw new LoopgateError('E_STEP_UP_UNAVAILABLE', 'This server cannot check authenticator codes.');
+      if (!this.#totp)
+        throw new LoopgateError(
+          'E_STEP_UP_UNAVAILABLE',
+          'This server cannot check authenticator codes.',
+        );
       if (!input.stepUp?.totpCode) {
-        throw new LoopgateError('E_STEP_UP_REQUIRED', 'This request needs the 6-digit code from your authenticator app in the Authenticator code field.');
+        throw new LoopgateError(
+          'E_STEP_UP_REQUIRED',
+          'This request needs the 6-digit code from your authenticator app in the Authenticator code field.',
+        );
       }
       try {
         await this.#totp.verify(operator, input.stepUp.totpCode, record.id);
       } catch (err) {
-        if (mustVoidRequest(err)) await this.#void(record, operator.name, (err as LoopgateError).code);
+        if (mustVoidRequest(err))
+          await this.#void(record, operator.name, (err as LoopgateError).code);
         throw err;
       }
       return;
     }
-    if (!this.#webauthn) throw new LoopgateError('E_STEP_UP_UNAVAILABLE', 'This server cannot check passkeys.');
+    if (!this.#webauthn)
+      throw new LoopgateError('E_STEP_UP_UNAVAILABLE', 'This server cannot check passkeys.');
     if (input.stepUp?.webauthn === undefined) {
-      throw new LoopgateError('E_STEP_UP_REQUIRED', 'This request needs your passkey: approve it from its approval page and confirm with the passkey.');
+      throw new LoopgateError(
+        'E_STEP_UP_REQUIRED',
+        'This request needs your passkey: approve it from its approval page and confirm with the passkey.',
+      );
     }
-    await this.#webauthn.verifyAssertion({ operatorId: operator.id, requestId: record.id, response: input.stepUp.webauthn, now: this.#now() });
+    await this.#webauthn.verifyAssertion({
+      operatorId: operator.id,
+      requestId: record.id,
+      response: input.stepUp.webauthn,
+      now: this.#now(),
+    });
   }
 
   async #void(record: ApprovalRecord, operator: string, reason: string): Promise<void> {
@@ -362,7 +454,14 @@ export class ApprovalService {
 
   async #finalize(
     record: ApprovalRecord,
-    decision: { decision: Decision; comment: string; fields: FieldValues; responder: string; channel: DecisionChannel; approvers?: string[] },
+    decision: {
+      decision: Decision;
+      comment: string;
+      fields: FieldValues;
+      responder: string;
+      channel: DecisionChannel;
+      approvers?: string[];
+    },
   ): Promise<ApprovalRecord> {
     const id = record.id;
     const now = this.#now();
@@ -384,7 +483,10 @@ export class ApprovalService {
     const payload: ReceiptPayload = {
       ...unsigned,
       expires_at: new Date(record.expiresAt).toISOString(),
-      gate: record.gate.type === 'quorum' && record.gate.quorum ? { type: 'quorum', quorum: record.gate.quorum } : { type: record.gate.type },
+      gate:
+        record.gate.type === 'quorum' && record.gate.quorum
+          ? { type: 'quorum', quorum: record.gate.quorum }
+          : { type: record.gate.type },
     };
     const receipt = await signReceipt(payload, this.#receiptKey);
     const won = await this.#store.recordDecision(
@@ -410,13 +512,21 @@ export class ApprovalService {
         type: 'approval.decided',
         requestId: id,
         actor: `operator:${decision.responder}`,
-        data: { decision: decision.decision, channel: decision.channel, nonce: unsigned.nonce, ...(decision.approvers ? { approvers: decision.approvers } : {}) },
+        data: {
+          decision: decision.decision,
+          channel: decision.channel,
+          nonce: unsigned.nonce,
+          ...(decision.approvers ? { approvers: decision.approvers } : {}),
+        },
       },
     );
     const latest = await this.getApproval(id);
     if (!won) this.#assertDecidable(latest);
     if (!won || latest.status !== 'responded') {
-      throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${id} was decided by someone else first.`);
+      throw new LoopgateError(
+        'E_APPROVAL_ALREADY_DECIDED',
+        `Request ${id} was decided by someone else first.`,
+      );
     }
     this.#emit({ type: 'decided', record: latest });
     return latest;
@@ -458,7 +568,12 @@ export class ApprovalService {
    */
   async waitForDecision(
     id: string,
-    options: { maxWaitMs: number; signal?: AbortSignal; onTick?: (elapsedMs: number) => void; tickMs?: number },
+    options: {
+      maxWaitMs: number;
+      signal?: AbortSignal;
+      onTick?: (elapsedMs: number) => void;
+      tickMs?: number;
+    },
   ): Promise<ApprovalRecord> {
     const initial = await this.getApproval(id);
     if (initial.status !== 'pending' || options.signal?.aborted) return initial;
@@ -518,7 +633,10 @@ export class ApprovalService {
         status === 'responded'
           ? `was already ${record.response?.decision ?? 'decided'} by ${record.response?.responder ?? 'someone'}`
           : 'was cancelled';
-      throw new LoopgateError('E_APPROVAL_ALREADY_DECIDED', `Request ${record.id} ${what}; one decision wins.`);
+      throw new LoopgateError(
+        'E_APPROVAL_ALREADY_DECIDED',
+        `Request ${record.id} ${what}; one decision wins.`,
+      );
     }
   }
 
@@ -535,27 +653,43 @@ export class ApprovalService {
  * required fields empty; an approval may not. Unknown names and wrong types are refused.
  * @throws LoopgateError E_DECISION_INVALID naming the field and what was expected
  */
-export function validateFieldValues(specs: readonly FieldSpec[], values: Record<string, unknown>, decision: Decision): FieldValues {
+export function validateFieldValues(
+  specs: readonly FieldSpec[],
+  values: Record<string, unknown>,
+  decision: Decision,
+): FieldValues {
   const out: FieldValues = {};
   const known = new Set(specs.map((s) => s.name));
   for (const name of Object.keys(values)) {
     if (!known.has(name)) {
-      throw new LoopgateError('E_DECISION_INVALID', `Unknown field "${name}"; this request asks for: ${[...known].join(', ') || 'no fields'}.`);
+      throw new LoopgateError(
+        'E_DECISION_INVALID',
+        `Unknown field "${name}"; this request asks for: ${[...known].join(', ') || 'no fields'}.`,
+      );
     }
   }
   for (const spec of specs) {
     const value = values[spec.name];
     if (value === undefined || value === null || value === '') {
       if (spec.required && decision === 'approved') {
-        throw new LoopgateError('E_DECISION_INVALID', `Field "${spec.label}" (${spec.name}) is required to approve.`);
+        throw new LoopgateError(
+          'E_DECISION_INVALID',
+          `Field "${spec.label}" (${spec.name}) is required to approve.`,
+        );
       }
       continue;
     }
     if (typeof value !== spec.type || (spec.type === 'number' && !Number.isFinite(value))) {
-      throw new LoopgateError('E_DECISION_INVALID', `Field "${spec.name}" must be a ${spec.type}; got ${JSON.stringify(value)}.`);
+      throw new LoopgateError(
+        'E_DECISION_INVALID',
+        `Field "${spec.name}" must be a ${spec.type}; got ${JSON.stringify(value)}.`,
+      );
     }
     if (typeof value === 'string' && value.length > approvalLimits.maxDetailValueLength) {
-      throw new LoopgateError('E_DECISION_INVALID', `Field "${spec.name}" is longer than ${approvalLimits.maxDetailValueLength} characters.`);
+      throw new LoopgateError(
+        'E_DECISION_INVALID',
+        `Field "${spec.name}" is longer than ${approvalLimits.maxDetailValueLength} characters.`,
+      );
     }
     out[spec.name] = value as string | number | boolean;
   }

@@ -36,7 +36,14 @@ async function start(extra: Partial<NotificationsConfig> = {}) {
       agentNotificationsPerHour: 1_000,
       ...extra,
     },
-    { store: harness.store, service: harness.service, publicUrl: 'http://localhost:7878', logger: pino({ level: 'silent' }), now: harness.now, manualTimers: true },
+    {
+      store: harness.store,
+      service: harness.service,
+      publicUrl: 'http://localhost:7878',
+      logger: pino({ level: 'silent' }),
+      now: harness.now,
+      manualTimers: true,
+    },
   );
 }
 
@@ -62,7 +69,13 @@ beforeEach(async () => {
   slack = await startRecordingServer((req) => {
     const body = JSON.parse(req.body) as { channel?: string };
     ts += 1;
-    return { body: { ok: true, channel: body.channel?.startsWith('#') ? 'C0APPROVALS' : body.channel, ts: `1763632800.${String(ts).padStart(6, '0')}` } };
+    return {
+      body: {
+        ok: true,
+        channel: body.channel?.startsWith('#') ? 'C0APPROVALS' : body.channel,
+        ts: `1763632800.${String(ts).padStart(6, '0')}`,
+      },
+    };
   });
   smtp = await startSmtpCatcher('mailer', 'secret');
   harness = await createServiceHarness();
@@ -80,7 +93,10 @@ describe('NotificationRouter', () => {
     await start();
     const record = await request();
     expect(slackCalls('chat.postMessage')).toHaveLength(1);
-    expect(slackCalls('chat.postMessage')[0]!.body).toMatchObject({ channel: '#approvals', text: 'Approval requested: Send $420 to ACME Corp' });
+    expect(slackCalls('chat.postMessage')[0]!.body).toMatchObject({
+      channel: '#approvals',
+      text: 'Approval requested: Send $420 to ACME Corp',
+    });
     expect(smtp.mails).toHaveLength(0);
 
     harness.clock.now += 9 * minute + 59_000;
@@ -98,7 +114,10 @@ describe('NotificationRouter', () => {
     harness.clock.now += minute;
     await notifications.router.sweep();
     expect(smtp.mails).toHaveLength(1);
-    const deliveries = await harness.store.listNotificationDeliveries({ pauseId: record.id, limit: 10 });
+    const deliveries = await harness.store.listNotificationDeliveries({
+      pauseId: record.id,
+      limit: 10,
+    });
     expect(deliveries.map((d) => [d.channel, d.kind, d.status])).toEqual([
       ['email', 'fallback', 'sent'],
       ['slack', 'created', 'sent'],
@@ -109,10 +128,18 @@ describe('NotificationRouter', () => {
   it('sends no fallback once the request is decided, and updates the Slack message in place', async () => {
     await start();
     const record = await request();
-    await harness.service.decide(record.id, { decision: 'rejected', responder: 'admin', channel: 'web' });
+    await harness.service.decide(record.id, {
+      decision: 'rejected',
+      responder: 'admin',
+      channel: 'web',
+    });
     await notifications.router.idle();
     const update = slackCalls('chat.update')[0]!;
-    expect(update.body).toMatchObject({ channel: 'C0APPROVALS', ts: '1763632800.000001', text: 'Rejected: Send $420 to ACME Corp' });
+    expect(update.body).toMatchObject({
+      channel: 'C0APPROVALS',
+      ts: '1763632800.000001',
+      text: 'Rejected: Send $420 to ACME Corp',
+    });
     expect(JSON.stringify(update.body['blocks'])).toContain('*Rejected* by admin via web');
     harness.clock.now += 11 * minute;
     await notifications.router.sweep();
@@ -127,9 +154,17 @@ describe('NotificationRouter', () => {
     expect(mail.rcptTo).toEqual(['bob@example.com']);
     const failed = await harness.store.listNotificationDeliveries({ status: 'failed', limit: 10 });
     expect(failed).toEqual([
-      expect.objectContaining({ pauseId: record.id, channel: 'slack', kind: 'created', errorCode: 'E_SLACK_API_ERROR', errorMessage: expect.stringContaining('channel_not_found') }),
+      expect.objectContaining({
+        pauseId: record.id,
+        channel: 'slack',
+        kind: 'created',
+        errorCode: 'E_SLACK_API_ERROR',
+        errorMessage: expect.stringContaining('channel_not_found'),
+      }),
     ]);
-    expect((await harness.service.listApprovals({ status: 'pending', limit: 10 })).map((r) => r.id)).toEqual([record.id]);
+    expect(
+      (await harness.service.listApprovals({ status: 'pending', limit: 10 })).map((r) => r.id),
+    ).toEqual([record.id]);
   });
 
   it('records a failed mail when the SMTP server refuses it', async () => {
@@ -137,7 +172,14 @@ describe('NotificationRouter', () => {
     await start({ slackBotToken: undefined });
     const record = await request({ recipient_slack: undefined });
     const failed = await harness.store.listNotificationDeliveries({ status: 'failed', limit: 10 });
-    expect(failed).toEqual([expect.objectContaining({ pauseId: record.id, channel: 'email', kind: 'created', errorCode: 'E_EMAIL_SEND_FAILED' })]);
+    expect(failed).toEqual([
+      expect.objectContaining({
+        pauseId: record.id,
+        channel: 'email',
+        kind: 'created',
+        errorCode: 'E_EMAIL_SEND_FAILED',
+      }),
+    ]);
     expect((await harness.service.getApproval(record.id)).status).toBe('pending');
   });
 
@@ -152,12 +194,19 @@ describe('NotificationRouter', () => {
     await notifications.router.sweep();
     expect(slackCalls('chat.postMessage')).toHaveLength(5);
     // A held request decided meanwhile leaves the digest.
-    await harness.service.decide(ids[19]!, { decision: 'approved', responder: 'admin', channel: 'web' });
+    await harness.service.decide(ids[19]!, {
+      decision: 'approved',
+      responder: 'admin',
+      channel: 'web',
+    });
     harness.clock.now += minute;
     await notifications.router.sweep();
     const posts = slackCalls('chat.postMessage');
     expect(posts).toHaveLength(6);
-    expect(posts[5]!.body).toMatchObject({ channel: '#approvals', text: '14 more requests waiting' });
+    expect(posts[5]!.body).toMatchObject({
+      channel: '#approvals',
+      text: '14 more requests waiting',
+    });
     expect(JSON.stringify(posts[5]!.body).toLowerCase()).not.toContain('approve');
     expect(await harness.service.listApprovals({ status: 'pending', limit: 100 })).toHaveLength(19);
   });
@@ -173,16 +222,27 @@ describe('NotificationRouter', () => {
     await notifications.router.sweep();
     const replies = slackCalls('chat.postMessage').filter((c) => c.body['thread_ts'] !== undefined);
     expect(replies).toHaveLength(1);
-    expect(replies[0]!.body).toMatchObject({ channel: 'C0APPROVALS', thread_ts: '1763632800.000001' });
+    expect(replies[0]!.body).toMatchObject({
+      channel: 'C0APPROVALS',
+      thread_ts: '1763632800.000001',
+    });
     expect(JSON.stringify(replies[0]!.body['blocks'])).toContain('expires in 15 minutes');
     const reminder = await smtp.nextMail();
     expect(reminder.subject).toBe('Reminder: approval needed: Send $420 to ACME Corp');
     expect(smtp.mails).toHaveLength(2);
-    expect((await harness.store.listNotificationDeliveries({ pauseId: record.id, limit: 10 })).filter((d) => d.kind === 'reminder')).toHaveLength(2);
+    expect(
+      (await harness.store.listNotificationDeliveries({ pauseId: record.id, limit: 10 })).filter(
+        (d) => d.kind === 'reminder',
+      ),
+    ).toHaveLength(2);
   });
 
   it('escalates an undecided request to the escalation group after escalate_after_minutes', async () => {
-    await start({ escalationSlack: '#oncall', escalationEmail: 'lead@example.com', fallbackAfterMinutes: 100 });
+    await start({
+      escalationSlack: '#oncall',
+      escalationEmail: 'lead@example.com',
+      fallbackAfterMinutes: 100,
+    });
     await request({ recipient_email: undefined });
     harness.clock.now += 29 * minute;
     await notifications.router.sweep();
@@ -190,7 +250,10 @@ describe('NotificationRouter', () => {
     harness.clock.now += minute;
     await notifications.router.sweep();
     await notifications.router.sweep();
-    expect(slackCalls('chat.postMessage').map((c) => c.body['channel'])).toEqual(['#approvals', '#oncall']);
+    expect(slackCalls('chat.postMessage').map((c) => c.body['channel'])).toEqual([
+      '#approvals',
+      '#oncall',
+    ]);
     expect((await smtp.nextMail()).rcptTo).toEqual(['lead@example.com']);
     expect(smtp.mails).toHaveLength(1);
   });
@@ -199,8 +262,16 @@ describe('NotificationRouter', () => {
     await start({ slackBotToken: undefined, agentNotificationsPerHour: 3 });
     // Five requests to five addresses: the per-approver limit never holds them back, the budget does.
     const ids: string[] = [];
-    for (let i = 0; i < 5; i += 1) ids.push((await request({ recipient_slack: undefined, recipient_email: `approver${i}@example.com` })).id);
-    expect(smtp.mails.map((m) => m.rcptTo[0])).toEqual(['approver0@example.com', 'approver1@example.com', 'approver2@example.com']);
+    for (let i = 0; i < 5; i += 1)
+      ids.push(
+        (await request({ recipient_slack: undefined, recipient_email: `approver${i}@example.com` }))
+          .id,
+      );
+    expect(smtp.mails.map((m) => m.rcptTo[0])).toEqual([
+      'approver0@example.com',
+      'approver1@example.com',
+      'approver2@example.com',
+    ]);
     const refused = await harness.store.listNotificationDeliveries({ status: 'failed', limit: 10 });
     expect(refused.map((d) => [d.pauseId, d.errorCode]).sort()).toEqual(
       [ids[3]!, ids[4]!].map((id) => [id, 'E_NOTIFY_BUDGET_EXCEEDED']).sort(),
@@ -213,19 +284,35 @@ describe('NotificationRouter', () => {
     await request({ recipient_slack: undefined, recipient_email: 'approver5@example.com' });
     expect(smtp.mails).toHaveLength(3);
     // Another agent has its own budget.
-    await harness.service.createApproval({ action_description: 'Rotate keys', action_details: {}, recipient_email: 'approver6@example.com' }, 'cursor');
+    await harness.service.createApproval(
+      {
+        action_description: 'Rotate keys',
+        action_details: {},
+        recipient_email: 'approver6@example.com',
+      },
+      'cursor',
+    );
     await notifications.router.idle();
     expect(smtp.mails.map((m) => m.rcptTo[0])).toContain('approver6@example.com');
     // An hour later the window has moved on.
     harness.clock.now += 60 * minute;
     await request({ recipient_slack: undefined, recipient_email: 'approver7@example.com' });
     expect(smtp.mails.map((m) => m.rcptTo[0])).toEqual([
-      'approver0@example.com', 'approver1@example.com', 'approver2@example.com', 'approver6@example.com', 'approver7@example.com',
+      'approver0@example.com',
+      'approver1@example.com',
+      'approver2@example.com',
+      'approver6@example.com',
+      'approver7@example.com',
     ]);
   });
 
   it('refuses an escalation recipient that is not a Slack channel or id, and email without a From address', async () => {
-    await expect(start({ escalationSlack: 'oncall' })).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
-    await expect(start({ emailFrom: undefined })).rejects.toMatchObject({ code: 'E_CONFIG_INVALID', message: expect.stringContaining('LOOPGATE_EMAIL_FROM') });
+    await expect(start({ escalationSlack: 'oncall' })).rejects.toMatchObject({
+      code: 'E_CONFIG_INVALID',
+    });
+    await expect(start({ emailFrom: undefined })).rejects.toMatchObject({
+      code: 'E_CONFIG_INVALID',
+      message: expect.stringContaining('LOOPGATE_EMAIL_FROM'),
+    });
   });
 });

@@ -113,7 +113,10 @@ export class NotificationRouter {
   constructor(options: NotificationRouterOptions) {
     this.#service = options.service;
     this.#store = options.store;
-    this.#notifiers = { ...(options.slack ? { slack: options.slack } : {}), ...(options.email ? { email: options.email } : {}) };
+    this.#notifiers = {
+      ...(options.slack ? { slack: options.slack } : {}),
+      ...(options.email ? { email: options.email } : {}),
+    };
     this.#webhooks = options.webhooks;
     this.#inboxUrl = options.inboxUrl;
     this.#fallbackAfterMs = options.fallbackAfterMs ?? 10 * 60_000;
@@ -122,7 +125,9 @@ export class NotificationRouter {
     this.#now = options.now ?? Date.now;
     this.#limiter = options.rateLimiter ?? new NotificationRateLimiter({ now: this.#now });
     this.#log = options.logger ?? quietLogger;
-    this.#agentBudget = options.agentBudget ? { limit: options.agentBudget.limit, windowMs: options.agentBudget.windowMs ?? 3_600_000 } : undefined;
+    this.#agentBudget = options.agentBudget
+      ? { limit: options.agentBudget.limit, windowMs: options.agentBudget.windowMs ?? 3_600_000 }
+      : undefined;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 5_000;
   }
 
@@ -160,7 +165,12 @@ export class NotificationRouter {
   async handleChange(change: ApprovalChange): Promise<void> {
     try {
       if (change.type === 'created') await this.#onCreated(change.record);
-      else if (change.type === 'decided' || change.type === 'cancelled' || change.type === 'voided' || change.type === 'timed_out') {
+      else if (
+        change.type === 'decided' ||
+        change.type === 'cancelled' ||
+        change.type === 'voided' ||
+        change.type === 'timed_out'
+      ) {
         await this.#onOver(change.record);
       }
     } catch (err) {
@@ -180,7 +190,8 @@ export class NotificationRouter {
   async #sweepOnce(): Promise<void> {
     try {
       await this.#sendDueDigests();
-      const anyRecipientRouting = this.#notifiers.slack !== undefined || this.#notifiers.email !== undefined;
+      const anyRecipientRouting =
+        this.#notifiers.slack !== undefined || this.#notifiers.email !== undefined;
       if (!anyRecipientRouting) return;
       const now = this.#now();
       const pending = await this.#service.listApprovals({ status: 'pending', limit: 500 });
@@ -195,13 +206,18 @@ export class NotificationRouter {
   }
 
   async #runDueSteps(record: ApprovalRecord, now: number): Promise<void> {
-    const deliveries = await this.#store.listNotificationDeliveries({ pauseId: record.id, limit: 200 });
+    const deliveries = await this.#store.listNotificationDeliveries({
+      pauseId: record.id,
+      limit: 200,
+    });
     const has = (channel: Channel | null, kinds: string[]) =>
       deliveries.some((d) => (channel === null || d.channel === channel) && kinds.includes(d.kind));
     const view = this.#service.view(record);
 
     // Email fallback: a Slack message (sent, held or failed) and no mail yet.
-    const slackAt = deliveries.filter((d) => d.channel === 'slack' && d.kind === 'created').map((d) => d.at);
+    const slackAt = deliveries
+      .filter((d) => d.channel === 'slack' && d.kind === 'created')
+      .map((d) => d.at);
     if (
       record.recipientEmail &&
       this.#notifiers.email &&
@@ -219,17 +235,33 @@ export class NotificationRouter {
       now >= record.expiresAt - this.#reminderBeforeMs &&
       !has(null, ['reminder'])
     ) {
-      const slackMessage = deliveries.find((d) => d.channel === 'slack' && d.kind === 'created' && d.status === 'sent' && d.ref);
-      if (slackMessage) await this.#notify('slack', 'reminder', view, slackMessage.recipient, toDelivery(slackMessage));
-      const mail = deliveries.find((d) => d.channel === 'email' && (d.kind === 'created' || d.kind === 'fallback') && d.status !== 'failed');
+      const slackMessage = deliveries.find(
+        (d) => d.channel === 'slack' && d.kind === 'created' && d.status === 'sent' && d.ref,
+      );
+      if (slackMessage)
+        await this.#notify(
+          'slack',
+          'reminder',
+          view,
+          slackMessage.recipient,
+          toDelivery(slackMessage),
+        );
+      const mail = deliveries.find(
+        (d) =>
+          d.channel === 'email' &&
+          (d.kind === 'created' || d.kind === 'fallback') &&
+          d.status !== 'failed',
+      );
       if (mail) await this.#notify('email', 'reminder', view, mail.recipient, toDelivery(mail));
     }
 
     // Escalation, once.
     const escalation = this.#escalation;
     if (escalation && now - record.createdAt >= escalation.afterMs && !has(null, ['escalation'])) {
-      if (escalation.slack && this.#notifiers.slack) await this.#notify('slack', 'escalation', view, escalation.slack);
-      if (escalation.email && this.#notifiers.email) await this.#notify('email', 'escalation', view, escalation.email);
+      if (escalation.slack && this.#notifiers.slack)
+        await this.#notify('slack', 'escalation', view, escalation.slack);
+      if (escalation.email && this.#notifiers.email)
+        await this.#notify('email', 'escalation', view, escalation.email);
     }
   }
 
@@ -243,8 +275,17 @@ export class NotificationRouter {
       const outcome = await this.#notify('slack', 'created', view, record.recipientSlack);
       slackFailed = outcome === 'failed';
     }
-    if (record.recipientEmail && this.#notifiers.email && (!record.recipientSlack || !this.#notifiers.slack || slackFailed)) {
-      await this.#notify('email', slackFailed ? 'fallback' : 'created', view, record.recipientEmail);
+    if (
+      record.recipientEmail &&
+      this.#notifiers.email &&
+      (!record.recipientSlack || !this.#notifiers.slack || slackFailed)
+    ) {
+      await this.#notify(
+        'email',
+        slackFailed ? 'fallback' : 'created',
+        view,
+        record.recipientEmail,
+      );
     }
     await webhook;
   }
@@ -258,14 +299,24 @@ export class NotificationRouter {
     });
     const slack = this.#notifiers.slack;
     if (slack) {
-      const messages = await this.#store.listNotificationDeliveries({ pauseId: record.id, limit: 200 });
+      const messages = await this.#store.listNotificationDeliveries({
+        pauseId: record.id,
+        limit: 200,
+      });
       for (const message of messages) {
         if (message.channel !== 'slack' || message.status !== 'sent' || !message.ref) continue;
         if (message.kind !== 'created' && message.kind !== 'escalation') continue;
         try {
           await slack.notifyDecided(view, toDelivery(message));
         } catch (err) {
-          await this.#record({ pauseId: record.id, channel: 'slack', kind: 'decided', recipient: message.recipient, status: 'failed', ...errorFields(err) });
+          await this.#record({
+            pauseId: record.id,
+            channel: 'slack',
+            kind: 'decided',
+            recipient: message.recipient,
+            status: 'failed',
+            ...errorFields(err),
+          });
         }
       }
     }
@@ -286,8 +337,19 @@ export class NotificationRouter {
     const notifier = this.#notifiers[channel];
     if (!notifier) return 'failed';
     const budget = this.#agentBudget;
-    if (budget && !(await this.#store.takeAgentNotification(view.agent_id, this.#now(), budget.windowMs, budget.limit))) {
-      this.#log.warn({ pause_id: view.pause_id, agent_id: view.agent_id, channel, kind }, 'agent notification budget spent; not sent');
+    if (
+      budget &&
+      !(await this.#store.takeAgentNotification(
+        view.agent_id,
+        this.#now(),
+        budget.windowMs,
+        budget.limit,
+      ))
+    ) {
+      this.#log.warn(
+        { pause_id: view.pause_id, agent_id: view.agent_id, channel, kind },
+        'agent notification budget spent; not sent',
+      );
       await this.#record({
         pauseId: view.pause_id,
         channel,
@@ -308,7 +370,11 @@ export class NotificationRouter {
     try {
       let ref: string | null = null;
       if (kind === 'reminder') {
-        if (!first) throw new LoopgateError('E_APPROVAL_NOT_FOUND', `No first ${channel} message of ${view.pause_id} to remind in.`);
+        if (!first)
+          throw new LoopgateError(
+            'E_APPROVAL_NOT_FOUND',
+            `No first ${channel} message of ${view.pause_id} to remind in.`,
+          );
         await notifier.notifyReminder(view, first);
       } else {
         ref = (await notifier.notifyCreated(view, recipient)).ref;
@@ -316,8 +382,18 @@ export class NotificationRouter {
       await this.#record({ pauseId: view.pause_id, channel, kind, recipient, status: 'sent', ref });
       return 'sent';
     } catch (err) {
-      this.#log.warn({ err, pause_id: view.pause_id, channel, kind }, 'notification not delivered; the request stays in the inbox');
-      await this.#record({ pauseId: view.pause_id, channel, kind, recipient, status: 'failed', ...errorFields(err) });
+      this.#log.warn(
+        { err, pause_id: view.pause_id, channel, kind },
+        'notification not delivered; the request stays in the inbox',
+      );
+      await this.#record({
+        pauseId: view.pause_id,
+        channel,
+        kind,
+        recipient,
+        status: 'failed',
+        ...errorFields(err),
+      });
       return 'failed';
     }
   }
@@ -325,10 +401,13 @@ export class NotificationRouter {
   #scheduleDigest(dueAt: number): void {
     if (!this.#timersOn) return; // sweep() sends digests when the clock is driven by hand
     if (this.#digestTimer) clearTimeout(this.#digestTimer);
-    this.#digestTimer = setTimeout(() => {
-      this.#digestTimer = undefined;
-      this.#track(this.#sendDueDigests());
-    }, Math.max(0, dueAt - this.#now()) + 10);
+    this.#digestTimer = setTimeout(
+      () => {
+        this.#digestTimer = undefined;
+        this.#track(this.#sendDueDigests());
+      },
+      Math.max(0, dueAt - this.#now()) + 10,
+    );
     this.#digestTimer.unref();
   }
 
@@ -347,10 +426,20 @@ export class NotificationRouter {
         await notifier.notifyDigest(recipient, { pauseIds: still, inboxUrl: this.#inboxUrl });
       } catch (err) {
         failure = errorFields(err);
-        this.#log.warn({ err, channel, count: still.length }, 'digest not delivered; the requests stay in the inbox');
+        this.#log.warn(
+          { err, channel, count: still.length },
+          'digest not delivered; the requests stay in the inbox',
+        );
       }
       for (const id of still) {
-        await this.#record({ pauseId: id, channel, kind: 'digest', recipient, status: failure ? 'failed' : 'sent', ...(failure ?? {}) });
+        await this.#record({
+          pauseId: id,
+          channel,
+          kind: 'digest',
+          recipient,
+          status: failure ? 'failed' : 'sent',
+          ...(failure ?? {}),
+        });
       }
     }
     const next = this.#limiter.nextDueAt();
@@ -358,7 +447,10 @@ export class NotificationRouter {
   }
 
   async #record(
-    input: Pick<NotificationDeliveryRecord, 'pauseId' | 'channel' | 'kind' | 'recipient' | 'status'> &
+    input: Pick<
+      NotificationDeliveryRecord,
+      'pauseId' | 'channel' | 'kind' | 'recipient' | 'status'
+    > &
       Partial<Pick<NotificationDeliveryRecord, 'ref' | 'errorCode' | 'errorMessage'>>,
   ): Promise<void> {
     await this.#store.recordNotificationDelivery({
@@ -392,5 +484,8 @@ function toDelivery(record: NotificationDeliveryRecord): NotificationDelivery {
 
 function errorFields(err: unknown): { errorCode: string; errorMessage: string } {
   if (isLoopgateError(err)) return { errorCode: err.code, errorMessage: err.message };
-  return { errorCode: 'E_HTTP_INTERNAL', errorMessage: err instanceof Error ? err.message : String(err) };
+  return {
+    errorCode: 'E_HTTP_INTERNAL',
+    errorMessage: err instanceof Error ? err.message : String(err),
+  };
 }

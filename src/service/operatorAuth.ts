@@ -1,7 +1,12 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from '../store/store.js';
-import type { AgentKeyScope, OperatorRecord, SessionRecord, SessionSource } from '../core/records.js';
+import type {
+  AgentKeyScope,
+  OperatorRecord,
+  SessionRecord,
+  SessionSource,
+} from '../core/records.js';
 import { LoopgateError } from '../core/errors.js';
 import { constantTimeEqual, createId, createSecretToken, hashSecret } from '../core/ids.js';
 
@@ -17,7 +22,12 @@ export async function ensureDefaultOperator(store: Store, now: number): Promise<
   const operators = await store.listOperators();
   const admin = operators.find((op) => op.role === 'admin');
   if (admin) return admin;
-  return store.ensureOperator({ id: createId('op'), name: defaultOperatorName, role: 'admin', now });
+  return store.ensureOperator({
+    id: createId('op'),
+    name: defaultOperatorName,
+    role: 'admin',
+    now,
+  });
 }
 
 /**
@@ -35,7 +45,13 @@ export async function createLoginUrl(
 ): Promise<string> {
   const token = createSecretToken();
   const source = options.source ?? 'login';
-  await store.createLoginToken({ tokenHash: hashSecret(token), operatorId: operator.id, expiresAt: now + (options.ttlMs ?? loginTokenTtlMs), now, source });
+  await store.createLoginToken({
+    tokenHash: hashSecret(token),
+    operatorId: operator.id,
+    expiresAt: now + (options.ttlMs ?? loginTokenTtlMs),
+    now,
+    source,
+  });
   return `${publicUrl.replace(/\/$/, '')}/login?token=${token}${source === 'login' ? '' : '&next=/settings'}`;
 }
 
@@ -53,7 +69,11 @@ export interface NewSession {
  * Exchanges a one-time sign-in token for a session.
  * @throws LoopgateError E_AUTH_LOGIN_TOKEN_INVALID with `message` saying unknown / used / expired
  */
-export async function signInWithToken(store: Store, token: string, now: number): Promise<NewSession> {
+export async function signInWithToken(
+  store: Store,
+  token: string,
+  now: number,
+): Promise<NewSession> {
   const result = await store.consumeLoginToken(hashSecret(token), now);
   if (!result.ok) {
     const why = {
@@ -61,10 +81,17 @@ export async function signInWithToken(store: Store, token: string, now: number):
       used: 'That sign-in link was already used; each link works once.',
       expired: 'That sign-in link expired; links last 15 minutes.',
     }[result.reason];
-    throw new LoopgateError('E_AUTH_LOGIN_TOKEN_INVALID', `${why} Run \`loopgate login-url\` for a new one.`);
+    throw new LoopgateError(
+      'E_AUTH_LOGIN_TOKEN_INVALID',
+      `${why} Run \`loopgate login-url\` for a new one.`,
+    );
   }
   const operator = await store.getOperator(result.operatorId);
-  if (!operator) throw new LoopgateError('E_AUTH_LOGIN_TOKEN_INVALID', 'The operator of that sign-in link no longer exists.');
+  if (!operator)
+    throw new LoopgateError(
+      'E_AUTH_LOGIN_TOKEN_INVALID',
+      'The operator of that sign-in link no longer exists.',
+    );
   const secret = createSecretToken();
   const session: SessionRecord = {
     idHash: hashSecret(secret),
@@ -75,7 +102,15 @@ export async function signInWithToken(store: Store, token: string, now: number):
     source: result.source,
   };
   await store.createSession(session);
-  await store.appendAudit({ type: 'operator.signed_in', requestId: null, actor: `operator:${operator.name}`, data: { source: result.source } }, now);
+  await store.appendAudit(
+    {
+      type: 'operator.signed_in',
+      requestId: null,
+      actor: `operator:${operator.name}`,
+      data: { source: result.source },
+    },
+    now,
+  );
   return { secret, session, operator };
 }
 
@@ -117,10 +152,18 @@ export interface NewAgentKey {
  * Creates an agent API key `lg_<256 bits base64url>`; only its SHA-256 is stored. `scope`
  * `gateway` makes a key for a remote `loopgate proxy` (the only kind `/v1/gateway/*` accepts).
  */
-export async function createAgentKey(store: Store, name: string, now: number, scope: AgentKeyScope = 'agent'): Promise<NewAgentKey> {
+export async function createAgentKey(
+  store: Store,
+  name: string,
+  now: number,
+  scope: AgentKeyScope = 'agent',
+): Promise<NewAgentKey> {
   const trimmed = name.trim();
   if (!/^[\w .@-]{1,64}$/.test(trimmed)) {
-    throw new LoopgateError('E_CLI_USAGE', `Key names are 1-64 letters, digits, spaces, . _ @ -; got "${name}".`);
+    throw new LoopgateError(
+      'E_CLI_USAGE',
+      `Key names are 1-64 letters, digits, spaces, . _ @ -; got "${name}".`,
+    );
   }
   const key = createSecretToken('lg_');
   const id = createId('key', 8);
@@ -134,7 +177,15 @@ export async function createAgentKey(store: Store, name: string, now: number, sc
     revokedAt: null,
     lastUsedAt: null,
   });
-  await store.appendAudit({ type: 'agent_key.created', requestId: null, actor: 'cli', data: { id, name: trimmed, scope } }, now);
+  await store.appendAudit(
+    {
+      type: 'agent_key.created',
+      requestId: null,
+      actor: 'cli',
+      data: { id, name: trimmed, scope },
+    },
+    now,
+  );
   return { id, name: trimmed, scope, key };
 }
 
@@ -148,9 +199,14 @@ export async function authenticateAgentKey(
   key: string,
   now: number,
 ): Promise<{ id: string; name: string; scope: AgentKeyScope }> {
-  const record = key.startsWith('lg_') ? await store.findAgentKeyByHash(hashSecret(key), now) : null;
+  const record = key.startsWith('lg_')
+    ? await store.findAgentKeyByHash(hashSecret(key), now)
+    : null;
   if (!record || !constantTimeEqual(record.keyHash, hashSecret(key))) {
-    throw new LoopgateError('E_AUTH_KEY_INVALID', 'The agent key is unknown or revoked. Create one with `loopgate keys create --name NAME`.');
+    throw new LoopgateError(
+      'E_AUTH_KEY_INVALID',
+      'The agent key is unknown or revoked. Create one with `loopgate keys create --name NAME`.',
+    );
   }
   return { id: record.id, name: record.name, scope: record.scope };
 }

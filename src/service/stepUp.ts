@@ -1,9 +1,18 @@
 import { LoopgateError } from '../core/errors.js';
-import { claimOtpArgumentAttempt, clearOtpArgumentThrottle, type OtpArgumentClaim } from '../gates/otpArgumentThrottle.js';
+import {
+  claimOtpArgumentAttempt,
+  clearOtpArgumentThrottle,
+  type OtpArgumentClaim,
+} from '../gates/otpArgumentThrottle.js';
 import { verifyTotpCode, type TotpVerification } from '../gates/totpCode.js';
 import { buildTotpUri, createTotpSecret } from '../gates/totpSecret.js';
 import { decryptTotpSecret, encryptTotpSecret } from '../gates/totpSecretEncryption.js';
-import { attemptTotpCode, describeTotpRefusal, unlockTotp, type TotpAttempt } from '../gates/totpThrottle.js';
+import {
+  attemptTotpCode,
+  describeTotpRefusal,
+  unlockTotp,
+  type TotpAttempt,
+} from '../gates/totpThrottle.js';
 import type { Store } from '../store/store.js';
 import type { OperatorRecord } from '../core/records.js';
 
@@ -13,7 +22,12 @@ export interface WebAuthnStepUpVerifier {
    * Verifies a passkey assertion made for `requestId` by `operatorId` (throws LoopgateError);
    * `requestId` null is an assertion that proves a factor before a factor change.
    */
-  verifyAssertion(input: { operatorId: string; requestId: string | null; response: unknown; now: number }): Promise<{ credentialId: string }>;
+  verifyAssertion(input: {
+    operatorId: string;
+    requestId: string | null;
+    response: unknown;
+    now: number;
+  }): Promise<{ credentialId: string }>;
 }
 
 /** What a human adds to an approval when the gate asks for it. */
@@ -71,7 +85,11 @@ export class TotpStepUp {
       uri,
       qrDataUrl: qr.dataUrl,
       qrTerminal: qr.terminal,
-      enrollmentToken: encryptTotpSecret(`${secret}.${expiresAt}`, this.#key, pendingContext(operator.id)),
+      enrollmentToken: encryptTotpSecret(
+        `${secret}.${expiresAt}`,
+        this.#key,
+        pendingContext(operator.id),
+      ),
     };
   }
 
@@ -81,11 +99,22 @@ export class TotpStepUp {
    * @throws LoopgateError E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID, E_TOTP_SECRET_UNREADABLE,
    *   E_TOTP_ENROLLMENT_EXPIRED (a token older than {@link totpEnrollmentTtlMs})
    */
-  async confirmEnrollment(operator: OperatorRecord, enrollmentToken: string, code: string): Promise<void> {
-    const [secret = '', expiresAt = '0'] = decryptTotpSecret(enrollmentToken, this.#key, pendingContext(operator.id)).split('.');
+  async confirmEnrollment(
+    operator: OperatorRecord,
+    enrollmentToken: string,
+    code: string,
+  ): Promise<void> {
+    const [secret = '', expiresAt = '0'] = decryptTotpSecret(
+      enrollmentToken,
+      this.#key,
+      pendingContext(operator.id),
+    ).split('.');
     const now = this.#now();
     if (Number(expiresAt) <= now) {
-      throw new LoopgateError('E_TOTP_ENROLLMENT_EXPIRED', 'That enrolment was begun more than 10 minutes ago; begin again under Settings.');
+      throw new LoopgateError(
+        'E_TOTP_ENROLLMENT_EXPIRED',
+        'That enrolment was begun more than 10 minutes ago; begin again under Settings.',
+      );
     }
     this.checkFirstCode(secret, code, now);
     await this.enroll(operator, secret, 'settings', now);
@@ -113,7 +142,12 @@ export class TotpStepUp {
    * (`gate.totp.enrolled` with `replaced` and `via`). A lock on an earlier secret stays: only
    * {@link unlock} clears it. Used by `loopgate totp enroll` and {@link confirmEnrollment}.
    */
-  async enroll(operator: OperatorRecord, secret: string, via: TotpEnrollmentVia = 'cli', now = this.#now()): Promise<void> {
+  async enroll(
+    operator: OperatorRecord,
+    secret: string,
+    via: TotpEnrollmentVia = 'cli',
+    now = this.#now(),
+  ): Promise<void> {
     const replaced = (await this.#store.getTotpEnrollment(operator.id)) !== null;
     await this.#store.saveTotpEnrollment({
       operatorId: operator.id,
@@ -121,15 +155,26 @@ export class TotpStepUp {
       enrolledAt: now,
     });
     await this.#store.appendAudit(
-      { type: 'gate.totp.enrolled', requestId: null, actor: via === 'cli' ? 'cli' : `operator:${operator.name}`, data: { operator: operator.name, replaced, via } },
+      {
+        type: 'gate.totp.enrolled',
+        requestId: null,
+        actor: via === 'cli' ? 'cli' : `operator:${operator.name}`,
+        data: { operator: operator.name, replaced, via },
+      },
       now,
     );
   }
 
   /** Whether the operator has a TOTP, and whether it is locked. */
-  async status(operator: OperatorRecord): Promise<{ enrolled: boolean; locked: boolean; enrolledAt: number | null }> {
+  async status(
+    operator: OperatorRecord,
+  ): Promise<{ enrolled: boolean; locked: boolean; enrolledAt: number | null }> {
     const row = await this.#store.getTotpEnrollment(operator.id);
-    return { enrolled: row !== null, locked: row?.state.lockedAt != null, enrolledAt: row?.enrolledAt ?? null };
+    return {
+      enrolled: row !== null,
+      locked: row?.state.lockedAt != null,
+      enrolledAt: row?.enrolledAt ?? null,
+    };
   }
 
   /**
@@ -140,7 +185,11 @@ export class TotpStepUp {
    * @throws LoopgateError E_TOTP_NOT_ENROLLED, E_TOTP_CODE_MALFORMED, E_TOTP_CODE_INVALID,
    *   E_TOTP_REPLAYED, E_TOTP_REQUEST_VOIDED, E_TOTP_LOCKED
    */
-  async verify(operator: Pick<OperatorRecord, 'id' | 'name'>, code: string, requestId: string | null): Promise<void> {
+  async verify(
+    operator: Pick<OperatorRecord, 'id' | 'name'>,
+    code: string,
+    requestId: string | null,
+  ): Promise<void> {
     const now = this.#now();
     const attempt = await this.#store.updateTotpState<TotpAttempt>(operator.id, (row) => {
       const secret = decryptTotpSecret(row.secretEncrypted, this.#key, operator.id);
@@ -148,7 +197,10 @@ export class TotpStepUp {
       return { state: result.state, result };
     });
     if (attempt === null) {
-      throw new LoopgateError('E_TOTP_NOT_ENROLLED', `${operator.name} has no authenticator set up. Set one up under Settings (or \`loopgate totp enroll --operator ${operator.name}\`), then approve again.`);
+      throw new LoopgateError(
+        'E_TOTP_NOT_ENROLLED',
+        `${operator.name} has no authenticator set up. Set one up under Settings (or \`loopgate totp enroll --operator ${operator.name}\`), then approve again.`,
+      );
     }
     const refusal = describeTotpRefusal(attempt);
     await this.#store.appendAudit(
@@ -156,11 +208,16 @@ export class TotpStepUp {
         type: refusal ? 'gate.totp.refused' : 'gate.totp.accepted',
         requestId,
         actor: `operator:${operator.name}`,
-        data: refusal ? { outcome: attempt.outcome, reason: attempt.reason } : { time_step: attempt.timeStep },
+        data: refusal
+          ? { outcome: attempt.outcome, reason: attempt.reason }
+          : { time_step: attempt.timeStep },
       },
       now,
     );
-    if (refusal) throw new LoopgateError(refusal.code, refusal.message, { cause: { voidRequest: attempt.outcome !== 'refused' } });
+    if (refusal)
+      throw new LoopgateError(refusal.code, refusal.message, {
+        cause: { voidRequest: attempt.outcome !== 'refused' },
+      });
   }
 
   /**
@@ -174,55 +231,91 @@ export class TotpStepUp {
    * @throws LoopgateError E_TOTP_CODE_MALFORMED, E_TOTP_NOT_ENROLLED, E_TOTP_LOCKED,
    *   E_TOTP_CODE_INVALID, E_TOTP_REPLAYED, E_GATEWAY_OTP_THROTTLED
    */
-  async verifyOtpArgument(operator: Pick<OperatorRecord, 'id' | 'name'>, code: string, subject: string, tool: string): Promise<void> {
+  async verifyOtpArgument(
+    operator: Pick<OperatorRecord, 'id' | 'name'>,
+    code: string,
+    subject: string,
+    tool: string,
+  ): Promise<void> {
     // Not 6 digits tests nothing about the secret: refused without counting.
     if (typeof code !== 'string' || !/^[0-9]{6}$/.test(code.replace(/\s+/g, ''))) {
-      throw new LoopgateError('E_TOTP_CODE_MALFORMED', `The "otp" argument must be the 6 digits the authenticator app shows; got ${JSON.stringify(String(code).slice(0, 20))}.`);
+      throw new LoopgateError(
+        'E_TOTP_CODE_MALFORMED',
+        `The "otp" argument must be the 6 digits the authenticator app shows; got ${JSON.stringify(String(code).slice(0, 20))}.`,
+      );
     }
     const now = this.#now();
-    const claim = await this.#store.updateOtpArgumentThrottle<OtpArgumentClaim>(subject, (state) => {
-      const claimed = claimOtpArgumentAttempt(state, now);
-      return { state: claimed.state, result: claimed };
-    });
+    const claim = await this.#store.updateOtpArgumentThrottle<OtpArgumentClaim>(
+      subject,
+      (state) => {
+        const claimed = claimOtpArgumentAttempt(state, now);
+        return { state: claimed.state, result: claimed };
+      },
+    );
     if (!claim.ok) {
       throw new LoopgateError(
         'E_GATEWAY_OTP_THROTTLED',
         `Too many wrong "otp" arguments from this gateway: no code is checked until ${new Date(claim.blockedUntil).toISOString()}. Ask the human for a fresh code and call again after that.`,
       );
     }
-    const checked = await this.#store.updateTotpState<{ locked: true } | { locked: false; result: TotpVerification }>(operator.id, (row) => {
+    const checked = await this.#store.updateTotpState<
+      { locked: true } | { locked: false; result: TotpVerification }
+    >(operator.id, (row) => {
       if (row.state.lockedAt !== null) return { state: row.state, result: { locked: true } };
       const secret = decryptTotpSecret(row.secretEncrypted, this.#key, operator.id);
       const result = verifyTotpCode({ secret, code, now, lastUsedStep: row.state.lastUsedStep });
       // Only an accepted code touches the operator's row (its step is spent); the counters
       // that void requests and lock the authenticator are the human's own.
-      return { state: result.ok ? { ...row.state, lastUsedStep: result.timeStep } : row.state, result: { locked: false, result } };
+      return {
+        state: result.ok ? { ...row.state, lastUsedStep: result.timeStep } : row.state,
+        result: { locked: false, result },
+      };
     });
     if (checked === null) {
-      throw new LoopgateError('E_TOTP_NOT_ENROLLED', `${operator.name}, whose authenticator checks "otp" arguments, has none set up (\`loopgate totp enroll --operator ${operator.name}\`).`);
+      throw new LoopgateError(
+        'E_TOTP_NOT_ENROLLED',
+        `${operator.name}, whose authenticator checks "otp" arguments, has none set up (\`loopgate totp enroll --operator ${operator.name}\`).`,
+      );
     }
     if (checked.locked) {
-      throw new LoopgateError('E_TOTP_LOCKED', `${operator.name}'s authenticator is locked; an admin must unlock it before any "otp" argument is accepted.`);
+      throw new LoopgateError(
+        'E_TOTP_LOCKED',
+        `${operator.name}'s authenticator is locked; an admin must unlock it before any "otp" argument is accepted.`,
+      );
     }
     const verification = checked.result;
     if (verification.ok) {
-      await this.#store.updateOtpArgumentThrottle(subject, () => ({ state: clearOtpArgumentThrottle(), result: null }));
+      await this.#store.updateOtpArgumentThrottle(subject, () => ({
+        state: clearOtpArgumentThrottle(),
+        result: null,
+      }));
     }
     await this.#store.appendAudit(
       {
         type: verification.ok ? 'gate.otp_argument.accepted' : 'gate.otp_argument.refused',
         requestId: null,
         actor: subject,
-        data: verification.ok ? { tool, operator: operator.name, time_step: verification.timeStep } : { tool, operator: operator.name, reason: verification.reason },
+        data: verification.ok
+          ? { tool, operator: operator.name, time_step: verification.timeStep }
+          : { tool, operator: operator.name, reason: verification.reason },
       },
       now,
     );
     if (verification.ok) return;
-    const left = claim.failuresLeft > 0 ? `${claim.failuresLeft} more wrong codes and this gateway must wait before the next check.` : 'This gateway must now wait before the next check.';
+    const left =
+      claim.failuresLeft > 0
+        ? `${claim.failuresLeft} more wrong codes and this gateway must wait before the next check.`
+        : 'This gateway must now wait before the next check.';
     if (verification.reason === 'replayed') {
-      throw new LoopgateError('E_TOTP_REPLAYED', `That "otp" code was used already; each code works once. Ask the human for the next code. ${left}`);
+      throw new LoopgateError(
+        'E_TOTP_REPLAYED',
+        `That "otp" code was used already; each code works once. Ask the human for the next code. ${left}`,
+      );
     }
-    throw new LoopgateError('E_TOTP_CODE_INVALID', `That "otp" code is wrong. Ask the human for the code their authenticator app shows now. ${left}`);
+    throw new LoopgateError(
+      'E_TOTP_CODE_INVALID',
+      `That "otp" code is wrong. Ask the human for the code their authenticator app shows now. ${left}`,
+    );
   }
 
   /**
@@ -230,15 +323,33 @@ export class TotpStepUp {
    * @throws LoopgateError E_TOTP_NOT_ENROLLED
    */
   async unlock(operator: OperatorRecord, admin: string): Promise<void> {
-    const done = await this.#store.updateTotpState(operator.id, (row) => ({ state: unlockTotp(row.state), result: true }));
-    if (!done) throw new LoopgateError('E_TOTP_NOT_ENROLLED', `${operator.name} has no authenticator set up.`);
-    await this.#store.appendAudit({ type: 'gate.totp.unlocked', requestId: null, actor: admin, data: { operator: operator.name } }, this.#now());
+    const done = await this.#store.updateTotpState(operator.id, (row) => ({
+      state: unlockTotp(row.state),
+      result: true,
+    }));
+    if (!done)
+      throw new LoopgateError(
+        'E_TOTP_NOT_ENROLLED',
+        `${operator.name} has no authenticator set up.`,
+      );
+    await this.#store.appendAudit(
+      {
+        type: 'gate.totp.unlocked',
+        requestId: null,
+        actor: admin,
+        data: { operator: operator.name },
+      },
+      this.#now(),
+    );
   }
 }
 
 /** True when a TOTP refusal means the request at hand must be voided. */
 export function mustVoidRequest(err: unknown): boolean {
-  return err instanceof LoopgateError && (err.cause as { voidRequest?: boolean } | undefined)?.voidRequest === true;
+  return (
+    err instanceof LoopgateError &&
+    (err.cause as { voidRequest?: boolean } | undefined)?.voidRequest === true
+  );
 }
 
 /**
@@ -246,10 +357,18 @@ export function mustVoidRequest(err: unknown): boolean {
  * with (`--otp-operator`), else the first admin.
  * @throws LoopgateError E_OPERATOR_NOT_FOUND
  */
-export async function findOtpOperator(store: Store, name: string | undefined): Promise<OperatorRecord> {
-  const operator = name ? await store.getOperatorByName(name) : (await store.listOperators()).find((o) => o.role === 'admin');
+export async function findOtpOperator(
+  store: Store,
+  name: string | undefined,
+): Promise<OperatorRecord> {
+  const operator = name
+    ? await store.getOperatorByName(name)
+    : (await store.listOperators()).find((o) => o.role === 'admin');
   if (!operator) {
-    throw new LoopgateError('E_OPERATOR_NOT_FOUND', `No operator "${name ?? 'admin'}" to check otp arguments against; see \`loopgate operators list\`.`);
+    throw new LoopgateError(
+      'E_OPERATOR_NOT_FOUND',
+      `No operator "${name ?? 'admin'}" to check otp arguments against; see \`loopgate operators list\`.`,
+    );
   }
   return operator;
 }

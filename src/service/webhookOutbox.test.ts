@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createWebhookSecret } from '../channels/webhooks/signWebhook.js';
-import { startRecordingServer, type RecordedRequest, type RecordingServer } from '../channels/testing/recordingServer.js';
+import {
+  startRecordingServer,
+  type RecordedRequest,
+  type RecordingServer,
+} from '../channels/testing/recordingServer.js';
 import { sampleApproval } from '../channels/testing/sampleApproval.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
@@ -31,7 +35,14 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'loopgate-outbox-'));
   store = openSqliteStore(join(dir, 'loopgate.db'));
   clock.now = Date.now();
-  await store.createWebhookEndpoint({ id: 'wh_1', url: `${receiver.origin}/hook`, secret, events: ['request.created', 'request.decided'], createdAt: clock.now, disabledAt: null });
+  await store.createWebhookEndpoint({
+    id: 'wh_1',
+    url: `${receiver.origin}/hook`,
+    secret,
+    events: ['request.created', 'request.decided'],
+    createdAt: clock.now,
+    disabledAt: null,
+  });
 });
 
 afterEach(async () => {
@@ -44,19 +55,41 @@ describe('WebhookOutbox', () => {
   it('sends subscribed events signed so a standardwebhooks receiver verifies them, and nothing else', async () => {
     const outbox = new WebhookOutbox({ store, now: () => clock.now });
     await outbox.publish('request.created', sampleApproval());
-    expect(await outbox.publish('request.expired', sampleApproval({ status: 'timed_out' }))).toBeNull();
-    await outbox.publish('request.decided', sampleApproval({ status: 'responded', response: { decision: 'approved', responder: 'alice', responded_at: '2026-11-20T10:05:00.000Z', channel: 'email' } }));
+    expect(
+      await outbox.publish('request.expired', sampleApproval({ status: 'timed_out' })),
+    ).toBeNull();
+    await outbox.publish(
+      'request.decided',
+      sampleApproval({
+        status: 'responded',
+        response: {
+          decision: 'approved',
+          responder: 'alice',
+          responded_at: '2026-11-20T10:05:00.000Z',
+          channel: 'email',
+        },
+      }),
+    );
     expect(receiver.requests).toHaveLength(2);
     const [created, decided] = receiver.requests.map(verify);
-    expect(created).toMatchObject({ type: 'request.created', data: { pause_id: 'pa_7Hq2xKc9', status: 'pending' } });
-    expect(decided).toMatchObject({ type: 'request.decided', data: { response: { decision: 'approved', responder: 'alice', channel: 'email' } } });
+    expect(created).toMatchObject({
+      type: 'request.created',
+      data: { pause_id: 'pa_7Hq2xKc9', status: 'pending' },
+    });
+    expect(decided).toMatchObject({
+      type: 'request.decided',
+      data: { response: { decision: 'approved', responder: 'alice', channel: 'email' } },
+    });
     const stored = await store.listWebhookMessages({ limit: 10 });
     expect(stored.map((m) => [m.eventType, m.status, m.attempts])).toEqual([
       ['request.decided', 'delivered', 1],
       ['request.created', 'delivered', 1],
     ]);
     // A forged or altered body does not verify.
-    const tampered = { ...receiver.requests[0]!, body: receiver.requests[0]!.body.replace('pending', 'responded') };
+    const tampered = {
+      ...receiver.requests[0]!,
+      body: receiver.requests[0]!.body.replace('pending', 'responded'),
+    };
     expect(() => verify(tampered)).toThrow();
   });
 
@@ -65,7 +98,12 @@ describe('WebhookOutbox', () => {
     const first = new WebhookOutbox({ store, now: () => clock.now, random: () => 0.5 });
     await first.publish('request.created', sampleApproval());
     const [failed] = await store.listWebhookMessages({ limit: 10 });
-    expect(failed).toMatchObject({ status: 'pending', attempts: 1, lastStatus: 503, nextAttemptAt: clock.now + 5_000 });
+    expect(failed).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      lastStatus: 503,
+      nextAttemptAt: clock.now + 5_000,
+    });
     expect(failed!.lastError).toContain('HTTP 503');
     await first.stop();
 
@@ -78,9 +116,13 @@ describe('WebhookOutbox', () => {
     clock.now += 5_000;
     expect(await second.runDue()).toBe(1);
     expect(receiver.requests).toHaveLength(2);
-    expect(receiver.requests[1]!.headers['webhook-id']).toBe(receiver.requests[0]!.headers['webhook-id']);
+    expect(receiver.requests[1]!.headers['webhook-id']).toBe(
+      receiver.requests[0]!.headers['webhook-id'],
+    );
     expect(verify(receiver.requests[1]!)).toMatchObject({ type: 'request.created' });
-    expect(await store.listWebhookMessages({ limit: 10 })).toEqual([expect.objectContaining({ status: 'delivered', attempts: 2, lastError: null })]);
+    expect(await store.listWebhookMessages({ limit: 10 })).toEqual([
+      expect.objectContaining({ status: 'delivered', attempts: 2, lastError: null }),
+    ]);
     expect(await second.runDue()).toBe(0);
   });
 

@@ -1,5 +1,9 @@
 import type { NotifiableApproval } from '../channels/notifiableApproval.js';
-import { deliverWebhook, type WebhookEvent, type WebhookEventType } from '../channels/webhooks/deliverWebhook.js';
+import {
+  deliverWebhook,
+  type WebhookEvent,
+  type WebhookEventType,
+} from '../channels/webhooks/deliverWebhook.js';
 import { nextRetryDelay } from '../channels/webhooks/nextRetryDelay.js';
 import { createApprovalWebhookEvent } from '../channels/webhooks/webhookNotifier.js';
 import { isLoopgateError } from '../core/errors.js';
@@ -7,7 +11,11 @@ import type { Store } from '../store/store.js';
 import type { WebhookEndpointRecord, WebhookMessageRecord } from '../core/records.js';
 
 /** The event types an endpoint may subscribe to (`loopgate webhooks add URL --events …`). */
-export const webhookEventTypes: readonly WebhookEventType[] = ['request.created', 'request.decided', 'request.expired'];
+export const webhookEventTypes: readonly WebhookEventType[] = [
+  'request.created',
+  'request.decided',
+  'request.expired',
+];
 
 /** Options for {@link WebhookOutbox}. */
 export interface WebhookOutboxOptions {
@@ -57,28 +65,29 @@ export class WebhookOutbox {
    * delivery failure; it is stored and retried.
    * @returns the event sent, or null when no endpoint subscribes to `type`.
    */
-  async publish(type: WebhookEventType, approval: NotifiableApproval): Promise<WebhookEvent | null> {
+  async publish(
+    type: WebhookEventType,
+    approval: NotifiableApproval,
+  ): Promise<WebhookEvent | null> {
     const endpoints = (await this.#store.listWebhookEndpoints()).filter(
       (e) => e.disabledAt === null && e.events.includes(type),
     );
     if (endpoints.length === 0) return null;
     const now = this.#now();
     const event = createApprovalWebhookEvent(type, approval, now);
-    const messages = endpoints.map(
-      (endpoint): WebhookMessageRecord => ({
-        msgId: event.id,
-        endpointId: endpoint.id,
-        eventType: type,
-        event,
-        status: 'pending',
-        attempts: 0,
-        firstAttemptAt: now,
-        nextAttemptAt: now,
-        lastStatus: null,
-        lastError: null,
-        updatedAt: now,
-      }),
-    );
+    const messages = endpoints.map((endpoint): WebhookMessageRecord => ({
+      msgId: event.id,
+      endpointId: endpoint.id,
+      eventType: type,
+      event,
+      status: 'pending',
+      attempts: 0,
+      firstAttemptAt: now,
+      nextAttemptAt: now,
+      lastStatus: null,
+      lastError: null,
+      updatedAt: now,
+    }));
     for (const message of messages) await this.#store.saveWebhookMessage(message);
     await Promise.all(messages.map((m, i) => this.#attempt(m, endpoints[i]!)));
     return event;
@@ -95,7 +104,11 @@ export class WebhookOutbox {
       due.map(async (message) => {
         const endpoint = await this.#store.getWebhookEndpoint(message.endpointId);
         if (!endpoint || endpoint.disabledAt !== null) {
-          await this.#save(message, { status: 'failed', nextAttemptAt: null, lastError: 'The endpoint was removed or disabled.' });
+          await this.#save(message, {
+            status: 'failed',
+            nextAttemptAt: null,
+            lastError: 'The endpoint was removed or disabled.',
+          });
           return;
         }
         if (await this.#attempt(message, endpoint)) attempted += 1;
@@ -154,26 +167,59 @@ export class WebhookOutbox {
     } catch (err) {
       // A misconfigured endpoint (URL or secret): retrying cannot help.
       const reason = isLoopgateError(err) ? `${err.code}: ${err.message}` : String(err);
-      await this.#save(message, { attempts, status: 'failed', nextAttemptAt: null, lastStatus: null, lastError: reason });
+      await this.#save(message, {
+        attempts,
+        status: 'failed',
+        nextAttemptAt: null,
+        lastStatus: null,
+        lastError: reason,
+      });
       return;
     }
     if (result.ok) {
-      await this.#save(message, { attempts, status: 'delivered', nextAttemptAt: null, lastStatus: result.status, lastError: null });
+      await this.#save(message, {
+        attempts,
+        status: 'delivered',
+        nextAttemptAt: null,
+        lastStatus: result.status,
+        lastError: null,
+      });
       return;
     }
     const lastError = result.error?.message ?? `HTTP ${result.status ?? 'no answer'}`;
     if (result.gone) {
       await this.#store.disableWebhookEndpoint(endpoint.id, this.#now());
-      await this.#save(message, { attempts, status: 'endpoint_gone', nextAttemptAt: null, lastStatus: result.status, lastError });
+      await this.#save(message, {
+        attempts,
+        status: 'endpoint_gone',
+        nextAttemptAt: null,
+        lastStatus: result.status,
+        lastError,
+      });
       return;
     }
-    const delay = nextRetryDelay(attempts, this.#options.random ? { random: this.#options.random } : {});
+    const delay = nextRetryDelay(
+      attempts,
+      this.#options.random ? { random: this.#options.random } : {},
+    );
     if (delay === null) {
-      await this.#save(message, { attempts, status: 'failed', nextAttemptAt: null, lastStatus: result.status, lastError });
+      await this.#save(message, {
+        attempts,
+        status: 'failed',
+        nextAttemptAt: null,
+        lastStatus: result.status,
+        lastError,
+      });
       return;
     }
     const wait = Math.min(Math.max(delay, result.retryAfterMs ?? 0), maxSingleDelayMs);
-    await this.#save(message, { attempts, status: 'pending', nextAttemptAt: this.#now() + wait, lastStatus: result.status, lastError });
+    await this.#save(message, {
+      attempts,
+      status: 'pending',
+      nextAttemptAt: this.#now() + wait,
+      lastStatus: result.status,
+      lastError,
+    });
   }
 
   async #save(message: WebhookMessageRecord, change: Partial<WebhookMessageRecord>): Promise<void> {

@@ -106,7 +106,8 @@ export const sqliteMigrations: readonly string[] = [
     expires_at INTEGER NOT NULL,
     used_at INTEGER
   );
-  `,  `
+  `,
+  `
   CREATE TABLE operator_contacts (
     kind TEXT NOT NULL CHECK (kind IN ('slack', 'email')),
     value TEXT NOT NULL,

@@ -1,12 +1,35 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { isSameGate, type ActionDetails, type ApprovalRecord, type ApprovalResponse, type QuorumVoteRecord } from '../core/approval.js';
+import {
+  isSameGate,
+  type ActionDetails,
+  type ApprovalRecord,
+  type ApprovalResponse,
+  type QuorumVoteRecord,
+} from '../core/approval.js';
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
 import type { ApprovalQuery, Store } from './store.js';
-import type { AgentKeyRecord, AuditInput, LoginTokenRefusal, OperatorRecord, OtpArgumentThrottleRecord, SessionRecord, SessionSource, EmailConfirmTokenRecord, NotificationDeliveryRecord, OperatorContactRecord, WebhookEndpointRecord, WebhookMessageRecord, TotpEnrollmentRecord, TotpStateRecord, WebAuthnChallengeRecord, WebAuthnCredentialRecord } from '../core/records.js';
+import type {
+  AgentKeyRecord,
+  AuditInput,
+  LoginTokenRefusal,
+  OperatorRecord,
+  OtpArgumentThrottleRecord,
+  SessionRecord,
+  SessionSource,
+  EmailConfirmTokenRecord,
+  NotificationDeliveryRecord,
+  OperatorContactRecord,
+  WebhookEndpointRecord,
+  WebhookMessageRecord,
+  TotpEnrollmentRecord,
+  TotpStateRecord,
+  WebAuthnChallengeRecord,
+  WebAuthnCredentialRecord,
+} from '../core/records.js';
 
 interface ApprovalRow {
   id: string;
@@ -273,19 +296,28 @@ export function openSqliteStore(path: string): Store {
     upsertTotp: db.prepare(`INSERT INTO operator_totp (operator_id, secret_encrypted, enrolled_at)
       VALUES (?, ?, ?) ON CONFLICT (operator_id) DO UPDATE SET secret_encrypted = excluded.secret_encrypted,
       enrolled_at = excluded.enrolled_at, consecutive_failures = 0, failures_on_request = 0`),
-    setTotpState: db.prepare(`UPDATE operator_totp SET consecutive_failures = ?, failures_on_request = ?,
+    setTotpState:
+      db.prepare(`UPDATE operator_totp SET consecutive_failures = ?, failures_on_request = ?,
       locked_at = ?, last_used_step = ? WHERE operator_id = ?`),
-    insertCredential: db.prepare(`INSERT INTO webauthn_credentials (id, operator_id, public_key, counter,
+    insertCredential:
+      db.prepare(`INSERT INTO webauthn_credentials (id, operator_id, public_key, counter,
       transports, name, created_at, last_used_at, flagged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    credentialsOf: db.prepare('SELECT * FROM webauthn_credentials WHERE operator_id = ? ORDER BY created_at'),
+    credentialsOf: db.prepare(
+      'SELECT * FROM webauthn_credentials WHERE operator_id = ? ORDER BY created_at',
+    ),
     credential: db.prepare('SELECT * FROM webauthn_credentials WHERE id = ?'),
     bumpCounter: db.prepare(`UPDATE webauthn_credentials SET counter = ?, last_used_at = ?
       WHERE id = ? AND flagged_at IS NULL AND (counter < ? OR (counter = 0 AND ? = 0))`),
-    flagCredential: db.prepare('UPDATE webauthn_credentials SET flagged_at = ? WHERE id = ? AND flagged_at IS NULL'),
-    insertChallenge: db.prepare(`INSERT INTO webauthn_challenges (challenge, operator_id, purpose, request_id,
+    flagCredential: db.prepare(
+      'UPDATE webauthn_credentials SET flagged_at = ? WHERE id = ? AND flagged_at IS NULL',
+    ),
+    insertChallenge:
+      db.prepare(`INSERT INTO webauthn_challenges (challenge, operator_id, purpose, request_id,
       expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)`),
     challenge: db.prepare('SELECT * FROM webauthn_challenges WHERE challenge = ?'),
-    useChallenge: db.prepare('UPDATE webauthn_challenges SET used_at = ? WHERE challenge = ? AND used_at IS NULL'),
+    useChallenge: db.prepare(
+      'UPDATE webauthn_challenges SET used_at = ? WHERE challenge = ? AND used_at IS NULL',
+    ),
     purgeChallenges: db.prepare('DELETE FROM webauthn_challenges WHERE expires_at < ?'),
     getApproval: db.prepare('SELECT * FROM approvals WHERE id = ?'),
     decide: db.prepare(`UPDATE approvals SET status = 'responded', response = ?, receipt = ?,
@@ -302,16 +334,21 @@ export function openSqliteStore(path: string): Store {
     insertKey: db.prepare(`INSERT INTO agent_keys (id, name, scope, key_hash, prefix, created_at,
       revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     otpThrottle: db.prepare('SELECT * FROM otp_argument_throttle WHERE subject = ?'),
-    setOtpThrottle: db.prepare(`INSERT INTO otp_argument_throttle (subject, consecutive_failures, blocked_until)
+    setOtpThrottle:
+      db.prepare(`INSERT INTO otp_argument_throttle (subject, consecutive_failures, blocked_until)
       VALUES (?, ?, ?) ON CONFLICT (subject) DO UPDATE SET consecutive_failures = excluded.consecutive_failures,
       blocked_until = excluded.blocked_until`),
     keyByHash: db.prepare('SELECT * FROM agent_keys WHERE key_hash = ? AND revoked_at IS NULL'),
     touchKey: db.prepare('UPDATE agent_keys SET last_used_at = ? WHERE id = ?'),
     listKeys: db.prepare('SELECT * FROM agent_keys ORDER BY created_at'),
-    revokeKey: db.prepare('UPDATE agent_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    revokeKey: db.prepare(
+      'UPDATE agent_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+    ),
     operatorByName: db.prepare('SELECT * FROM operators WHERE name = ?'),
     operatorById: db.prepare('SELECT * FROM operators WHERE id = ?'),
-    insertOperator: db.prepare('INSERT INTO operators (id, name, role, created_at) VALUES (?, ?, ?, ?)'),
+    insertOperator: db.prepare(
+      'INSERT INTO operators (id, name, role, created_at) VALUES (?, ?, ?, ?)',
+    ),
     listOperators: db.prepare('SELECT * FROM operators ORDER BY created_at'),
     insertLoginToken: db.prepare(`INSERT INTO login_tokens (token_hash, operator_id, created_at,
       expires_at, used_at, source) VALUES (?, ?, ?, ?, NULL, ?)`),
@@ -325,42 +362,65 @@ export function openSqliteStore(path: string): Store {
     session: db.prepare('SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?'),
     deleteSession: db.prepare('DELETE FROM sessions WHERE id_hash = ?'),
     purgeSessions: db.prepare('DELETE FROM sessions WHERE expires_at < ?'),
-    deleteContactOfOperator: db.prepare('DELETE FROM operator_contacts WHERE operator_id = ? AND kind = ?'),
-    upsertContact: db.prepare(`INSERT INTO operator_contacts (kind, value, operator_id, linked_at) VALUES (?, ?, ?, ?)
+    deleteContactOfOperator: db.prepare(
+      'DELETE FROM operator_contacts WHERE operator_id = ? AND kind = ?',
+    ),
+    upsertContact:
+      db.prepare(`INSERT INTO operator_contacts (kind, value, operator_id, linked_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (kind, value) DO UPDATE SET operator_id = excluded.operator_id, linked_at = excluded.linked_at`),
-    operatorByContact: db.prepare(`SELECT o.* FROM operators o JOIN operator_contacts c ON c.operator_id = o.id
+    operatorByContact:
+      db.prepare(`SELECT o.* FROM operators o JOIN operator_contacts c ON c.operator_id = o.id
       WHERE c.kind = ? AND c.value = ?`),
-    contactOfOperator: db.prepare('SELECT value FROM operator_contacts WHERE operator_id = ? AND kind = ?'),
-    insertSlackPayload: db.prepare('INSERT OR IGNORE INTO slack_payloads (payload_id, received_at) VALUES (?, ?)'),
+    contactOfOperator: db.prepare(
+      'SELECT value FROM operator_contacts WHERE operator_id = ? AND kind = ?',
+    ),
+    insertSlackPayload: db.prepare(
+      'INSERT OR IGNORE INTO slack_payloads (payload_id, received_at) VALUES (?, ?)',
+    ),
     purgeSlackPayloads: db.prepare('DELETE FROM slack_payloads WHERE received_at < ?'),
-    purgeAgentNotifications: db.prepare('DELETE FROM agent_notifications WHERE agent_id = ? AND at <= ?'),
-    countAgentNotifications: db.prepare('SELECT COUNT(*) AS n FROM agent_notifications WHERE agent_id = ?'),
-    insertAgentNotification: db.prepare('INSERT INTO agent_notifications (agent_id, at) VALUES (?, ?)'),
-    insertConfirmToken: db.prepare(`INSERT INTO email_confirm_tokens (token_hash, pause_id, recipient, created_at,
+    purgeAgentNotifications: db.prepare(
+      'DELETE FROM agent_notifications WHERE agent_id = ? AND at <= ?',
+    ),
+    countAgentNotifications: db.prepare(
+      'SELECT COUNT(*) AS n FROM agent_notifications WHERE agent_id = ?',
+    ),
+    insertAgentNotification: db.prepare(
+      'INSERT INTO agent_notifications (agent_id, at) VALUES (?, ?)',
+    ),
+    insertConfirmToken:
+      db.prepare(`INSERT INTO email_confirm_tokens (token_hash, pause_id, recipient, created_at,
       expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?)`),
     confirmToken: db.prepare('SELECT * FROM email_confirm_tokens WHERE token_hash = ?'),
     useConfirmToken: db.prepare(
       'UPDATE email_confirm_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
     ),
-    insertDelivery: db.prepare(`INSERT INTO notification_deliveries (id, pause_id, channel, kind, recipient, status,
+    insertDelivery:
+      db.prepare(`INSERT INTO notification_deliveries (id, pause_id, channel, kind, recipient, status,
       ref, error_code, error_message, at) VALUES (@id, @pause_id, @channel, @kind, @recipient, @status, @ref,
       @error_code, @error_message, @at)`),
-    insertEndpoint: db.prepare(`INSERT INTO webhook_endpoints (id, url, secret, events, created_at, disabled_at)
+    insertEndpoint:
+      db.prepare(`INSERT INTO webhook_endpoints (id, url, secret, events, created_at, disabled_at)
       VALUES (?, ?, ?, ?, ?, ?)`),
     listEndpoints: db.prepare('SELECT * FROM webhook_endpoints ORDER BY created_at, id'),
     endpoint: db.prepare('SELECT * FROM webhook_endpoints WHERE id = ?'),
     deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE id = ?'),
     deleteEndpointMessages: db.prepare('DELETE FROM webhook_messages WHERE endpoint_id = ?'),
-    disableEndpoint: db.prepare('UPDATE webhook_endpoints SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL'),
-    upsertWebhookMessage: db.prepare(`INSERT INTO webhook_messages (msg_id, endpoint_id, event_type, event, status,
+    disableEndpoint: db.prepare(
+      'UPDATE webhook_endpoints SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL',
+    ),
+    upsertWebhookMessage:
+      db.prepare(`INSERT INTO webhook_messages (msg_id, endpoint_id, event_type, event, status,
       attempts, first_attempt_at, next_attempt_at, last_status, last_error, updated_at) VALUES (@msg_id, @endpoint_id,
       @event_type, @event, @status, @attempts, @first_attempt_at, @next_attempt_at, @last_status, @last_error,
       @updated_at) ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = excluded.status,
       attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, last_status = excluded.last_status,
       last_error = excluded.last_error, updated_at = excluded.updated_at`),
-    dueWebhookMessages: db.prepare(`SELECT * FROM webhook_messages WHERE status = 'pending' AND next_attempt_at <= ?
+    dueWebhookMessages:
+      db.prepare(`SELECT * FROM webhook_messages WHERE status = 'pending' AND next_attempt_at <= ?
       ORDER BY next_attempt_at LIMIT ?`),
-    nextWebhookAttempt: db.prepare(`SELECT MIN(next_attempt_at) AS t FROM webhook_messages WHERE status = 'pending'`),
+    nextWebhookAttempt: db.prepare(
+      `SELECT MIN(next_attempt_at) AS t FROM webhook_messages WHERE status = 'pending'`,
+    ),
   };
 
   function appendAuditSync(audit: AuditInput, now: number): AuditEntry {
@@ -388,13 +448,15 @@ export function openSqliteStore(path: string): Store {
     return entry;
   }
 
-  const takeNotificationTx = db.transaction((agentId: string, now: number, windowMs: number, limit: number) => {
-    stmt.purgeAgentNotifications.run(agentId, now - windowMs);
-    const { n } = stmt.countAgentNotifications.get(agentId) as { n: number };
-    if (n >= limit) return false;
-    stmt.insertAgentNotification.run(agentId, now);
-    return true;
-  });
+  const takeNotificationTx = db.transaction(
+    (agentId: string, now: number, windowMs: number, limit: number) => {
+      stmt.purgeAgentNotifications.run(agentId, now - windowMs);
+      const { n } = stmt.countAgentNotifications.get(agentId) as { n: number };
+      if (n >= limit) return false;
+      stmt.insertAgentNotification.run(agentId, now);
+      return true;
+    },
+  );
   const createApprovalTx = db.transaction((record: ApprovalRecord, audit: AuditInput) => {
     stmt.insertApproval.run({
       id: record.id,
@@ -419,14 +481,16 @@ export function openSqliteStore(path: string): Store {
     appendAuditSync(audit, record.createdAt);
   });
 
-  const addVoteTx = db.transaction((id: string, vote: QuorumVoteRecord, now: number, audit: AuditInput) => {
-    const row = stmt.getApproval.get(id) as ApprovalRow | undefined;
-    if (!row || row.status !== 'pending' || row.expires_at <= now) return null;
-    const votes = [...(JSON.parse(row.votes) as QuorumVoteRecord[]), vote];
-    if (stmt.setVotes.run(JSON.stringify(votes), now, id, now).changes !== 1) return null;
-    appendAuditSync(audit, now);
-    return toApproval({ ...row, votes: JSON.stringify(votes), updated_at: now });
-  });
+  const addVoteTx = db.transaction(
+    (id: string, vote: QuorumVoteRecord, now: number, audit: AuditInput) => {
+      const row = stmt.getApproval.get(id) as ApprovalRow | undefined;
+      if (!row || row.status !== 'pending' || row.expires_at <= now) return null;
+      const votes = [...(JSON.parse(row.votes) as QuorumVoteRecord[]), vote];
+      if (stmt.setVotes.run(JSON.stringify(votes), now, id, now).changes !== 1) return null;
+      appendAuditSync(audit, now);
+      return toApproval({ ...row, votes: JSON.stringify(votes), updated_at: now });
+    },
+  );
 
   const consumeTx = db.transaction((id: string, now: number, audit: AuditInput) => {
     if (stmt.consume.run(now, now, id).changes !== 1) return false;
@@ -435,20 +499,34 @@ export function openSqliteStore(path: string): Store {
   });
 
   const updateTotpTx = db.transaction(
-    (operatorId: string, update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: unknown }) => {
+    (
+      operatorId: string,
+      update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: unknown },
+    ) => {
       const row = stmt.totp.get(operatorId) as TotpRow | undefined;
       if (!row) return { found: false as const };
       const { state, result } = update(toTotp(row));
-      stmt.setTotpState.run(state.consecutiveFailures, state.failuresOnRequest, state.lockedAt, state.lastUsedStep, operatorId);
+      stmt.setTotpState.run(
+        state.consecutiveFailures,
+        state.failuresOnRequest,
+        state.lockedAt,
+        state.lastUsedStep,
+        operatorId,
+      );
       return { found: true as const, result };
     },
   );
 
   const updateOtpThrottleTx = db.transaction(
-    (subject: string, update: (state: OtpArgumentThrottleRecord) => { state: OtpArgumentThrottleRecord; result: unknown }) => {
+    (
+      subject: string,
+      update: (state: OtpArgumentThrottleRecord) => {
+        state: OtpArgumentThrottleRecord;
+        result: unknown;
+      },
+    ) => {
       const row = stmt.otpThrottle.get(subject) as
-        | { consecutive_failures: number; blocked_until: number | null }
-        | undefined;
+        { consecutive_failures: number; blocked_until: number | null } | undefined;
       const { state, result } = update({
         consecutiveFailures: row?.consecutive_failures ?? 0,
         blockedUntil: row?.blocked_until ?? null,
@@ -459,20 +537,54 @@ export function openSqliteStore(path: string): Store {
   );
 
   const consumeChallengeTx = db.transaction(
-    (challenge: string, operatorId: string, purpose: WebAuthnChallengeRecord['purpose'], now: number) => {
+    (
+      challenge: string,
+      operatorId: string,
+      purpose: WebAuthnChallengeRecord['purpose'],
+      now: number,
+    ) => {
       const row = stmt.challenge.get(challenge) as
-        | { challenge: string; operator_id: string; purpose: WebAuthnChallengeRecord['purpose']; request_id: string | null; expires_at: number; used_at: number | null }
+        | {
+            challenge: string;
+            operator_id: string;
+            purpose: WebAuthnChallengeRecord['purpose'];
+            request_id: string | null;
+            expires_at: number;
+            used_at: number | null;
+          }
         | undefined;
       if (!row) return null;
       const used = stmt.useChallenge.run(now, challenge).changes === 1;
-      if (!used || row.expires_at <= now || row.operator_id !== operatorId || row.purpose !== purpose) return null;
-      return { challenge: row.challenge, operatorId: row.operator_id, purpose: row.purpose, requestId: row.request_id, expiresAt: row.expires_at };
+      if (
+        !used ||
+        row.expires_at <= now ||
+        row.operator_id !== operatorId ||
+        row.purpose !== purpose
+      )
+        return null;
+      return {
+        challenge: row.challenge,
+        operatorId: row.operator_id,
+        purpose: row.purpose,
+        requestId: row.request_id,
+        expiresAt: row.expires_at,
+      };
     },
   );
 
   const decideTx = db.transaction(
-    (id: string, change: { response: ApprovalResponse; receipt: string; now: number }, audit: AuditInput) => {
-      const result = stmt.decide.run(JSON.stringify(change.response), change.receipt, change.now, id, change.now);
+    (
+      id: string,
+      change: { response: ApprovalResponse; receipt: string; now: number },
+      audit: AuditInput,
+    ) => {
+      const result = stmt.decide.run(
+        JSON.stringify(change.response),
+        change.receipt,
+        change.now,
+        id,
+        change.now,
+      );
       if (result.changes !== 1) return false;
       appendAuditSync(audit, change.now);
       return true;
@@ -489,7 +601,12 @@ export function openSqliteStore(path: string): Store {
     const rows = stmt.expireDue.all(now, now) as { id: string; expires_at: number }[];
     for (const row of rows) {
       appendAuditSync(
-        { type: 'approval.timed_out', requestId: row.id, actor: 'system', data: { expires_at: row.expires_at } },
+        {
+          type: 'approval.timed_out',
+          requestId: row.id,
+          actor: 'system',
+          data: { expires_at: row.expires_at },
+        },
         now,
       );
     }
@@ -499,11 +616,21 @@ export function openSqliteStore(path: string): Store {
   const appendAuditTx = db.transaction(appendAuditSync);
 
   const ensureOperatorTx = db.transaction(
-    (input: { id: string; name: string; role: OperatorRecord['role']; now: number }): OperatorRecord => {
+    (input: {
+      id: string;
+      name: string;
+      role: OperatorRecord['role'];
+      now: number;
+    }): OperatorRecord => {
       const existing = stmt.operatorByName.get(input.name) as
-        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
-        | undefined;
-      if (existing) return { id: existing.id, name: existing.name, role: existing.role, createdAt: existing.created_at };
+        { id: string; name: string; role: OperatorRecord['role']; created_at: number } | undefined;
+      if (existing)
+        return {
+          id: existing.id,
+          name: existing.name,
+          role: existing.role,
+          createdAt: existing.created_at,
+        };
       stmt.insertOperator.run(input.id, input.name, input.role, input.now);
       return { id: input.id, name: input.name, role: input.role, createdAt: input.now };
     },
@@ -513,7 +640,9 @@ export function openSqliteStore(path: string): Store {
     (
       tokenHash: string,
       now: number,
-    ): { ok: true; operatorId: string; source: SessionSource } | { ok: false; reason: LoginTokenRefusal } => {
+    ):
+      | { ok: true; operatorId: string; source: SessionSource }
+      | { ok: false; reason: LoginTokenRefusal } => {
       const row = stmt.loginToken.get(tokenHash) as
         | { operator_id: string; expires_at: number; used_at: number | null; source: SessionSource }
         | undefined;
@@ -525,10 +654,12 @@ export function openSqliteStore(path: string): Store {
     },
   );
 
-  const linkContactTx = db.transaction((operatorId: string, kind: OperatorContactRecord['kind'], value: string, now: number) => {
-    stmt.deleteContactOfOperator.run(operatorId, kind);
-    stmt.upsertContact.run(kind, value, operatorId, now);
-  });
+  const linkContactTx = db.transaction(
+    (operatorId: string, kind: OperatorContactRecord['kind'], value: string, now: number) => {
+      stmt.deleteContactOfOperator.run(operatorId, kind);
+      stmt.upsertContact.run(kind, value, operatorId, now);
+    },
+  );
 
   const removeEndpointTx = db.transaction((id: string) => {
     stmt.deleteEndpointMessages.run(id);
@@ -616,8 +747,7 @@ export function openSqliteStore(path: string): Store {
     },
     async getOperator(id) {
       const row = stmt.operatorById.get(id) as
-        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
-        | undefined;
+        { id: string; name: string; role: OperatorRecord['role']; created_at: number } | undefined;
       return row ? { id: row.id, name: row.name, role: row.role, createdAt: row.created_at } : null;
     },
     async listOperators() {
@@ -627,12 +757,16 @@ export function openSqliteStore(path: string): Store {
         role: OperatorRecord['role'];
         created_at: number;
       }[];
-      return rows.map((row) => ({ id: row.id, name: row.name, role: row.role, createdAt: row.created_at }));
+      return rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        role: row.role,
+        createdAt: row.created_at,
+      }));
     },
     async getOperatorByName(name) {
       const row = stmt.operatorByNameOnly.get(name) as
-        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
-        | undefined;
+        { id: string; name: string; role: OperatorRecord['role']; created_at: number } | undefined;
       return row ? { id: row.id, name: row.name, role: row.role, createdAt: row.created_at } : null;
     },
     async getTotpEnrollment(operatorId) {
@@ -683,25 +817,51 @@ export function openSqliteStore(path: string): Store {
     },
     async createWebAuthnChallenge(record) {
       stmt.purgeChallenges.run(record.expiresAt - 24 * 3_600_000);
-      stmt.insertChallenge.run(record.challenge, record.operatorId, record.purpose, record.requestId, record.expiresAt);
+      stmt.insertChallenge.run(
+        record.challenge,
+        record.operatorId,
+        record.purpose,
+        record.requestId,
+        record.expiresAt,
+      );
     },
     async consumeWebAuthnChallenge(challenge, operatorId, purpose, now) {
       return consumeChallengeTx.immediate(challenge, operatorId, purpose, now);
     },
     async createLoginToken(input) {
       stmt.purgeLoginTokens.run(input.now - 24 * 3_600_000);
-      stmt.insertLoginToken.run(input.tokenHash, input.operatorId, input.now, input.expiresAt, input.source ?? 'login');
+      stmt.insertLoginToken.run(
+        input.tokenHash,
+        input.operatorId,
+        input.now,
+        input.expiresAt,
+        input.source ?? 'login',
+      );
     },
     async consumeLoginToken(tokenHash, now) {
       return consumeLoginTokenTx.immediate(tokenHash, now);
     },
     async createSession(record: SessionRecord) {
       stmt.purgeSessions.run(record.createdAt);
-      stmt.insertSession.run(record.idHash, record.operatorId, record.csrfToken, record.createdAt, record.expiresAt, record.source);
+      stmt.insertSession.run(
+        record.idHash,
+        record.operatorId,
+        record.csrfToken,
+        record.createdAt,
+        record.expiresAt,
+        record.source,
+      );
     },
     async getSession(idHash, now) {
       const row = stmt.session.get(idHash, now) as
-        | { id_hash: string; operator_id: string; csrf_token: string; created_at: number; expires_at: number; source: SessionSource }
+        | {
+            id_hash: string;
+            operator_id: string;
+            csrf_token: string;
+            created_at: number;
+            expires_at: number;
+            source: SessionSource;
+          }
         | undefined;
       return row
         ? {
@@ -728,8 +888,7 @@ export function openSqliteStore(path: string): Store {
     },
     async findOperatorByContact(kind, value) {
       const row = stmt.operatorByContact.get(kind, value) as
-        | { id: string; name: string; role: OperatorRecord['role']; created_at: number }
-        | undefined;
+        { id: string; name: string; role: OperatorRecord['role']; created_at: number } | undefined;
       return row ? { id: row.id, name: row.name, role: row.role, createdAt: row.created_at } : null;
     },
     async getOperatorContact(operatorId, kind) {
@@ -744,14 +903,35 @@ export function openSqliteStore(path: string): Store {
       return stmt.insertSlackPayload.run(payloadId, now).changes === 1;
     },
     async createEmailConfirmToken(record: EmailConfirmTokenRecord) {
-      stmt.insertConfirmToken.run(record.tokenHash, record.pauseId, record.recipient, record.createdAt, record.expiresAt, record.usedAt);
+      stmt.insertConfirmToken.run(
+        record.tokenHash,
+        record.pauseId,
+        record.recipient,
+        record.createdAt,
+        record.expiresAt,
+        record.usedAt,
+      );
     },
     async findEmailConfirmToken(tokenHash) {
       const row = stmt.confirmToken.get(tokenHash) as
-        | { token_hash: string; pause_id: string; recipient: string; created_at: number; expires_at: number; used_at: number | null }
+        | {
+            token_hash: string;
+            pause_id: string;
+            recipient: string;
+            created_at: number;
+            expires_at: number;
+            used_at: number | null;
+          }
         | undefined;
       return row
-        ? { tokenHash: row.token_hash, pauseId: row.pause_id, recipient: row.recipient, createdAt: row.created_at, expiresAt: row.expires_at, usedAt: row.used_at }
+        ? {
+            tokenHash: row.token_hash,
+            pauseId: row.pause_id,
+            recipient: row.recipient,
+            createdAt: row.created_at,
+            expiresAt: row.expires_at,
+            usedAt: row.used_at,
+          }
         : null;
     },
     async consumeEmailConfirmToken(tokenHash, now) {
@@ -787,7 +967,14 @@ export function openSqliteStore(path: string): Store {
       return (db.prepare(sql).all(...params, query.limit) as DeliveryRow[]).map(toDelivery);
     },
     async createWebhookEndpoint(record) {
-      stmt.insertEndpoint.run(record.id, record.url, record.secret, JSON.stringify(record.events), record.createdAt, record.disabledAt);
+      stmt.insertEndpoint.run(
+        record.id,
+        record.url,
+        record.secret,
+        JSON.stringify(record.events),
+        record.createdAt,
+        record.disabledAt,
+      );
     },
     async listWebhookEndpoints() {
       return (stmt.listEndpoints.all() as WebhookEndpointRow[]).map(toWebhookEndpoint);
@@ -820,7 +1007,11 @@ export function openSqliteStore(path: string): Store {
     async listWebhookMessages(query) {
       const sql = `SELECT * FROM webhook_messages ${query.status ? 'WHERE status = ?' : ''}
         ORDER BY updated_at DESC, rowid DESC LIMIT ?`;
-      const rows = (query.status ? db.prepare(sql).all(query.status, query.limit) : db.prepare(sql).all(query.limit)) as WebhookMessageRow[];
+      const rows = (
+        query.status
+          ? db.prepare(sql).all(query.status, query.limit)
+          : db.prepare(sql).all(query.limit)
+      ) as WebhookMessageRow[];
       return rows.map(toWebhookMessage);
     },
     async listDueWebhookMessages(now, limit) {
@@ -851,7 +1042,11 @@ function migrate(db: Database.Database): void {
         db.pragma(`user_version = ${version + 1}`);
       }).immediate();
     } catch (cause) {
-      throw new LoopgateError('E_STORE_MIGRATION', `Migration ${version + 1} failed: ${String(cause)}`, { cause });
+      throw new LoopgateError(
+        'E_STORE_MIGRATION',
+        `Migration ${version + 1} failed: ${String(cause)}`,
+        { cause },
+      );
     }
   }
 }

@@ -1,4 +1,9 @@
-import type { ApprovalRecord, ApprovalResponse, GateSpec, QuorumVoteRecord } from '../core/approval.js';
+import type {
+  ApprovalRecord,
+  ApprovalResponse,
+  GateSpec,
+  QuorumVoteRecord,
+} from '../core/approval.js';
 import type { AuditEntry } from '../core/auditChain.js';
 import type {
   AgentKeyRecord,
@@ -51,18 +56,33 @@ export interface Store {
    * Records one quorum vote while the request is pending and `expiresAt > now`. Returns the
    * updated record, or null when it is no longer pending (or expired).
    */
-  addQuorumVote(id: string, vote: QuorumVoteRecord, now: number, audit: AuditInput): Promise<ApprovalRecord | null>;
+  addQuorumVote(
+    id: string,
+    vote: QuorumVoteRecord,
+    now: number,
+    audit: AuditInput,
+  ): Promise<ApprovalRecord | null>;
   /**
    * The newest approved, unconsumed request of `agentId` for exactly `actionHash` under exactly
    * `gate` (core's `isSameGate`) whose `expiresAt > now`, or null. A request made under another
    * gate is never found.
    */
-  findConsumableApproval(agentId: string, actionHash: string, gate: GateSpec, now: number): Promise<ApprovalRecord | null>;
+  findConsumableApproval(
+    agentId: string,
+    actionHash: string,
+    gate: GateSpec,
+    now: number,
+  ): Promise<ApprovalRecord | null>;
   /**
    * The newest pending request of `agentId` for exactly `actionHash` under exactly `gate` with
    * `expiresAt > now`, or null.
    */
-  findPendingApproval(agentId: string, actionHash: string, gate: GateSpec, now: number): Promise<ApprovalRecord | null>;
+  findPendingApproval(
+    agentId: string,
+    actionHash: string,
+    gate: GateSpec,
+    now: number,
+  ): Promise<ApprovalRecord | null>;
   /** Marks an approved, unconsumed request consumed (single use). True for the one caller that won. */
   consumeApproval(id: string, now: number, audit: AuditInput): Promise<boolean>;
   /** Marks every pending request with `expiresAt <= now` as timed_out; returns their ids. */
@@ -78,7 +98,12 @@ export interface Store {
   revokeAgentKey(id: string, now: number): Promise<boolean>;
 
   /** Creates the operator unless one with that name exists; returns the stored one. */
-  ensureOperator(input: { id: string; name: string; role: OperatorRecord['role']; now: number }): Promise<OperatorRecord>;
+  ensureOperator(input: {
+    id: string;
+    name: string;
+    role: OperatorRecord['role'];
+    now: number;
+  }): Promise<OperatorRecord>;
   getOperator(id: string): Promise<OperatorRecord | null>;
   listOperators(): Promise<OperatorRecord[]>;
 
@@ -89,13 +114,20 @@ export interface Store {
    * Stores a (new) secret; the failure counters reset, while a lock and the last used step are
    * kept (a lock survives re-enrolment: only an unlock clears it; replays stay refused).
    */
-  saveTotpEnrollment(input: { operatorId: string; secretEncrypted: string; enrolledAt: number }): Promise<void>;
+  saveTotpEnrollment(input: {
+    operatorId: string;
+    secretEncrypted: string;
+    enrolledAt: number;
+  }): Promise<void>;
   /**
    * Reads the operator's TOTP row, runs `update` on it and writes back the state it returns,
    * all in one transaction, so parallel submissions of one code see each other. Returns
    * `update`'s result, or null when the operator has no TOTP. `update` must not do I/O.
    */
-  updateTotpState<T>(operatorId: string, update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: T }): Promise<T | null>;
+  updateTotpState<T>(
+    operatorId: string,
+    update: (row: TotpEnrollmentRecord) => { state: TotpStateRecord; result: T },
+  ): Promise<T | null>;
 
   /**
    * Reads the `otp` argument throttle of `subject` (all zero when it has none yet), runs
@@ -126,12 +158,21 @@ export interface Store {
   ): Promise<WebAuthnChallengeRecord | null>;
 
   /** Stores a sign-in link's token hash; `source` defaults to `login`. */
-  createLoginToken(input: { tokenHash: string; operatorId: string; expiresAt: number; now: number; source?: SessionSource }): Promise<void>;
+  createLoginToken(input: {
+    tokenHash: string;
+    operatorId: string;
+    expiresAt: number;
+    now: number;
+    source?: SessionSource;
+  }): Promise<void>;
   /** Marks the token used (once) and returns its operator and source, or why it was refused. */
   consumeLoginToken(
     tokenHash: string,
     now: number,
-  ): Promise<{ ok: true; operatorId: string; source: SessionSource } | { ok: false; reason: LoginTokenRefusal }>;
+  ): Promise<
+    | { ok: true; operatorId: string; source: SessionSource }
+    | { ok: false; reason: LoginTokenRefusal }
+  >;
 
   createSession(record: SessionRecord): Promise<void>;
   /** The unexpired session with this hash, or null. */
@@ -147,11 +188,22 @@ export interface Store {
    * Links a Slack user id or email address to an operator, replacing the operator's earlier
    * link of that kind and any other operator's link of that value.
    */
-  linkOperatorContact(input: { operatorId: string; kind: OperatorContactRecord['kind']; value: string; now: number }): Promise<void>;
+  linkOperatorContact(input: {
+    operatorId: string;
+    kind: OperatorContactRecord['kind'];
+    value: string;
+    now: number;
+  }): Promise<void>;
   /** The operator a Slack user id or email address is linked to, or null. */
-  findOperatorByContact(kind: OperatorContactRecord['kind'], value: string): Promise<OperatorRecord | null>;
+  findOperatorByContact(
+    kind: OperatorContactRecord['kind'],
+    value: string,
+  ): Promise<OperatorRecord | null>;
   /** The operator's linked Slack user id or email address, or null. */
-  getOperatorContact(operatorId: string, kind: OperatorContactRecord['kind']): Promise<string | null>;
+  getOperatorContact(
+    operatorId: string,
+    kind: OperatorContactRecord['kind'],
+  ): Promise<string | null>;
 
   /**
    * Records a Slack interactivity payload id; true the first time, false for a replay. Ids
@@ -164,7 +216,12 @@ export interface Store {
    * recorded when fewer than `limit` were counted in the sliding window `(now - windowMs, now]`,
    * false (nothing recorded) otherwise. Atomic, so parallel callers never overspend.
    */
-  takeAgentNotification(agentId: string, now: number, windowMs: number, limit: number): Promise<boolean>;
+  takeAgentNotification(
+    agentId: string,
+    now: number,
+    windowMs: number,
+    limit: number,
+  ): Promise<boolean>;
 
   createEmailConfirmToken(record: EmailConfirmTokenRecord): Promise<void>;
   /** The token with this hash, used or not, or null. */
@@ -174,7 +231,11 @@ export interface Store {
 
   recordNotificationDelivery(record: NotificationDeliveryRecord): Promise<void>;
   /** Deliveries, newest first: of one request, or only failures, or all. */
-  listNotificationDeliveries(query: { pauseId?: string; status?: NotificationDeliveryRecord['status']; limit: number }): Promise<NotificationDeliveryRecord[]>;
+  listNotificationDeliveries(query: {
+    pauseId?: string;
+    status?: NotificationDeliveryRecord['status'];
+    limit: number;
+  }): Promise<NotificationDeliveryRecord[]>;
 
   createWebhookEndpoint(record: WebhookEndpointRecord): Promise<void>;
   /** Oldest first, disabled ones included. */
@@ -187,7 +248,10 @@ export interface Store {
   /** Inserts or replaces the state of one message to one endpoint. */
   saveWebhookMessage(record: WebhookMessageRecord): Promise<void>;
   /** Messages newest first (by `updatedAt`), optionally only those in one status. */
-  listWebhookMessages(query: { status?: WebhookMessageRecord['status']; limit: number }): Promise<WebhookMessageRecord[]>;
+  listWebhookMessages(query: {
+    status?: WebhookMessageRecord['status'];
+    limit: number;
+  }): Promise<WebhookMessageRecord[]>;
   /** Pending messages whose `nextAttemptAt <= now`, soonest first. */
   listDueWebhookMessages(now: number, limit: number): Promise<WebhookMessageRecord[]>;
   /** The earliest `nextAttemptAt` of a pending message, or null. */

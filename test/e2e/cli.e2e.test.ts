@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +18,21 @@ import { databasePath } from '../../src/cli/startServer.js';
 import { hashSecret } from '../../src/core/ids.js';
 import { generateTotpCode } from '../../src/gates/totpCode.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
-import { cliPath, decideWithSignInLink, initDataDir, runCli, runCliAnswering, startServe, type ServeProcess } from '../support/cli.js';
+import {
+  cliPath,
+  decideWithSignInLink,
+  initDataDir,
+  runCli,
+  runCliAnswering,
+  startServe,
+  type ServeProcess,
+} from '../support/cli.js';
 
-type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+type ToolResult = {
+  isError?: boolean;
+  content: { type: string; text?: string }[];
+  structuredContent?: Record<string, unknown>;
+};
 
 const dirs: string[] = [];
 const servers: ServeProcess[] = [];
@@ -64,12 +84,30 @@ describe('loopgate keys', () => {
 
   it('creates gateway keys for a remote proxy, and shows each key’s scope', async () => {
     const dataDir = await tempDataDir();
-    const created = await runCli(['keys', 'create', '--name', 'proxy', '--scope', 'gateway', '--data-dir', dataDir]);
+    const created = await runCli([
+      'keys',
+      'create',
+      '--name',
+      'proxy',
+      '--scope',
+      'gateway',
+      '--data-dir',
+      dataDir,
+    ]);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stderr).toMatch(/Created gateway key/);
     const listed = await runCli(['keys', 'list', '--data-dir', dataDir]);
     expect(listed.stdout.trim().split('\t').slice(1, 3)).toEqual(['proxy', 'gateway']);
-    const wrong = await runCli(['keys', 'create', '--name', 'x', '--scope', 'admin', '--data-dir', dataDir]);
+    const wrong = await runCli([
+      'keys',
+      'create',
+      '--name',
+      'x',
+      '--scope',
+      'admin',
+      '--data-dir',
+      dataDir,
+    ]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/E_CLI_USAGE: --scope must be "agent" .* or "gateway"/);
   });
@@ -94,7 +132,9 @@ describe('loopgate keys', () => {
     const shown = await runCli(['secret', 'show', '--data-dir', dataDir]);
     expect(shown.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
     expect((await runCli(['secret', 'show', '--data-dir', dataDir])).stdout).toBe(shown.stdout);
-    const fromEnv = await runCli(['secret', 'show', '--data-dir', dataDir], { env: { LOOPGATE_SIGNING_SECRET: 'a-secret-from-the-environment' } });
+    const fromEnv = await runCli(['secret', 'show', '--data-dir', dataDir], {
+      env: { LOOPGATE_SIGNING_SECRET: 'a-secret-from-the-environment' },
+    });
     expect(fromEnv.stdout.trim()).toBe('a-secret-from-the-environment');
   });
 
@@ -110,25 +150,48 @@ describe('loopgate mcp --server-url (remote server)', () => {
     const dataDir = await tempDataDir();
     const server = await startServe(dataDir);
     servers.push(server);
-    const key = (await runCli(['keys', 'create', '--name', 'remote-agent', '--data-dir', dataDir])).stdout.trim();
+    const key = (
+      await runCli(['keys', 'create', '--name', 'remote-agent', '--data-dir', dataDir])
+    ).stdout.trim();
     const client = new Client({ name: 'e2e-remote', version: '1.0.0' });
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: [cliPath, 'mcp', '--server-url', server.url, '--api-key', key, '--data-dir', tempDir()],
+        args: [
+          cliPath,
+          'mcp',
+          '--server-url',
+          server.url,
+          '--api-key',
+          key,
+          '--data-dir',
+          tempDir(),
+        ],
         stderr: 'pipe',
       }),
     );
-    const call = (name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }) as Promise<ToolResult>;
-    const created = await call('request_approval', { action_description: 'Rotate the API key', action_details: { service: 'billing' } });
+    const call = (name: string, args: Record<string, unknown>) =>
+      client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+    const created = await call('request_approval', {
+      action_description: 'Rotate the API key',
+      action_details: { service: 'billing' },
+    });
     const { pause_id } = created.structuredContent as { pause_id: string };
-    expect(created.structuredContent).toMatchObject({ approval_url: `${server.url}/approvals/${pause_id}` });
+    expect(created.structuredContent).toMatchObject({
+      approval_url: `${server.url}/approvals/${pause_id}`,
+    });
 
     const waiting = call('wait_for_approval', { pause_id, max_wait_seconds: 30 });
     // A human decides through the server's own API (the browser flow is covered elsewhere).
-    expect(await decideWithSignInLink(server, pause_id, { decision: 'approved', comment: 'remote ok' })).toBe(200);
+    expect(
+      await decideWithSignInLink(server, pause_id, { decision: 'approved', comment: 'remote ok' }),
+    ).toBe(200);
     const result = await waiting;
-    expect(result.structuredContent).toMatchObject({ status: 'responded', agent_id: 'remote-agent', response: { decision: 'approved' } });
+    expect(result.structuredContent).toMatchObject({
+      status: 'responded',
+      agent_id: 'remote-agent',
+      response: { decision: 'approved' },
+    });
     const verified = await call('verify_receipt', { result: result.structuredContent });
     expect(verified.structuredContent).toMatchObject({ valid: true, decision: 'approved' });
     await client.close();
@@ -139,13 +202,27 @@ describe('loopgate mcp --server-url (remote server)', () => {
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: [cliPath, 'mcp', '--server-url', 'http://127.0.0.1:9', '--api-key', 'lg_x', '--data-dir', tempDir()],
+        args: [
+          cliPath,
+          'mcp',
+          '--server-url',
+          'http://127.0.0.1:9',
+          '--api-key',
+          'lg_x',
+          '--data-dir',
+          tempDir(),
+        ],
         stderr: 'pipe',
       }),
     );
-    const result = (await client.callTool({ name: 'request_approval', arguments: { action_description: 'x', action_details: {} } })) as ToolResult;
+    const result = (await client.callTool({
+      name: 'request_approval',
+      arguments: { action_description: 'x', action_details: {} },
+    })) as ToolResult;
     expect(result.isError).toBe(true);
-    expect(result.content[0]?.text).toMatch(/E_REMOTE_UNREACHABLE: Could not reach the loopgate server at http:\/\/127\.0\.0\.1:9/);
+    expect(result.content[0]?.text).toMatch(
+      /E_REMOTE_UNREACHABLE: Could not reach the loopgate server at http:\/\/127\.0\.0\.1:9/,
+    );
     await client.close();
 
     const dataDir = await tempDataDir();
@@ -153,9 +230,16 @@ describe('loopgate mcp --server-url (remote server)', () => {
     servers.push(server);
     const bad = new Client({ name: 'e2e-remote', version: '1.0.0' });
     await bad.connect(
-      new StdioClientTransport({ command: process.execPath, args: [cliPath, 'mcp', '--server-url', server.url, '--api-key', 'lg_forged'], stderr: 'pipe' }),
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [cliPath, 'mcp', '--server-url', server.url, '--api-key', 'lg_forged'],
+        stderr: 'pipe',
+      }),
     );
-    const refused = (await bad.callTool({ name: 'request_approval', arguments: { action_description: 'x', action_details: {} } })) as ToolResult;
+    const refused = (await bad.callTool({
+      name: 'request_approval',
+      arguments: { action_description: 'x', action_details: {} },
+    })) as ToolResult;
     expect(refused.isError).toBe(true);
     expect(refused.content[0]?.text).toMatch(/E_AUTH_KEY_INVALID/);
     await bad.close();
@@ -167,14 +251,30 @@ describe('loopgate mcp --server-url (remote server)', () => {
     servers.push(server);
     const connectLocal = async () => {
       const client = new Client({ name: 'e2e-local', version: '1.0.0' });
-      await client.connect(new StdioClientTransport({ command: process.execPath, args: [cliPath, 'mcp', '--data-dir', dataDir], stderr: 'pipe' }));
+      await client.connect(
+        new StdioClientTransport({
+          command: process.execPath,
+          args: [cliPath, 'mcp', '--data-dir', dataDir],
+          stderr: 'pipe',
+        }),
+      );
       return client;
     };
     const client = await connectLocal();
-    const created = (await client.callTool({ name: 'request_approval', arguments: { action_description: 'x', action_details: {} } })) as ToolResult;
-    const { pause_id, approval_url } = created.structuredContent as { pause_id: string; approval_url: string };
+    const created = (await client.callTool({
+      name: 'request_approval',
+      arguments: { action_description: 'x', action_details: {} },
+    })) as ToolResult;
+    const { pause_id, approval_url } = created.structuredContent as {
+      pause_id: string;
+      approval_url: string;
+    };
     expect(approval_url).toBe(`${server.url}/approvals/${pause_id}`);
-    const inbox = await fetch(`${server.url}/v1/approvals/${pause_id}`, { headers: { authorization: `Bearer ${(await runCli(['keys', 'create', '--name', 'local', '--data-dir', dataDir])).stdout.trim()}` } });
+    const inbox = await fetch(`${server.url}/v1/approvals/${pause_id}`, {
+      headers: {
+        authorization: `Bearer ${(await runCli(['keys', 'create', '--name', 'local', '--data-dir', dataDir])).stdout.trim()}`,
+      },
+    });
     expect(((await inbox.json()) as { status: string }).status).toBe('pending');
     await client.close();
     // A second start reuses the saved key instead of making a new one each time.
@@ -188,7 +288,9 @@ describe('loopgate mcp --server-url (remote server)', () => {
   it('refuses --server-url without --api-key', async () => {
     const result = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9']);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY/);
+    expect(result.stderr).toMatch(
+      /--server-url needs an agent key: --api-key-file FILE or LOOPGATE_API_KEY/,
+    );
   });
 });
 
@@ -203,7 +305,12 @@ async function connectCli(args: string[], env: Record<string, string> = {}) {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [cliPath, ...args],
-    env: { ...(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>), ...env },
+    env: {
+      ...(Object.fromEntries(
+        Object.entries(process.env).filter(([, v]) => v !== undefined),
+      ) as Record<string, string>),
+      ...env,
+    },
     stderr: 'pipe',
     cwd: repo,
   });
@@ -216,7 +323,8 @@ async function connectCli(args: string[], env: Record<string, string> = {}) {
   return {
     client,
     pid: transport.pid!,
-    call: (name: string, args: Record<string, unknown> = {}) => client.callTool({ name, arguments: args }) as Promise<ToolResult>,
+    call: (name: string, args: Record<string, unknown> = {}) =>
+      client.callTool({ name, arguments: args }) as Promise<ToolResult>,
     stderr: () => stderr,
     /** Resolves once stderr matches `pattern` (no deadline of its own: the test's timeout is). */
     async untilStderr(pattern: RegExp): Promise<void> {
@@ -266,19 +374,37 @@ describe('sign-in links stay out of MCP hosts’ logs', { timeout: spawnsSeveral
     const mcpDir = tempDir();
     const mcp = await connectCli(['mcp', '--data-dir', mcpDir, '--port', '0']);
     await mcp.untilStderr(/inbox at/);
-    expect((await mcp.call('request_approval', { action_description: 'x', action_details: {} })).isError).toBeFalsy();
+    expect(
+      (await mcp.call('request_approval', { action_description: 'x', action_details: {} })).isError,
+    ).toBeFalsy();
     const mcpStderr = await mcp.close();
     expect(mcpStderr).toContain(`run \`loopgate login-url --data-dir ${mcpDir}\` in a terminal`);
     expect(mcpStderr).not.toContain('token=');
 
     const proxyDir = tempDir();
     const { server, policy } = writeServerThatNeedsAToken();
-    const proxy = await connectCli(['proxy', '--data-dir', proxyDir, '--port', '0', '--policy', policy, '--', process.execPath, server], {
-      WRAPPED_SERVER_TOKEN: 'tok-1',
-    });
+    const proxy = await connectCli(
+      [
+        'proxy',
+        '--data-dir',
+        proxyDir,
+        '--port',
+        '0',
+        '--policy',
+        policy,
+        '--',
+        process.execPath,
+        server,
+      ],
+      {
+        WRAPPED_SERVER_TOKEN: 'tok-1',
+      },
+    );
     await proxy.untilStderr(/inbox at/);
     const proxyStderr = await proxy.close();
-    expect(proxyStderr).toContain(`run \`loopgate login-url --data-dir ${proxyDir}\` in a terminal`);
+    expect(proxyStderr).toContain(
+      `run \`loopgate login-url --data-dir ${proxyDir}\` in a terminal`,
+    );
     expect(proxyStderr).not.toContain('token=');
     // The link is one command away for the human at a terminal.
     const link = await runCli(['login-url', '--data-dir', proxyDir]);
@@ -286,57 +412,108 @@ describe('sign-in links stay out of MCP hosts’ logs', { timeout: spawnsSeveral
   });
 });
 
-describe('loopgate proxy passes its environment to the server it wraps', { timeout: spawnsSeveral }, () => {
-  it('a wrapped server that needs a token gets it, and none of loopgate’s own settings', async () => {
-    const { server, policy } = writeServerThatNeedsAToken();
-    const proxy = await connectCli(['proxy', '--data-dir', tempDir(), '--port', '0', '--policy', policy, '--', process.execPath, server], {
-      WRAPPED_SERVER_TOKEN: 'ghp_from_the_host_config',
-      LOOPGATE_SIGNING_SECRET: 'a-signing-secret-the-wrapped-server-must-not-see',
+describe(
+  'loopgate proxy passes its environment to the server it wraps',
+  { timeout: spawnsSeveral },
+  () => {
+    it('a wrapped server that needs a token gets it, and none of loopgate’s own settings', async () => {
+      const { server, policy } = writeServerThatNeedsAToken();
+      const proxy = await connectCli(
+        [
+          'proxy',
+          '--data-dir',
+          tempDir(),
+          '--port',
+          '0',
+          '--policy',
+          policy,
+          '--',
+          process.execPath,
+          server,
+        ],
+        {
+          WRAPPED_SERVER_TOKEN: 'ghp_from_the_host_config',
+          LOOPGATE_SIGNING_SECRET: 'a-signing-secret-the-wrapped-server-must-not-see',
+        },
+      );
+      const shown = await proxy.call('show_environment');
+      expect(shown.isError, text(shown)).toBeFalsy();
+      expect(JSON.parse(text(shown))).toEqual({ token: 'ghp_from_the_host_config', loopgate: [] });
+      await proxy.close();
     });
-    const shown = await proxy.call('show_environment');
-    expect(shown.isError, text(shown)).toBeFalsy();
-    expect(JSON.parse(text(shown))).toEqual({ token: 'ghp_from_the_host_config', loopgate: [] });
-    await proxy.close();
-  });
-});
+  },
+);
 
-describe('the agent key never on the command line (--api-key-file, LOOPGATE_API_KEY)', { timeout: spawnsSeveral }, () => {
-  it('remote mode works with the key in a file or in the environment, and the process list does not show it', async () => {
-    const dataDir = await tempDataDir();
-    const server = await startServe(dataDir);
-    servers.push(server);
-    const key = (await runCli(['keys', 'create', '--name', 'quiet-agent', '--data-dir', dataDir])).stdout.trim();
-    const keyFile = join(tempDir(), 'agent-key');
-    writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
-    for (const [args, env] of [
-      [['--api-key-file', keyFile], {}],
-      [[], { LOOPGATE_API_KEY: key }],
-      [[], { LOOPGATE_API_KEY_FILE: keyFile }],
-    ] as [string[], Record<string, string>][]) {
-      const mcp = await connectCli(['mcp', '--server-url', server.url, ...args, '--data-dir', tempDir()], env);
-      // What every local user can read about the process.
-      expect(readFileSync(`/proc/${mcp.pid}/cmdline`, 'utf8')).not.toContain(key);
-      const created = await mcp.call('request_approval', { action_description: 'Rotate the key', action_details: {} });
-      expect(created.isError, text(created)).toBeFalsy();
-      const { pause_id } = created.structuredContent as { pause_id: string };
-      expect((await mcp.call('check_approval', { pause_id })).structuredContent).toMatchObject({ agent_id: 'quiet-agent', status: 'pending' });
-      await mcp.close();
-    }
-  });
+describe(
+  'the agent key never on the command line (--api-key-file, LOOPGATE_API_KEY)',
+  { timeout: spawnsSeveral },
+  () => {
+    it('remote mode works with the key in a file or in the environment, and the process list does not show it', async () => {
+      const dataDir = await tempDataDir();
+      const server = await startServe(dataDir);
+      servers.push(server);
+      const key = (
+        await runCli(['keys', 'create', '--name', 'quiet-agent', '--data-dir', dataDir])
+      ).stdout.trim();
+      const keyFile = join(tempDir(), 'agent-key');
+      writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+      for (const [args, env] of [
+        [['--api-key-file', keyFile], {}],
+        [[], { LOOPGATE_API_KEY: key }],
+        [[], { LOOPGATE_API_KEY_FILE: keyFile }],
+      ] as [string[], Record<string, string>][]) {
+        const mcp = await connectCli(
+          ['mcp', '--server-url', server.url, ...args, '--data-dir', tempDir()],
+          env,
+        );
+        // What every local user can read about the process.
+        expect(readFileSync(`/proc/${mcp.pid}/cmdline`, 'utf8')).not.toContain(key);
+        const created = await mcp.call('request_approval', {
+          action_description: 'Rotate the key',
+          action_details: {},
+        });
+        expect(created.isError, text(created)).toBeFalsy();
+        const { pause_id } = created.structuredContent as { pause_id: string };
+        expect((await mcp.call('check_approval', { pause_id })).structuredContent).toMatchObject({
+          agent_id: 'quiet-agent',
+          status: 'pending',
+        });
+        await mcp.close();
+      }
+    });
 
-  it('says which key file is missing, unreadable or empty', async () => {
-    const dir = tempDir();
-    const missing = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9', '--api-key-file', join(dir, 'nope')]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain(`E_CONFIG_API_KEY_FILE: --api-key-file ${join(dir, 'nope')}: could not read it (there is no such file)`);
-    writeFileSync(join(dir, 'empty'), ' \n');
-    const empty = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9'], { env: { LOOPGATE_API_KEY_FILE: join(dir, 'empty') } });
-    expect(empty.stderr).toContain(`E_CONFIG_API_KEY_FILE: --api-key-file ${join(dir, 'empty')} is empty`);
-    const folder = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9', '--api-key-file', dir]);
-    expect(folder.stderr).toMatch(/E_CONFIG_API_KEY_FILE: .*could not read it \(EISDIR/);
-    for (const r of [missing, empty, folder]) expect(r.stderr).not.toMatch(noStackTrace);
-  });
-});
+    it('says which key file is missing, unreadable or empty', async () => {
+      const dir = tempDir();
+      const missing = await runCli([
+        'mcp',
+        '--server-url',
+        'http://127.0.0.1:9',
+        '--api-key-file',
+        join(dir, 'nope'),
+      ]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(
+        `E_CONFIG_API_KEY_FILE: --api-key-file ${join(dir, 'nope')}: could not read it (there is no such file)`,
+      );
+      writeFileSync(join(dir, 'empty'), ' \n');
+      const empty = await runCli(['mcp', '--server-url', 'http://127.0.0.1:9'], {
+        env: { LOOPGATE_API_KEY_FILE: join(dir, 'empty') },
+      });
+      expect(empty.stderr).toContain(
+        `E_CONFIG_API_KEY_FILE: --api-key-file ${join(dir, 'empty')} is empty`,
+      );
+      const folder = await runCli([
+        'mcp',
+        '--server-url',
+        'http://127.0.0.1:9',
+        '--api-key-file',
+        dir,
+      ]);
+      expect(folder.stderr).toMatch(/E_CONFIG_API_KEY_FILE: .*could not read it \(EISDIR/);
+      for (const r of [missing, empty, folder]) expect(r.stderr).not.toMatch(noStackTrace);
+    });
+  },
+);
 
 describe('commands that read a data dir never create one', { timeout: spawnsSeveral }, () => {
   const readers = [
@@ -353,7 +530,9 @@ describe('commands that read a data dir never create one', { timeout: spawnsSeve
 
   it('say which folder they looked in and how to point at the right one', async () => {
     const missing = join(tempDir(), 'not-here');
-    const results = await Promise.all(readers.map((args) => runCli([...args, '--data-dir', missing], { input: '{}' })));
+    const results = await Promise.all(
+      readers.map((args) => runCli([...args, '--data-dir', missing], { input: '{}' })),
+    );
     for (const [i, r] of results.entries()) {
       expect(r.code, readers[i]!.join(' ')).toBe(1);
       expect(r.stderr).toContain(`E_CLI_DATA_DIR_MISSING: There is no folder ${missing}`);
@@ -376,9 +555,16 @@ describe('commands that read a data dir never create one', { timeout: spawnsSeve
     const dataDir = await tempDataDir();
     const server = await startServe(dataDir);
     servers.push(server);
-    const key = (await runCli(['keys', 'create', '--name', 'verify-agent', '--data-dir', dataDir])).stdout.trim();
-    const mcp = await connectCli(['mcp', '--server-url', server.url, '--data-dir', tempDir()], { LOOPGATE_API_KEY: key });
-    const created = await mcp.call('request_approval', { action_description: 'Ship it', action_details: {} });
+    const key = (
+      await runCli(['keys', 'create', '--name', 'verify-agent', '--data-dir', dataDir])
+    ).stdout.trim();
+    const mcp = await connectCli(['mcp', '--server-url', server.url, '--data-dir', tempDir()], {
+      LOOPGATE_API_KEY: key,
+    });
+    const created = await mcp.call('request_approval', {
+      action_description: 'Ship it',
+      action_details: {},
+    });
     const { pause_id } = created.structuredContent as { pause_id: string };
     const waiting = mcp.call('wait_for_approval', { pause_id, max_wait_seconds: 40 });
     expect(await decideWithSignInLink(server, pause_id, { decision: 'approved' })).toBe(200);
@@ -389,7 +575,10 @@ describe('commands that read a data dir never create one', { timeout: spawnsSeve
     const jwksFile = join(elsewhere, 'jwks.json');
     writeFileSync(jwksFile, await (await fetch(jwksUrl)).text());
     for (const jwks of [jwksUrl, jwksFile]) {
-      const verified = await runCli(['verify', '-', '--jwks', jwks], { input: JSON.stringify(result), cwd: elsewhere });
+      const verified = await runCli(['verify', '-', '--jwks', jwks], {
+        input: JSON.stringify(result),
+        cwd: elsewhere,
+      });
       expect(verified.code, verified.stderr).toBe(0);
       expect(verified.stdout).toMatch(/^VALID: approved by admin/);
     }
@@ -397,41 +586,68 @@ describe('commands that read a data dir never create one', { timeout: spawnsSeve
   });
 });
 
-describe('expected failures say what to do, without a stack trace', { timeout: spawnsSeveral }, () => {
-  it('a port in use: by this data dir’s server (a second npm start), another loopgate, another program', async () => {
-    const folder = tempDir();
-    const server = await startServe(await initDataDir(join(folder, '.loopgate')));
-    servers.push(server);
-    const port = new URL(server.url).port;
-    // What `npm start` runs, from the same folder, on the same port.
-    const again = await runCli(['serve'], { cwd: folder, env: { LOOPGATE_PORT: port } });
-    expect(again.code).toBe(1);
-    expect(again.stderr).toContain(`E_SERVER_PORT_IN_USE: loopgate already runs on this data dir at ${server.url}/`);
-    expect(again.stderr).toContain(`loopgate login-url --data-dir ${join(folder, '.loopgate')}`);
+describe(
+  'expected failures say what to do, without a stack trace',
+  { timeout: spawnsSeveral },
+  () => {
+    it('a port in use: by this data dir’s server (a second npm start), another loopgate, another program', async () => {
+      const folder = tempDir();
+      const server = await startServe(await initDataDir(join(folder, '.loopgate')));
+      servers.push(server);
+      const port = new URL(server.url).port;
+      // What `npm start` runs, from the same folder, on the same port.
+      const again = await runCli(['serve'], { cwd: folder, env: { LOOPGATE_PORT: port } });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(
+        `E_SERVER_PORT_IN_USE: loopgate already runs on this data dir at ${server.url}/`,
+      );
+      expect(again.stderr).toContain(`loopgate login-url --data-dir ${join(folder, '.loopgate')}`);
 
-    const other = await runCli(['serve', '--data-dir', await tempDataDir(), '--port', port]);
-    expect(other.stderr).toContain(`E_SERVER_PORT_IN_USE: Port ${port} on 127.0.0.1 is taken by another loopgate server`);
-    expect(other.stderr).toContain('--port');
+      const other = await runCli(['serve', '--data-dir', await tempDataDir(), '--port', port]);
+      expect(other.stderr).toContain(
+        `E_SERVER_PORT_IN_USE: Port ${port} on 127.0.0.1 is taken by another loopgate server`,
+      );
+      expect(other.stderr).toContain('--port');
 
-    const program: Server = createServer((socket) => socket.destroy());
-    await new Promise<void>((done) => program.listen(0, '127.0.0.1', done));
-    const programPort = String((program.address() as { port: number }).port);
-    const taken = await runCli(['serve', '--data-dir', await tempDataDir(), '--port', programPort]);
-    await new Promise((done) => program.close(done));
-    expect(taken.stderr).toContain(`E_SERVER_PORT_IN_USE: Port ${programPort} on 127.0.0.1 is taken by another program`);
-    for (const r of [again, other, taken]) expect(r.stderr).not.toMatch(noStackTrace);
-  });
+      const program: Server = createServer((socket) => socket.destroy());
+      await new Promise<void>((done) => program.listen(0, '127.0.0.1', done));
+      const programPort = String((program.address() as { port: number }).port);
+      const taken = await runCli([
+        'serve',
+        '--data-dir',
+        await tempDataDir(),
+        '--port',
+        programPort,
+      ]);
+      await new Promise((done) => program.close(done));
+      expect(taken.stderr).toContain(
+        `E_SERVER_PORT_IN_USE: Port ${programPort} on 127.0.0.1 is taken by another program`,
+      );
+      for (const r of [again, other, taken]) expect(r.stderr).not.toMatch(noStackTrace);
+    });
 
-  it('a missing file is named', async () => {
-    const dir = tempDir();
-    const receipt = await runCli(['verify', join(dir, 'result.json'), '--jwks', join(dir, 'jwks.json')]);
-    expect(receipt.code).toBe(1);
-    expect(receipt.stderr).toContain(`E_CLI_FILE_NOT_FOUND: Could not read ${join(dir, 'result.json')}`);
-    const jwks = await runCli(['verify', '-', '--jwks', join(dir, 'jwks.json')], { input: 'x.y.z' });
-    expect(jwks.stderr).toContain(`E_CLI_FILE_NOT_FOUND: --jwks ${join(dir, 'jwks.json')}: could not read it (there is no such file)`);
-    for (const r of [receipt, jwks]) expect(r.stderr).not.toMatch(noStackTrace);
-  });
-});
+    it('a missing file is named', async () => {
+      const dir = tempDir();
+      const receipt = await runCli([
+        'verify',
+        join(dir, 'result.json'),
+        '--jwks',
+        join(dir, 'jwks.json'),
+      ]);
+      expect(receipt.code).toBe(1);
+      expect(receipt.stderr).toContain(
+        `E_CLI_FILE_NOT_FOUND: Could not read ${join(dir, 'result.json')}`,
+      );
+      const jwks = await runCli(['verify', '-', '--jwks', join(dir, 'jwks.json')], {
+        input: 'x.y.z',
+      });
+      expect(jwks.stderr).toContain(
+        `E_CLI_FILE_NOT_FOUND: --jwks ${join(dir, 'jwks.json')}: could not read it (there is no such file)`,
+      );
+      for (const r of [receipt, jwks]) expect(r.stderr).not.toMatch(noStackTrace);
+    });
+  },
+);
 
 describe('loopgate --version and per-command help', { timeout: spawnsSeveral }, () => {
   it('lists each command’s flags and environment variables, from the config schema', async () => {
@@ -444,7 +660,9 @@ describe('loopgate --version and per-command help', { timeout: spawnsSeveral }, 
     expect(proxy.stdout).toMatch(/--api-key-file VALUE\s+LOOPGATE_API_KEY_FILE/);
     const keys = await runCli(['keys', '--help']);
     expect(keys.stdout).toMatch(/--name NAME/);
-    expect(keys.stdout).toMatch(/--data-dir VALUE\s+LOOPGATE_DATA_DIR\s+.*\(default \.\/\.loopgate\)/);
+    expect(keys.stdout).toMatch(
+      /--data-dir VALUE\s+LOOPGATE_DATA_DIR\s+.*\(default \.\/\.loopgate\)/,
+    );
     expect(keys.stdout).not.toMatch(/LOOPGATE_SLACK/);
 
     const unknown = await runCli(['help', 'launch']);
@@ -461,7 +679,10 @@ describe('a server restart under a waiting agent', { timeout: spawnsSeveral }, (
     const port = new URL(first.url).port;
     const mcp = await connectCli(['mcp', '--data-dir', dataDir]);
     await mcp.untilStderr(/using the loopgate server already running/);
-    const created = await mcp.call('request_approval', { action_description: 'Deploy', action_details: {} });
+    const created = await mcp.call('request_approval', {
+      action_description: 'Deploy',
+      action_details: {},
+    });
     const { pause_id } = created.structuredContent as { pause_id: string };
     const waiting = mcp.call('wait_for_approval', { pause_id, max_wait_seconds: 45 });
     await first.stop('SIGKILL');
@@ -510,7 +731,10 @@ describe('loopgate totp enroll', () => {
     const silent = await runCli(['totp', 'enroll', '--replace', '--data-dir', dataDir]);
     expect(silent.code).toBe(1);
     expect(silent.stderr).toContain('E_TOTP_CODE_MALFORMED');
-    const wrong = await runCliAnswering(['totp', 'enroll', '--replace', '--data-dir', dataDir], (out) => (uriIn(out) ? '000000' : null));
+    const wrong = await runCliAnswering(
+      ['totp', 'enroll', '--replace', '--data-dir', dataDir],
+      (out) => (uriIn(out) ? '000000' : null),
+    );
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('E_TOTP_CODE_INVALID');
     expect(await enrolments(dataDir)).toHaveLength(1);
@@ -518,20 +742,28 @@ describe('loopgate totp enroll', () => {
     // Lock it as ten wrong codes would, then replace with the right first code.
     const store = openSqliteStore(databasePath(dataDir));
     const admin = (await store.getOperatorByName('admin'))!;
-    await store.updateTotpState(admin.id, (row) => ({ state: { ...row.state, consecutiveFailures: 10, lockedAt: Date.now() }, result: null }));
+    await store.updateTotpState(admin.id, (row) => ({
+      state: { ...row.state, consecutiveFailures: 10, lockedAt: Date.now() },
+      result: null,
+    }));
     await store.close();
 
-    const replaced = await runCliAnswering(['totp', 'enroll', '--replace', '--data-dir', dataDir], (out) => {
-      const uri = uriIn(out);
-      return uri ? generateTotpCode({ secret: new URL(uri).searchParams.get('secret')! }) : null;
-    });
+    const replaced = await runCliAnswering(
+      ['totp', 'enroll', '--replace', '--data-dir', dataDir],
+      (out) => {
+        const uri = uriIn(out);
+        return uri ? generateTotpCode({ secret: new URL(uri).searchParams.get('secret')! }) : null;
+      },
+    );
     expect(replaced.code, replaced.stderr).toBe(0);
     expect(replaced.stderr).toContain('still locked');
     expect(await enrolments(dataDir)).toEqual([
       { operator: 'admin', replaced: false, via: 'cli' },
       { operator: 'admin', replaced: true, via: 'cli' },
     ]);
-    expect((await runCli(['operators', 'list', '--data-dir', dataDir])).stdout).toContain('totp (locked)');
+    expect((await runCli(['operators', 'list', '--data-dir', dataDir])).stdout).toContain(
+      'totp (locked)',
+    );
   }, 120_000);
 
   it('records an invite link and a login-url --enroll link as allowed to add a first factor, a plain link not', async () => {

@@ -10,7 +10,11 @@ import { generateTotpCode } from '../../src/gates/index.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
-type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+type ToolResult = {
+  isError?: boolean;
+  content: { type: string; text?: string }[];
+  structuredContent?: Record<string, unknown>;
+};
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const demoServer = join(repo, 'examples/demo-server/server.mjs');
@@ -52,12 +56,26 @@ rules:
     gate: otp_argument
 `;
 
-async function proxyClient(policy: string, command: string[], flags: string[] = []): Promise<Client> {
+async function proxyClient(
+  policy: string,
+  command: string[],
+  flags: string[] = [],
+): Promise<Client> {
   const client = new Client({ name: 'gateway-e2e', version: '1.0.0' });
   await client.connect(
     new StdioClientTransport({
       command: process.execPath,
-      args: [cliPath, 'proxy', '--data-dir', dataDir, '--policy', policy, ...flags, '--', ...command],
+      args: [
+        cliPath,
+        'proxy',
+        '--data-dir',
+        dataDir,
+        '--policy',
+        policy,
+        ...flags,
+        '--',
+        ...command,
+      ],
       cwd: repo,
       stderr: 'pipe',
     }),
@@ -103,7 +121,15 @@ describe('loopgate proxy in front of the demo server (the mcp-hitl demo)', () =>
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
     expect([...byName.keys()].sort()).toEqual(
-      ['cancel_approval', 'check_approval', 'get_color', 'get_weather', 'request_approval', 'verify_receipt', 'wait_for_approval'].sort(),
+      [
+        'cancel_approval',
+        'check_approval',
+        'get_color',
+        'get_weather',
+        'request_approval',
+        'verify_receipt',
+        'wait_for_approval',
+      ].sort(),
     );
     expect(byName.get('get_weather')?.description).toMatch(/\[loopgate\].*authenticator code/i);
     expect(byName.get('get_color')?.description).toMatch(/\[loopgate\]/);
@@ -116,7 +142,10 @@ describe('loopgate proxy in front of the demo server (the mcp-hitl demo)', () =>
     const held = await call(client, 'get_weather', { city: 'Paris' });
     expect(held.isError).toBe(true);
     expect(text(held)).toMatch(/APPROVAL REQUIRED.*wait_for_approval.*same arguments/s);
-    const { pause_id, approval_url } = held.structuredContent as { pause_id: string; approval_url: string };
+    const { pause_id, approval_url } = held.structuredContent as {
+      pause_id: string;
+      approval_url: string;
+    };
     expect(approval_url).toBe(`${serve.url}/approvals/${pause_id}`);
 
     // Asking again before the human decided points at the same request.
@@ -125,7 +154,11 @@ describe('loopgate proxy in front of the demo server (the mcp-hitl demo)', () =>
 
     const waiting = call(client, 'wait_for_approval', { pause_id, max_wait_seconds: 40 });
     await approveInBrowser(approval_url, generateTotpCode({ secret: totpSecret }));
-    expect((await waiting).structuredContent).toMatchObject({ status: 'responded', tool: 'get_weather', response: { decision: 'approved' } });
+    expect((await waiting).structuredContent).toMatchObject({
+      status: 'responded',
+      tool: 'get_weather',
+      response: { decision: 'approved' },
+    });
 
     const changed = await call(client, 'get_weather', { city: 'Berlin' });
     expect(changed.isError).toBe(true);
@@ -149,7 +182,9 @@ describe('loopgate proxy in front of a second server', () => {
       writeFileSync(join(dir, 'policy.yaml'), bankPolicy);
       const client = await proxyClient(join(dir, 'policy.yaml'), ['node', join(dir, 'bank.mjs')]);
 
-      expect(text(await call(client, 'transfer_funds', { amount: 50, to: 'alice' }))).toBe('sent 50 to alice, balance 9950');
+      expect(text(await call(client, 'transfer_funds', { amount: 50, to: 'alice' }))).toBe(
+        'sent 50 to alice, balance 9950',
+      );
       const big = await call(client, 'transfer_funds', { amount: 5000, to: 'mallory' });
       expect(big.isError).toBe(true);
       expect(text(await call(client, 'get_balance'))).toBe('balance 9950');
@@ -165,7 +200,10 @@ describe('loopgate proxy in front of a second server', () => {
       expect(noCode.isError).toBe(true);
       const wrong = await call(client, 'export_statement', { month: '2026-10', otp: '000000' });
       expect(text(wrong)).toMatch(/E_TOTP_CODE_INVALID/);
-      const good = await call(client, 'export_statement', { month: '2026-10', otp: generateTotpCode({ secret: totpSecret, now: Date.now() + 30_000 }) });
+      const good = await call(client, 'export_statement', {
+        month: '2026-10',
+        otp: generateTotpCode({ secret: totpSecret, now: Date.now() + 30_000 }),
+      });
       expect(text(good)).toBe('statement 2026-10');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -175,23 +213,41 @@ describe('loopgate proxy in front of a second server', () => {
 
 /** `loopgate keys create` on the test's data dir; returns the key. */
 async function createKey(name: string, scope?: 'agent' | 'gateway'): Promise<string> {
-  const created = await runCli(['keys', 'create', '--data-dir', dataDir, '--name', name, ...(scope ? ['--scope', scope] : [])]);
+  const created = await runCli([
+    'keys',
+    'create',
+    '--data-dir',
+    dataDir,
+    '--name',
+    name,
+    ...(scope ? ['--scope', scope] : []),
+  ]);
   expect(created.code, created.stderr).toBe(0);
   return created.stdout.trim();
 }
 
-async function postGateway(key: string, route: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> | null }> {
+async function postGateway(
+  key: string,
+  route: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> | null }> {
   const response = await fetch(`${serve.url}/v1/gateway/${route}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+  return {
+    status: response.status,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : null,
+  };
 }
 
 function receiptPayload(jws: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+  return JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8')) as Record<
+    string,
+    unknown
+  >;
 }
 
 describe('gateway keys and the gate the policy names', () => {
@@ -208,13 +264,21 @@ describe('gateway keys and the gate the policy names', () => {
       const answer = await postGateway(key, route, body);
       expect(answer.status, route).toBe(403);
       expect(answer.body, route).toMatchObject({ error: { code: 'E_AUTH_FORBIDDEN' } });
-      expect(String((answer.body!.error as { message: string }).message)).toMatch(/--scope gateway/);
+      expect(String((answer.body!.error as { message: string }).message)).toMatch(
+        /--scope gateway/,
+      );
     }
     // Nothing was created for that agent.
-    const listed = await fetch(`${serve.url}/v1/approvals?status=pending`, { headers: { authorization: `Bearer ${key}` } });
+    const listed = await fetch(`${serve.url}/v1/approvals?status=pending`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     expect(((await listed.json()) as { items: unknown[] }).items).toEqual([]);
 
-    const remote = await proxyClient(demoPolicy, ['node', demoServer], ['--server-url', serve.url, '--api-key', key]);
+    const remote = await proxyClient(
+      demoPolicy,
+      ['node', demoServer],
+      ['--server-url', serve.url, '--api-key', key],
+    );
     const refused = await call_(remote, 'get_weather', { city: 'Oslo' });
     expect(refused.isError).toBe(true);
     expect(text(refused)).toMatch(/E_AUTH_FORBIDDEN/);
@@ -225,14 +289,21 @@ describe('gateway keys and the gate the policy names', () => {
     const key = await createKey(agent, 'gateway');
     const args = { city: 'Rome' };
     // The key holder pre-creates the exact call the proxy will make, under a gate of its choosing.
-    const planted = await postGateway(key, 'approvals', { tool: 'get_weather', arguments: args, gate: { type: 'approve' }, timeout_minutes: 10 });
+    const planted = await postGateway(key, 'approvals', {
+      tool: 'get_weather',
+      arguments: args,
+      gate: { type: 'approve' },
+      timeout_minutes: 10,
+    });
     expect(planted.status).toBe(201);
     const plantedId = planted.body!.pause_id as string;
     // A human approves it with one click (the approve gate asks for no code).
     await approveInBrowser(planted.body!.approval_url as string);
 
     // The receipt says which gate the decision was made under.
-    const read = await fetch(`${serve.url}/v1/approvals/${plantedId}`, { headers: { authorization: `Bearer ${key}` } });
+    const read = await fetch(`${serve.url}/v1/approvals/${plantedId}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     const view = (await read.json()) as { receipt: string };
     expect(receiptPayload(view.receipt).gate).toEqual({ type: 'approve' });
 
@@ -246,10 +317,20 @@ describe('gateway keys and the gate the policy names', () => {
     expect(asked.gate).toEqual({ type: 'totp' });
 
     // Consuming with the policy's gate finds nothing; the planted approval is still unused.
-    const consumed = await postGateway(key, 'consume', { tool: 'get_weather', arguments: args, gate: { type: 'totp' } });
+    const consumed = await postGateway(key, 'consume', {
+      tool: 'get_weather',
+      arguments: args,
+      gate: { type: 'totp' },
+    });
     expect(consumed).toEqual({ status: 200, body: { consumed: null } });
-    const quorum = { type: 'quorum', quorum: { n: 2, approvers: ['admin', 'cto'], stepUp: 'none' } };
-    expect((await postGateway(key, 'consume', { tool: 'get_weather', arguments: args, gate: quorum })).body).toEqual({ consumed: null });
+    const quorum = {
+      type: 'quorum',
+      quorum: { n: 2, approvers: ['admin', 'cto'], stepUp: 'none' },
+    };
+    expect(
+      (await postGateway(key, 'consume', { tool: 'get_weather', arguments: args, gate: quorum }))
+        .body,
+    ).toEqual({ consumed: null });
 
     // And the proxy still holds the call back.
     const again = await call_(client, 'get_weather', args);
@@ -273,7 +354,9 @@ describe('otp arguments are checked against the configured operator, throttled p
 
   /** A code that none of the RFC 6238 window's steps (now ±1) would accept for `secret`. */
   function wrongCodeFor(secret: string): string {
-    const window = [-30_000, 0, 30_000].map((d) => generateTotpCode({ secret, now: Date.now() + d }));
+    const window = [-30_000, 0, 30_000].map((d) =>
+      generateTotpCode({ secret, now: Date.now() + d }),
+    );
     return ['000000', '111111', '222222', '333333'].find((c) => !window.includes(c))!;
   }
 
@@ -287,22 +370,42 @@ describe('otp arguments are checked against the configured operator, throttled p
       const dave = await inviteWithTotp('dave');
 
       // Running-server mode (the proxy finds the server on the data dir).
-      const local = await proxyClient(join(dir, 'policy.yaml'), bank, ['--agent-name', 'otp-carol', '--otp-operator', 'carol']);
+      const local = await proxyClient(join(dir, 'policy.yaml'), bank, [
+        '--agent-name',
+        'otp-carol',
+        '--otp-operator',
+        'carol',
+      ]);
       const adminCode = generateTotpCode({ secret: totpSecret });
       const carolCode = generateTotpCode({ secret: carol.secret });
       if (adminCode !== carolCode) {
-        expect(text(await call_(local, 'export_statement', { month: '2026-08', otp: adminCode }))).toMatch(/E_TOTP_CODE_INVALID/);
+        expect(
+          text(await call_(local, 'export_statement', { month: '2026-08', otp: adminCode })),
+        ).toMatch(/E_TOTP_CODE_INVALID/);
       }
-      expect(text(await call_(local, 'export_statement', { month: '2026-08', otp: carolCode }))).toBe('statement 2026-08');
+      expect(
+        text(await call_(local, 'export_statement', { month: '2026-08', otp: carolCode })),
+      ).toBe('statement 2026-08');
 
       // Remote mode (--server-url with a gateway key).
       const remoteKey = await createKey('otp-dave', 'gateway');
-      const remote = await proxyClient(join(dir, 'policy.yaml'), bank, ['--server-url', serve.url, '--api-key', remoteKey, '--otp-operator', 'dave']);
+      const remote = await proxyClient(join(dir, 'policy.yaml'), bank, [
+        '--server-url',
+        serve.url,
+        '--api-key',
+        remoteKey,
+        '--otp-operator',
+        'dave',
+      ]);
       const daveCode = generateTotpCode({ secret: dave.secret });
       if (adminCode !== daveCode) {
-        expect(text(await call_(remote, 'export_statement', { month: '2026-09', otp: adminCode }))).toMatch(/E_TOTP_CODE_INVALID/);
+        expect(
+          text(await call_(remote, 'export_statement', { month: '2026-09', otp: adminCode })),
+        ).toMatch(/E_TOTP_CODE_INVALID/);
       }
-      expect(text(await call_(remote, 'export_statement', { month: '2026-09', otp: daveCode }))).toBe('statement 2026-09');
+      expect(
+        text(await call_(remote, 'export_statement', { month: '2026-09', otp: daveCode })),
+      ).toBe('statement 2026-09');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -316,20 +419,33 @@ describe('otp arguments are checked against the configured operator, throttled p
       const bob = await inviteWithTotp('bob');
 
       // bob's request is pending under the TOTP step-up (demo policy: get_weather needs totp).
-      const demo = await proxyClient(demoPolicy, ['node', demoServer], ['--agent-name', 'otp-guesser']);
+      const demo = await proxyClient(
+        demoPolicy,
+        ['node', demoServer],
+        ['--agent-name', 'otp-guesser'],
+      );
       const held = await call_(demo, 'get_weather', { city: 'Lima' });
       const { pause_id } = held.structuredContent as { pause_id: string };
 
       // An agent guesses bob's code through the proxy: 10 wrong codes, then the key is throttled.
-      const guessing = await proxyClient(join(dir, 'policy.yaml'), ['node', join(dir, 'bank.mjs')], ['--agent-name', 'otp-guesser', '--otp-operator', 'bob']);
+      const guessing = await proxyClient(
+        join(dir, 'policy.yaml'),
+        ['node', join(dir, 'bank.mjs')],
+        ['--agent-name', 'otp-guesser', '--otp-operator', 'bob'],
+      );
       const wrong = wrongCodeFor(bob.secret);
       const answers: string[] = [];
-      for (let i = 0; i < 11; i++) answers.push(text(await call_(guessing, 'export_statement', { month: '2026-11', otp: wrong })));
+      for (let i = 0; i < 11; i++)
+        answers.push(
+          text(await call_(guessing, 'export_statement', { month: '2026-11', otp: wrong })),
+        );
       for (const answer of answers.slice(0, 10)) expect(answer).toMatch(/E_TOTP_CODE_INVALID/);
       expect(answers[10]).toMatch(/E_GATEWAY_OTP_THROTTLED/);
       // Not even the right code is checked for this key now.
       const right = generateTotpCode({ secret: bob.secret });
-      expect(text(await call_(guessing, 'export_statement', { month: '2026-11', otp: right }))).toMatch(/E_GATEWAY_OTP_THROTTLED/);
+      expect(
+        text(await call_(guessing, 'export_statement', { month: '2026-11', otp: right })),
+      ).toMatch(/E_GATEWAY_OTP_THROTTLED/);
 
       // bob's authenticator is not locked, and the request is still there for him to approve.
       const operators = await runCli(['operators', 'list', '--data-dir', dataDir]);
@@ -365,15 +481,30 @@ describe('failing closed, and the audit log', () => {
     const intact = await runCli(['audit', 'verify', '--data-dir', dataDir]);
     expect(intact.code, intact.stderr).toBe(0);
     expect(intact.stdout).toMatch(/INTACT: \d+ audit entries/);
-    const exported = (await runCli(['audit', 'export', '--data-dir', dataDir])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const exported = (await runCli(['audit', 'export', '--data-dir', dataDir])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     const types = exported.map((e) => e.type);
-    for (const type of ['approval.created', 'gate.totp.accepted', 'gate.otp_argument.refused', 'approval.decided', 'approval.consumed', 'gateway.forwarded']) {
+    for (const type of [
+      'approval.created',
+      'gate.totp.accepted',
+      'gate.otp_argument.refused',
+      'approval.decided',
+      'approval.consumed',
+      'gateway.forwarded',
+    ]) {
       expect(types).toContain(type);
     }
 
     const db = new Database(join(dataDir, 'loopgate.db'));
-    const row = db.prepare("SELECT seq, data FROM audit_log WHERE type = 'approval.decided' LIMIT 1").get() as { seq: number; data: string };
-    db.prepare('UPDATE audit_log SET data = ? WHERE seq = ?').run(row.data.replace('approved', 'rejected'), row.seq);
+    const row = db
+      .prepare("SELECT seq, data FROM audit_log WHERE type = 'approval.decided' LIMIT 1")
+      .get() as { seq: number; data: string };
+    db.prepare('UPDATE audit_log SET data = ? WHERE seq = ?').run(
+      row.data.replace('approved', 'rejected'),
+      row.seq,
+    );
     db.close();
     const edited = await runCli(['audit', 'verify', '--data-dir', dataDir]);
     expect(edited.code).not.toBe(0);

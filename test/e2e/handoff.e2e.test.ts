@@ -9,11 +9,18 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CdpConnection } from '../../src/handoff/cdpConnection.js';
 import { resolveCdpTarget } from '../../src/handoff/resolveCdpTarget.js';
-import { launchCdpChromium, type CdpChromium } from '../../src/handoff/testing/launchCdpChromium.js';
+import {
+  launchCdpChromium,
+  type CdpChromium,
+} from '../../src/handoff/testing/launchCdpChromium.js';
 import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
-type ToolResult = { isError?: boolean; content: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+type ToolResult = {
+  isError?: boolean;
+  content: { type: string; text?: string }[];
+  structuredContent?: Record<string, unknown>;
+};
 
 // The agent's site: an OTP form at a known place, and a page that opens a popup (an OAuth
 // window) with its own code field, which closes itself once submitted.
@@ -47,7 +54,10 @@ beforeAll(async () => {
       req.on('end', () => {
         const form = new URLSearchParams(body);
         submissions.push({ path: req.url ?? '', value: form.get('otp') ?? form.get('code') ?? '' });
-        const close = req.url === '/popup-submit' ? '<script>setTimeout(() => window.close(), 200)</script>' : '';
+        const close =
+          req.url === '/popup-submit'
+            ? '<script>setTimeout(() => window.close(), 200)</script>'
+            : '';
         res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>signed in</p>${close}`);
       });
       return;
@@ -57,7 +67,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
   siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-  [agentBrowser, human] = await Promise.all([launchCdpChromium(`${siteOrigin}/login`), launchTestBrowser()]);
+  [agentBrowser, human] = await Promise.all([
+    launchCdpChromium(`${siteOrigin}/login`),
+    launchTestBrowser(),
+  ]);
 });
 
 afterAll(async () => {
@@ -74,7 +87,9 @@ function tempDir(): string {
 }
 
 /** `loopgate mcp …` over stdio with the v1 client; every stderr line (debug logs included) is kept. */
-async function startMcp(args: string[]): Promise<{ client: Client; logs: () => string; close: () => Promise<void> }> {
+async function startMcp(
+  args: string[],
+): Promise<{ client: Client; logs: () => string; close: () => Promise<void> }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [cliPath, 'mcp', ...args],
@@ -98,7 +113,10 @@ async function showAgentPage(path: string): Promise<string> {
   const target = await resolveCdpTarget(agentBrowser.httpUrl);
   const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
   try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', { targetId: target.targetId, flatten: true })) as { sessionId: string };
+    const { sessionId } = (await conn.send('Target.attachToTarget', {
+      targetId: target.targetId,
+      flatten: true,
+    })) as { sessionId: string };
     await conn.send('Page.enable', {}, sessionId);
     await conn.send('Page.navigate', { url: `${siteOrigin}${path}` }, sessionId);
     await new Promise((r) => setTimeout(r, 500));
@@ -109,7 +127,11 @@ async function showAgentPage(path: string): Promise<string> {
   return target.targetId;
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -118,10 +140,16 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 }
 
 /** Opens the session URL in the human's Chromium and waits until the first frame is drawn. */
-async function openViewer(sessionUrl: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
+async function openViewer(
+  sessionUrl: string,
+  viewport = { width: 1280, height: 800 },
+): Promise<Page> {
   const page = await human.browser.newPage({ viewport });
   await page.goto(sessionUrl);
-  await waitFor('keys confirmed in the viewer', async () => (await page.textContent('#encryption')) === 'End-to-end encrypted');
+  await waitFor(
+    'keys confirmed in the viewer',
+    async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
+  );
   await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
   return page;
 }
@@ -139,7 +167,8 @@ const structured = <T>(r: ToolResult) => r.structuredContent as T;
 
 describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums', () => {
   let mcp: Awaited<ReturnType<typeof startMcp>>;
-  const call = (name: string, args: Record<string, unknown>) => mcp.client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+  const call = (name: string, args: Record<string, unknown>) =>
+    mcp.client.callTool({ name, arguments: args }) as Promise<ToolResult>;
   const secrets: string[] = [];
 
   beforeAll(async () => {
@@ -152,15 +181,29 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
   it('lists the four handoff tools; authloop_handoff points 60 s clients to the pair', async () => {
     const { tools } = await mcp.client.listTools();
     const names = tools.map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['browser_handoff', 'wait_for_handoff', 'cancel_handoff', 'authloop_handoff']));
-    expect(tools.find((t) => t.name === 'authloop_handoff')!.description).toMatch(/60 s.*browser_handoff \+ wait_for_handoff/);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'browser_handoff',
+        'wait_for_handoff',
+        'cancel_handoff',
+        'authloop_handoff',
+      ]),
+    );
+    expect(tools.find((t) => t.name === 'authloop_handoff')!.description).toMatch(
+      /60 s.*browser_handoff \+ wait_for_handoff/,
+    );
   });
 
   it('the human types the OTP, presses Enter and Done: the site gets exactly that code and wait_for_handoff says resolved', async () => {
     await showAgentPage('/login');
-    const started = await call('browser_handoff', { service: 'Test Bank', context: { url: `${siteOrigin}/login`, blocker_type: 'otp', hint: 'SMS code' } });
+    const started = await call('browser_handoff', {
+      service: 'Test Bank',
+      context: { url: `${siteOrigin}/login`, blocker_type: 'otp', hint: 'SMS code' },
+    });
     expect(started.isError, started.content[0]?.text).toBeFalsy();
-    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(
+      started,
+    );
     expect(session_url).toMatch(/\/handoff\/ho_[\w-]+\?t=[\w-]{43}#k=[\w-]{43}$/);
     secrets.push(session_url.split('#k=')[1]!, new URL(session_url).searchParams.get('t')!);
 
@@ -180,7 +223,11 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
     await page.click('#done');
     const done = await second;
     expect(done.isError).toBeFalsy();
-    expect(structured(done)).toMatchObject({ session_id, status: 'resolved', viewer_connected: false });
+    expect(structured(done)).toMatchObject({
+      session_id,
+      status: 'resolved',
+      viewer_connected: false,
+    });
     expect(done.content[0]?.text).toMatch(/RESOLVED/);
     await page.close();
   });
@@ -188,7 +235,9 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
   it('Cancel in the viewer → cancelled', async () => {
     await showAgentPage('/login');
     const started = await call('browser_handoff', { service: 'Test Bank' });
-    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(
+      started,
+    );
     const page = await openViewer(session_url, { width: 390, height: 844 });
     const waiting = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
     await page.click('#cancel');
@@ -201,13 +250,19 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
 
   it('runs several sessions at once; cancel_handoff ends one, its viewer is told, the other goes on', async () => {
     await showAgentPage('/login');
-    const a = structured<{ session_id: string; session_url: string }>(await call('browser_handoff', { service: 'A' }));
-    const b = structured<{ session_id: string; session_url: string }>(await call('browser_handoff', { service: 'B' }));
+    const a = structured<{ session_id: string; session_url: string }>(
+      await call('browser_handoff', { service: 'A' }),
+    );
+    const b = structured<{ session_id: string; session_url: string }>(
+      await call('browser_handoff', { service: 'B' }),
+    );
     expect(a.session_id).not.toBe(b.session_id);
     const page = await openViewer(a.session_url);
     const cancelled = await call('cancel_handoff', { session_id: a.session_id });
     expect(structured(cancelled)).toMatchObject({ status: 'cancelled' });
-    await waitFor('the viewer to show the end', async () => /Cancelled|ended/.test((await page.textContent('#message')) ?? ''));
+    await waitFor('the viewer to show the end', async () =>
+      /Cancelled|ended/.test((await page.textContent('#message')) ?? ''),
+    );
     expect(await page.isDisabled('#done')).toBe(true);
     const again = await call('cancel_handoff', { session_id: a.session_id });
     expect(again.isError).toBe(true);
@@ -230,8 +285,14 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
 
   it('follows a popup the page opens, streams it, and returns to the opener when it closes', async () => {
     await showAgentPage('/opener');
-    const started = await call('browser_handoff', { service: 'Provider', cdp_url: agentBrowser.browserWsUrl, context: { url: `${siteOrigin}/opener` } });
-    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    const started = await call('browser_handoff', {
+      service: 'Provider',
+      cdp_url: agentBrowser.browserWsUrl,
+      context: { url: `${siteOrigin}/opener` },
+    });
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(
+      started,
+    );
     const page = await openViewer(session_url);
     await clickAt(page, 200, 130);
     await waitFor('the popup streamed', async () => (await page.title()) === 'loopgate · popup');
@@ -240,7 +301,10 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
     await page.keyboard.press('Enter');
     await waitFor('the popup’s form submission', () => submissions.length > 0);
     expect(submissions).toEqual([{ path: '/popup-submit', value: '777111' }]);
-    await waitFor('back on the opener', async () => (await page.title()) === 'loopgate · live handoff');
+    await waitFor(
+      'back on the opener',
+      async () => (await page.title()) === 'loopgate · live handoff',
+    );
     const waiting = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
     await page.click('#done');
     expect(structured(await waiting)).toMatchObject({ status: 'resolved' });
@@ -253,7 +317,10 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
     let opened: Promise<Page> | undefined;
     let clicked: Promise<Page> | undefined;
     const result = (await mcp.client.callTool(
-      { name: 'authloop_handoff', arguments: { service: 'Test Bank', context: { blocker_type: 'otp' } } },
+      {
+        name: 'authloop_handoff',
+        arguments: { service: 'Test Bank', context: { blocker_type: 'otp' } },
+      },
       undefined,
       {
         timeout: 60_000,
@@ -276,7 +343,9 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
     const out = structured<{ session_url: string; status: string }>(result);
     expect(out.status).toBe('resolved');
     expect(progress[0]).toContain(out.session_url);
-    expect(progress.some((m) => m.includes('The human is connected') && m.includes(out.session_url))).toBe(true);
+    expect(
+      progress.some((m) => m.includes('The human is connected') && m.includes(out.session_url)),
+    ).toBe(true);
     secrets.push(out.session_url.split('#k=')[1]!);
     await (await clicked!).close();
   });
@@ -284,8 +353,13 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
   it('the browser goes away mid-handoff → error', async () => {
     const doomed = await launchCdpChromium(`${siteOrigin}/login`);
     try {
-      const started = await call('browser_handoff', { service: 'Test Bank', cdp_url: doomed.browserWsUrl });
-      const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+      const started = await call('browser_handoff', {
+        service: 'Test Bank',
+        cdp_url: doomed.browserWsUrl,
+      });
+      const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(
+        started,
+      );
       const page = await openViewer(session_url);
       const waiting = call('wait_for_handoff', { session_id, max_wait_seconds: 40 });
       await doomed.close();
@@ -319,7 +393,8 @@ describe('loopgate mcp (embedded server) with the v1 client, two real Chromiums'
 describe('loopgate mcp --server-url (remote relay) with the v1 client', () => {
   let server: ServeProcess;
   let mcp: Awaited<ReturnType<typeof startMcp>>;
-  const call = (name: string, args: Record<string, unknown>) => mcp.client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+  const call = (name: string, args: Record<string, unknown>) =>
+    mcp.client.callTool({ name, arguments: args }) as Promise<ToolResult>;
 
   beforeAll(async () => {
     const dataDir = tempDir();
@@ -335,9 +410,14 @@ describe('loopgate mcp --server-url (remote relay) with the v1 client', () => {
 
   it('OTP typed in the viewer reaches the page; Done → resolved; the server never sees k or the code', async () => {
     await showAgentPage('/login');
-    const started = await call('browser_handoff', { service: 'Remote Bank', context: { url: `${siteOrigin}/login` } });
+    const started = await call('browser_handoff', {
+      service: 'Remote Bank',
+      context: { url: `${siteOrigin}/login` },
+    });
     expect(started.isError, started.content[0]?.text).toBeFalsy();
-    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(started);
+    const { session_id, session_url } = structured<{ session_id: string; session_url: string }>(
+      started,
+    );
     expect(session_url.startsWith(`${server.url}/handoff/${session_id}?t=`)).toBe(true);
     const page = await openViewer(session_url, { width: 390, height: 844 });
     await page.locator('#keyboard').focus();

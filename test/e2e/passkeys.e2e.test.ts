@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, CDPSession, Page, Request as PlaywrightRequest, Route } from 'playwright-core';
+import type {
+  BrowserContext,
+  CDPSession,
+  Page,
+  Request as PlaywrightRequest,
+  Route,
+} from 'playwright-core';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/cli/startServer.js';
@@ -53,7 +59,10 @@ async function createGatedRequest(gate: GateSpec, description: string) {
 function captureDecisionBody(pauseId: string): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
     const onRequest = (request: PlaywrightRequest) => {
-      if (request.method() === 'POST' && request.url().endsWith(`/v1/approvals/${pauseId}/decision`)) {
+      if (
+        request.method() === 'POST' &&
+        request.url().endsWith(`/v1/approvals/${pauseId}/decision`)
+      ) {
         page.off('request', onRequest);
         resolve(request.postDataJSON() as Record<string, unknown>);
       }
@@ -72,14 +81,22 @@ async function substituteAssertion(pauseId: string, assertion: unknown): Promise
 }
 
 async function credentialsOnAuthenticator(): Promise<{ signCount: number }[]> {
-  const { credentials } = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })) as { credentials: { signCount: number }[] };
+  const { credentials } = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })) as {
+    credentials: { signCount: number }[];
+  };
   return credentials;
 }
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'loopgate-passkeys-'));
   const port = await freePort();
-  const config = configSchema.parse({ dataDir, host: '127.0.0.1', port, publicUrl: `http://localhost:${port}`, logLevel: 'silent' });
+  const config = configSchema.parse({
+    dataDir,
+    host: '127.0.0.1',
+    port,
+    publicUrl: `http://localhost:${port}`,
+    logLevel: 'silent',
+  });
   server = await startServer(config, pino({ level: 'silent' }));
   admin = (await server.store.getOperatorByName('admin'))!;
   browser = await launchTestBrowser();
@@ -98,7 +115,10 @@ beforeAll(async () => {
     },
   })) as { authenticatorId: string });
   // The admin's own enrolment link: a first factor may be added only from such a session.
-  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now(), { source: 'enroll' }));
+  await signInWithLink(
+    page,
+    await createLoginUrl(server.store, admin, server.url, Date.now(), { source: 'enroll' }),
+  );
   await page.goto(`${server.url}/`);
 });
 
@@ -122,7 +142,9 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     expect(stored.map((c) => c.name)).toEqual(['Test phone']);
     expect(await credentialsOnAuthenticator()).toHaveLength(1);
     // A phone-sized page does not scroll sideways.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+      390,
+    );
     await page.locator('#factor-notice').getByText('A passkey “Test phone” was added on').waitFor();
   });
 
@@ -131,7 +153,10 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     const thief = await stolen.newPage();
     await signInWithLink(thief, await createLoginUrl(server.store, admin, server.url, Date.now()));
     // The operator's inbox tells of the passkey added above.
-    await thief.locator('#factor-notice').getByText('A passkey “Test phone” was added on').waitFor();
+    await thief
+      .locator('#factor-notice')
+      .getByText('A passkey “Test phone” was added on')
+      .waitFor();
     await thief.goto(`${server.url}/settings`);
     await thief.getByLabel('Passkey name').fill('Not mine');
     await thief.getByRole('button', { name: 'Add a passkey' }).click();
@@ -139,7 +164,9 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     // Only a passkey can confirm (the operator has no authenticator app), and this browser
     // holds none of the operator's passkeys: the thief can only cancel.
     expect(await thief.getByRole('button', { name: 'Use a passkey' }).isVisible()).toBe(true);
-    expect(await thief.getByLabel('Code from your current authenticator app').isVisible()).toBe(false);
+    expect(await thief.getByLabel('Code from your current authenticator app').isVisible()).toBe(
+      false,
+    );
     await thief.getByRole('button', { name: 'Cancel' }).click();
     await thief.getByRole('heading', { name: 'Confirm it’s you' }).waitFor({ state: 'hidden' });
     // Going around the page to the API is refused as well.
@@ -153,7 +180,9 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
       }
     })()`);
     expect(refused).toBe('E_FACTOR_PROOF_REQUIRED');
-    expect((await server.store.listWebAuthnCredentials(admin.id)).map((c) => c.name)).toEqual(['Test phone']);
+    expect((await server.store.listWebAuthnCredentials(admin.id)).map((c) => c.name)).toEqual([
+      'Test phone',
+    ]);
     await stolen.close();
   });
 
@@ -174,7 +203,9 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     expect(record.response?.decision).toBe('approved');
     expect(record.response?.responder).toBe('admin');
     const entries = await server.store.listAuditEntries();
-    expect(entries.filter((e) => e.type === 'gate.webauthn.accepted').map((e) => e.requestId)).toEqual([id]);
+    expect(
+      entries.filter((e) => e.type === 'gate.webauthn.accepted').map((e) => e.requestId),
+    ).toEqual([id]);
     expect((await server.store.listWebAuthnCredentials(admin.id))[0]?.lastUsedAt).not.toBeNull();
   });
 
@@ -187,7 +218,9 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await page.unroute(`**/v1/approvals/${id}/decision`);
 
     expect((await server.service.getApproval(id)).status).toBe('pending');
-    const refused = (await server.store.listAuditEntries()).filter((e) => e.type === 'gate.webauthn.refused' && e.requestId === id);
+    const refused = (await server.store.listAuditEntries()).filter(
+      (e) => e.type === 'gate.webauthn.refused' && e.requestId === id,
+    );
     expect(refused.map((e) => e.data['code'])).toEqual(['E_WEBAUTHN_CHALLENGE_INVALID']);
 
     // The request is still there to decide, and the passkey still works for it.
@@ -197,7 +230,10 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
 
   it("refuses request A's assertion on request B, and A can still be approved", async () => {
     const a = await createGatedRequest({ type: 'webauthn' }, 'Harmless: rotate the staging logs');
-    const b = await createGatedRequest({ type: 'webauthn' }, 'Dangerous: drop the production database');
+    const b = await createGatedRequest(
+      { type: 'webauthn' },
+      'Dangerous: drop the production database',
+    );
 
     // A's assertion is made on A's page but held back before it reaches the server …
     await page.goto(`${server.url}/approvals/${a}`);
@@ -214,10 +250,15 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await page.goto(`${server.url}/approvals/${b}`);
     await substituteAssertion(b, assertionForA);
     await page.getByRole('button', { name: 'Approve' }).click();
-    await page.getByRole('alert').filter({ hasText: `was made for request ${a}, not ${b}` }).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: `was made for request ${a}, not ${b}` })
+      .waitFor();
     await page.unroute(`**/v1/approvals/${b}/decision`);
     expect((await server.service.getApproval(b)).status).toBe('pending');
-    const refused = (await server.store.listAuditEntries()).filter((e) => e.type === 'gate.webauthn.refused' && e.requestId === b);
+    const refused = (await server.store.listAuditEntries()).filter(
+      (e) => e.type === 'gate.webauthn.refused' && e.requestId === b,
+    );
     expect(refused.map((e) => e.data['reason'])).toEqual(['challenge_other_request']);
 
     await page.goto(`${server.url}/approvals/${a}`);
@@ -228,8 +269,16 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
   });
 
   it('shows quorum progress and keeps the request pending after one passkey approval', async () => {
-    await server.store.ensureOperator({ id: 'op_bob', name: 'bob', role: 'approver', now: Date.now() });
-    const id = await createGatedRequest({ type: 'quorum', quorum: { n: 2, approvers: ['admin', 'bob'], stepUp: 'webauthn' } }, 'Wire $50,000 to ACME');
+    await server.store.ensureOperator({
+      id: 'op_bob',
+      name: 'bob',
+      role: 'approver',
+      now: Date.now(),
+    });
+    const id = await createGatedRequest(
+      { type: 'quorum', quorum: { n: 2, approvers: ['admin', 'bob'], stepUp: 'webauthn' } },
+      'Wire $50,000 to ACME',
+    );
     await page.goto(`${server.url}/approvals/${id}`);
     await page.getByText('0 of 2 approvals').waitFor();
     await page.getByText('Needs 2 of: admin, bob, each with a passkey.').waitFor();
@@ -244,13 +293,26 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
 
   it('refuses a passkey whose sign counter went backwards, and flags it on the settings page', async () => {
     const { credentials } = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })) as {
-      credentials: { credentialId: string; isResidentCredential: boolean; rpId: string; privateKey: string; userHandle: string; signCount: number }[];
+      credentials: {
+        credentialId: string;
+        isResidentCredential: boolean;
+        rpId: string;
+        privateKey: string;
+        userHandle: string;
+        signCount: number;
+      }[];
     };
     const original = credentials[0]!;
     expect(original.signCount).toBeGreaterThan(1);
     // A clone of the authenticator: same key, but its counter is behind the one the server saw.
-    await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: original.credentialId });
-    await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...original, signCount: 0 } });
+    await cdp.send('WebAuthn.removeCredential', {
+      authenticatorId,
+      credentialId: original.credentialId,
+    });
+    await cdp.send('WebAuthn.addCredential', {
+      authenticatorId,
+      credential: { ...original, signCount: 0 },
+    });
 
     const id = await createGatedRequest({ type: 'webauthn' }, 'Transfer $1 to ACME');
     await page.goto(`${server.url}/approvals/${id}`);
@@ -258,7 +320,9 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     await page.getByRole('alert').filter({ hasText: 'may have been cloned' }).waitFor();
     expect((await server.service.getApproval(id)).status).toBe('pending');
     const entries = await server.store.listAuditEntries();
-    expect(entries.filter((e) => e.type === 'gate.webauthn.counter_regressed').map((e) => e.requestId)).toEqual([id]);
+    expect(
+      entries.filter((e) => e.type === 'gate.webauthn.counter_regressed').map((e) => e.requestId),
+    ).toEqual([id]);
 
     await page.goto(`${server.url}/settings`);
     await page.locator('#passkey-list').getByText('Flagged').waitFor();
@@ -271,16 +335,27 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     const other = await byIp.newPage();
     const ipBase = `http://127.0.0.1:${server.port}`;
     // The only passkey is flagged by now, so this is a first factor again: an --enroll link.
-    await signInWithLink(other, await createLoginUrl(server.store, admin, ipBase, Date.now(), { source: 'enroll' }));
+    await signInWithLink(
+      other,
+      await createLoginUrl(server.store, admin, ipBase, Date.now(), { source: 'enroll' }),
+    );
     await other.goto(`${ipBase}/settings`);
     await other.getByRole('button', { name: 'Add a passkey' }).click();
-    await other.getByRole('alert').filter({ hasText: `Passkeys here belong to localhost, not 127.0.0.1: open http://localhost:${server.port}/settings instead.` }).waitFor();
+    await other
+      .getByRole('alert')
+      .filter({
+        hasText: `Passkeys here belong to localhost, not 127.0.0.1: open http://localhost:${server.port}/settings instead.`,
+      })
+      .waitFor();
     await byIp.close();
 
     // A server whose --public-url is an IP address cannot use passkeys at all, so a loopback
     // server announces itself as localhost unless told otherwise.
     const defaultDir = mkdtempSync(join(tmpdir(), 'loopgate-passkeys-default-'));
-    const defaultServer = await startServer(configSchema.parse({ dataDir: defaultDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }), pino({ level: 'silent' }));
+    const defaultServer = await startServer(
+      configSchema.parse({ dataDir: defaultDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }),
+      pino({ level: 'silent' }),
+    );
     expect(defaultServer.url).toBe(`http://localhost:${defaultServer.port}`);
     await defaultServer.close();
     rmSync(defaultDir, { recursive: true, force: true });
@@ -288,17 +363,31 @@ describe('passkeys in Chromium with a virtual authenticator', () => {
     const ipDir = mkdtempSync(join(tmpdir(), 'loopgate-passkeys-ip-'));
     const ipPort = await freePort();
     const ipServer = await startServer(
-      configSchema.parse({ dataDir: ipDir, host: '127.0.0.1', port: ipPort, publicUrl: `http://127.0.0.1:${ipPort}`, logLevel: 'silent' }),
+      configSchema.parse({
+        dataDir: ipDir,
+        host: '127.0.0.1',
+        port: ipPort,
+        publicUrl: `http://127.0.0.1:${ipPort}`,
+        logLevel: 'silent',
+      }),
       pino({ level: 'silent' }),
     );
     try {
       const ipContext = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
       const ipPage = await ipContext.newPage();
       const ipAdmin = (await ipServer.store.getOperatorByName('admin'))!;
-      await signInWithLink(ipPage, await createLoginUrl(ipServer.store, ipAdmin, ipServer.url, Date.now(), { source: 'enroll' }));
+      await signInWithLink(
+        ipPage,
+        await createLoginUrl(ipServer.store, ipAdmin, ipServer.url, Date.now(), {
+          source: 'enroll',
+        }),
+      );
       await ipPage.goto(`${ipServer.url}/settings`);
       await ipPage.getByRole('button', { name: 'Add a passkey' }).click();
-      await ipPage.getByRole('alert').filter({ hasText: 'Passkeys need a host name, not the IP address 127.0.0.1' }).waitFor();
+      await ipPage
+        .getByRole('alert')
+        .filter({ hasText: 'Passkeys need a host name, not the IP address 127.0.0.1' })
+        .waitFor();
       expect(await ipServer.store.listWebAuthnCredentials(ipAdmin.id)).toEqual([]);
       await ipContext.close();
     } finally {

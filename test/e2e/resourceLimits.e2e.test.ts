@@ -94,7 +94,16 @@ async function postJsonText(path: string, text: string, headers: Record<string, 
 
 beforeAll(async () => {
   dataDir = await initDataDir(mkdtempSync(join(tmpdir(), 'loopgate-limits-')));
-  const created = await runCli(['keys', 'create', '--name', 'proxy', '--scope', 'gateway', '--data-dir', dataDir]);
+  const created = await runCli([
+    'keys',
+    'create',
+    '--name',
+    'proxy',
+    '--scope',
+    'gateway',
+    '--data-dir',
+    dataDir,
+  ]);
   expect(created.code, created.stderr).toBe(0);
   gatewayKey = created.stdout.trim();
   serve = await startServe(dataDir, ['--slack-signing-secret', 'slack-signing-secret-for-tests']);

@@ -49,7 +49,9 @@ async function createTotpRequest(description: string): Promise<string> {
 
 /** A 6-digit code that is not valid at any step of the ±1 window around now. */
 function wrongCode(): string {
-  const valid = new Set([-30_000, 0, 30_000].map((offset) => generateTotpCode({ secret, now: Date.now() + offset })));
+  const valid = new Set(
+    [-30_000, 0, 30_000].map((offset) => generateTotpCode({ secret, now: Date.now() + offset })),
+  );
   for (let n = 0; ; n += 1) {
     const candidate = String(n).padStart(6, '0');
     if (!valid.has(candidate)) return candidate;
@@ -59,20 +61,32 @@ function wrongCode(): string {
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'loopgate-totp-page-'));
   const port = await freePort();
-  const config = configSchema.parse({ dataDir, host: '127.0.0.1', port, publicUrl: `http://localhost:${port}`, logLevel: 'silent' });
+  const config = configSchema.parse({
+    dataDir,
+    host: '127.0.0.1',
+    port,
+    publicUrl: `http://localhost:${port}`,
+    logLevel: 'silent',
+  });
   server = await startServer(config, pino({ level: 'silent' }));
   admin = (await server.store.getOperatorByName('admin'))!;
   browser = await launchTestBrowser();
   page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
   // The admin's own enrolment link: a first factor may be added only from such a session.
-  await signInWithLink(page, await createLoginUrl(server.store, admin, server.url, Date.now(), { source: 'enroll' }));
+  await signInWithLink(
+    page,
+    await createLoginUrl(server.store, admin, server.url, Date.now(), { source: 'enroll' }),
+  );
 });
 
 /**
  * What the page's own API client (web/assets/api.js, with the page's session) answers for
  * `call`, e.g. `beginTotpEnrollment({})`: how someone holding the session would go around the page.
  */
-async function callApiFrom(target: Page, call: string): Promise<{ ok: boolean; code: string | null }> {
+async function callApiFrom(
+  target: Page,
+  call: string,
+): Promise<{ ok: boolean; code: string | null }> {
   // A string, so the test runner does not rewrite the page-side import().
   return target.evaluate(`(async () => {
     const api = await import('/assets/api.js');
@@ -129,8 +143,14 @@ describe('authenticator app in Chromium', () => {
     await thief.getByRole('heading', { name: 'Confirm it’s you' }).waitFor();
     await thief.getByRole('button', { name: 'Cancel' }).first().click();
     // Going around the page to the API is refused too, and nothing was replaced.
-    expect(await callApiFrom(thief, 'beginTotpEnrollment({})')).toEqual({ ok: false, code: 'E_FACTOR_PROOF_REQUIRED' });
-    expect(await callApiFrom(thief, 'fetchPasskeyRegistrationOptions({})')).toEqual({ ok: false, code: 'E_FACTOR_PROOF_REQUIRED' });
+    expect(await callApiFrom(thief, 'beginTotpEnrollment({})')).toEqual({
+      ok: false,
+      code: 'E_FACTOR_PROOF_REQUIRED',
+    });
+    expect(await callApiFrom(thief, 'fetchPasskeyRegistrationOptions({})')).toEqual({
+      ok: false,
+      code: 'E_FACTOR_PROOF_REQUIRED',
+    });
     expect((await server.store.getTotpEnrollment(admin.id))!.secretEncrypted).toBe(before);
     await stolen.close();
 
@@ -138,7 +158,9 @@ describe('authenticator app in Chromium', () => {
     await page.goto(`${server.url}/settings`);
     await page.getByRole('button', { name: 'Set up again on a new device' }).click();
     await page.getByRole('heading', { name: 'Confirm it’s you' }).waitFor();
-    await page.getByLabel('Code from your current authenticator app').fill(generateTotpCode({ secret }));
+    await page
+      .getByLabel('Code from your current authenticator app')
+      .fill(generateTotpCode({ secret }));
     await page.getByRole('button', { name: 'Continue' }).click();
     const uri = page.getByLabel('Authenticator link');
     await expect.poll(() => uri.inputValue()).toMatch(/^otpauth:\/\/totp\//);
@@ -153,7 +175,9 @@ describe('authenticator app in Chromium', () => {
     await page.locator('#factor-notice').getByText('An authenticator app was set up on').waitFor();
     await page.goto(`${server.url}/`);
     await page.locator('#factor-notice').getByText('An authenticator app was set up on').waitFor();
-    expect(await page.locator('#factor-notice').getByRole('link', { name: 'See Settings' }).isVisible()).toBe(true);
+    expect(
+      await page.locator('#factor-notice').getByRole('link', { name: 'See Settings' }).isVisible(),
+    ).toBe(true);
   });
 
   it('asks for the Authenticator code to approve, shows a wrong code’s error, and approves with the right one', async () => {
@@ -167,14 +191,20 @@ describe('authenticator app in Chromium', () => {
     // Empty: the page asks for the code and sends nothing.
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.getByText('approving needs it').waitFor();
-    expect((await server.store.listAuditEntries()).some((e) => e.type === 'gate.totp.refused')).toBe(false);
+    expect(
+      (await server.store.listAuditEntries()).some((e) => e.type === 'gate.totp.refused'),
+    ).toBe(false);
 
     await field.fill(wrongCode());
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.getByRole('alert').filter({ hasText: /code/i }).first().waitFor();
     await expect.poll(() => field.inputValue()).toBe('');
     expect((await server.service.getApproval(id)).status).toBe('pending');
-    expect((await server.store.listAuditEntries()).filter((e) => e.type === 'gate.totp.refused').map((e) => e.requestId)).toEqual([id]);
+    expect(
+      (await server.store.listAuditEntries())
+        .filter((e) => e.type === 'gate.totp.refused')
+        .map((e) => e.requestId),
+    ).toEqual([id]);
 
     // The next time step's code: the enrolment's code may count as used already.
     await field.fill(generateTotpCode({ secret, now: Date.now() + 30_000 }));
@@ -191,13 +221,21 @@ describe('authenticator app in Chromium', () => {
   });
 
   it('shows a locked authenticator on the settings page', async () => {
-    await server.store.updateTotpState(admin.id, (row) => ({ state: { ...row.state, lockedAt: Date.now() }, result: true }));
+    await server.store.updateTotpState(admin.id, (row) => ({
+      state: { ...row.state, lockedAt: Date.now() },
+      result: true,
+    }));
     await page.goto(`${server.url}/settings`);
     await page.getByText('Authenticator is locked', { exact: true }).waitFor();
     await page.getByText('An admin must unlock it').waitFor();
 
     // Re-enrolling does not clear the lock: a code from the locked authenticator proves nothing.
-    expect(await callApiFrom(page, `beginTotpEnrollment({ current_totp_code: '${generateTotpCode({ secret })}' })`)).toEqual({ ok: false, code: 'E_TOTP_LOCKED' });
+    expect(
+      await callApiFrom(
+        page,
+        `beginTotpEnrollment({ current_totp_code: '${generateTotpCode({ secret })}' })`,
+      ),
+    ).toEqual({ ok: false, code: 'E_TOTP_LOCKED' });
     await page.getByRole('button', { name: 'Set up again on a new device' }).click();
     await page.getByText('an admin must unlock it before you can set it up again').waitFor();
     expect((await server.store.getTotpEnrollment(admin.id))!.state.lockedAt).not.toBeNull();

@@ -5,13 +5,21 @@ import { createAdaptorServer } from '@hono/node-server';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { buildJwks, loadOrCreateReceiptKey, loadOrCreateSigningSecret } from '../../src/crypto/signingKeys.js';
+import {
+  buildJwks,
+  loadOrCreateReceiptKey,
+  loadOrCreateSigningSecret,
+} from '../../src/crypto/signingKeys.js';
 import { createApp } from '../../src/http/createApp.js';
 import { buildAllowedOrigins } from '../../src/http/hostOriginGuard.js';
 import { createLocalApprovalsClient } from '../../src/mcp/localApprovalsClient.js';
 import { createMcpHttpEndpoint } from '../../src/mcp/mcpEndpoints.js';
 import { ApprovalService } from '../../src/service/approvalService.js';
-import { createAgentKey, createLoginUrl, ensureDefaultOperator } from '../../src/service/operatorAuth.js';
+import {
+  createAgentKey,
+  createLoginUrl,
+  ensureDefaultOperator,
+} from '../../src/service/operatorAuth.js';
 import { openSqliteStore } from '../../src/store/sqliteStore.js';
 import type { SessionSource } from '../../src/core/records.js';
 
@@ -30,7 +38,13 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
   const jwks = buildJwks([receiptKey]);
   const clock = { now: Date.now() };
   const now = () => clock.now;
-  const service = new ApprovalService({ store, receiptKey, signingSecret, publicUrl: testOrigin, now });
+  const service = new ApprovalService({
+    store,
+    receiptKey,
+    signingSecret,
+    publicUrl: testOrigin,
+    now,
+  });
   const allowed = buildAllowedOrigins(testOrigin, 7878, true);
   const mcp = createMcpHttpEndpoint(
     ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
@@ -62,12 +76,22 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     const url = new URL(await createLoginUrl(store, admin, testOrigin, clock.now, { source }));
     const response = await request('/v1/login', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', origin: testOrigin, 'sec-fetch-site': 'same-origin' },
+      headers: {
+        'content-type': 'application/json',
+        origin: testOrigin,
+        'sec-fetch-site': 'same-origin',
+      },
       body: JSON.stringify({ token: url.searchParams.get('token') }),
     });
-    if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${await response.clone().text()}`);
+    if (response.status !== 200)
+      throw new Error(`sign-in failed: ${response.status} ${await response.clone().text()}`);
     const body = (await response.clone().json()) as { session: string; csrf_token: string };
-    return { session: body.session, headers: { 'x-loopgate-session': body.session }, csrf: body.csrf_token, response };
+    return {
+      session: body.session,
+      headers: { 'x-loopgate-session': body.session },
+      csrf: body.csrf_token,
+      response,
+    };
   }
 
   /** Creates an approval as the agent; returns its view. */
@@ -75,10 +99,20 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     const response = await request('/v1/approvals', {
       method: 'POST',
       headers: { authorization: `Bearer ${agent.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ action_description: 'Send $420 to ACME', action_details: { amount: '420', to: 'ACME' }, ...body }),
+      body: JSON.stringify({
+        action_description: 'Send $420 to ACME',
+        action_details: { amount: '420', to: 'ACME' },
+        ...body,
+      }),
     });
-    if (response.status !== 201) throw new Error(`create failed: ${response.status} ${await response.text()}`);
-    return (await response.json()) as { pause_id: string; approval_url: string; expires_at: string; action_hash: string };
+    if (response.status !== 201)
+      throw new Error(`create failed: ${response.status} ${await response.text()}`);
+    return (await response.json()) as {
+      pause_id: string;
+      approval_url: string;
+      expires_at: string;
+      action_hash: string;
+    };
   }
 
   let listening: Server | undefined;
@@ -105,7 +139,9 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     requestApproval,
     async close() {
       listening?.closeAllConnections();
-      await new Promise<void>((resolve) => (listening ? listening.close(() => resolve()) : resolve()));
+      await new Promise<void>((resolve) =>
+        listening ? listening.close(() => resolve()) : resolve(),
+      );
       service.stop();
       await mcp.close();
       await store.close();

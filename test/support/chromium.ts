@@ -24,7 +24,10 @@ export interface TestBrowser {
  * temporary profile directory (it refuses `--user-data-dir` in `args`) and removes it on close.
  */
 export async function launchTestBrowser(): Promise<TestBrowser> {
-  const browser = await chromium.launch({ executablePath: inject('chromePath'), args: chromiumArgs });
+  const browser = await chromium.launch({
+    executablePath: inject('chromePath'),
+    args: chromiumArgs,
+  });
   return {
     browser,
     async close() {

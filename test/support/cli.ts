@@ -16,7 +16,10 @@ export async function initDataDir(dir: string): Promise<string> {
 }
 
 /** Runs `loopgate …` to completion. */
-export function runCli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+export function runCli(
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       env: { ...process.env, ...options.env },
@@ -44,13 +47,20 @@ export interface ServeProcess {
 
 /** Starts `loopgate serve` on a free port and waits for its banner. */
 export function startServe(dataDir: string, extraArgs: string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--data-dir', dataDir, '--port', '0', ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'serve', '--data-dir', dataDir, '--port', '0', ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`loopgate serve printed no banner:\n${output}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`loopgate serve printed no banner:\n${output}`)),
+      15_000,
+    );
     child.on('exit', (code) => reject(new Error(`loopgate serve exited with ${code}:\n${output}`)));
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
@@ -82,7 +92,10 @@ export function startServe(dataDir: string, extraArgs: string[] = []): Promise<S
  */
 export function runCliAnswering(args: string[], answer: (stdout: string) => string | null) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let answered = false;
@@ -118,7 +131,12 @@ export async function decideWithSignInLink(
   const { session, csrf_token } = (await login.json()) as { session: string; csrf_token: string };
   const decided = await fetch(`${server.url}/v1/approvals/${pauseId}/decision`, {
     method: 'POST',
-    headers: { 'x-loopgate-session': session, 'x-csrf-token': csrf_token, 'content-type': 'application/json', origin: server.url },
+    headers: {
+      'x-loopgate-session': session,
+      'x-csrf-token': csrf_token,
+      'content-type': 'application/json',
+      origin: server.url,
+    },
     body: JSON.stringify(body),
   });
   await decided.arrayBuffer();

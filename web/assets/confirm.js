@@ -61,7 +61,10 @@ async function post(path, body) {
     // handled below
   }
   if (!res.ok) {
-    const message = typeof answer?.error?.message === 'string' ? answer.error.message : `The server answered ${res.status}.`;
+    const message =
+      typeof answer?.error?.message === 'string'
+        ? answer.error.message
+        : `The server answered ${res.status}.`;
     throw new Error(message);
   }
   return answer;
@@ -76,7 +79,9 @@ function showError(message) {
 /** @param {ConfirmView} confirm */
 function render(confirm) {
   const view = confirm.approval;
-  requireElement('description', HTMLElement).replaceChildren(...revealHiddenCharacters(view.action_description));
+  requireElement('description', HTMLElement).replaceChildren(
+    ...revealHiddenCharacters(view.action_description),
+  );
   requireElement('operator', HTMLElement).textContent = confirm.operator;
   requireElement('expires', HTMLElement).textContent = formatAbsoluteTime(view.expires_at);
   const entries = Object.entries(view.action_details ?? {});
@@ -130,7 +135,8 @@ async function decide(decision) {
   inFlight = true;
   approveButton.disabled = true;
   rejectButton.disabled = true;
-  sending.textContent = decision === 'approved' ? 'Sending your approval…' : 'Sending your rejection…';
+  sending.textContent =
+    decision === 'approved' ? 'Sending your approval…' : 'Sending your rejection…';
   try {
     render(await post('/v1/email/confirm', body));
     requireElement('outcome-heading', HTMLElement).focus();
@@ -148,7 +154,9 @@ async function main() {
   approveButton.addEventListener('click', () => void decide('approved'));
   rejectButton.addEventListener('click', () => void decide('rejected'));
   // Enter in a field must never decide.
-  requireElement('decision-form', HTMLFormElement).addEventListener('submit', (event) => event.preventDefault());
+  requireElement('decision-form', HTMLFormElement).addEventListener('submit', (event) =>
+    event.preventDefault(),
+  );
   const state = requireElement('load-state', HTMLElement);
   try {
     render(await post('/v1/email/confirm/lookup', { token }));

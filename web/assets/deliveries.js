@@ -25,7 +25,8 @@ function requestLink(pauseId) {
 
 /** @param {WebhookRow} row */
 function describeWebhookState(row) {
-  if (row.status === 'pending' && row.next_attempt_at) return `retrying (attempt ${row.attempts} failed)`;
+  if (row.status === 'pending' && row.next_attempt_at)
+    return `retrying (attempt ${row.attempts} failed)`;
   if (row.status === 'endpoint_gone') return 'endpoint gone (410): disabled';
   if (row.status === 'failed') return `gave up after ${row.attempts} attempts`;
   return row.status;
@@ -59,7 +60,11 @@ function render(notifications, webhooks) {
     webhooks.map((row) =>
       createElement('tr', {}, [
         createElement('td', {}, [createTimeElement(row.updated_at)]),
-        createElement('td', {}, [row.event_type, row.pause_id ? ' · ' : '', row.pause_id ? requestLink(row.pause_id) : '']),
+        createElement('td', {}, [
+          row.event_type,
+          row.pause_id ? ' · ' : '',
+          row.pause_id ? requestLink(row.pause_id) : '',
+        ]),
         createElement('td', { dir: 'auto' }, [row.url ?? row.endpoint_id]),
         createElement('td', {}, [
           describeWebhookState(row),
@@ -79,12 +84,16 @@ async function main() {
   try {
     await startSignedInPage();
     const answer = await apiGet('/v1/deliveries?status=failed&limit=200');
-    render(Array.isArray(answer?.notifications) ? answer.notifications : [], Array.isArray(answer?.webhooks) ? answer.webhooks : []);
+    render(
+      Array.isArray(answer?.notifications) ? answer.notifications : [],
+      Array.isArray(answer?.webhooks) ? answer.webhooks : [],
+    );
     state.hidden = true;
   } catch (err) {
     state.classList.add('notice-error');
     state.setAttribute('role', 'alert');
-    state.textContent = err instanceof ApiError ? err.message : 'Delivery problems could not be loaded.';
+    state.textContent =
+      err instanceof ApiError ? err.message : 'Delivery problems could not be loaded.';
   }
 }
 

@@ -28,7 +28,8 @@ async function main() {
     (Array.isArray(answer?.webhooks) ? answer.webhooks.filter(recent).length : 0);
   if (count === 0) return;
   const text = notice.querySelector('[data-count]');
-  if (text) text.textContent = `${count} notification${count === 1 ? '' : 's'} could not be delivered in the last day.`;
+  if (text)
+    text.textContent = `${count} notification${count === 1 ? '' : 's'} could not be delivered in the last day.`;
   notice.hidden = false;
 }
 

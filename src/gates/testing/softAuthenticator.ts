@@ -56,7 +56,10 @@ export class SoftAuthenticator {
   }
 
   /** Answers `navigator.credentials.create()` options. */
-  register(options: PublicKeyCredentialCreationOptionsJSON, overrides: { origin?: string; rpId?: string } = {}): RegistrationResponseJSON {
+  register(
+    options: PublicKeyCredentialCreationOptionsJSON,
+    overrides: { origin?: string; rpId?: string } = {},
+  ): RegistrationResponseJSON {
     const rpId = overrides.rpId ?? options.rp.id ?? new URL(this.origin).hostname;
     this.#userHandle = options.user.id;
     const jwk = this.#publicKey.export({ format: 'jwk' });
@@ -93,7 +96,9 @@ export class SoftAuthenticator {
       rawId: this.id,
       type: 'public-key',
       response: {
-        clientDataJSON: b64url(this.#clientData('webauthn.create', options.challenge, overrides.origin ?? this.origin)),
+        clientDataJSON: b64url(
+          this.#clientData('webauthn.create', options.challenge, overrides.origin ?? this.origin),
+        ),
         attestationObject: b64url(attestationObject),
         transports: ['internal'],
       },
@@ -103,12 +108,27 @@ export class SoftAuthenticator {
   }
 
   /** Answers `navigator.credentials.get()` options, reporting `this.counter` and then adding one. */
-  assert(options: PublicKeyCredentialRequestOptionsJSON, overrides: { origin?: string; rpId?: string } = {}): AuthenticationResponseJSON {
+  assert(
+    options: PublicKeyCredentialRequestOptionsJSON,
+    overrides: { origin?: string; rpId?: string } = {},
+  ): AuthenticationResponseJSON {
     const rpId = overrides.rpId ?? options.rpId ?? new URL(this.origin).hostname;
-    const authData = Buffer.concat([sha256(rpId), Buffer.from([this.#flags()]), counterBytes(this.counter)]);
+    const authData = Buffer.concat([
+      sha256(rpId),
+      Buffer.from([this.#flags()]),
+      counterBytes(this.counter),
+    ]);
     if (this.counter > 0) this.counter += 1;
-    const clientData = this.#clientData('webauthn.get', options.challenge, overrides.origin ?? this.origin);
-    const signature = sign('sha256', Buffer.concat([authData, sha256(clientData)]), this.#privateKey);
+    const clientData = this.#clientData(
+      'webauthn.get',
+      options.challenge,
+      overrides.origin ?? this.origin,
+    );
+    const signature = sign(
+      'sha256',
+      Buffer.concat([authData, sha256(clientData)]),
+      this.#privateKey,
+    );
     return {
       id: this.id,
       rawId: this.id,

@@ -52,7 +52,12 @@ function response(decision: ApprovalResponse['decision'], responder = 'alice'): 
   };
 }
 
-const audit = (type: string, requestId: string | null = null) => ({ type, requestId, actor: 'test', data: {} });
+const audit = (type: string, requestId: string | null = null) => ({
+  type,
+  requestId,
+  actor: 'test',
+  data: {},
+});
 
 /**
  * The behaviour every {@link Store} implementation must have. Call it from each
@@ -83,7 +88,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       const attempts = Array.from({ length: 1_000 }, (_, i) =>
         store.recordDecision(
           record.id,
-          { response: response(i % 2 ? 'approved' : 'rejected', `op-${i}`), receipt: `jws-${i}`, now: t0 + 1_000 },
+          {
+            response: response(i % 2 ? 'approved' : 'rejected', `op-${i}`),
+            receipt: `jws-${i}`,
+            now: t0 + 1_000,
+          },
           audit('approval.decided', record.id),
         ),
       );
@@ -94,7 +103,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect(stored?.status).toBe('responded');
       expect(stored?.receipt).toBe(`jws-${winner}`);
       expect(stored?.response?.responder).toBe(`op-${winner}`);
-      const decidedEntries = (await store.listAuditEntries()).filter((e) => e.type === 'approval.decided');
+      const decidedEntries = (await store.listAuditEntries()).filter(
+        (e) => e.type === 'approval.decided',
+      );
       expect(decidedEntries).toHaveLength(1);
     });
 
@@ -111,8 +122,20 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
 
       const cancelled = approval();
       await store.createApproval(cancelled, audit('approval.created', cancelled.id));
-      expect(await store.cancelApproval(cancelled.id, t0 + 10, audit('approval.cancelled', cancelled.id))).toBe(true);
-      expect(await store.cancelApproval(cancelled.id, t0 + 20, audit('approval.cancelled', cancelled.id))).toBe(false);
+      expect(
+        await store.cancelApproval(
+          cancelled.id,
+          t0 + 10,
+          audit('approval.cancelled', cancelled.id),
+        ),
+      ).toBe(true);
+      expect(
+        await store.cancelApproval(
+          cancelled.id,
+          t0 + 20,
+          audit('approval.cancelled', cancelled.id),
+        ),
+      ).toBe(false);
       expect(
         await store.recordDecision(
           cancelled.id,
@@ -142,10 +165,20 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       const c = approval({ createdAt: t0 + 2, agentId: 'a' });
       for (const r of [a, b, c]) await store.createApproval(r, audit('approval.created', r.id));
       await store.cancelApproval(b.id, t0 + 5, audit('approval.cancelled', b.id));
-      expect((await store.listApprovals({ limit: 10 })).map((r) => r.id)).toEqual([c.id, b.id, a.id]);
-      expect((await store.listApprovals({ status: 'pending', limit: 10 })).map((r) => r.id)).toEqual([c.id, a.id]);
-      expect((await store.listApprovals({ status: 'decided', limit: 10 })).map((r) => r.id)).toEqual([b.id]);
-      expect((await store.listApprovals({ agentId: 'a', limit: 1 })).map((r) => r.id)).toEqual([c.id]);
+      expect((await store.listApprovals({ limit: 10 })).map((r) => r.id)).toEqual([
+        c.id,
+        b.id,
+        a.id,
+      ]);
+      expect(
+        (await store.listApprovals({ status: 'pending', limit: 10 })).map((r) => r.id),
+      ).toEqual([c.id, a.id]);
+      expect(
+        (await store.listApprovals({ status: 'decided', limit: 10 })).map((r) => r.id),
+      ).toEqual([b.id]);
+      expect((await store.listApprovals({ agentId: 'a', limit: 1 })).map((r) => r.id)).toEqual([
+        c.id,
+      ]);
     });
 
     it('keeps pending requests across a restart', async () => {
@@ -178,8 +211,20 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
 
     it('keeps each agent key’s scope', async () => {
       const base = { prefix: 'lg_x', createdAt: t0, revokedAt: null, lastUsedAt: null };
-      await store.createAgentKey({ ...base, id: 'key_a', name: 'claude', scope: 'agent', keyHash: 'ha' });
-      await store.createAgentKey({ ...base, id: 'key_g', name: 'proxy', scope: 'gateway', keyHash: 'hg' });
+      await store.createAgentKey({
+        ...base,
+        id: 'key_a',
+        name: 'claude',
+        scope: 'agent',
+        keyHash: 'ha',
+      });
+      await store.createAgentKey({
+        ...base,
+        id: 'key_g',
+        name: 'proxy',
+        scope: 'gateway',
+        keyHash: 'hg',
+      });
       expect((await store.findAgentKeyByHash('ha', t0))?.scope).toBe('agent');
       expect((await store.findAgentKeyByHash('hg', t0))?.scope).toBe('gateway');
       store = await harness.reopen();
@@ -191,135 +236,325 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
 
     it('uses a sign-in token once, and never after it expires', async () => {
       const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
-      expect(await store.ensureOperator({ id: 'op_2', name: 'admin', role: 'admin', now: t0 })).toEqual(op);
-      await store.createLoginToken({ tokenHash: 't1', operatorId: op.id, expiresAt: t0 + 900_000, now: t0 });
-      await store.createLoginToken({ tokenHash: 't2', operatorId: op.id, expiresAt: t0 + 900_000, now: t0 });
-      expect(await store.consumeLoginToken('t1', t0 + 1)).toEqual({ ok: true, operatorId: op.id, source: 'login' });
+      expect(
+        await store.ensureOperator({ id: 'op_2', name: 'admin', role: 'admin', now: t0 }),
+      ).toEqual(op);
+      await store.createLoginToken({
+        tokenHash: 't1',
+        operatorId: op.id,
+        expiresAt: t0 + 900_000,
+        now: t0,
+      });
+      await store.createLoginToken({
+        tokenHash: 't2',
+        operatorId: op.id,
+        expiresAt: t0 + 900_000,
+        now: t0,
+      });
+      expect(await store.consumeLoginToken('t1', t0 + 1)).toEqual({
+        ok: true,
+        operatorId: op.id,
+        source: 'login',
+      });
       expect(await store.consumeLoginToken('t1', t0 + 2)).toEqual({ ok: false, reason: 'used' });
-      expect(await store.consumeLoginToken('t2', t0 + 900_000)).toEqual({ ok: false, reason: 'expired' });
+      expect(await store.consumeLoginToken('t2', t0 + 900_000)).toEqual({
+        ok: false,
+        reason: 'expired',
+      });
       expect(await store.consumeLoginToken('nope', t0)).toEqual({ ok: false, reason: 'unknown' });
     });
 
     it('remembers whether a sign-in link, and the session made from it, came from an invite', async () => {
       const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
-      await store.createLoginToken({ tokenHash: 'inv', operatorId: op.id, expiresAt: t0 + 900_000, now: t0, source: 'invite' });
-      await store.createLoginToken({ tokenHash: 'enr', operatorId: op.id, expiresAt: t0 + 900_000, now: t0, source: 'enroll' });
-      expect(await store.consumeLoginToken('inv', t0 + 1)).toEqual({ ok: true, operatorId: op.id, source: 'invite' });
-      expect(await store.consumeLoginToken('enr', t0 + 1)).toEqual({ ok: true, operatorId: op.id, source: 'enroll' });
-      await store.createSession({ idHash: 's-inv', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'invite' });
-      await store.createSession({ idHash: 's-login', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'login' });
+      await store.createLoginToken({
+        tokenHash: 'inv',
+        operatorId: op.id,
+        expiresAt: t0 + 900_000,
+        now: t0,
+        source: 'invite',
+      });
+      await store.createLoginToken({
+        tokenHash: 'enr',
+        operatorId: op.id,
+        expiresAt: t0 + 900_000,
+        now: t0,
+        source: 'enroll',
+      });
+      expect(await store.consumeLoginToken('inv', t0 + 1)).toEqual({
+        ok: true,
+        operatorId: op.id,
+        source: 'invite',
+      });
+      expect(await store.consumeLoginToken('enr', t0 + 1)).toEqual({
+        ok: true,
+        operatorId: op.id,
+        source: 'enroll',
+      });
+      await store.createSession({
+        idHash: 's-inv',
+        operatorId: op.id,
+        csrfToken: 'c',
+        createdAt: t0,
+        expiresAt: t0 + 100,
+        source: 'invite',
+      });
+      await store.createSession({
+        idHash: 's-login',
+        operatorId: op.id,
+        csrfToken: 'c',
+        createdAt: t0,
+        expiresAt: t0 + 100,
+        source: 'login',
+      });
       expect((await store.getSession('s-inv', t0 + 1))?.source).toBe('invite');
       expect((await store.getSession('s-login', t0 + 1))?.source).toBe('login');
     });
 
     it('ends sessions at their expiry and on delete', async () => {
       const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
-      await store.createSession({ idHash: 's1', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'login' });
+      await store.createSession({
+        idHash: 's1',
+        operatorId: op.id,
+        csrfToken: 'c',
+        createdAt: t0,
+        expiresAt: t0 + 100,
+        source: 'login',
+      });
       expect((await store.getSession('s1', t0 + 99))?.operatorId).toBe(op.id);
       expect(await store.getSession('s1', t0 + 100)).toBeNull();
-      await store.createSession({ idHash: 's2', operatorId: op.id, csrfToken: 'c', createdAt: t0, expiresAt: t0 + 100, source: 'login' });
+      await store.createSession({
+        idHash: 's2',
+        operatorId: op.id,
+        csrfToken: 'c',
+        createdAt: t0,
+        expiresAt: t0 + 100,
+        source: 'login',
+      });
       await store.deleteSession('s2');
       expect(await store.getSession('s2', t0 + 1)).toBeNull();
     });
 
     it('keeps gate, tool and quorum votes, and refuses votes once decided or expired', async () => {
-      const record = approval({ gate: { type: 'quorum', quorum: { n: 2, approvers: ['a', 'b'], stepUp: 'totp' } }, toolName: 'transfer' });
+      const record = approval({
+        gate: { type: 'quorum', quorum: { n: 2, approvers: ['a', 'b'], stepUp: 'totp' } },
+        toolName: 'transfer',
+      });
       await store.createApproval(record, audit('approval.created', record.id));
       expect(await store.getApproval(record.id)).toEqual(record);
       const vote = { operator: 'a', decision: 'approved' as const, comment: '', at: t0 + 1 };
-      const afterVote = await store.addQuorumVote(record.id, vote, t0 + 1, audit('approval.vote', record.id));
+      const afterVote = await store.addQuorumVote(
+        record.id,
+        vote,
+        t0 + 1,
+        audit('approval.vote', record.id),
+      );
       expect(afterVote?.votes).toEqual([vote]);
       expect((await store.getApproval(record.id))?.votes).toEqual([vote]);
-      expect(await store.addQuorumVote(record.id, vote, record.expiresAt, audit('approval.vote', record.id))).toBeNull();
+      expect(
+        await store.addQuorumVote(
+          record.id,
+          vote,
+          record.expiresAt,
+          audit('approval.vote', record.id),
+        ),
+      ).toBeNull();
       await store.cancelApproval(record.id, t0 + 2, audit('approval.cancelled', record.id));
-      expect(await store.addQuorumVote(record.id, { ...vote, operator: 'b' }, t0 + 3, audit('approval.vote', record.id))).toBeNull();
+      expect(
+        await store.addQuorumVote(
+          record.id,
+          { ...vote, operator: 'b' },
+          t0 + 3,
+          audit('approval.vote', record.id),
+        ),
+      ).toBeNull();
     });
 
     it('finds an approved decision for exactly one action hash and consumes it once', async () => {
       const hash = 'f'.repeat(64);
       const approved = approval({ actionHash: hash, toolName: 'get_weather' });
       const rejected = approval({ actionHash: hash, toolName: 'get_weather', createdAt: t0 + 10 });
-      for (const r of [approved, rejected]) await store.createApproval(r, audit('approval.created', r.id));
+      for (const r of [approved, rejected])
+        await store.createApproval(r, audit('approval.created', r.id));
       const gate: GateSpec = { type: 'approve' };
       expect(await store.findConsumableApproval('agent-1', hash, gate, t0 + 100)).toBeNull();
-      expect((await store.findPendingApproval('agent-1', hash, gate, t0 + 100))?.id).toBe(rejected.id);
+      expect((await store.findPendingApproval('agent-1', hash, gate, t0 + 100))?.id).toBe(
+        rejected.id,
+      );
       expect(await store.findPendingApproval('agent-2', hash, gate, t0 + 100)).toBeNull();
-      await store.recordDecision(approved.id, { response: response('approved'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', approved.id));
-      await store.recordDecision(rejected.id, { response: response('rejected'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', rejected.id));
-      expect((await store.findConsumableApproval('agent-1', hash, gate, t0 + 100))?.id).toBe(approved.id);
+      await store.recordDecision(
+        approved.id,
+        { response: response('approved'), receipt: 'jws', now: t0 + 20 },
+        audit('approval.decided', approved.id),
+      );
+      await store.recordDecision(
+        rejected.id,
+        { response: response('rejected'), receipt: 'jws', now: t0 + 20 },
+        audit('approval.decided', rejected.id),
+      );
+      expect((await store.findConsumableApproval('agent-1', hash, gate, t0 + 100))?.id).toBe(
+        approved.id,
+      );
       expect(await store.findConsumableApproval('agent-2', hash, gate, t0 + 100)).toBeNull();
-      expect(await store.findConsumableApproval('agent-1', 'e'.repeat(64), gate, t0 + 100)).toBeNull();
-      expect(await store.findConsumableApproval('agent-1', hash, gate, approved.expiresAt)).toBeNull();
-      const results = await Promise.all(Array.from({ length: 50 }, () => store.consumeApproval(approved.id, t0 + 200, audit('approval.consumed', approved.id))));
+      expect(
+        await store.findConsumableApproval('agent-1', 'e'.repeat(64), gate, t0 + 100),
+      ).toBeNull();
+      expect(
+        await store.findConsumableApproval('agent-1', hash, gate, approved.expiresAt),
+      ).toBeNull();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          store.consumeApproval(approved.id, t0 + 200, audit('approval.consumed', approved.id)),
+        ),
+      );
       expect(results.filter(Boolean)).toHaveLength(1);
       expect((await store.getApproval(approved.id))?.consumedAt).toBe(t0 + 200);
       expect(await store.findConsumableApproval('agent-1', hash, gate, t0 + 300)).toBeNull();
-      expect(await store.consumeApproval(rejected.id, t0 + 300, audit('approval.consumed', rejected.id))).toBe(false);
+      expect(
+        await store.consumeApproval(rejected.id, t0 + 300, audit('approval.consumed', rejected.id)),
+      ).toBe(false);
     });
 
     it('never finds a request made under another gate than the one asked for', async () => {
       const hash = 'b'.repeat(64);
       const totp: GateSpec = { type: 'totp' };
-      const quorum: GateSpec = { type: 'quorum', quorum: { n: 2, approvers: ['alice', 'bob'], stepUp: 'none' } };
+      const quorum: GateSpec = {
+        type: 'quorum',
+        quorum: { n: 2, approvers: ['alice', 'bob'], stepUp: 'none' },
+      };
       const plain = approval({ actionHash: hash, toolName: 'transfer', gate: { type: 'approve' } });
-      const voting = approval({ actionHash: hash, toolName: 'transfer', gate: quorum, createdAt: t0 + 5 });
-      for (const r of [plain, voting]) await store.createApproval(r, audit('approval.created', r.id));
+      const voting = approval({
+        actionHash: hash,
+        toolName: 'transfer',
+        gate: quorum,
+        createdAt: t0 + 5,
+      });
+      for (const r of [plain, voting])
+        await store.createApproval(r, audit('approval.created', r.id));
       expect(await store.findPendingApproval('agent-1', hash, totp, t0 + 100)).toBeNull();
-      expect((await store.findPendingApproval('agent-1', hash, { type: 'approve' }, t0 + 100))?.id).toBe(plain.id);
-      const reordered: GateSpec = { type: 'quorum', quorum: { n: 2, approvers: ['bob', 'alice'], stepUp: 'none' } };
-      expect((await store.findPendingApproval('agent-1', hash, reordered, t0 + 100))?.id).toBe(voting.id);
-      const oneOfTwo: GateSpec = { type: 'quorum', quorum: { n: 1, approvers: ['alice', 'bob'], stepUp: 'none' } };
+      expect(
+        (await store.findPendingApproval('agent-1', hash, { type: 'approve' }, t0 + 100))?.id,
+      ).toBe(plain.id);
+      const reordered: GateSpec = {
+        type: 'quorum',
+        quorum: { n: 2, approvers: ['bob', 'alice'], stepUp: 'none' },
+      };
+      expect((await store.findPendingApproval('agent-1', hash, reordered, t0 + 100))?.id).toBe(
+        voting.id,
+      );
+      const oneOfTwo: GateSpec = {
+        type: 'quorum',
+        quorum: { n: 1, approvers: ['alice', 'bob'], stepUp: 'none' },
+      };
       expect(await store.findPendingApproval('agent-1', hash, oneOfTwo, t0 + 100)).toBeNull();
-      await store.recordDecision(plain.id, { response: response('approved'), receipt: 'jws', now: t0 + 20 }, audit('approval.decided', plain.id));
+      await store.recordDecision(
+        plain.id,
+        { response: response('approved'), receipt: 'jws', now: t0 + 20 },
+        audit('approval.decided', plain.id),
+      );
       expect(await store.findConsumableApproval('agent-1', hash, totp, t0 + 100)).toBeNull();
       expect(await store.findConsumableApproval('agent-1', hash, quorum, t0 + 100)).toBeNull();
-      expect((await store.findConsumableApproval('agent-1', hash, { type: 'approve' }, t0 + 100))?.id).toBe(plain.id);
+      expect(
+        (await store.findConsumableApproval('agent-1', hash, { type: 'approve' }, t0 + 100))?.id,
+      ).toBe(plain.id);
     });
 
     it('keeps each caller’s otp argument throttle apart, in one transaction per attempt', async () => {
       const results = await Promise.all(
         Array.from({ length: 12 }, () =>
           store.updateOtpArgumentThrottle('key:a', (state) => ({
-            state: { consecutiveFailures: state.consecutiveFailures + 1, blockedUntil: t0 + 60_000 },
+            state: {
+              consecutiveFailures: state.consecutiveFailures + 1,
+              blockedUntil: t0 + 60_000,
+            },
             result: state.consecutiveFailures,
           })),
         ),
       );
       expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
       store = await harness.reopen();
-      const read = (subject: string) => store.updateOtpArgumentThrottle(subject, (state) => ({ state, result: state }));
+      const read = (subject: string) =>
+        store.updateOtpArgumentThrottle(subject, (state) => ({ state, result: state }));
       expect(await read('key:a')).toEqual({ consecutiveFailures: 12, blockedUntil: t0 + 60_000 });
       expect(await read('key:b')).toEqual({ consecutiveFailures: 0, blockedUntil: null });
     });
 
     it('updates TOTP state in one transaction per attempt, and keeps the last step and a lock on re-enrolment', async () => {
       const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
-      expect(await store.updateTotpState(op.id, (row) => ({ state: row.state, result: 1 }))).toBeNull();
-      await store.saveTotpEnrollment({ operatorId: op.id, secretEncrypted: 'v1.x', enrolledAt: t0 });
-      expect((await store.getTotpEnrollment(op.id))?.state).toEqual({ consecutiveFailures: 0, failuresOnRequest: 0, lockedAt: null, lastUsedStep: null });
+      expect(
+        await store.updateTotpState(op.id, (row) => ({ state: row.state, result: 1 })),
+      ).toBeNull();
+      await store.saveTotpEnrollment({
+        operatorId: op.id,
+        secretEncrypted: 'v1.x',
+        enrolledAt: t0,
+      });
+      expect((await store.getTotpEnrollment(op.id))?.state).toEqual({
+        consecutiveFailures: 0,
+        failuresOnRequest: 0,
+        lockedAt: null,
+        lastUsedStep: null,
+      });
       // Each update sees the state the previous one wrote, even when started together.
       const results = await Promise.all(
         Array.from({ length: 20 }, () =>
-          store.updateTotpState(op.id, (row) => ({ state: { ...row.state, consecutiveFailures: row.state.consecutiveFailures + 1, lastUsedStep: 7 }, result: row.state.consecutiveFailures })),
+          store.updateTotpState(op.id, (row) => ({
+            state: {
+              ...row.state,
+              consecutiveFailures: row.state.consecutiveFailures + 1,
+              lastUsedStep: 7,
+            },
+            result: row.state.consecutiveFailures,
+          })),
         ),
       );
       expect([...results].sort((a, b) => a! - b!)).toEqual(Array.from({ length: 20 }, (_, i) => i));
-      await store.saveTotpEnrollment({ operatorId: op.id, secretEncrypted: 'v1.y', enrolledAt: t0 + 5 });
+      await store.saveTotpEnrollment({
+        operatorId: op.id,
+        secretEncrypted: 'v1.y',
+        enrolledAt: t0 + 5,
+      });
       expect(await store.getTotpEnrollment(op.id)).toEqual({
         operatorId: op.id,
         secretEncrypted: 'v1.y',
         enrolledAt: t0 + 5,
         state: { consecutiveFailures: 0, failuresOnRequest: 0, lockedAt: null, lastUsedStep: 7 },
       });
-      await store.updateTotpState(op.id, (row) => ({ state: { ...row.state, consecutiveFailures: 10, lockedAt: t0 + 6 }, result: null }));
-      await store.saveTotpEnrollment({ operatorId: op.id, secretEncrypted: 'v1.z', enrolledAt: t0 + 7 });
-      expect((await store.getTotpEnrollment(op.id))?.state).toEqual({ consecutiveFailures: 0, failuresOnRequest: 0, lockedAt: t0 + 6, lastUsedStep: 7 });
+      await store.updateTotpState(op.id, (row) => ({
+        state: { ...row.state, consecutiveFailures: 10, lockedAt: t0 + 6 },
+        result: null,
+      }));
+      await store.saveTotpEnrollment({
+        operatorId: op.id,
+        secretEncrypted: 'v1.z',
+        enrolledAt: t0 + 7,
+      });
+      expect((await store.getTotpEnrollment(op.id))?.state).toEqual({
+        consecutiveFailures: 0,
+        failuresOnRequest: 0,
+        lockedAt: t0 + 6,
+        lastUsedStep: 7,
+      });
     });
 
     it('keeps passkeys, refuses a sign counter that does not grow, and uses challenges once', async () => {
       const op = await store.ensureOperator({ id: 'op_1', name: 'admin', role: 'admin', now: t0 });
-      const other = await store.ensureOperator({ id: 'op_2', name: 'bob', role: 'approver', now: t0 });
-      const credential = { id: 'cred-1', operatorId: op.id, publicKey: new Uint8Array([1, 2, 3]), counter: 5, transports: ['internal'], name: 'laptop', createdAt: t0, lastUsedAt: null, flaggedAt: null };
+      const other = await store.ensureOperator({
+        id: 'op_2',
+        name: 'bob',
+        role: 'approver',
+        now: t0,
+      });
+      const credential = {
+        id: 'cred-1',
+        operatorId: op.id,
+        publicKey: new Uint8Array([1, 2, 3]),
+        counter: 5,
+        transports: ['internal'],
+        name: 'laptop',
+        createdAt: t0,
+        lastUsedAt: null,
+        flaggedAt: null,
+      };
       await store.saveWebAuthnCredential(credential);
       expect(await store.getWebAuthnCredential('cred-1')).toEqual(credential);
       expect(await store.listWebAuthnCredentials(other.id)).toEqual([]);
@@ -330,15 +565,32 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect((await store.getWebAuthnCredential('cred-1'))?.flaggedAt).toBe(t0 + 3);
       expect(await store.updateWebAuthnCounter('cred-1', 9, t0 + 4)).toBe(false);
 
-      const challenge = { challenge: 'c1', operatorId: op.id, purpose: 'authentication' as const, requestId: 'pa_1', expiresAt: t0 + 300_000 };
+      const challenge = {
+        challenge: 'c1',
+        operatorId: op.id,
+        purpose: 'authentication' as const,
+        requestId: 'pa_1',
+        expiresAt: t0 + 300_000,
+      };
       await store.createWebAuthnChallenge(challenge);
-      expect(await store.consumeWebAuthnChallenge('c1', other.id, 'authentication', t0 + 1)).toBeNull();
-      expect(await store.consumeWebAuthnChallenge('c1', op.id, 'authentication', t0 + 1)).toBeNull(); // spent by the wrong try
+      expect(
+        await store.consumeWebAuthnChallenge('c1', other.id, 'authentication', t0 + 1),
+      ).toBeNull();
+      expect(
+        await store.consumeWebAuthnChallenge('c1', op.id, 'authentication', t0 + 1),
+      ).toBeNull(); // spent by the wrong try
       await store.createWebAuthnChallenge({ ...challenge, challenge: 'c2' });
-      expect(await store.consumeWebAuthnChallenge('c2', op.id, 'authentication', t0 + 1)).toEqual({ ...challenge, challenge: 'c2' });
-      expect(await store.consumeWebAuthnChallenge('c2', op.id, 'authentication', t0 + 2)).toBeNull();
+      expect(await store.consumeWebAuthnChallenge('c2', op.id, 'authentication', t0 + 1)).toEqual({
+        ...challenge,
+        challenge: 'c2',
+      });
+      expect(
+        await store.consumeWebAuthnChallenge('c2', op.id, 'authentication', t0 + 2),
+      ).toBeNull();
       await store.createWebAuthnChallenge({ ...challenge, challenge: 'c3' });
-      expect(await store.consumeWebAuthnChallenge('c3', op.id, 'authentication', t0 + 300_000)).toBeNull();
+      expect(
+        await store.consumeWebAuthnChallenge('c3', op.id, 'authentication', t0 + 300_000),
+      ).toBeNull();
       expect(await store.consumeWebAuthnChallenge('c4', op.id, 'registration', t0)).toBeNull();
     });
 
@@ -352,7 +604,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       );
       await store.appendAudit(audit('operator.signed_in'), t0 + 2_000);
       const entries = await store.listAuditEntries();
-      expect(entries.map((e) => e.type)).toEqual(['approval.created', 'approval.decided', 'operator.signed_in']);
+      expect(entries.map((e) => e.type)).toEqual([
+        'approval.created',
+        'approval.decided',
+        'operator.signed_in',
+      ]);
       expect(findBrokenAuditEntry(entries)).toBeNull();
       expect(findBrokenAuditEntry(entries.filter((e) => e.seq !== 2))).toMatchObject({ seq: 3 });
       const edited = entries.map((e) => (e.seq === 2 ? { ...e, actor: 'mallory' } : e));
@@ -360,20 +616,50 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
     });
 
     it('links Slack users and email addresses to operators, one of each per operator', async () => {
-      const alice = await store.ensureOperator({ id: 'op_a', name: 'alice', role: 'approver', now: t0 });
-      const bob = await store.ensureOperator({ id: 'op_b', name: 'bob', role: 'approver', now: t0 });
-      await store.linkOperatorContact({ operatorId: alice.id, kind: 'slack', value: 'U0ALICE1', now: t0 });
+      const alice = await store.ensureOperator({
+        id: 'op_a',
+        name: 'alice',
+        role: 'approver',
+        now: t0,
+      });
+      const bob = await store.ensureOperator({
+        id: 'op_b',
+        name: 'bob',
+        role: 'approver',
+        now: t0,
+      });
+      await store.linkOperatorContact({
+        operatorId: alice.id,
+        kind: 'slack',
+        value: 'U0ALICE1',
+        now: t0,
+      });
       expect(await store.findOperatorByContact('slack', 'U0ALICE1')).toEqual(alice);
       expect(await store.findOperatorByContact('email', 'U0ALICE1')).toBeNull();
       expect(await store.getOperatorContact(alice.id, 'slack')).toBe('U0ALICE1');
       // Relinking moves the link: the old Slack user no longer decides as alice.
-      await store.linkOperatorContact({ operatorId: alice.id, kind: 'slack', value: 'U0ALICE2', now: t0 + 1 });
+      await store.linkOperatorContact({
+        operatorId: alice.id,
+        kind: 'slack',
+        value: 'U0ALICE2',
+        now: t0 + 1,
+      });
       expect(await store.findOperatorByContact('slack', 'U0ALICE1')).toBeNull();
       // A value linked to another operator moves to the new one.
-      await store.linkOperatorContact({ operatorId: bob.id, kind: 'slack', value: 'U0ALICE2', now: t0 + 2 });
+      await store.linkOperatorContact({
+        operatorId: bob.id,
+        kind: 'slack',
+        value: 'U0ALICE2',
+        now: t0 + 2,
+      });
       expect(await store.findOperatorByContact('slack', 'U0ALICE2')).toEqual(bob);
       expect(await store.getOperatorContact(alice.id, 'slack')).toBeNull();
-      await store.linkOperatorContact({ operatorId: alice.id, kind: 'email', value: 'alice@example.com', now: t0 });
+      await store.linkOperatorContact({
+        operatorId: alice.id,
+        kind: 'email',
+        value: 'alice@example.com',
+        now: t0,
+      });
       expect(await store.findOperatorByContact('email', 'alice@example.com')).toEqual(alice);
     });
 
@@ -386,7 +672,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
 
     it('counts each agent’s notifications in a sliding window and never overspends', async () => {
       const hour = 3_600_000;
-      const taken = await Promise.all(Array.from({ length: 5 }, () => store.takeAgentNotification('claude', t0, hour, 3)));
+      const taken = await Promise.all(
+        Array.from({ length: 5 }, () => store.takeAgentNotification('claude', t0, hour, 3)),
+      );
       expect(taken.filter(Boolean)).toHaveLength(3);
       expect(await store.takeAgentNotification('claude', t0 + hour - 1, hour, 3)).toBe(false);
       // Another agent has its own budget.
@@ -399,12 +687,21 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
     it('uses an email confirm token once and only before it expires', async () => {
       const record = approval();
       await store.createApproval(record, audit('approval.created', record.id));
-      const token = { tokenHash: 'h1', pauseId: record.id, recipient: 'bob@example.com', createdAt: t0, expiresAt: t0 + 60_000, usedAt: null };
+      const token = {
+        tokenHash: 'h1',
+        pauseId: record.id,
+        recipient: 'bob@example.com',
+        createdAt: t0,
+        expiresAt: t0 + 60_000,
+        usedAt: null,
+      };
       await store.createEmailConfirmToken(token);
       await store.createEmailConfirmToken({ ...token, tokenHash: 'h2' });
       expect(await store.findEmailConfirmToken('h1')).toEqual(token);
       expect(await store.findEmailConfirmToken('nope')).toBeNull();
-      const wins = await Promise.all(Array.from({ length: 20 }, () => store.consumeEmailConfirmToken('h1', t0 + 1)));
+      const wins = await Promise.all(
+        Array.from({ length: 20 }, () => store.consumeEmailConfirmToken('h1', t0 + 1)),
+      );
       expect(wins.filter(Boolean)).toHaveLength(1);
       expect((await store.findEmailConfirmToken('h1'))?.usedAt).toBe(t0 + 1);
       expect(await store.consumeEmailConfirmToken('h2', t0 + 60_000)).toBe(false);
@@ -412,24 +709,77 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
     });
 
     it('keeps notification deliveries and lists failures newest first', async () => {
-      const base = { pauseId: 'pa_1', channel: 'slack' as const, kind: 'created', recipient: '#approvals', ref: null, errorCode: null, errorMessage: null };
-      await store.recordNotificationDelivery({ ...base, id: 'nd_1', status: 'sent', ref: 'C1:1.2', at: t0 });
-      await store.recordNotificationDelivery({ ...base, id: 'nd_2', status: 'failed', errorCode: 'E_SLACK_API_ERROR', errorMessage: 'channel_not_found', at: t0 + 1 });
-      await store.recordNotificationDelivery({ ...base, id: 'nd_3', pauseId: 'pa_2', channel: 'email', recipient: 'b@example.com', status: 'failed', errorCode: 'E_EMAIL_SEND_FAILED', errorMessage: 'refused', at: t0 + 2 });
-      expect((await store.listNotificationDeliveries({ pauseId: 'pa_1', limit: 10 })).map((d) => d.id)).toEqual(['nd_2', 'nd_1']);
-      expect((await store.listNotificationDeliveries({ status: 'failed', limit: 10 })).map((d) => d.id)).toEqual(['nd_3', 'nd_2']);
-      expect((await store.listNotificationDeliveries({ pauseId: 'pa_1', limit: 10 }))[1]).toEqual({ ...base, id: 'nd_1', status: 'sent', ref: 'C1:1.2', at: t0 });
+      const base = {
+        pauseId: 'pa_1',
+        channel: 'slack' as const,
+        kind: 'created',
+        recipient: '#approvals',
+        ref: null,
+        errorCode: null,
+        errorMessage: null,
+      };
+      await store.recordNotificationDelivery({
+        ...base,
+        id: 'nd_1',
+        status: 'sent',
+        ref: 'C1:1.2',
+        at: t0,
+      });
+      await store.recordNotificationDelivery({
+        ...base,
+        id: 'nd_2',
+        status: 'failed',
+        errorCode: 'E_SLACK_API_ERROR',
+        errorMessage: 'channel_not_found',
+        at: t0 + 1,
+      });
+      await store.recordNotificationDelivery({
+        ...base,
+        id: 'nd_3',
+        pauseId: 'pa_2',
+        channel: 'email',
+        recipient: 'b@example.com',
+        status: 'failed',
+        errorCode: 'E_EMAIL_SEND_FAILED',
+        errorMessage: 'refused',
+        at: t0 + 2,
+      });
+      expect(
+        (await store.listNotificationDeliveries({ pauseId: 'pa_1', limit: 10 })).map((d) => d.id),
+      ).toEqual(['nd_2', 'nd_1']);
+      expect(
+        (await store.listNotificationDeliveries({ status: 'failed', limit: 10 })).map((d) => d.id),
+      ).toEqual(['nd_3', 'nd_2']);
+      expect((await store.listNotificationDeliveries({ pauseId: 'pa_1', limit: 10 }))[1]).toEqual({
+        ...base,
+        id: 'nd_1',
+        status: 'sent',
+        ref: 'C1:1.2',
+        at: t0,
+      });
     });
 
     it('keeps webhook endpoints and the state of their messages across a restart', async () => {
-      const endpoint = { id: 'wh_1', url: 'https://example.com/hook', secret: 'whsec_x', events: ['request.created'], createdAt: t0, disabledAt: null };
+      const endpoint = {
+        id: 'wh_1',
+        url: 'https://example.com/hook',
+        secret: 'whsec_x',
+        events: ['request.created'],
+        createdAt: t0,
+        disabledAt: null,
+      };
       await store.createWebhookEndpoint(endpoint);
       await store.createWebhookEndpoint({ ...endpoint, id: 'wh_2', createdAt: t0 + 1 });
       const message = {
         msgId: 'msg_1',
         endpointId: 'wh_1',
         eventType: 'request.created',
-        event: { id: 'msg_1', type: 'request.created', timestamp: new Date(t0).toISOString(), data: { pause_id: 'pa_1' } },
+        event: {
+          id: 'msg_1',
+          type: 'request.created',
+          timestamp: new Date(t0).toISOString(),
+          data: { pause_id: 'pa_1' },
+        },
         status: 'pending' as const,
         attempts: 1,
         firstAttemptAt: t0,
@@ -439,21 +789,44 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
         updatedAt: t0,
       };
       await store.saveWebhookMessage(message);
-      await store.saveWebhookMessage({ ...message, endpointId: 'wh_2', status: 'delivered', nextAttemptAt: null, lastStatus: 204, lastError: null });
+      await store.saveWebhookMessage({
+        ...message,
+        endpointId: 'wh_2',
+        status: 'delivered',
+        nextAttemptAt: null,
+        lastStatus: 204,
+        lastError: null,
+      });
       store = await harness.reopen();
-      expect(await store.listWebhookEndpoints()).toEqual([endpoint, { ...endpoint, id: 'wh_2', createdAt: t0 + 1 }]);
+      expect(await store.listWebhookEndpoints()).toEqual([
+        endpoint,
+        { ...endpoint, id: 'wh_2', createdAt: t0 + 1 },
+      ]);
       expect(await store.listDueWebhookMessages(t0 + 4_999, 10)).toEqual([]);
       expect(await store.listDueWebhookMessages(t0 + 5_000, 10)).toEqual([message]);
       expect(await store.nextWebhookAttemptAt()).toBe(t0 + 5_000);
-      await store.saveWebhookMessage({ ...message, attempts: 2, status: 'failed', nextAttemptAt: null, updatedAt: t0 + 9 });
+      await store.saveWebhookMessage({
+        ...message,
+        attempts: 2,
+        status: 'failed',
+        nextAttemptAt: null,
+        updatedAt: t0 + 9,
+      });
       expect(await store.nextWebhookAttemptAt()).toBeNull();
-      expect((await store.listWebhookMessages({ status: 'failed', limit: 10 })).map((m) => [m.endpointId, m.attempts])).toEqual([['wh_1', 2]]);
+      expect(
+        (await store.listWebhookMessages({ status: 'failed', limit: 10 })).map((m) => [
+          m.endpointId,
+          m.attempts,
+        ]),
+      ).toEqual([['wh_1', 2]]);
       await store.disableWebhookEndpoint('wh_2', t0 + 10);
       expect((await store.getWebhookEndpoint('wh_2'))?.disabledAt).toBe(t0 + 10);
       expect(await store.removeWebhookEndpoint('wh_1')).toBe(true);
       expect(await store.removeWebhookEndpoint('wh_1')).toBe(false);
       expect(await store.getWebhookEndpoint('wh_1')).toBeNull();
-      expect((await store.listWebhookMessages({ limit: 10 })).map((m) => m.endpointId)).toEqual(['wh_2']);
+      expect((await store.listWebhookMessages({ limit: 10 })).map((m) => m.endpointId)).toEqual([
+        'wh_2',
+      ]);
     });
   });
 }
