@@ -351,10 +351,16 @@ describe('ScreencastSession on a real Chromium', () => {
     const target = await resolveCdpTarget(chromium.httpUrl, { url: `${origin}/opener` });
     const changes: ScreencastTargetInfo[] = [];
     const frames: ScreencastFrame[] = [];
-    const session = await ScreencastSession.start({
+    // What the viewer had seen of the popup when it was announced: input typed from then on
+    // must reach the popup, never be refused for want of a frame.
+    const seenAtAnnounce: boolean[] = [];
+    const session: ScreencastSession = await ScreencastSession.start({
       target,
       onFrame: (f) => frames.push(f),
-      onTargetChanged: (c) => changes.push(c),
+      onTargetChanged: (c) => {
+        changes.push(c);
+        seenAtAnnounce.push(frames.some((f) => f.targetId === c.targetId));
+      },
     });
     try {
       await waitFor('a first frame', () => frames.length > 0);
@@ -364,7 +370,8 @@ describe('ScreencastSession on a real Chromium', () => {
       const popupId = changes[0]!.targetId;
       expect(popupId).not.toBe(openerId);
       expect(session.targetId).toBe(popupId);
-      await waitFor('a popup frame', () => frames.some((f) => f.targetId === popupId));
+      expect(seenAtAnnounce[0]).toBe(true);
+      await session.dispatchInput({ type: 'insertText', text: '7' });
 
       await session.dispatchInput({ type: 'click', x: 50, y: 50 }); // "Allow" closes the popup
       await waitFor('the opener again', () => changes.some((c) => !c.popup));

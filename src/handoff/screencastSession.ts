@@ -94,8 +94,13 @@ export class ScreencastSession {
   #quality: number;
   #stack: StreamedTarget[] = [];
   #frameNumber = 0;
-  /** A popup is being followed and will be announced when its page has loaded. */
+  /**
+   * A popup is being followed and will be announced once its page has loaded and its first
+   * frame has come (input is refused until then: the human has not seen the page).
+   */
   #popupNoticePending = false;
+  /** The followed popup's page has loaded; the announcement waits for its first frame. */
+  #popupLoaded = false;
   #viewerAckedFrame = 0;
   /** Chromium keeps up to two frames in flight, so more than one ack can be held. */
   #pendingAcks: PendingAck[] = [];
@@ -408,6 +413,7 @@ export class ScreencastSession {
       image: new Uint8Array(image.buffer, image.byteOffset, image.length),
       targetId: current.targetId,
     });
+    if (this.#popupLoaded) this.#announcePopup();
     this.#maybeAck();
   }
 
@@ -430,6 +436,7 @@ export class ScreencastSession {
       // Announce the popup once it has loaded: a new window starts as about:blank, and what the
       // human types before its form exists would be lost.
       this.#popupNoticePending = true;
+      this.#popupLoaded = false;
       await this.#startOn(popup);
       const state = (await this.#conn
         .send(
@@ -461,7 +468,10 @@ export class ScreencastSession {
 
   #announcePopup(): void {
     if (!this.#popupNoticePending) return;
+    this.#popupLoaded = true;
+    if (!this.#viewport) return;
     this.#popupNoticePending = false;
+    this.#popupLoaded = false;
     this.#notifyTarget();
   }
 
