@@ -257,10 +257,29 @@ export class AgentChannel {
       case 'ping':
         await this.#sendMessage({ type: 'pong', t: control.t });
         return;
+      case 'fitViewport':
+      case 'restoreViewport': {
+        if (!this.#screencast) return;
+        const screencast = await this.#screencast;
+        const work =
+          control.type === 'fitViewport'
+            ? screencast.fitViewport(control.width, control.height)
+            : screencast.restoreViewport();
+        await work.catch(async (err: unknown) => {
+          const code = isLoopgateError(err) ? err.code : 'E_CDP_COMMAND_FAILED';
+          debugCdp('%s refused: %s', control.type, code);
+          await this.#sendMessage({ type: 'inputRefused', code, message: (err as Error).message });
+        });
+        return;
+      }
       case 'done':
-      case 'cancel':
+      case 'cancel': {
         debugCdp('viewer pressed %s', control.type);
+        // The handoff ends: the agent's page gets its own viewport back before anyone goes on.
+        const screencast = await this.#screencast?.catch(() => null);
+        await screencast?.restoreViewport();
         this.#options.onViewerAction?.(control.type);
+      }
     }
   }
 
@@ -298,7 +317,10 @@ export class AgentChannel {
       .catch((err: Error) => debugCdp('quality change failed: %s', err.message));
   }
 
-  /** Stops the screencast and forgets the keys; the agent's browser keeps running. */
+  /**
+   * Gives the page its own viewport back (if the viewer fitted it), stops the screencast and
+   * forgets the keys; the agent's browser keeps running.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

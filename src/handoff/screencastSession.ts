@@ -110,6 +110,8 @@ export class ScreencastSession {
   #resolveEnded!: (end: ScreencastEnd) => void;
   #targetChain: Promise<unknown> = Promise.resolve();
   #inputChain: Promise<unknown> = Promise.resolve();
+  /** CDP sessions of the pages whose viewport is overridden by {@link fitViewport}. */
+  #fitted = new Set<string | undefined>();
 
   private constructor(conn: CdpConnection, options: ScreencastOptions) {
     this.#conn = conn;
@@ -298,10 +300,50 @@ export class ScreencastSession {
     return this.#conn.send(command.method, command.params, sessionId);
   }
 
-  /** Stops the screencast and closes the DevTools connection; the browser keeps running. */
+  /**
+   * Lays the page shown now out at `width` × `height` CSS px (the viewer's screen), with CDP
+   * `Emulation.setDeviceMetricsOverride` (device scale factor and mobile emulation unchanged),
+   * until {@link restoreViewport} or {@link stop}. The caller bounds the size.
+   *
+   * @throws {LoopgateError} `E_CDP_COMMAND_FAILED`, `E_CDP_DISCONNECTED`.
+   */
+  async fitViewport(width: number, height: number): Promise<void> {
+    const sessionId = this.#current().sessionId;
+    await this.#conn.send(
+      'Emulation.setDeviceMetricsOverride',
+      { width, height, deviceScaleFactor: 0, mobile: false },
+      sessionId,
+    );
+    this.#fitted.add(sessionId);
+    debug('viewport of %s fitted to %dx%d', this.#current().targetId, width, height);
+  }
+
+  /**
+   * Gives every page {@link fitViewport} resized its own viewport back
+   * (`Emulation.clearDeviceMetricsOverride`). A page that is gone is skipped.
+   */
+  async restoreViewport(): Promise<void> {
+    const fitted = [...this.#fitted];
+    this.#fitted.clear();
+    await Promise.all(
+      fitted.map((sessionId) =>
+        this.#conn
+          .send('Emulation.clearDeviceMetricsOverride', {}, sessionId)
+          .catch((err: Error) => debug('viewport not restored: %s', err.message)),
+      ),
+    );
+    if (fitted.length > 0) debug('viewport restored');
+  }
+
+  /**
+   * Restores the viewport ({@link restoreViewport}), stops the screencast and closes the
+   * DevTools connection; the browser keeps running.
+   */
   async stop(): Promise<void> {
     if (this.#ended) return;
     const t = this.#current();
+    if (this.#fitted.size > 0) await this.restoreViewport();
+    if (this.#ended) return;
     this.#end('stopped', 'The screencast was stopped.');
     await this.#conn.send('Page.stopScreencast', {}, t.sessionId).catch(() => undefined);
     await this.#conn.close();
@@ -457,7 +499,7 @@ export class ScreencastSession {
       return;
     }
     // Popups above it in the stack (ones it opened) are no longer followed either.
-    this.#stack.splice(index);
+    for (const gone of this.#stack.splice(index)) this.#fitted.delete(gone.sessionId);
     debug('popup %s closed: back to %s', String(targetId), this.#current().targetId);
     void this.#switch(async () => {
       if (this.#ended) return;

@@ -90,6 +90,25 @@ async function resetLoginPage(): Promise<string> {
   return target.targetId;
 }
 
+/** The agent page's `window.innerWidth` × `innerHeight`, read through the agent's Chromium. */
+async function agentViewport(targetId: string): Promise<{ width: number; height: number }> {
+  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
+  try {
+    const { sessionId } = (await conn.send('Target.attachToTarget', {
+      targetId,
+      flatten: true,
+    })) as { sessionId: string };
+    const r = (await conn.send(
+      'Runtime.evaluate',
+      { expression: '({width: innerWidth, height: innerHeight})', returnByValue: true },
+      sessionId,
+    )) as { result: { value: { width: number; height: number } } };
+    return r.result.value;
+  } finally {
+    await conn.close();
+  }
+}
+
 async function otpValue(targetId: string): Promise<string> {
   const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
   try {
@@ -215,6 +234,86 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
       expect(logs).not.toContain(h.secret);
     },
   );
+
+  it('on a phone: the page may be pinch-zoomed, and "Fit to this screen" lays the agent’s page out at the phone’s size until Done', async () => {
+    const targetId = await resetLoginPage();
+    const original = await agentViewport(targetId);
+    const h = await startHandoff();
+    const page = await human.browser.newPage({ viewport: { width: 390, height: 844 } });
+    cleanups.push(() => page.close());
+    await page.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
+
+    // Zoom is allowed: nothing in the viewport meta or the page's touch-action forbids it.
+    const viewportMeta = await page.getAttribute('meta[name=viewport]', 'content');
+    expect(viewportMeta).toContain('width=device-width');
+    expect(viewportMeta).not.toMatch(/user-scalable\s*=\s*(no|0)|maximum-scale/);
+    expect(
+      await page.evaluate(() =>
+        [document.documentElement, document.body, document.getElementById('screen')!].map(
+          (el) => getComputedStyle(el).touchAction,
+        ),
+      ),
+    ).toEqual(['auto', 'auto', 'pinch-zoom']);
+
+    await waitFor(
+      'keys confirmed in the viewer',
+      async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
+    );
+    await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
+    expect(original.width).toBeGreaterThan(390);
+    const stage = await page.evaluate(() => {
+      const el = document.getElementById('stage')!;
+      return { width: el.clientWidth, height: el.clientHeight };
+    });
+    expect(stage.width).toBe(390);
+
+    await page.click('#fit');
+    await waitFor('the agent’s page at the phone’s width', async () => {
+      return (await agentViewport(targetId)).width === 390;
+    });
+    expect(await agentViewport(targetId)).toEqual(stage);
+    expect(await page.textContent('#fit')).toBe('Restore size');
+
+    // "Restore size" gives the page its own size back; fitting again works.
+    await page.click('#fit');
+    await waitFor('the original width back', async () => {
+      return (await agentViewport(targetId)).width === original.width;
+    });
+    expect(await agentViewport(targetId)).toEqual(original);
+    expect(await page.textContent('#fit')).toBe('Fit to this screen');
+    await page.click('#fit');
+    await waitFor('the phone’s width again', async () => {
+      return (await agentViewport(targetId)).width === 390;
+    });
+
+    // Done ends the handoff and the agent's page is as it was.
+    await page.click('#done');
+    await waitFor('Done to reach the agent', () => h.actions.length > 0);
+    expect(h.actions).toEqual(['done']);
+    expect(await agentViewport(targetId)).toEqual(original);
+    // The size requests travelled only encrypted.
+    expect(h.relay.viewerTexts).toEqual([]);
+    const relayed = Buffer.concat(h.relay.forwarded.map((f) => Buffer.from(f.bytes)));
+    expect(relayed.includes(Buffer.from('fitViewport'))).toBe(false);
+  });
+
+  it('gives the agent’s page its own size back when the handoff ends without Done (timeout, cancel or error close the agent side)', async () => {
+    const targetId = await resetLoginPage();
+    const original = await agentViewport(targetId);
+    const h = await startHandoff();
+    const page = await human.browser.newPage({ viewport: { width: 390, height: 844 } });
+    cleanups.push(() => page.close());
+    await page.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
+    await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
+    await page.click('#fit');
+    await waitFor('the agent’s page at the phone’s width', async () => {
+      return (await agentViewport(targetId)).width === 390;
+    });
+
+    await h.channel.close();
+    expect(await agentViewport(targetId)).toEqual(original);
+    expect(h.actions).toEqual([]);
+  });
 
   it('lets the viewer reconnect with the same URL: fresh keys, the page shown again, input works', async () => {
     const targetId = await resetLoginPage();

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import type { Validation } from '../core/errors.js';
 import { inputEventTypes, validateInputEvent, type InputEvent } from './inputEvent.js';
 
+/** Bounds of each side of a `fitViewport` request, CSS px. */
+export const viewportLimits = { min: 320, max: 1920 } as const;
+
 /** Control messages the viewer sends (encrypted) besides input events. */
 const controlSchema = z.discriminatedUnion('type', [
   /** The viewer has drawn frame `frame`: the agent may ack Chromium's next one. */
@@ -12,6 +15,17 @@ const controlSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('done') }),
   /** The human pressed Cancel. */
   z.strictObject({ type: z.literal('cancel') }),
+  /**
+   * The human pressed "Fit to this screen": lay the agent's page out at the viewer's available
+   * size, CSS px (each side 320–1920), until `restoreViewport` or the end of the handoff.
+   */
+  z.strictObject({
+    type: z.literal('fitViewport'),
+    width: z.number().int().min(viewportLimits.min).max(viewportLimits.max),
+    height: z.number().int().min(viewportLimits.min).max(viewportLimits.max),
+  }),
+  /** The human pressed "Restore size": the agent's page gets its own viewport back. */
+  z.strictObject({ type: z.literal('restoreViewport') }),
 ]);
 
 /** A viewer control message. */
@@ -25,7 +39,8 @@ const controlTypes = controlSchema.options.map((o) => o.shape.type.value);
 
 /**
  * Validates one decrypted JSON message from the viewer: an input event
- * ({@link validateInputEvent}) or a control message (`frameAck`, `ping`, `done`, `cancel`).
+ * ({@link validateInputEvent}) or a control message (`frameAck`, `ping`, `done`, `cancel`,
+ * `fitViewport`, `restoreViewport`).
  * Anything else is `{ok: false, code: 'E_HANDOFF_INPUT_INVALID'}`.
  */
 export function validateViewerMessage(value: unknown): Validation<ViewerMessage> {

@@ -13,7 +13,7 @@ import {
   encodeMessagePayload,
   readFragmentSecret,
 } from '/assets/e2ee/index.js';
-import { fitFrame, mapToPage } from './viewerGeometry.js';
+import { fitFrame, fitViewportMessage, mapToPage } from './viewerGeometry.js';
 
 /** Close codes the relay uses, and what the person should read. */
 const closeReasons = {
@@ -75,6 +75,8 @@ const ui = {
   message: $('message'),
   done: /** @type {HTMLButtonElement} */ ($('done')),
   cancel: /** @type {HTMLButtonElement} */ ($('cancel')),
+  fit: /** @type {HTMLButtonElement} */ ($('fit')),
+  stage: $('stage'),
 };
 
 const sessionId = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() ?? '');
@@ -126,6 +128,7 @@ function finish(/** @type {string} */ text) {
   say(text);
   ui.done.disabled = true;
   ui.cancel.disabled = true;
+  ui.fit.disabled = true;
   clearInterval(pingTimer);
   keyboard.blur();
 }
@@ -307,7 +310,12 @@ async function drawPending() {
 
 function paint() {
   const rect = canvas.getBoundingClientRect();
-  const dpr = window.devicePixelRatio || 1;
+  // Pinch-zoomed in, the canvas gets more pixels, so the page stays sharp (up to 4096 a side).
+  const zoom = window.visualViewport?.scale ?? 1;
+  const dpr = Math.min(
+    (window.devicePixelRatio || 1) * Math.max(zoom, 1),
+    4096 / Math.max(rect.width, rect.height, 1),
+  );
   const w = Math.round(rect.width * dpr);
   const h = Math.round(rect.height * dpr);
   if (canvas.width !== w || canvas.height !== h) {
@@ -322,6 +330,7 @@ function paint() {
 }
 
 new ResizeObserver(() => paint()).observe(canvas);
+window.visualViewport?.addEventListener('resize', () => paint());
 
 // ---- input ----
 
@@ -415,9 +424,12 @@ let touch = null;
 canvas.addEventListener(
   'touchstart',
   (e) => {
-    e.preventDefault();
+    // Not prevented: a second finger makes it a pinch, which zooms this page (touch-action).
     const t = e.touches[0];
-    if (!t || e.touches.length > 1) return;
+    if (!t || e.touches.length > 1) {
+      touch = null;
+      return;
+    }
     touch = {
       x: t.clientX,
       y: t.clientY,
@@ -427,14 +439,14 @@ canvas.addEventListener(
       moved: false,
     };
   },
-  { passive: false },
+  { passive: true },
 );
 canvas.addEventListener(
   'touchmove',
   (e) => {
-    e.preventDefault();
     const t = e.touches[0];
-    if (!t || !touch || !meta) return;
+    if (!t || !touch || !meta || e.touches.length > 1) return;
+    e.preventDefault();
     if (Math.hypot(t.clientX - touch.startX, t.clientY - touch.startY) > 10) touch.moved = true;
     if (!touch.moved || performance.now() - lastMove < 33) return;
     lastMove = performance.now();
@@ -454,6 +466,7 @@ canvas.addEventListener(
   { passive: false },
 );
 canvas.addEventListener('touchend', (e) => {
+  // No mouse events after a touch: the tap is sent below, once.
   e.preventDefault();
   if (touch && !touch.moved && performance.now() - touch.t < 600) {
     const p = toPage(touch.startX, touch.startY);
@@ -524,6 +537,29 @@ async function act(/** @type {'done' | 'cancel'} */ action) {
   );
 }
 ui.done.addEventListener('click', () => void act('done'));
+
+// ---- Fit to this screen ----
+
+let fitted = false;
+
+/**
+ * Asks the agent (inside the encrypted channel) to lay its page out at the size this page has
+ * for it, or to give the page its own size back. The agent restores it when the handoff ends.
+ */
+async function toggleFit() {
+  if (finished) return;
+  const message = fitted
+    ? { type: 'restoreViewport' }
+    : fitViewportMessage(ui.stage.clientWidth, ui.stage.clientHeight);
+  if (!(await sendMessage(message))) {
+    say('The size can be changed once encryption is confirmed.');
+    return;
+  }
+  fitted = !fitted;
+  ui.fit.textContent = fitted ? 'Restore size' : 'Fit to this screen';
+  ui.fit.setAttribute('aria-pressed', String(fitted));
+}
+ui.fit.addEventListener('click', () => void toggleFit());
 ui.cancel.addEventListener('click', () => void act('cancel'));
 
 // ---- start ----

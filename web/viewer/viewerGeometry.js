@@ -42,3 +42,20 @@ export function mapToPage(x, y, drawn, pageWidth, pageHeight) {
   // Two decimals are more than a CSS pixel needs and keep messages small.
   return { x: Math.round(px * 100) / 100, y: Math.round(py * 100) / 100 };
 }
+
+/** Bounds of each side of the size the agent's page is fitted to, CSS px (the agent checks them too). */
+export const fitLimits = { min: 320, max: 1920 };
+
+/**
+ * The `fitViewport` message for a stage of `width` × `height` CSS px (layout size, so the
+ * person's pinch zoom does not change it): each side rounded down and bounded to
+ * {@link fitLimits}.
+ * @param {number} width
+ * @param {number} height
+ * @returns {{type: 'fitViewport', width: number, height: number}}
+ */
+export function fitViewportMessage(width, height) {
+  const side = (/** @type {number} */ v) =>
+    Math.min(fitLimits.max, Math.max(fitLimits.min, Math.floor(Number.isFinite(v) ? v : 0)));
+  return { type: 'fitViewport', width: side(width), height: side(height) };
+}
