@@ -11,6 +11,7 @@ import {
   type ScreencastTargetInfo,
 } from './screencastSession.js';
 import { launchCdpChromium, type CdpChromium } from './testing/launchCdpChromium.js';
+import { waitFor } from '../../test/support/waitFor.js';
 
 const pages: Record<string, string> = {
   '/login': `<!doctype html><html><body style="margin:0;font:16px sans-serif">
@@ -104,18 +105,6 @@ async function closePage(targetId: string): Promise<void> {
   const conn = await CdpConnection.connect(chromium.browserWsUrl);
   await conn.send('Target.closeTarget', { targetId }).catch(() => undefined);
   await conn.close();
-}
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function errorCode(p: Promise<unknown>): Promise<string | undefined> {

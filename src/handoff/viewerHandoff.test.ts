@@ -20,6 +20,7 @@ import {
 import { resolveCdpTarget } from './resolveCdpTarget.js';
 import { launchCdpChromium, type CdpChromium } from './testing/launchCdpChromium.js';
 import { startRelayDouble, type RelayDirection, type RelayDouble } from './testing/relayDouble.js';
+import { waitFor } from '../../test/support/waitFor.js';
 
 // The agent's login page: an OTP field at a known place, focused, submitted with Enter.
 const loginPage = `<!doctype html><html><body style="margin:0;font:16px sans-serif">
@@ -126,18 +127,6 @@ async function otpValue(targetId: string): Promise<string> {
     return r.result.value;
   } finally {
     await conn.close();
-  }
-}
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -390,9 +379,14 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
   });
 });
 
-/** A viewer in Node: handshake, then keys sent once a frame has arrived. */
+/**
+ * A viewer in Node: handshake, then keys sent once a frame has arrived. `handshake: 'fails'`
+ * (keys swapped in transit) gives the handshake a few seconds and goes on without it; otherwise
+ * it waits for the keys to be confirmed, however busy the machine.
+ */
 async function nodeViewer(
   h: Handoff,
+  options: { handshake?: 'confirms' | 'fails' } = {},
 ): Promise<{ session: E2eeSession; typeKeys: (text: string) => Promise<void> }> {
   const ws = new WebSocket(
     `${h.relay.origin.replace('http', 'ws')}/v1/handoff/${h.sessionId}/viewer?t=${h.token}`,
@@ -422,9 +416,13 @@ async function nodeViewer(
     })();
   });
   cleanups.push(async () => ws.close());
-  await waitFor('the viewer handshake', () => session?.isConfirmed === true, 4_000).catch(
-    () => undefined,
-  );
+  if (options.handshake === 'fails') {
+    await waitFor('the viewer handshake', () => session?.isConfirmed === true, 4_000).catch(
+      () => undefined,
+    );
+  } else {
+    await waitFor('the viewer handshake', () => session?.isConfirmed === true);
+  }
   return {
     get session() {
       return session!;
@@ -459,7 +457,7 @@ describe('a hostile relay', () => {
     const h = await startHandoff((direction, bytes) =>
       bytes[1] === 1 ? [direction === 'toAgent' ? viewerHello : agentHello] : [bytes],
     );
-    const viewer = await nodeViewer(h);
+    const viewer = await nodeViewer(h, { handshake: 'fails' });
     expect(viewer.session.isConfirmed).toBe(false);
     expect(h.channel.state.keysConfirmed).toBe(false);
     await viewer.typeKeys(typed);

@@ -15,6 +15,7 @@ import {
 } from '../../src/handoff/testing/launchCdpChromium.js';
 import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { waitFor } from '../support/waitFor.js';
 
 type ToolResult = {
   isError?: boolean;
@@ -125,18 +126,6 @@ async function showAgentPage(path: string): Promise<string> {
   }
   submissions.length = 0;
   return target.targetId;
-}
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Opens the session URL in the human's Chromium and waits until the first frame is drawn. */

@@ -79,12 +79,9 @@ async function deliver(body: string, skewSeconds = 0, signature?: string) {
   return { status: response.status, text, ms: performance.now() - started };
 }
 
-async function until(check: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** Waits for `check`; the test's own timeout bounds the wait, so a busy machine only waits longer. */
+async function until(check: () => Promise<boolean> | boolean, _what: string): Promise<void> {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 async function slackRequest(gate?: { type: 'totp' }) {
@@ -242,9 +239,11 @@ describe('Slack', () => {
     ).toHaveLength(1);
   });
 
-  it('refuses timestamps 301 s in the past or future and bad signatures, deciding nothing', async () => {
+  it('refuses timestamps 301 s in the past or 310 s in the future and bad signatures, deciding nothing', async () => {
     const record = await slackRequest();
-    for (const skew of [-301, 301]) {
+    // A past timestamp only grows older on the way; a future one shrinks toward the server's
+    // clock while a busy machine delivers it, so that side keeps a margin of 10 s.
+    for (const skew of [-301, 310]) {
       const answer = await deliver(clickBody('loopgate_approve', record.id, 'U0ALICE01'), skew);
       expect(answer.status).toBe(401);
       expect(JSON.parse(answer.text)).toMatchObject({
