@@ -128,7 +128,9 @@ async function measureConsume(log) {
     const samples = [];
     for (const call of calls) {
       const started = performance.now();
-      const consumed = await service.consumeApproval('bench-agent', computeActionHash(call));
+      const consumed = await service.consumeApproval('bench-agent', computeActionHash(call), {
+        type: 'approve',
+      });
       samples.push(performance.now() - started);
       if (!consumed) throw new Error('an approved call was not consumed');
     }

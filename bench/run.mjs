@@ -137,9 +137,10 @@ async function benchApprovalCycles() {
   log('approval cycles: spawning loopgate serve');
   const dataDir = createTempDataDir('cycles');
   try {
-    const agentKey = createAgentKeyWithCli(dataDir.path, 'bench-agent');
+    // The server makes the data dir; the CLI's key commands then work on it (they never make one).
     const server = await spawnServe({ dataDir: dataDir.path });
     try {
+      const agentKey = createAgentKeyWithCli(dataDir.path, 'bench-agent');
       const operator = await signInOperator(server.url, server.loginUrl);
       const sweep = [];
       for (const concurrency of settings.cycleConcurrency) {
