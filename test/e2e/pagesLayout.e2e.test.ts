@@ -1,14 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/cli/startServer.js';
-import { configSchema } from '../../src/config/configSchema.js';
+import { type RunningServer } from '../../src/cli/startServer.js';
 import { generateTotpCode } from '../../src/gates/totpCode.js';
 import { createLoginUrl } from '../../src/service/operatorAuth.js';
+import { startLocalServer, type LocalServer } from '../support/localServer.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**
@@ -22,20 +17,10 @@ const longName = 'notification_recipient_email_address_for_the_weekly_summary';
 
 let browser: TestBrowser;
 let server: RunningServer;
-let dataDir: string;
+let local: LocalServer;
 let page: Page;
 let secret = '';
 let requestId = '';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** A 6-digit code that is not valid at any step of the ±1 window around now. */
 function wrongCode(): string {
@@ -63,17 +48,9 @@ async function liveRegionTexts(target: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-pages-layout-'));
-  const port = await freePort();
-  const config = configSchema.parse({
-    dataDir,
-    host: '127.0.0.1',
-    port,
-    publicUrl: `http://localhost:${port}`,
-    logLevel: 'silent',
-  });
-  server = await startServer(config, pino({ level: 'silent' }));
-  const admin = (await server.store.getOperatorByName('admin'))!;
+  local = await startLocalServer('pages-layout');
+  server = local.server;
+  const admin = local.admin;
   browser = await launchTestBrowser();
   page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
   await signInWithLink(
@@ -108,8 +85,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await local?.close();
 });
 
 describe('the inbox and the approval page at 390 px', () => {

@@ -16,6 +16,7 @@ import type { GateSpec } from '../../src/core/approval.js';
 import { configSchema } from '../../src/config/configSchema.js';
 import { createLoginUrl } from '../../src/service/operatorAuth.js';
 import type { OperatorRecord } from '../../src/core/records.js';
+import { startLocalServer, type LocalServer } from '../support/localServer.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**
@@ -27,22 +28,12 @@ import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/
 
 let browser: TestBrowser;
 let server: RunningServer;
-let dataDir: string;
+let local: LocalServer;
 let admin: OperatorRecord;
 let context: BrowserContext;
 let page: Page;
 let cdp: CDPSession;
 let authenticatorId: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** A pending request the way the gateway makes one, with the given gate. */
 async function createGatedRequest(gate: GateSpec, description: string) {
@@ -87,18 +78,21 @@ async function credentialsOnAuthenticator(): Promise<{ signCount: number }[]> {
   return credentials;
 }
 
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-passkeys-'));
-  const port = await freePort();
-  const config = configSchema.parse({
-    dataDir,
-    host: '127.0.0.1',
-    port,
-    publicUrl: `http://localhost:${port}`,
-    logLevel: 'silent',
+/** A port nothing listens on now, for a server that must know its port before it starts. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
   });
-  server = await startServer(config, pino({ level: 'silent' }));
-  admin = (await server.store.getOperatorByName('admin'))!;
+}
+
+beforeAll(async () => {
+  local = await startLocalServer('passkeys');
+  server = local.server;
+  admin = local.admin;
   browser = await launchTestBrowser();
   context = await browser.browser.newContext({ viewport: { width: 390, height: 844 } });
   page = await context.newPage();
@@ -124,8 +118,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await local?.close();
 });
 
 describe('passkeys in Chromium with a virtual authenticator', () => {

@@ -1,16 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/cli/startServer.js';
-import { configSchema } from '../../src/config/configSchema.js';
+import { type RunningServer } from '../../src/cli/startServer.js';
 import { createAgentKey, createLoginUrl } from '../../src/service/operatorAuth.js';
 import type { OperatorRecord } from '../../src/core/records.js';
+import { startLocalServer, type LocalServer } from '../support/localServer.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**
@@ -25,22 +20,12 @@ import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/
 
 let browser: TestBrowser;
 let server: RunningServer;
-let dataDir: string;
+let local: LocalServer;
 let admin: OperatorRecord;
 let agentKey: string;
 let devServer: Server;
 let devOrigin: string;
 const cookiesSeen: string[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function createRequest(description: string): Promise<string> {
   const created = await fetch(`${server.url}/v1/approvals`, {
@@ -53,17 +38,9 @@ async function createRequest(description: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-session-origin-'));
-  const port = await freePort();
-  const config = configSchema.parse({
-    dataDir,
-    host: '127.0.0.1',
-    port,
-    publicUrl: `http://localhost:${port}`,
-    logLevel: 'silent',
-  });
-  server = await startServer(config, pino({ level: 'silent' }));
-  admin = (await server.store.getOperatorByName('admin'))!;
+  local = await startLocalServer('session-origin');
+  server = local.server;
+  admin = local.admin;
   agentKey = (await createAgentKey(server.store, 'claude', Date.now())).key;
   // The "dev server" on another localhost port: it records the Cookie header of every request.
   devServer = createHttpServer((req, res) => {
@@ -79,8 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await new Promise<void>((resolve) => (devServer ? devServer.close(() => resolve()) : resolve()));
-  await server?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await local?.close();
 });
 
 describe('a page on another localhost port', () => {

@@ -1,15 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/cli/startServer.js';
-import { configSchema } from '../../src/config/configSchema.js';
+import { type RunningServer } from '../../src/cli/startServer.js';
 import { generateTotpCode } from '../../src/gates/totpCode.js';
 import { createLoginUrl } from '../../src/service/operatorAuth.js';
 import type { OperatorRecord } from '../../src/core/records.js';
+import { startLocalServer, type LocalServer } from '../support/localServer.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 
 /**
@@ -22,20 +17,10 @@ import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/
 
 let browser: TestBrowser;
 let server: RunningServer;
-let dataDir: string;
+let local: LocalServer;
 let admin: OperatorRecord;
 let page: Page;
 let secret = '';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function createTotpRequest(description: string): Promise<string> {
   const record = await server.service.createApproval(
@@ -59,17 +44,9 @@ function wrongCode(): string {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'loopgate-totp-page-'));
-  const port = await freePort();
-  const config = configSchema.parse({
-    dataDir,
-    host: '127.0.0.1',
-    port,
-    publicUrl: `http://localhost:${port}`,
-    logLevel: 'silent',
-  });
-  server = await startServer(config, pino({ level: 'silent' }));
-  admin = (await server.store.getOperatorByName('admin'))!;
+  local = await startLocalServer('totp-page');
+  server = local.server;
+  admin = local.admin;
   browser = await launchTestBrowser();
   page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
   // The admin's own enrolment link: a first factor may be added only from such a session.
@@ -101,8 +78,7 @@ async function callApiFrom(
 
 afterAll(async () => {
   await browser?.close();
-  await server?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await local?.close();
 });
 
 describe('authenticator app in Chromium', () => {
