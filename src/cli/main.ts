@@ -26,7 +26,7 @@ import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
 import type { OperatorRecord } from '../core/records.js';
-import { databasePath, readRunningServerUrl, startServer } from './startServer.js';
+import { databasePath, readRunningServerUrl } from './dataDirFiles.js';
 import { formatCommandHelp, readVersion } from './commandHelp.js';
 import { loadVerifyKeys } from './loadVerifyKeys.js';
 import { requireDataDir } from './requireDataDir.js';
@@ -115,6 +115,7 @@ async function withStore<T>(
 
 async function commandServe(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
+  const { startServer } = await import('./startServer.js');
   const server = await startServer(config, logger);
   const admin = await ensureDefaultOperator(server.store, Date.now());
   const login = await createLoginUrl(server.store, admin, server.url, Date.now());
@@ -223,7 +224,9 @@ async function openApprovals(
     };
   }
   const [server, { createLocalApprovalsClient }, { createLocalHandoffClient }] = await Promise.all([
-    startServer(config, logger, { fallbackToAnyPort: true }),
+    import('./startServer.js').then(({ startServer }) =>
+      startServer(config, logger, { fallbackToAnyPort: true }),
+    ),
     import('../mcp/localApprovalsClient.js'),
     import('../mcp/localHandoffClient.js'),
   ]);

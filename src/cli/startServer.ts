@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -32,6 +32,7 @@ import { ApprovalService } from '../service/approvalService.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { createRecipientPolicy } from '../service/recipientPolicy.js';
 import { explainListenError } from './explainListenError.js';
+import { databasePath, readRunningServerUrl, serverInfoFile } from './dataDirFiles.js';
 import { openSqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import type { RunningNotifications } from './notificationsSetup.js';
@@ -52,26 +53,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** `<dataDir>/server.json`: where the server of a data dir listens, for `login-url`. */
-export const serverInfoFile = 'server.json';
-
-/** The file that tells other commands where the server of `dataDir` listens, if it still runs. */
-export function readRunningServerUrl(dataDir: string): string | null {
-  const path = join(dataDir, serverInfoFile);
-  if (!existsSync(path)) return null;
-  try {
-    const info = JSON.parse(readFileSync(path, 'utf8')) as { url: string; pid: number };
-    process.kill(info.pid, 0);
-    return info.url;
-  } catch {
-    return null;
-  }
-}
-
-/** The database file inside a data dir. */
-export function databasePath(dataDir: string): string {
-  return join(dataDir, 'loopgate.db');
-}
+export { databasePath, readRunningServerUrl, serverInfoFile };
 
 /**
  * Wires store, keys, service, HTTP app and MCP endpoint together and listens. When the port
