@@ -14,6 +14,7 @@ import {
   verifyReceiptOutputSchema,
 } from './toolOutputSchemas.js';
 import { guardToolErrors, toolError, toolResult } from './toolResult.js';
+import { elicitApprovalUrl } from './urlElicitation.js';
 
 /** The server name and version MCP clients see. */
 export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
@@ -135,6 +136,13 @@ export function createMcpServer(
           action_description: view.action_description,
           action_details: view.action_details,
         });
+        const elicitation = await elicitApprovalUrl(
+          server,
+          ctx,
+          client,
+          view,
+          `A human must approve this before the agent goes on: ${view.action_description}. Open loopgate's page, sign in and decide.`,
+        );
         const structured = {
           pause_id: view.pause_id,
           status: 'pending' as const,
@@ -142,6 +150,7 @@ export function createMcpServer(
           approval_url: view.approval_url,
           action_hash: view.action_hash,
           next_step: `Call wait_for_approval with pause_id "${view.pause_id}". Do not perform the action until it returns decision "approved".`,
+          ...(elicitation ? { elicitation } : {}),
         };
         return toolResult(
           `Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`,

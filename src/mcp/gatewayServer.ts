@@ -25,6 +25,7 @@ import { logToClient } from './clientLog.js';
 import { createMcpServer } from './createMcpServer.js';
 import type { GatewayBackend } from './gatewayBackend.js';
 import { toolError } from './toolResult.js';
+import { elicitApprovalUrl } from './urlElicitation.js';
 
 /** A downstream tool as `tools/list` describes it. */
 export interface DownstreamTool {
@@ -298,6 +299,13 @@ export function createGatewayServer(deps: {
         approval_url: view.approval_url,
         gate: decision.gate,
       });
+      const elicitation = await elicitApprovalUrl(
+        server,
+        ctx,
+        deps.approvals,
+        view,
+        `loopgate holds ${name} until a human approves this exact call. Open loopgate's page, sign in and decide.`,
+      );
       const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
       return toolError(
         `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
@@ -309,6 +317,7 @@ export function createGatewayServer(deps: {
           expires_at: view.expires_at,
           action_hash: view.action_hash,
           next_step: next,
+          ...(elicitation ? { elicitation } : {}),
         },
       );
     } catch (err) {
