@@ -298,7 +298,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
   const [
     { readPolicyFile },
     { connectDownstream },
-    { createGatewayServer, listDownstreamTools },
+    { createGatewayServer, DownstreamToolList, listDownstreamTools },
     { serveFactoryOverStdio },
   ] = await Promise.all([
     import('../gates/policyParse.js'),
@@ -308,12 +308,20 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
   ]);
   const policy = await readPolicyFile(config.policy);
   const logger = createLogger(config.logLevel);
+  const tools = new DownstreamToolList();
   const downstream = await connectDownstream(
     config.downstreamUrl
       ? { url: config.downstreamUrl }
       : { command, env: environmentForDownstream() },
+    {
+      onToolsChanged: (list) => {
+        tools.replace(list);
+        logger.info({ tools: list.length }, 'the wrapped server changed its tools');
+      },
+      onError: (error) => logger.warn({ err: error }, 'could not re-read the wrapped tools'),
+    },
   );
-  const tools = await listDownstreamTools(downstream);
+  tools.replace(await listDownstreamTools(downstream));
   const approvals = await openApprovals(config, logger, 'proxy');
   const handle = serveFactoryOverStdio(
     () =>
@@ -328,7 +336,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
     (error) => logger.debug({ err: error }, 'proxy stdio error'),
   );
   err(
-    `loopgate proxy: ${tools.length} tools from ${config.downstreamUrl ?? command.join(' ')}, policy ${config.policy}.`,
+    `loopgate proxy: ${tools.current.length} tools from ${config.downstreamUrl ?? command.join(' ')}, policy ${config.policy}.`,
   );
   stopOnStdinEnd(async () => {
     await handle.close().catch(() => undefined);

@@ -6,8 +6,15 @@ import type { ApprovalView } from '../core/approvalView.js';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { HandoffAgent } from './handoffAgent.js';
+import { logToClient } from './clientLog.js';
 import { registerHandoffTools } from './handoffTools.js';
+import {
+  approvalViewOutputSchema,
+  requestApprovalOutputSchema,
+  verifyReceiptOutputSchema,
+} from './toolOutputSchemas.js';
 import { guardToolErrors, toolError, toolResult } from './toolResult.js';
+import { elicitApprovalUrl } from './urlElicitation.js';
 
 /** The server name and version MCP clients see. */
 export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
@@ -41,11 +48,6 @@ const verifyInputSchema = z.object({
     .record(z.string(), z.unknown())
     .optional()
     .describe('A whole check_approval / wait_for_approval result.'),
-});
-
-const viewOutputSchema = z.looseObject({
-  pause_id: z.string(),
-  status: z.enum(['pending', 'responded', 'timed_out', 'expired']),
 });
 
 /** What the agent should do next, given where the request stands. */
@@ -91,12 +93,18 @@ export function createMcpServer(
   client: ApprovalsClient,
   options: {
     progressIntervalMs?: number;
-    /** Adds the browser-handoff tools (the process that can reach the agent's Chromium). */ handoff?: HandoffAgent;
+    /** Adds the browser-handoff tools (the process that can reach the agent's Chromium). */
+    handoff?: HandoffAgent;
+    /**
+     * Declares `tools.listChanged`: only `loopgate proxy`, whose list follows the wrapped
+     * server's, sets it; loopgate's own tools never change while a client is connected.
+     */
+    toolsListChanged?: boolean;
   } = {},
 ): McpServer {
   const tickMs = options.progressIntervalMs ?? progressIntervalMs;
   const server = new McpServer(serverInfo, {
-    capabilities: { tools: {} },
+    capabilities: { tools: { listChanged: options.toolsListChanged ?? false }, logging: {} },
     instructions:
       'loopgate puts a human in the loop. Before a risky or irreversible action, call request_approval, send the user the approval_url if they are not watching the inbox, then call wait_for_approval until it returns a decision. Act only on decision "approved".',
   });
@@ -109,16 +117,32 @@ export function createMcpServer(
         'Ask a human to approve an action before you perform it (payments, deletions, emails, deployments, anything irreversible). ' +
         'Returns a pause_id and an approval_url at once. Next: call wait_for_approval with the pause_id, and do not perform the action unless it returns decision "approved".',
       inputSchema: approvalInputSchema,
+      outputSchema: requestApprovalOutputSchema,
+      // The human may be reached over Slack, email or a webhook: outside the agent's world.
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
         idempotentHint: false,
-        openWorldHint: false,
+        openWorldHint: true,
       },
     },
-    (input) =>
-      guardToolErrors(async () => {
+    (input, ctx: ServerContext) =>
+      guardToolErrors(ctx, async () => {
         const view = await client.createApproval(input);
+        await logToClient(ctx, 'info', 'approval requested', {
+          pause_id: view.pause_id,
+          action_hash: view.action_hash,
+          approval_url: view.approval_url,
+          action_description: view.action_description,
+          action_details: view.action_details,
+        });
+        const elicitation = await elicitApprovalUrl(
+          server,
+          ctx,
+          client,
+          view,
+          `A human must approve this before the agent goes on: ${view.action_description}. Open loopgate's page, sign in and decide.`,
+        );
         const structured = {
           pause_id: view.pause_id,
           status: 'pending' as const,
@@ -126,6 +150,7 @@ export function createMcpServer(
           approval_url: view.approval_url,
           action_hash: view.action_hash,
           next_step: `Call wait_for_approval with pause_id "${view.pause_id}". Do not perform the action until it returns decision "approved".`,
+          ...(elicitation ? { elicitation } : {}),
         };
         return toolResult(
           `Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`,
@@ -142,11 +167,11 @@ export function createMcpServer(
         'Read where an approval request stands, without waiting: pending, responded (with the decision, comment, fields and signed receipt), timed_out or expired. ' +
         'Prefer wait_for_approval, which returns the moment a human decides.',
       inputSchema: pauseIdInputSchema,
-      outputSchema: viewOutputSchema,
+      outputSchema: approvalViewOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    ({ pause_id }) =>
-      guardToolErrors(async () => {
+    ({ pause_id }, ctx: ServerContext) =>
+      guardToolErrors(ctx, async () => {
         const view = await client.getApproval(pause_id);
         return toolResult(describeOutcome(view).text, view as unknown as Record<string, unknown>);
       }),
@@ -160,11 +185,11 @@ export function createMcpServer(
         `Wait for the human's decision on a pause_id. Returns the moment a human approves or rejects, or with status "pending" after max_wait_seconds (default ${defaultWaitSeconds}, at most ${maxWaitSeconds}); then call it again. ` +
         'Perform the action only when it returns decision "approved"; a rejection, timeout or cancellation comes back as an error result.',
       inputSchema: waitInputSchema,
-      outputSchema: viewOutputSchema,
+      outputSchema: approvalViewOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ pause_id, max_wait_seconds }, ctx: ServerContext) =>
-      guardToolErrors(async () => {
+      guardToolErrors(ctx, async () => {
         const seconds = max_wait_seconds ?? defaultWaitSeconds;
         const progressToken = ctx.mcpReq._meta?.progressToken;
         let timer: NodeJS.Timeout | undefined;
@@ -195,7 +220,18 @@ export function createMcpServer(
             else source.addEventListener('abort', () => stop.abort(), { once: true });
           }
           const signal = stop.signal;
+          await logToClient(ctx, 'debug', 'waiting for a human decision', {
+            pause_id,
+            max_wait_seconds: seconds,
+          });
           const view = await client.waitForApproval(pause_id, seconds, signal);
+          if (view.status !== 'pending')
+            await logToClient(ctx, 'info', 'approval decided', {
+              pause_id,
+              status: view.status,
+              decision: view.response?.decision ?? null,
+              responder: view.response?.responder ?? null,
+            });
           const outcome = describeOutcome(view);
           const structured = view as unknown as Record<string, unknown>;
           return outcome.isError
@@ -214,6 +250,7 @@ export function createMcpServer(
       description:
         'Withdraw an approval request you no longer need (status becomes "expired"), so no human approves something stale. Fails if a human already decided.',
       inputSchema: pauseIdInputSchema,
+      outputSchema: approvalViewOutputSchema,
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
@@ -221,9 +258,10 @@ export function createMcpServer(
         openWorldHint: false,
       },
     },
-    ({ pause_id }) =>
-      guardToolErrors(async () => {
+    ({ pause_id }, ctx: ServerContext) =>
+      guardToolErrors(ctx, async () => {
         const view = await client.cancelApproval(pause_id);
+        await logToClient(ctx, 'info', 'approval cancelled', { pause_id });
         return toolResult(
           `Cancelled approval request ${view.pause_id}.`,
           view as unknown as Record<string, unknown>,
@@ -239,10 +277,11 @@ export function createMcpServer(
         'Check that a receipt (the "receipt" of check_approval or wait_for_approval, a compact JWS) was signed by this loopgate server and say what it approves. ' +
         'Pass the whole check_approval result as "result" to also check that its fields match the receipt.',
       inputSchema: verifyInputSchema,
+      outputSchema: verifyReceiptOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    ({ receipt, result }) =>
-      guardToolErrors(async () => {
+    ({ receipt, result }, ctx: ServerContext) =>
+      guardToolErrors(ctx, async () => {
         if (receipt === undefined && result === undefined) {
           return toolError(
             'Pass "receipt" (the compact JWS) or "result" (a whole check_approval result).',

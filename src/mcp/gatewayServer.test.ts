@@ -17,7 +17,7 @@ import {
 import { parsePolicy } from '../gates/policyParse.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { GatewayBackend } from './gatewayBackend.js';
-import { createGatewayServer, listDownstreamTools } from './gatewayServer.js';
+import { createGatewayServer, DownstreamToolList, listDownstreamTools } from './gatewayServer.js';
 
 let dir: string;
 let key: ReceiptSigningKey;
@@ -99,7 +99,7 @@ async function gatewayWith(backend: GatewayBackend): Promise<Client> {
   } as unknown as ApprovalsClient;
   const server = createGatewayServer({
     downstream,
-    tools: await listDownstreamTools(downstream),
+    tools: new DownstreamToolList(await listDownstreamTools(downstream)),
     policy: parsed.value,
     backend,
     approvals,

@@ -3,6 +3,7 @@ import {
   fromJsonSchema,
   type CallToolResult,
   type McpServer,
+  type RegisteredTool,
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { isSameGate, type GateSpec } from '../core/approval.js';
@@ -20,9 +21,11 @@ import {
   type Policy,
 } from '../gates/index.js';
 import type { ApprovalsClient } from './approvalsClient.js';
+import { logToClient } from './clientLog.js';
 import { createMcpServer } from './createMcpServer.js';
 import type { GatewayBackend } from './gatewayBackend.js';
 import { toolError } from './toolResult.js';
+import { elicitApprovalUrl } from './urlElicitation.js';
 
 /** A downstream tool as `tools/list` describes it. */
 export interface DownstreamTool {
@@ -36,6 +39,39 @@ export interface DownstreamTool {
     [key: string]: unknown;
   };
   annotations?: Record<string, unknown>;
+  outputSchema?: { type: 'object'; [key: string]: unknown };
+}
+
+/**
+ * The wrapped server's current tools, which can change: `loopgate proxy` follows the wrapped
+ * server's `notifications/tools/list_changed` (connectDownstream's `onToolsChanged`) and
+ * {@link DownstreamToolList.replace}s the list; every gateway server built over it re-applies
+ * the policy and tells its own client (`notifications/tools/list_changed`).
+ */
+export class DownstreamToolList {
+  #tools: readonly DownstreamTool[];
+  readonly #listeners = new Set<(tools: readonly DownstreamTool[]) => void>();
+
+  constructor(tools: readonly DownstreamTool[] = []) {
+    this.#tools = tools;
+  }
+
+  /** The tools as last listed. */
+  get current(): readonly DownstreamTool[] {
+    return this.#tools;
+  }
+
+  /** Sets the list and tells every subscriber. */
+  replace(tools: readonly DownstreamTool[]): void {
+    this.#tools = tools;
+    for (const listener of this.#listeners) listener(tools);
+  }
+
+  /** Calls `listener` on every change; returns the unsubscribe function. */
+  subscribe(listener: (tools: readonly DownstreamTool[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
 }
 
 /** Reads every tool of the downstream server (following `nextCursor`). */
@@ -78,13 +114,13 @@ function toGateSpec(decision: GateDecision): GateSpec {
  */
 export function createGatewayServer(deps: {
   downstream: Client;
-  tools: readonly DownstreamTool[];
+  tools: DownstreamToolList;
   policy: Policy;
   backend: GatewayBackend;
   approvals: ApprovalsClient;
   onError?: (error: unknown) => void;
 }): McpServer {
-  const server = createMcpServer(deps.approvals);
+  const server = createMcpServer(deps.approvals, { toolsListChanged: true });
   const ownTools = new Set([
     'request_approval',
     'check_approval',
@@ -92,9 +128,9 @@ export function createGatewayServer(deps: {
     'cancel_approval',
     'verify_receipt',
   ]);
+  const wrapped = new Map<string, RegisteredTool>();
 
-  for (const tool of deps.tools) {
-    if (ownTools.has(tool.name)) continue;
+  function wrapTool(tool: DownstreamTool): void {
     const gates = listToolGates(deps.policy, tool.name);
     const takesOtp = gates.some((d) => d.gate === 'otp_argument');
     const schema = structuredClone(tool.inputSchema);
@@ -111,17 +147,43 @@ export function createGatewayServer(deps: {
         schema.required = [...new Set([...(schema.required ?? []), otpArgumentName])];
     }
     const gateNote = describeToolGates(deps.policy, tool.name);
-    server.registerTool(
+    const registered = server.registerTool(
       tool.name,
       {
         ...(tool.title ? { title: tool.title } : {}),
         description: `${tool.description ?? ''}${tool.description ? '\n\n' : ''}[loopgate] ${gateNote}`,
         inputSchema: fromJsonSchema<Record<string, unknown>>(schema as never),
+        // The wrapped server's own schema describes its results; loopgate's refusals are isError.
+        ...(tool.outputSchema
+          ? { outputSchema: fromJsonSchema<Record<string, unknown>>(tool.outputSchema as never) }
+          : {}),
         ...(tool.annotations ? { annotations: tool.annotations } : {}),
       },
       (args: Record<string, unknown>, ctx: ServerContext) => handleCall(tool.name, args ?? {}, ctx),
     );
+    wrapped.set(tool.name, registered);
   }
+
+  /** Re-applies the policy to a new downstream list; the SDK tells the client the list changed. */
+  function rewrapTools(tools: readonly DownstreamTool[]): void {
+    for (const registered of wrapped.values()) registered.remove();
+    wrapped.clear();
+    for (const tool of tools) if (!ownTools.has(tool.name)) wrapTool(tool);
+  }
+
+  for (const tool of deps.tools.current) if (!ownTools.has(tool.name)) wrapTool(tool);
+  const unsubscribe = deps.tools.subscribe((tools) => {
+    try {
+      rewrapTools(tools);
+    } catch (err) {
+      deps.onError?.(err);
+    }
+  });
+  const previousOnClose = server.server.onclose;
+  server.server.onclose = () => {
+    unsubscribe();
+    previousOnClose?.();
+  };
 
   async function forward(
     name: string,
@@ -135,6 +197,10 @@ export function createGatewayServer(deps: {
       )) as CallToolResult;
     } catch (err) {
       deps.onError?.(err);
+      await logToClient(ctx, 'error', 'the wrapped server failed', {
+        tool: name,
+        reason: (err as Error).message,
+      });
       return toolError(
         `E_GATEWAY_DOWNSTREAM: the server behind loopgate failed on ${name}: ${(err as Error).message}`,
       );
@@ -182,8 +248,12 @@ export function createGatewayServer(deps: {
       return toolError(`${limited.code}: ${limited.message} The call was not forwarded.`);
     const { [otpArgumentName]: otp, ...argsWithoutOtp } = rawArgs;
     const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp);
-    if (decision.gate === 'none') return forward(name, rawArgs, ctx);
+    if (decision.gate === 'none') {
+      await logToClient(ctx, 'debug', 'call forwarded', { tool: name, arguments: rawArgs });
+      return forward(name, rawArgs, ctx);
+    }
     if (decision.gate === 'deny') {
+      await logToClient(ctx, 'warning', 'call denied by policy', { tool: name });
       return toolError(
         `E_POLICY_DENIED: ${decision.reason ?? describeGate(decision)} loopgate never forwards this call; do not retry it.`,
       );
@@ -209,6 +279,12 @@ export function createGatewayServer(deps: {
           gate: decision.gate,
           pauseId: consumed.pause_id,
         });
+        await logToClient(ctx, 'info', 'approved call forwarded', {
+          tool: name,
+          arguments: argsWithoutOtp,
+          pause_id: consumed.pause_id,
+          gate: decision.gate,
+        });
         return forward(name, argsWithoutOtp, ctx);
       }
       const view = await deps.backend.requestToolApproval({
@@ -216,6 +292,20 @@ export function createGatewayServer(deps: {
         gate,
         timeoutMinutes: decision.timeoutMinutes,
       });
+      await logToClient(ctx, 'notice', 'call held for a human’s approval', {
+        tool: name,
+        arguments: argsWithoutOtp,
+        pause_id: view.pause_id,
+        approval_url: view.approval_url,
+        gate: decision.gate,
+      });
+      const elicitation = await elicitApprovalUrl(
+        server,
+        ctx,
+        deps.approvals,
+        view,
+        `loopgate holds ${name} until a human approves this exact call. Open loopgate's page, sign in and decide.`,
+      );
       const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
       return toolError(
         `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
@@ -227,6 +317,7 @@ export function createGatewayServer(deps: {
           expires_at: view.expires_at,
           action_hash: view.action_hash,
           next_step: next,
+          ...(elicitation ? { elicitation } : {}),
         },
       );
     } catch (err) {

@@ -8,6 +8,12 @@ import {
   type HandoffView,
 } from '../handoff/handoffView.js';
 import type { HandoffAgent } from './handoffAgent.js';
+import { logToClient } from './clientLog.js';
+import {
+  authloopHandoffOutputSchema,
+  browserHandoffOutputSchema,
+  handoffStateOutputSchema,
+} from './toolOutputSchemas.js';
 import { guardToolErrors, toolResult } from './toolResult.js';
 
 /** Longest `wait_for_handoff` blocks: MCP clients time a tool call out at 60 s by default. */
@@ -45,14 +51,20 @@ const handoffInputShape = {
         .max(2_000)
         .optional()
         .describe('URL of the page that needs the human; picks that tab.'),
-      blocker_type: z.enum(blockerTypes).optional(),
+      blocker_type: z
+        .enum(blockerTypes)
+        .optional()
+        .describe(
+          'What blocks you: otp, password, captcha, security_question, document_upload or other.',
+        ),
       hint: z
         .string()
         .max(500)
         .optional()
         .describe('What the human should do, e.g. "enter the code sent by SMS".'),
     })
-    .optional(),
+    .optional()
+    .describe('Where the human is needed and what they should do there.'),
 };
 
 /** The `wait_for_handoff` answer: status, viewer_connected, detail. */
@@ -171,6 +183,7 @@ export function registerHandoffTools(
           .optional()
           .describe(`How long session_url works (default ${handoffTtlSeconds.default} s).`),
       }),
+      outputSchema: browserHandoffOutputSchema,
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
@@ -178,9 +191,15 @@ export function registerHandoffTools(
         openWorldHint: true,
       },
     },
-    (input) =>
-      guardToolErrors(async () => {
+    (input, ctx: ServerContext) =>
+      guardToolErrors(ctx, async () => {
         const started = await handoff.start(input);
+        // session_url carries the end-to-end key in its fragment: it never goes into a log line.
+        await logToClient(ctx, 'info', 'handoff started', {
+          session_id: started.session_id,
+          service: input.service,
+          expires_at: started.expires_at,
+        });
         const next = `Send session_url to the user, then call wait_for_handoff with session_id "${started.session_id}".`;
         return toolResult(`Handoff started; the link works until ${started.expires_at}. ${next}`, {
           ...started,
@@ -208,10 +227,11 @@ export function registerHandoffTools(
             `Seconds to wait for a change (default ${defaultWaitSeconds}, max ${maxWaitSeconds}).`,
           ),
       }),
+      outputSchema: handoffStateOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ session_id, max_wait_seconds }, ctx: ServerContext) =>
-      guardToolErrors(async () => {
+      guardToolErrors(ctx, async () => {
         const seconds = max_wait_seconds ?? defaultWaitSeconds;
         const stop = startProgress(ctx, tickMs, (s) => `Waiting for the human (${s}s)`, seconds);
         try {
@@ -231,15 +251,16 @@ export function registerHandoffTools(
       description:
         'Withdraw a browser_handoff session you no longer need: the live view stops, the link stops working, the status becomes cancelled. Fails if it already ended.',
       inputSchema: z.object({ session_id: sessionIdSchema }),
+      outputSchema: handoffStateOutputSchema,
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
-        idempotentHint: false,
+        idempotentHint: true,
         openWorldHint: false,
       },
     },
-    ({ session_id }) =>
-      guardToolErrors(async () => {
+    ({ session_id }, ctx: ServerContext) =>
+      guardToolErrors(ctx, async () => {
         const view = await handoff.cancel(session_id);
         return toolResult(`Cancelled handoff ${view.session_id}.`, waitShape(view));
       }),
@@ -254,6 +275,7 @@ export function registerHandoffTools(
         'The session_url comes in the first progress notification and then every 10 s at most; send it to the user. ' +
         'Clients with a 60 s tool-call timeout (most do by default) should use browser_handoff + wait_for_handoff instead.',
       inputSchema: z.object(handoffInputShape),
+      outputSchema: authloopHandoffOutputSchema,
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
@@ -262,7 +284,7 @@ export function registerHandoffTools(
       },
     },
     (input, ctx: ServerContext) =>
-      guardToolErrors(async () => {
+      guardToolErrors(ctx, async () => {
         const started = await handoff.start(input);
         const signal = requestSignal(ctx);
         const stop = startProgress(ctx, Math.min(tickMs, 10_000), (s) => {

@@ -1,4 +1,10 @@
-import { createMcpHandler, type McpServer } from '@modelcontextprotocol/server';
+import { randomBytes } from 'node:crypto';
+import {
+  createMcpHandler,
+  WebStandardStreamableHTTPServerTransport,
+  type AuthInfo,
+  type McpServer,
+} from '@modelcontextprotocol/server';
 import { serveStdio, type StdioServerHandle } from '@modelcontextprotocol/server/stdio';
 import type { ApprovalsClient } from './approvalsClient.js';
 import { createMcpServer } from './createMcpServer.js';
@@ -10,10 +16,49 @@ interface JsonRpcMessage {
   params?: { requestId?: string | number };
 }
 
+/** Limits on 2025-11-25 streamable-HTTP sessions (held in this process's memory). */
+export const mcpSessionLimits = {
+  /** Sessions one agent key may hold; opening one more closes its least recently used. */
+  perKey: 16,
+  /** A session no request touched for this long (ms) is closed; the client starts a new one. */
+  idleMs: 30 * 60_000,
+} as const;
+
+interface LegacySession {
+  transport: WebStandardStreamableHTTPServerTransport;
+  server: McpServer;
+  keyId: string;
+  lastUsed: number;
+}
+
+/** The JSON-RPC answer to an unknown, expired or foreign `Mcp-Session-Id` (2025-11-25 §Transports). */
+function sessionNotFound(): Response {
+  return Response.json(
+    {
+      jsonrpc: '2.0',
+      error: {
+        code: -32001,
+        message: 'Session not found: start a new one with initialize (no Mcp-Session-Id header).',
+      },
+      id: null,
+    },
+    { status: 404 },
+  );
+}
+
 /**
  * The streamable-HTTP endpoint `/mcp`, serving both the 2026-07-28 (stateless, per-request)
- * revision and 2025-era clients (stateless legacy fallback). `clientFor` gives the approvals
- * client of the authenticated agent.
+ * revision and 2025-era clients. `clientFor` gives the approvals client of the authenticated
+ * agent.
+ *
+ * A 2025-era `initialize` opens a session (MCP 2025-11-25 §Transports, "Session Management"):
+ * the answer carries `Mcp-Session-Id`, one server instance serves the session's later POSTs, its
+ * GET stream and DELETE, so a client can hold several streams, set a log level, and receive
+ * server-to-client requests (URL elicitation). A session belongs to the agent key that opened
+ * it: the id presented with another key reads as unknown (404). Sessions live in this process
+ * ({@link mcpSessionLimits}); behind a load balancer without affinity a client meets 404 and
+ * starts a new one, as the spec requires. A 2025-era request without a session id is still
+ * served statelessly; 2026-07-28 requests are always stateless.
  *
  * Stateless 2025 serving answers a `notifications/cancelled` on a fresh server instance that
  * knows nothing of the call it cancels, so this endpoint routes it itself: every in-flight
@@ -41,6 +86,50 @@ export function createMcpHttpEndpoint(
     { legacy: 'stateless', ...(onerror ? { onerror } : {}) },
   );
   const inflight = new Map<string, AbortController>();
+  const sessions = new Map<string, LegacySession>();
+
+  const closeSession = (id: string) => {
+    const session = sessions.get(id);
+    if (!session) return;
+    sessions.delete(id);
+    void session.server.close().catch(() => undefined);
+  };
+  const sweeper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [id, session] of sessions)
+        if (now - session.lastUsed > mcpSessionLimits.idleMs) closeSession(id);
+    },
+    Math.min(mcpSessionLimits.idleMs, 60_000),
+  );
+  sweeper.unref();
+
+  async function openSession(
+    agent: { agentId: string; keyId: string },
+    request: Request,
+    authInfo: AuthInfo,
+    parsedBody: unknown,
+  ): Promise<Response> {
+    const held = [...sessions.entries()]
+      .filter(([, s]) => s.keyId === agent.keyId)
+      .sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+    for (const [id] of held.slice(0, Math.max(0, held.length - mcpSessionLimits.perKey + 1)))
+      closeSession(id);
+    const server = createMcpServer(clientFor(agent), serverOptions);
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => `mcps_${randomBytes(24).toString('base64url')}`,
+      onsessioninitialized: (id) => {
+        sessions.set(id, { transport, server, keyId: agent.keyId, lastUsed: Date.now() });
+      },
+      onsessionclosed: (id) => closeSession(id),
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    if (onerror) transport.onerror = onerror;
+    await server.connect(transport);
+    return transport.handleRequest(request, { authInfo, parsedBody });
+  }
 
   return {
     async fetch(request, agent) {
@@ -50,6 +139,13 @@ export function createMcpHttpEndpoint(
         scopes: [],
         extra: { agentId: agent.agentId, keyId: agent.keyId },
       };
+      const sessionId = request.headers.get('mcp-session-id');
+      if (sessionId !== null) {
+        const session = sessions.get(sessionId);
+        if (!session || session.keyId !== agent.keyId) return sessionNotFound();
+        session.lastUsed = Date.now();
+        return session.transport.handleRequest(request, { authInfo });
+      }
       if (request.method !== 'POST') return handler.fetch(request, { authInfo });
       let parsedBody: unknown;
       try {
@@ -62,6 +158,8 @@ export function createMcpHttpEndpoint(
         );
       }
       const messages = (Array.isArray(parsedBody) ? parsedBody : [parsedBody]) as JsonRpcMessage[];
+      if (messages.length === 1 && messages[0]?.method === 'initialize')
+        return openSession(agent, request, authInfo, parsedBody);
       const keyOf = (id: unknown) => `${agent.keyId}\0${JSON.stringify(id)}`;
       for (const message of messages) {
         if (message?.method === 'notifications/cancelled')
@@ -103,7 +201,11 @@ export function createMcpHttpEndpoint(
         headers: response.headers,
       });
     },
-    close: () => handler.close(),
+    async close() {
+      clearInterval(sweeper);
+      for (const id of [...sessions.keys()]) closeSession(id);
+      await handler.close();
+    },
   };
 }
 

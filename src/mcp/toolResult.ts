@@ -1,5 +1,6 @@
-import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { CallToolResult, ServerContext } from '@modelcontextprotocol/server';
 import { isLoopgateError } from '../core/errors.js';
+import { logToClient } from './clientLog.js';
 
 /**
  * An MCP tool result (MCP 2025-11-25 §Tools, "Tool Result"): `text` first, then the structured
@@ -31,13 +32,21 @@ export function toolError(text: string, structured?: Record<string, unknown>): C
 
 /**
  * Runs a tool body; a LoopgateError becomes an `isError` result `"E_CODE: message"` the agent
- * can act on. Anything else propagates (the SDK turns it into a protocol error).
+ * can act on, and a `warning` log line to the client. Anything else propagates (the SDK turns it
+ * into a protocol error).
  */
-export async function guardToolErrors(run: () => Promise<CallToolResult>): Promise<CallToolResult> {
+export async function guardToolErrors(
+  ctx: ServerContext,
+  run: () => Promise<CallToolResult>,
+): Promise<CallToolResult> {
   try {
     return await run();
   } catch (err) {
-    if (isLoopgateError(err)) return toolError(`${err.code}: ${err.message}`);
-    throw err;
+    if (!isLoopgateError(err)) throw err;
+    await logToClient(ctx, 'warning', 'tool call refused', {
+      error_code: err.code,
+      reason: err.message,
+    });
+    return toolError(`${err.code}: ${err.message}`);
   }
 }

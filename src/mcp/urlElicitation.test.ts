@@ -1,0 +1,222 @@
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { parsePolicy } from '../gates/policyParse.js';
+import type { GatewayBackend } from './gatewayBackend.js';
+import { createGatewayServer, DownstreamToolList, listDownstreamTools } from './gatewayServer.js';
+import { createLocalApprovalsClient } from './localApprovalsClient.js';
+
+type Harness = Awaited<ReturnType<typeof createAppHarness>>;
+type ToolResult = {
+  isError?: boolean;
+  content: { type: string; text?: string }[];
+  structuredContent?: Record<string, unknown>;
+};
+type Elicitation = { mode?: string; url?: string; elicitationId?: string; message: string };
+
+let h: Harness;
+let baseUrl: string;
+const closers: (() => Promise<unknown>)[] = [];
+
+beforeEach(async () => {
+  h = await createAppHarness({ progressIntervalMs: 100 });
+  baseUrl = await h.listen();
+});
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+  await h.close();
+});
+
+/** A client that declares URL elicitation (or not), recording what it is asked and told. */
+function elicitingClient(declares: boolean, era: 'legacy' | 'modern' = 'legacy') {
+  const asked: Elicitation[] = [];
+  const completed: string[] = [];
+  const client = new Client(
+    { name: 'elicit-test', version: '1.0.0' },
+    {
+      capabilities: declares ? { elicitation: { url: {} } } : {},
+      ...(era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {}),
+    },
+  );
+  if (declares) {
+    client.setRequestHandler('elicitation/create', (request) => {
+      asked.push(request.params as Elicitation);
+      return { action: 'accept' };
+    });
+    client.setNotificationHandler('notifications/elicitation/complete', (n) => {
+      completed.push(n.params.elicitationId);
+    });
+  }
+  closers.push(() => client.close());
+  return { client, asked, completed };
+}
+
+const connectHttp = (client: Client) =>
+  client.connect(
+    new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${h.agent.key}` } },
+    }),
+  );
+
+/** A human signed in to loopgate decides on the approval page's API. */
+async function humanApproves(pauseId: string) {
+  const auth = await h.signIn();
+  const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-loopgate-session': auth.session,
+      'x-csrf-token': auth.csrf,
+      origin: testOrigin,
+    },
+    body: JSON.stringify({ decision: 'approved', comment: 'go' }),
+  });
+  expect(response.status).toBe(200);
+}
+
+describe('URL-mode elicitation for request_approval', () => {
+  it('asks a client that declares it to open the approval page, then says when a human decided', async () => {
+    const { client, asked, completed } = elicitingClient(true);
+    await connectHttp(client);
+    const created = (await client.callTool({
+      name: 'request_approval',
+      arguments: { action_description: 'Delete the staging database', action_details: {} },
+    })) as ToolResult;
+    const { pause_id, approval_url, elicitation } = created.structuredContent as Record<
+      string,
+      string
+    >;
+    expect(elicitation).toBe('accept');
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ mode: 'url', url: approval_url });
+    expect(approval_url).toBe(`${testOrigin}/approvals/${pause_id}`);
+    const elicitationId = asked[0]!.elicitationId!;
+    expect(elicitationId).toMatch(/^[0-9a-f-]{36}$/);
+
+    // The URL alone decides nothing: without a signed-in session the decision is refused.
+    const anonymous = await h.request(`/v1/approvals/${pause_id}/decision`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: testOrigin },
+      body: JSON.stringify({ decision: 'approved' }),
+    });
+    expect(anonymous.status).toBe(401);
+    expect(completed).toEqual([]);
+
+    await humanApproves(pause_id!);
+    await expect.poll(() => completed).toEqual([elicitationId]);
+    const decided = (await client.callTool({
+      name: 'wait_for_approval',
+      arguments: { pause_id },
+    })) as ToolResult;
+    expect(decided.isError).toBeFalsy();
+    expect(decided.structuredContent).toMatchObject({
+      status: 'responded',
+      response: { decision: 'approved' },
+    });
+  });
+
+  for (const [what, declares, era] of [
+    ['a client that does not declare it', false, 'legacy'],
+    ['a 2026-07-28 client (no server-to-client requests)', true, 'modern'],
+  ] as const) {
+    it(`leaves ${what} with today's result`, async () => {
+      const { client, asked } = elicitingClient(declares, era);
+      await connectHttp(client);
+      const created = (await client.callTool({
+        name: 'request_approval',
+        arguments: { action_description: 'Email all customers', action_details: {} },
+      })) as ToolResult;
+      expect(asked).toEqual([]);
+      expect(created.structuredContent).not.toHaveProperty('elicitation');
+      expect(created.content[0]?.text).toMatch(/^Approval requested\. A human can decide at /);
+    });
+  }
+});
+
+describe('URL-mode elicitation for a gated call in loopgate proxy', () => {
+  async function proxyClient(declares: boolean) {
+    const wrapped = new McpServer({ name: 'bank', version: '1.0.0' });
+    const sent: number[] = [];
+    wrapped.registerTool(
+      'transfer',
+      { description: 'Send money.', inputSchema: z.object({ amount: z.number() }) },
+      ({ amount }) => {
+        sent.push(amount);
+        return { content: [{ type: 'text', text: `sent ${amount}` }] };
+      },
+    );
+    const downstream = new Client({ name: 'proxy', version: '1.0.0' });
+    const [down, up] = InMemoryTransport.createLinkedPair();
+    await wrapped.connect(up);
+    await downstream.connect(down);
+    closers.push(() => downstream.close());
+    const parsed = parsePolicy('default: none\nrules:\n  - {tool: transfer, gate: approve}\n', 'p');
+    if (!parsed.ok) throw new Error(parsed.message);
+    const approvals = createLocalApprovalsClient({
+      service: h.service,
+      agentId: 'claude',
+      jwks: () => h.jwks,
+    });
+    const backend = {
+      async requestToolApproval(call) {
+        const record = await h.service.requestToolApproval('claude', {
+          tool: call.tool,
+          arguments: call.arguments,
+          gate: call.gate,
+          timeoutMs: call.timeoutMinutes * 60_000,
+        });
+        return h.service.view(record);
+      },
+      consumeToolApproval: () => Promise.resolve(null),
+    } as Partial<GatewayBackend> as GatewayBackend;
+    const gateway = createGatewayServer({
+      downstream,
+      tools: new DownstreamToolList(await listDownstreamTools(downstream)),
+      policy: parsed.value,
+      backend,
+      approvals,
+    });
+    const agent = elicitingClient(declares);
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await gateway.connect(serverSide);
+    await agent.client.connect(clientSide);
+    return { ...agent, sent };
+  }
+
+  it('asks the client to open the page for the held call and tells it once a human decided', async () => {
+    const { client, asked, completed, sent } = await proxyClient(true);
+    const held = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5000 },
+    })) as ToolResult;
+    expect(held.isError).toBe(true);
+    const { pause_id, approval_url, elicitation } = held.structuredContent as Record<
+      string,
+      string
+    >;
+    expect(elicitation).toBe('accept');
+    expect(asked).toEqual([
+      expect.objectContaining({
+        mode: 'url',
+        url: approval_url,
+        message: expect.stringMatching(/transfer/),
+      }),
+    ]);
+    await humanApproves(pause_id!);
+    await expect.poll(() => completed).toEqual([asked[0]!.elicitationId]);
+    expect(sent).toEqual([]);
+  });
+
+  it('holds the call as before for a client that does not declare it', async () => {
+    const { client, asked } = await proxyClient(false);
+    const held = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5000 },
+    })) as ToolResult;
+    expect(held.content[0]?.text).toMatch(/^APPROVAL REQUIRED/);
+    expect(held.structuredContent).not.toHaveProperty('elicitation');
+    expect(asked).toEqual([]);
+  });
+});
