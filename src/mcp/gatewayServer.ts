@@ -15,12 +15,15 @@ import {
   describeGate,
   describeToolGates,
   evaluatePolicy,
+  formatRuleLocation,
   listToolGates,
+  type CallContext,
   type GateDecision,
   type Policy,
+  type PolicyAgent,
 } from '../gates/index.js';
 import type { ApprovalsClient } from './approvalsClient.js';
-import { createMcpServer } from './createMcpServer.js';
+import { createMcpServer, describeOutcome } from './createMcpServer.js';
 import type { GatewayBackend } from './gatewayBackend.js';
 import { toolError } from './toolResult.js';
 
@@ -68,18 +71,29 @@ function toGateSpec(decision: GateDecision): GateSpec {
   return { type: 'approve' };
 }
 
+/** How many held-back calls a gateway remembers, to tell the agent how their approval ended. */
+const maxRememberedApprovals = 500;
+
 /**
  * The MCP gateway (`loopgate proxy`): the downstream server's tools, each held back by the
  * policy until a human approved *that call with those arguments*, plus loopgate's approval
  * tools. Ungated calls are forwarded at once, untouched. A gated call creates (or finds) the
  * approval for its action hash and is refused with what to do next; the identical call is
  * forwarded once after approval, consuming the decision. `deny` never forwards. Any error
- * from the approvals server refuses the call (fails closed).
+ * from the approvals server refuses the call (fails closed). A call held back again after its
+ * approval was rejected, timed out or cancelled is refused once with how it ended (a
+ * rejection with the human's reason, revealed and quoted), and asks anew on the next call.
+ *
+ * Rules match the tool's own `readOnlyHint` annotation and `agent` (who the gateway acts for).
+ * A rule in shadow mode forwards the call at once and records `gateway.shadow` (what its gate
+ * would have asked); a record that cannot be written does not hold the call back.
  */
 export function createGatewayServer(deps: {
   downstream: Client;
   tools: readonly DownstreamTool[];
   policy: Policy;
+  /** The agent the gateway acts for, for rules with `agent:`; none: such rules never match. */
+  agent?: PolicyAgent | null;
   backend: GatewayBackend;
   approvals: ApprovalsClient;
   onError?: (error: unknown) => void;
@@ -93,9 +107,20 @@ export function createGatewayServer(deps: {
     'verify_receipt',
   ]);
 
+  const contexts = new Map<string, CallContext>();
+  // action hash → the pause_id this gateway last asked for, to report how it ended.
+  const asked = new Map<string, string>();
+
   for (const tool of deps.tools) {
     if (ownTools.has(tool.name)) continue;
-    const gates = listToolGates(deps.policy, tool.name);
+    const context: CallContext = {
+      agent: deps.agent ?? null,
+      readOnly: tool.annotations?.['readOnlyHint'] === true,
+    };
+    contexts.set(tool.name, context);
+    const gates = listToolGates(deps.policy, tool.name, context).filter(
+      (d) => d.mode === 'enforce',
+    );
     const takesOtp = gates.some((d) => d.gate === 'otp_argument');
     const schema = structuredClone(tool.inputSchema);
     if (takesOtp) {
@@ -107,10 +132,10 @@ export function createGatewayServer(deps: {
             'The 6-digit code from the operator’s authenticator app, which a human must give you.',
         },
       };
-      if (gates.every((d) => d.gate === 'otp_argument'))
+      if (gates.length > 0 && gates.every((d) => d.gate === 'otp_argument'))
         schema.required = [...new Set([...(schema.required ?? []), otpArgumentName])];
     }
-    const gateNote = describeToolGates(deps.policy, tool.name);
+    const gateNote = describeToolGates(deps.policy, tool.name, context);
     server.registerTool(
       tool.name,
       {
@@ -181,8 +206,20 @@ export function createGatewayServer(deps: {
     if (!limited.ok)
       return toolError(`${limited.code}: ${limited.message} The call was not forwarded.`);
     const { [otpArgumentName]: otp, ...argsWithoutOtp } = rawArgs;
-    const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp);
+    const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp, contexts.get(name));
     if (decision.gate === 'none') return forward(name, rawArgs, ctx);
+    if (decision.mode === 'shadow') {
+      await deps.backend
+        .recordShadow({
+          tool: name,
+          arguments: argsWithoutOtp,
+          gate: decision.gate,
+          rule: formatRuleLocation(deps.policy, decision.rule, decision.ruleIndex),
+          ...(decision.reason ? { reason: decision.reason } : {}),
+        })
+        .catch((err: unknown) => deps.onError?.(err));
+      return forward(name, rawArgs, ctx);
+    }
     if (decision.gate === 'deny') {
       return toolError(
         `E_POLICY_DENIED: ${decision.reason ?? describeGate(decision)} loopgate never forwards this call; do not retry it.`,
@@ -211,11 +248,26 @@ export function createGatewayServer(deps: {
         });
         return forward(name, argsWithoutOtp, ctx);
       }
+      const actionHash = computeActionHash(call);
+      const earlier = asked.get(actionHash);
+      if (earlier !== undefined) {
+        asked.delete(actionHash);
+        const ended = await deps.approvals.getApproval(earlier);
+        if (ended.status !== 'pending' && ended.response?.decision !== 'approved') {
+          return toolError(
+            `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(ended).text} Calling ${name} again asks a human anew.`,
+            ended as unknown as Record<string, unknown>,
+          );
+        }
+      }
       const view = await deps.backend.requestToolApproval({
         ...call,
         gate,
         timeoutMinutes: decision.timeoutMinutes,
       });
+      asked.delete(actionHash);
+      asked.set(actionHash, view.pause_id);
+      if (asked.size > maxRememberedApprovals) asked.delete(asked.keys().next().value!);
       const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
       return toolError(
         `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
