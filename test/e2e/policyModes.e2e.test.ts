@@ -37,6 +37,9 @@ serveStdio(() => {
 });
 `;
 
+/** Each test spawns several proxies and CLI runs, and some drive Chromium. */
+const spawnsSeveral = 240_000;
+
 let dataDir: string;
 let workDir: string;
 let serve: ServeProcess;
@@ -101,110 +104,114 @@ afterAll(async () => {
   rmSync(workDir, { recursive: true, force: true });
 });
 
-describe('rules that fit how people work, through the real proxy', () => {
-  it('lets a read-only tool pass and holds back writes, with one rule', async () => {
-    const policy = writePolicy(
-      'reads.yaml',
-      'default: approve\nrules:\n  - { tool: "*", read_only: true, gate: none }\n',
-    );
-    const client = await proxyClient(policy, ['--agent-name', 'reader']);
-    expect(text(await call(client, 'read_file', { path: 'a.txt' }))).toBe('read a.txt');
-    const write = await call(client, 'write_file', { path: 'a.txt' });
-    expect(write.isError).toBe(true);
-    expect(text(write)).toMatch(/^APPROVAL REQUIRED/);
-    // A tool the server does not annotate is not taken for a read.
-    const deploy = await call(client, 'deploy', { env: 'prod' });
-    expect(text(deploy)).toMatch(/^APPROVAL REQUIRED/);
-  });
+describe(
+  'rules that fit how people work, through the real proxy',
+  { timeout: spawnsSeveral },
+  () => {
+    it('lets a read-only tool pass and holds back writes, with one rule', async () => {
+      const policy = writePolicy(
+        'reads.yaml',
+        'default: approve\nrules:\n  - { tool: "*", read_only: true, gate: none }\n',
+      );
+      const client = await proxyClient(policy, ['--agent-name', 'reader']);
+      expect(text(await call(client, 'read_file', { path: 'a.txt' }))).toBe('read a.txt');
+      const write = await call(client, 'write_file', { path: 'a.txt' });
+      expect(write.isError).toBe(true);
+      expect(text(write)).toMatch(/^APPROVAL REQUIRED/);
+      // A tool the server does not annotate is not taken for a read.
+      const deploy = await call(client, 'deploy', { env: 'prod' });
+      expect(text(deploy)).toMatch(/^APPROVAL REQUIRED/);
+    });
 
-  it('applies an agent-scoped rule to that agent only', async () => {
-    const policy = writePolicy(
-      'agents.yaml',
-      'default: none\nrules:\n  - { tool: deploy, agent: deploy-bot, gate: approve }\n',
-    );
-    const bot = await proxyClient(policy, ['--agent-name', 'deploy-bot']);
-    const held = await call(bot, 'deploy', { env: 'prod' });
-    expect(held.isError).toBe(true);
-    expect(text(held)).toMatch(/^APPROVAL REQUIRED/);
+    it('applies an agent-scoped rule to that agent only', async () => {
+      const policy = writePolicy(
+        'agents.yaml',
+        'default: none\nrules:\n  - { tool: deploy, agent: deploy-bot, gate: approve }\n',
+      );
+      const bot = await proxyClient(policy, ['--agent-name', 'deploy-bot']);
+      const held = await call(bot, 'deploy', { env: 'prod' });
+      expect(held.isError).toBe(true);
+      expect(text(held)).toMatch(/^APPROVAL REQUIRED/);
 
-    const helper = await proxyClient(policy, ['--agent-name', 'helper']);
-    expect(text(await call(helper, 'deploy', { env: 'prod' }))).toBe('deployed prod');
+      const helper = await proxyClient(policy, ['--agent-name', 'helper']);
+      expect(text(await call(helper, 'deploy', { env: 'prod' }))).toBe('deployed prod');
 
-    // Remote mode: the agent is the gateway key's name, as the server knows it.
-    const created = await runCli([
-      'keys',
-      'create',
-      '--data-dir',
-      dataDir,
-      '--name',
-      'deploy-bot',
-      '--scope',
-      'gateway',
-    ]);
-    expect(created.code, created.stderr).toBe(0);
-    const remote = await proxyClient(policy, [
-      '--server-url',
-      serve.url,
-      '--api-key',
-      created.stdout.trim(),
-      '--agent-name',
-      'helper',
-    ]);
-    expect(text(await call(remote, 'deploy', { env: 'prod' }))).toMatch(/^APPROVAL REQUIRED/);
-  });
+      // Remote mode: the agent is the gateway key's name, as the server knows it.
+      const created = await runCli([
+        'keys',
+        'create',
+        '--data-dir',
+        dataDir,
+        '--name',
+        'deploy-bot',
+        '--scope',
+        'gateway',
+      ]);
+      expect(created.code, created.stderr).toBe(0);
+      const remote = await proxyClient(policy, [
+        '--server-url',
+        serve.url,
+        '--api-key',
+        created.stdout.trim(),
+        '--agent-name',
+        'helper',
+      ]);
+      expect(text(await call(remote, 'deploy', { env: 'prod' }))).toMatch(/^APPROVAL REQUIRED/);
+    });
 
-  it('forwards calls under shadow mode and records them as "would have asked", listed on the shadow page', async () => {
-    const policy = writePolicy(
-      'shadow.yaml',
-      [
-        'default: none',
-        'mode: shadow',
-        'rules:',
-        '  - { tool: write_file, gate: approve }',
-        '  - { tool: deploy, gate: deny }',
-      ].join('\n'),
-    );
-    const client = await proxyClient(policy, ['--agent-name', 'shadowed']);
-    expect(text(await call(client, 'write_file', { path: 'b.txt' }))).toBe('wrote b.txt');
-    expect(text(await call(client, 'deploy', { env: 'staging' }))).toBe('deployed staging');
-    expect(text(await call(client, 'read_file', { path: 'b.txt' }))).toBe('read b.txt');
+    it('forwards calls under shadow mode and records them as "would have asked", listed on the shadow page', async () => {
+      const policy = writePolicy(
+        'shadow.yaml',
+        [
+          'default: none',
+          'mode: shadow',
+          'rules:',
+          '  - { tool: write_file, gate: approve }',
+          '  - { tool: deploy, gate: deny }',
+        ].join('\n'),
+      );
+      const client = await proxyClient(policy, ['--agent-name', 'shadowed']);
+      expect(text(await call(client, 'write_file', { path: 'b.txt' }))).toBe('wrote b.txt');
+      expect(text(await call(client, 'deploy', { env: 'staging' }))).toBe('deployed staging');
+      expect(text(await call(client, 'read_file', { path: 'b.txt' }))).toBe('read b.txt');
 
-    const entries = (await runCli(['audit', 'export', '--data-dir', dataDir])).stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; actor: string; data: Record<string, unknown> })
-      .filter((e) => e.actor === 'agent:shadowed');
-    // Recorded, and no approval was asked for: the agent's only entries are the shadow records.
-    const audit = entries.filter((e) => e.type === 'gateway.shadow');
-    expect(audit).toEqual(entries);
-    expect(audit.map((e) => [e.data['tool'], e.data['gate'], e.data['rule']])).toEqual([
-      ['write_file', 'approve', `${policy}:4 (rule 1)`],
-      ['deploy', 'deny', `${policy}:5 (rule 2)`],
-    ]);
-    expect(audit[0]?.data['action_hash']).toMatch(/^[0-9a-f]{64}$/);
-    expect(JSON.stringify(audit)).not.toContain('b.txt');
+      const entries = (await runCli(['audit', 'export', '--data-dir', dataDir])).stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; actor: string; data: Record<string, unknown> })
+        .filter((e) => e.actor === 'agent:shadowed');
+      // Recorded, and no approval was asked for: the agent's only entries are the shadow records.
+      const audit = entries.filter((e) => e.type === 'gateway.shadow');
+      expect(audit).toEqual(entries);
+      expect(audit.map((e) => [e.data['tool'], e.data['gate'], e.data['rule']])).toEqual([
+        ['write_file', 'approve', `${policy}:4 (rule 1)`],
+        ['deploy', 'deny', `${policy}:5 (rule 2)`],
+      ]);
+      expect(audit[0]?.data['action_hash']).toMatch(/^[0-9a-f]{64}$/);
+      expect(JSON.stringify(audit)).not.toContain('b.txt');
 
-    // The list is for signed-in operators only.
-    expect((await fetch(`${serve.url}/v1/shadow-calls`)).status).toBe(401);
+      // The list is for signed-in operators only.
+      expect((await fetch(`${serve.url}/v1/shadow-calls`)).status).toBe(401);
 
-    const page = await signedInPage();
-    await page.goto(`${serve.url}/shadow`);
-    const rows = page.locator('#shadow-body tr');
-    await rows.first().waitFor();
-    const first = await rows.nth(0).innerText();
-    const second = await rows.nth(1).innerText();
-    expect(first).toMatch(/deploy[\s\S]*shadowed[\s\S]*refused/);
-    expect(second).toMatch(/write_file[\s\S]*shadowed[\s\S]*asked for approval/);
-    // Fits a phone: nothing wider than the viewport but the scrolling table.
-    const overflow = await page.evaluate(
-      () => document.documentElement.scrollWidth > window.innerWidth,
-    );
-    expect(overflow).toBe(false);
-    await page.close();
-  });
-});
+      const page = await signedInPage();
+      await page.goto(`${serve.url}/shadow`);
+      const rows = page.locator('#shadow-body tr');
+      await rows.first().waitFor();
+      const first = await rows.nth(0).innerText();
+      const second = await rows.nth(1).innerText();
+      expect(first).toMatch(/deploy[\s\S]*shadowed[\s\S]*refused/);
+      expect(second).toMatch(/write_file[\s\S]*shadowed[\s\S]*asked for approval/);
+      // Fits a phone: nothing wider than the viewport but the scrolling table.
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth > window.innerWidth,
+      );
+      expect(overflow).toBe(false);
+      await page.close();
+    });
+  },
+);
 
-describe('loopgate policy test', () => {
+describe('loopgate policy test', { timeout: spawnsSeveral }, () => {
   const policyText = [
     'default: none',
     'rules:',
@@ -275,7 +282,7 @@ describe('loopgate policy test', () => {
   });
 });
 
-describe('the human’s reason reaches the model', () => {
+describe('the human’s reason reaches the model', { timeout: spawnsSeveral }, () => {
   async function rejectInBrowser(
     approvalUrl: string,
     reason: string,
