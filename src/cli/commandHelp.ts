@@ -152,6 +152,18 @@ export const commandSpecs: Record<string, CommandSpec> = {
     settings: ['dataDir', 'serverUrl', 'signingSecret', ...common],
     flags: [['--jwks FILE|URL', 'the public keys to check against (no data dir needed)']],
   },
+  policy: {
+    usage: ['loopgate policy test FILE --tool NAME [--args JSON] [--agent NAME] [--read-only]'],
+    summary:
+      'Prints which rule of a policy file a tool call meets and why each rule before it did not (exit 0 whatever the gate).',
+    settings: [...common],
+    flags: [
+      ['--tool NAME', 'the tool called'],
+      ['--args JSON', 'its arguments, a JSON object (default {})'],
+      ['--agent NAME', 'the agent key name (or id) the proxy acts for, for rules with agent:'],
+      ['--read-only', 'the wrapped tool is annotated readOnlyHint: true (rules with read_only:)'],
+    ],
+  },
 };
 
 /** The loopgate version, from package.json. */

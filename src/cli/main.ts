@@ -53,6 +53,8 @@ Usage:
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
   loopgate secret show                                 the HMAC signing secret
   loopgate verify FILE|- [--jwks FILE|URL | --server-url URL] [--signing-secret S]
+  loopgate policy test FILE --tool NAME [--args JSON] [--agent A] [--read-only]
+                                                       which rule of a policy a call meets, and why
   loopgate help CMD | loopgate CMD --help              that command's flags and env vars
   loopgate --version
 
@@ -79,6 +81,10 @@ function parse(argv: string[]) {
       role: { type: 'string' },
       scope: { type: 'string' },
       events: { type: 'string' },
+      tool: { type: 'string' },
+      args: { type: 'string' },
+      agent: { type: 'string' },
+      'read-only': { type: 'boolean' },
       enroll: { type: 'boolean' },
       replace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -323,12 +329,24 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
   );
   tools.replace(await listDownstreamTools(downstream));
   const approvals = await openApprovals(config, logger, 'proxy');
+  // Rules with `agent:` match who the proxy acts for: its key's name and id, as the server
+  // knows them (in-process: --agent-name).
+  const agent = policy.rules.some((rule) => rule.agents !== null)
+    ? await approvals.backend.identifyAgent().catch((cause: unknown) => {
+        throw new LoopgateError(
+          isLoopgateError(cause) ? cause.code : 'E_REMOTE_UNREACHABLE',
+          `The policy has rules with agent:, so the proxy must know which agent it acts for, and the approvals server could not say: ${(cause as Error).message}`,
+          { cause },
+        );
+      })
+    : null;
   const handle = serveFactoryOverStdio(
     () =>
       createGatewayServer({
         downstream,
         tools,
         policy,
+        agent,
         backend: approvals.backend,
         approvals: approvals.client,
         onError: (error) => logger.warn({ err: error }, 'gateway call refused'),
@@ -709,6 +727,19 @@ export async function main(argv: string[]): Promise<void> {
       return;
     case 'verify':
       return commandVerify(config, positionals, values);
+    case 'policy': {
+      const { commandPolicy } = await import('./policyCommand.js');
+      return commandPolicy(
+        positionals,
+        {
+          tool: values['tool'],
+          args: values['args'],
+          agent: values['agent'],
+          readOnly: values['read-only'],
+        },
+        out,
+      );
+    }
     default:
       throw new LoopgateError('E_CLI_USAGE', `Unknown command "${command}".\n\n${usage}`);
   }

@@ -20,6 +20,7 @@ import { createLazyWebAuthnService } from '../gates/lazyWebAuthnService.js';
 import { relyingPartyFromPublicUrl } from '../gates/webauthnSettings.js';
 import { createWebAuthnRoutes } from '../http/webauthnRoutes.js';
 import { createGatewayRoutes } from '../http/gatewayRoutes.js';
+import { createShadowPages, createShadowRoutes } from '../http/shadowRoutes.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import { FactorChangeGuard } from '../service/factorChange.js';
 import { createApp } from '../http/createApp.js';
@@ -200,10 +201,11 @@ export async function startServer(
     extraApiRoutes: [
       createWebAuthnRoutes(webauthn, factorGuard),
       createGatewayRoutes({ service, store, totp }),
+      createShadowRoutes(store),
       createHandoffRoutes(relay),
       ...notifications.apiRoutes,
     ],
-    extraRoutes: notifications.pageRoutes,
+    extraRoutes: [...notifications.pageRoutes, createShadowPages()],
     extraAssets: {
       e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),
       viewer: join(webRoot, 'viewer'),

@@ -94,7 +94,9 @@ export const configSchema = z
       .min(1)
       .max(64)
       .default('local')
-      .describe('Agent id of requests made through the embedded server (mcp).'),
+      .describe(
+        'Agent id of requests made through the embedded server or the one on the data dir (mcp, proxy); what policy rules with agent: match there.',
+      ),
     slackBotToken: z
       .string()
       .min(1)

@@ -38,17 +38,35 @@ export {
   defaultTimeoutMinutes,
   gates,
   maxTimeoutMinutes,
+  policyModes,
+  type CallContext,
   type ConditionOperator,
   type Gate,
   type Policy,
+  type PolicyAgent,
+  type PolicyMode,
   type PolicyCondition,
   type PolicyQuorum,
   type PolicyRule,
   type QuorumStepUp,
 } from './policy.js';
 export { parsePolicy, readPolicyFile } from './policyParse.js';
-export { evaluatePolicy, listToolGates, type GateDecision } from './policyEvaluate.js';
-export { describeGate, describeToolGates, formatCondition } from './policyDescribe.js';
+export {
+  evaluatePolicy,
+  explainPolicy,
+  listToolGates,
+  type GateDecision,
+  type PolicyExplanation,
+  type RuleCheck,
+} from './policyEvaluate.js';
+export {
+  describeGate,
+  describeToolGates,
+  formatCondition,
+  formatPolicyExplanation,
+  formatRule,
+  formatRuleLocation,
+} from './policyDescribe.js';
 export {
   addQuorumVote,
   evaluateQuorum,

@@ -51,12 +51,46 @@ export type PolicyCondition = { path: string; segments: string[] } & (
   | { operator: 'matches'; value: string; regex: RegExp }
 );
 
+/**
+ * How a rule (or the whole policy) is applied: `enforce` holds calls back as its gate says;
+ * `shadow` forwards them and records in the audit log (`gateway.shadow`) what the gate would
+ * have asked, so a policy can be tuned before it is enforced.
+ */
+export type PolicyMode = 'enforce' | 'shadow';
+
+/** Every mode, in the order error messages list them. */
+export const policyModes = ['enforce', 'shadow'] as const satisfies readonly PolicyMode[];
+
+/**
+ * Who makes the call, for rules with `agent:`: the proxy's agent, i.e. the agent key's name
+ * (the agent id of its requests) and, when the proxy uses a key, that key's id (`key_…`).
+ */
+export type PolicyAgent = { name: string; keyId: string | null };
+
+/**
+ * What a rule may match besides the tool name and its arguments: the agent making the call and
+ * whether the wrapped server annotates the tool `readOnlyHint: true` (MCP tool annotations; an
+ * absent hint means not read-only). Unknown (absent) agent: rules with `agent:` never match.
+ */
+export type CallContext = { agent?: PolicyAgent | null; readOnly?: boolean };
+
 /** One rule of the policy, compiled. */
 export type PolicyRule = {
   /** The glob as written: `*` is any run of characters, `?` one character. */
   tool: string;
   /** The glob compiled to an anchored regular expression. */
   toolPattern: RegExp;
+  /**
+   * The `agent:` globs as written, or null when the rule applies to every agent. A glob
+   * matches the agent's name or its key id.
+   */
+  agents: string[] | null;
+  /** The `agent:` globs compiled (empty when `agents` is null). */
+  agentPatterns: RegExp[];
+  /** `read_only:` as written: true matches tools annotated `readOnlyHint: true`, false the rest. */
+  readOnly: boolean | null;
+  /** The rule's own `mode:`, or null to follow the policy's. */
+  mode: PolicyMode | null;
   /** All must hold for the rule to apply; empty when the rule has no `when:`. */
   when: PolicyCondition[];
   gate: Gate;
@@ -72,6 +106,8 @@ export type PolicyRule = {
 export type Policy = {
   /** The gate for tools no rule names. */
   defaultGate: Gate;
+  /** The policy's `mode:` (default `enforce`): rules without their own follow it, and so does `default`. */
+  mode: PolicyMode;
   /** The approval timeout, in minutes, of rules without `timeout_minutes` and of `default`. */
   timeoutMinutes: number;
   rules: PolicyRule[];

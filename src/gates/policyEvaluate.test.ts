@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Policy } from './policy.js';
-import { describeGate, describeToolGates } from './policyDescribe.js';
-import { evaluatePolicy, listToolGates } from './policyEvaluate.js';
+import { describeGate, describeToolGates, formatPolicyExplanation } from './policyDescribe.js';
+import { evaluatePolicy, explainPolicy, listToolGates } from './policyEvaluate.js';
 import { parsePolicy } from './policyParse.js';
 
 function policyOf(text: string): Policy {
@@ -38,6 +38,7 @@ describe('evaluatePolicy', () => {
       rule: null,
       ruleIndex: null,
       timeoutMinutes: 20,
+      mode: 'enforce',
     });
   });
 
@@ -251,6 +252,130 @@ describe('describeGate and describeToolGates', () => {
     );
     expect(describeToolGates(policy, 'get_weather')).toBe(
       "Needs a human's approval with an authenticator code before it runs.",
+    );
+  });
+});
+
+describe('rules that match the agent and the tool’s read-only annotation', () => {
+  const fitted = policyOf(`default: approve
+rules:
+  - tool: "*"
+    read_only: true
+    gate: none
+  - tool: "deploy_*"
+    agent: [deploy-bot, "key_ci*"]
+    gate: totp
+  - tool: "deploy_*"
+    gate: deny
+`);
+  const deployBot = { name: 'deploy-bot', keyId: 'key_aaaa' };
+  const other = { name: 'helper', keyId: 'key_bbbb' };
+
+  it('lets reads pass and asks for writes with one rule', () => {
+    expect(evaluatePolicy(fitted, 'get_weather', {}, { readOnly: true }).gate).toBe('none');
+    expect(evaluatePolicy(fitted, 'send_email', {}, { readOnly: false }).gate).toBe('approve');
+    // No annotation is no promise: a tool without readOnlyHint is a write.
+    expect(evaluatePolicy(fitted, 'send_email', {}).gate).toBe('approve');
+  });
+
+  it('applies an agent rule only to that agent, by key name or key id', () => {
+    expect(evaluatePolicy(fitted, 'deploy_app', {}, { agent: deployBot })).toMatchObject({
+      gate: 'totp',
+      ruleIndex: 1,
+    });
+    expect(
+      evaluatePolicy(fitted, 'deploy_app', {}, { agent: { name: 'ci', keyId: 'key_ci42' } }).gate,
+    ).toBe('totp');
+    expect(evaluatePolicy(fitted, 'deploy_app', {}, { agent: other })).toMatchObject({
+      gate: 'deny',
+      ruleIndex: 2,
+    });
+    // An unknown agent never meets a rule that names agents.
+    expect(evaluatePolicy(fitted, 'deploy_app', {}).gate).toBe('deny');
+  });
+
+  it('lists and describes only the rules that can apply to the tool and agent', () => {
+    expect(listToolGates(fitted, 'deploy_app', { agent: other }).map((d) => d.gate)).toEqual([
+      'deny',
+    ]);
+    expect(describeToolGates(fitted, 'get_weather', { readOnly: true })).toBe(
+      "Runs without a human's approval.",
+    );
+  });
+});
+
+describe('shadow mode', () => {
+  it('marks decisions of a shadow rule, and of every rule and the default under a shadow policy', () => {
+    const perRule = policyOf(`default: approve
+rules:
+  - { tool: transfer, gate: quorum, quorum: { n: 2, approvers: [a, b] }, mode: shadow }
+  - { tool: delete, gate: deny }
+`);
+    expect(evaluatePolicy(perRule, 'transfer', {})).toMatchObject({
+      gate: 'quorum',
+      mode: 'shadow',
+    });
+    expect(evaluatePolicy(perRule, 'delete', {}).mode).toBe('enforce');
+    expect(evaluatePolicy(perRule, 'other', {}).mode).toBe('enforce');
+    expect(describeToolGates(perRule, 'transfer')).toMatch(
+      /^Runs without a human's approval for now \(shadow mode: loopgate records that it otherwise needs approval by 2 of a, b/,
+    );
+
+    const whole = policyOf(`default: approve
+mode: shadow
+rules:
+  - { tool: delete, gate: deny }
+  - { tool: pay, gate: totp, mode: enforce }
+`);
+    expect(evaluatePolicy(whole, 'delete', {}).mode).toBe('shadow');
+    expect(evaluatePolicy(whole, 'other', {}).mode).toBe('shadow');
+    expect(evaluatePolicy(whole, 'pay', {}).mode).toBe('enforce');
+  });
+});
+
+describe('explainPolicy', () => {
+  const explained = policyOf(`default: none
+rules:
+  - tool: "get_*"
+    read_only: true
+    gate: none
+  - tool: "transfer_*"
+    agent: deploy-bot
+    gate: totp
+  - tool: "transfer_*"
+    when: { amount: { gt: 1000 } }
+    gate: approve
+`);
+
+  it('gives the same decision as evaluatePolicy, with why each earlier rule did not apply', () => {
+    const context = { agent: { name: 'helper', keyId: null } };
+    const args = { amount: 5000 };
+    const explanation = explainPolicy(explained, 'transfer_funds', args, context);
+    expect(explanation.decision).toEqual(
+      evaluatePolicy(explained, 'transfer_funds', args, context),
+    );
+    expect(explanation.checks.map((c) => c.check)).toEqual([
+      { kind: 'skipped', on: 'tool' },
+      { kind: 'skipped', on: 'agent' },
+      { kind: 'matched' },
+    ]);
+    expect(
+      formatPolicyExplanation(explained, explanation, 'transfer_funds', context).split('\n'),
+    ).toEqual([
+      'policy.yaml:3 (rule 1) {tool: "get_*", read_only: true, gate: none}: skipped: tool "transfer_funds" does not match "get_*"',
+      'policy.yaml:6 (rule 2) {tool: "transfer_*", agent: "deploy-bot", gate: totp}: skipped: agent "helper" is not deploy-bot',
+      'policy.yaml:9 (rule 3) {tool: "transfer_*", when: amount > 1000, gate: approve}: matches',
+      "→ gate approve (enforce), from policy.yaml:9 (rule 3): Needs a human's approval before it runs.",
+    ]);
+  });
+
+  it('says when a condition does not hold and when the default applies', () => {
+    const explanation = explainPolicy(explained, 'transfer_funds', { amount: 5 });
+    const text = formatPolicyExplanation(explained, explanation, 'transfer_funds', {});
+    expect(text).toMatch(/no agent was given \(--agent\)/);
+    expect(text).toMatch(/skipped: condition amount > 1000 does not hold/);
+    expect(text).toMatch(
+      /No rule applies; the policy's default applies\.\n→ gate none \(enforce\), from default/,
     );
   });
 });

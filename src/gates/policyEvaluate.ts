@@ -1,4 +1,12 @@
-import type { Gate, Policy, PolicyCondition, PolicyQuorum, PolicyRule } from './policy.js';
+import type {
+  CallContext,
+  Gate,
+  Policy,
+  PolicyCondition,
+  PolicyMode,
+  PolicyQuorum,
+  PolicyRule,
+} from './policy.js';
 
 /**
  * Which gate a tool call must pass, and why. `rule` and `ruleIndex` (0-based) name the rule
@@ -13,13 +21,21 @@ export type GateDecision = {
   /** How long the approval stays open, in minutes. */
   timeoutMinutes: number;
   /**
+   * `shadow` when the rule (or, for `default` and rules without `mode:`, the policy) is in
+   * shadow mode: the gateway forwards the call and records what `gate` would have asked.
+   */
+  mode: PolicyMode;
+  /**
    * Present when the gate is `deny` because a condition of the matching rule could not be
    * evaluated on the arguments given (e.g. `amount: "5,000"` against `gt: 1000`).
    */
   reason?: string;
 };
 
-type ConditionResult = { kind: 'met' } | { kind: 'not_met' } | { kind: 'unknown'; reason: string };
+type ConditionResult =
+  | { kind: 'met' }
+  | { kind: 'not_met'; condition?: PolicyCondition }
+  | { kind: 'unknown'; reason: string };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -150,18 +166,19 @@ function checkConditions(conditions: PolicyCondition[], args: unknown): Conditio
   let unknown: ConditionResult | null = null;
   for (const condition of conditions) {
     const result = checkCondition(condition, args);
-    if (result.kind === 'not_met') return result;
+    if (result.kind === 'not_met') return { kind: 'not_met', condition };
     if (result.kind === 'unknown' && unknown === null) unknown = result;
   }
   return unknown ?? { kind: 'met' };
 }
 
-function decideByRule(rule: PolicyRule, ruleIndex: number): GateDecision {
+function decideByRule(policy: Policy, rule: PolicyRule, ruleIndex: number): GateDecision {
   const decision: GateDecision = {
     gate: rule.gate,
     rule,
     ruleIndex,
     timeoutMinutes: rule.timeoutMinutes,
+    mode: rule.mode ?? policy.mode,
   };
   if (rule.quorum) decision.quorum = rule.quorum;
   return decision;
@@ -173,6 +190,57 @@ function decideByDefault(policy: Policy): GateDecision {
     rule: null,
     ruleIndex: null,
     timeoutMinutes: policy.timeoutMinutes,
+    mode: policy.mode,
+  };
+}
+
+/** Why a rule did or did not apply to a call (see {@link explainPolicy}). */
+export type RuleCheck =
+  | { kind: 'matched' }
+  | { kind: 'skipped'; on: 'tool' | 'agent' | 'read_only' }
+  | { kind: 'skipped'; on: 'when'; condition: PolicyCondition | null }
+  | { kind: 'unknown'; reason: string };
+
+function matchesAgent(rule: PolicyRule, context: CallContext): boolean {
+  if (rule.agents === null) return true;
+  const agent = context.agent;
+  if (!agent) return false;
+  return rule.agentPatterns.some(
+    (pattern) => pattern.test(agent.name) || (agent.keyId !== null && pattern.test(agent.keyId)),
+  );
+}
+
+/** What does not depend on the arguments: the tool glob, `agent:` and `read_only:`. */
+function checkRuleScope(rule: PolicyRule, tool: string, context: CallContext): RuleCheck {
+  if (!rule.toolPattern.test(tool)) return { kind: 'skipped', on: 'tool' };
+  if (!matchesAgent(rule, context)) return { kind: 'skipped', on: 'agent' };
+  if (rule.readOnly !== null && rule.readOnly !== (context.readOnly === true))
+    return { kind: 'skipped', on: 'read_only' };
+  return { kind: 'matched' };
+}
+
+function checkRule(rule: PolicyRule, tool: string, args: unknown, context: CallContext): RuleCheck {
+  const scope = checkRuleScope(rule, tool, context);
+  if (scope.kind !== 'matched') return scope;
+  const result = checkConditions(rule.when, args);
+  if (result.kind === 'met') return { kind: 'matched' };
+  if (result.kind === 'unknown') return result;
+  return { kind: 'skipped', on: 'when', condition: result.condition ?? null };
+}
+
+function decideByUnknown(
+  policy: Policy,
+  rule: PolicyRule,
+  ruleIndex: number,
+  reason: string,
+): GateDecision {
+  return {
+    gate: 'deny',
+    rule,
+    ruleIndex,
+    timeoutMinutes: rule.timeoutMinutes,
+    mode: rule.mode ?? policy.mode,
+    reason,
   };
 }
 
@@ -188,37 +256,70 @@ function decideByDefault(policy: Policy): GateDecision {
  * the call is denied with a `reason` rather than guessed at: the gateway fails closed, and the
  * agent can retry with a well-typed argument.
  *
+ * A rule with `agent:` applies only when `context.agent`'s name or key id matches one of its
+ * globs; a rule with `read_only:` only when `context.readOnly` (the wrapped tool's
+ * `readOnlyHint`) equals it.
+ *
  * @param args the call's arguments (any JSON; non-objects behave as no arguments).
+ * @param context who calls and what the wrapped server says of the tool.
  */
-export function evaluatePolicy(policy: Policy, tool: string, args: unknown): GateDecision {
+export function evaluatePolicy(
+  policy: Policy,
+  tool: string,
+  args: unknown,
+  context: CallContext = {},
+): GateDecision {
   for (const [index, rule] of policy.rules.entries()) {
-    if (!rule.toolPattern.test(tool)) continue;
-    const result = checkConditions(rule.when, args);
-    if (result.kind === 'met') return decideByRule(rule, index);
-    if (result.kind === 'unknown') {
-      return {
-        gate: 'deny',
-        rule,
-        ruleIndex: index,
-        timeoutMinutes: rule.timeoutMinutes,
-        reason: result.reason,
-      };
-    }
+    const check = checkRule(rule, tool, args, context);
+    if (check.kind === 'matched') return decideByRule(policy, rule, index);
+    if (check.kind === 'unknown') return decideByUnknown(policy, rule, index, check.reason);
   }
   return decideByDefault(policy);
 }
 
+/** {@link evaluatePolicy}'s answer and, for every rule it tried, why it applied or not. */
+export type PolicyExplanation = {
+  decision: GateDecision;
+  /** The rules tried, in order, up to and including the one that decided. */
+  checks: { rule: PolicyRule; ruleIndex: number; check: RuleCheck }[];
+};
+
+/**
+ * {@link evaluatePolicy} with its reasons, for `loopgate policy test`: the same decision, plus
+ * each rule tried and whether its tool glob, `agent:`, `read_only:` or `when:` kept it out.
+ */
+export function explainPolicy(
+  policy: Policy,
+  tool: string,
+  args: unknown,
+  context: CallContext = {},
+): PolicyExplanation {
+  const checks: PolicyExplanation['checks'] = [];
+  for (const [index, rule] of policy.rules.entries()) {
+    const check = checkRule(rule, tool, args, context);
+    checks.push({ rule, ruleIndex: index, check });
+    if (check.kind === 'matched') return { decision: decideByRule(policy, rule, index), checks };
+    if (check.kind === 'unknown')
+      return { decision: decideByUnknown(policy, rule, index, check.reason), checks };
+  }
+  return { decision: decideByDefault(policy), checks };
+}
+
 /**
  * Every gate a call of `tool` might meet, in rule order, without arguments: the rules whose
- * glob matches up to and including the first without `when:`, then `default` if no such rule
- * ends the list. For `tools/list` (what to tell the agent; whether `otp_argument` adds an
- * `otp` argument to the tool's input schema).
+ * glob (and `agent:`, `read_only:`) matches up to and including the first without `when:`,
+ * then `default` if no such rule ends the list. For `tools/list` (what to tell the agent;
+ * whether `otp_argument` adds an `otp` argument to the tool's input schema).
  */
-export function listToolGates(policy: Policy, tool: string): GateDecision[] {
+export function listToolGates(
+  policy: Policy,
+  tool: string,
+  context: CallContext = {},
+): GateDecision[] {
   const decisions: GateDecision[] = [];
   for (const [index, rule] of policy.rules.entries()) {
-    if (!rule.toolPattern.test(tool)) continue;
-    decisions.push(decideByRule(rule, index));
+    if (checkRuleScope(rule, tool, context).kind !== 'matched') continue;
+    decisions.push(decideByRule(policy, rule, index));
     if (rule.when.length === 0) return decisions;
   }
   decisions.push(decideByDefault(policy));

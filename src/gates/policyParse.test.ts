@@ -143,8 +143,8 @@ describe('parsePolicy: refusals name the file, the line and what was expected', 
       '    when: { amount: { greater: 5 } }',
     ].join('\n');
     expect(refusal(text)).toEqual([
-      'policy.yaml:2: the policy has unknown key "gates" (expected default|rules|timeout_minutes)',
-      'policy.yaml:6: rules[0] has unknown key "timeout" (expected tool|when|gate|quorum|timeout_minutes)',
+      'policy.yaml:2: the policy has unknown key "gates" (expected default|mode|rules|timeout_minutes)',
+      'policy.yaml:6: rules[0] has unknown key "timeout" (expected tool|agent|read_only|when|gate|mode|quorum|timeout_minutes)',
       'policy.yaml:9: rules[1].quorum has unknown key "stepup" (expected n|approvers|step_up)',
       'policy.yaml:12: rules[2].when.amount has unknown key "greater" (expected eq|ne|gt|gte|lt|lte|matches)',
     ]);
@@ -246,6 +246,46 @@ describe('parsePolicy: refusals name the file, the line and what was expected', 
     const text =
       'default: nope\nrules:\n  - tool: a\n    gate: totpp\n  - tool: b\n    gate: approve\n    extra: 1\n';
     expect(refusal(text).map((l) => l.split(':')[1])).toEqual(['1', '4', '7']);
+  });
+});
+
+describe('parsePolicy: agent, read_only and mode', () => {
+  it('reads agent as one name or a list, read_only, and mode on rules and the policy', () => {
+    const policy = parseOk(
+      [
+        'default: approve',
+        'mode: shadow',
+        'rules:',
+        '  - { tool: "*", read_only: true, gate: none }',
+        '  - { tool: deploy, agent: deploy-bot, gate: totp, mode: enforce }',
+        '  - { tool: deploy, agent: [a, "ci-*"], gate: approve }',
+      ].join('\n'),
+    );
+    expect(policy.mode).toBe('shadow');
+    expect(policy.rules[0]).toMatchObject({ readOnly: true, agents: null, mode: null });
+    expect(policy.rules[1]).toMatchObject({ agents: ['deploy-bot'], mode: 'enforce' });
+    expect(policy.rules[2]?.agents).toEqual(['a', 'ci-*']);
+    expect(policy.rules[2]?.agentPatterns.map((p) => p.test('ci-7'))).toEqual([false, true]);
+    expect(parseOk('default: none').mode).toBe('enforce');
+  });
+
+  it('refuses a bad agent, read_only or mode with its line', () => {
+    const text = [
+      'default: none',
+      'mode: dry-run',
+      'rules:',
+      '  - { tool: a, agent: 5, gate: none }',
+      '  - { tool: b, agent: [], gate: none }',
+      '  - { tool: c, read_only: "yes", gate: none }',
+      '  - { tool: d, gate: none, mode: off }',
+    ].join('\n');
+    expect(refusal(text)).toEqual([
+      'policy.yaml:2: mode must be one of enforce|shadow (got "dry-run")',
+      'policy.yaml:4: rules[0].agent must be an agent name or a list of agent names (got 5)',
+      'policy.yaml:5: rules[1].agent must list at least 1',
+      'policy.yaml:6: rules[2].read_only must be true or false (got "yes")',
+      'policy.yaml:7: rules[3].mode must be one of enforce|shadow (got "off")',
+    ]);
   });
 });
 

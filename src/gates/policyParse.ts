@@ -8,6 +8,7 @@ import {
   defaultTimeoutMinutes,
   gates,
   maxTimeoutMinutes,
+  policyModes,
   type ConditionOperator,
   type Policy,
   type PolicyCondition,
@@ -103,8 +104,11 @@ const quorumSchema = z
 const ruleSchema = z
   .strictObject({
     tool: z.string().min(1),
+    agent: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    read_only: z.boolean().optional(),
     when: z.record(z.string().min(1), conditionValueSchema).optional(),
     gate: z.enum(gates),
+    mode: z.enum(policyModes).optional(),
     quorum: quorumSchema.optional(),
     timeout_minutes: timeoutMinutes.optional(),
   })
@@ -129,6 +133,7 @@ const ruleSchema = z
 /** The policy file as written (snake_case), before compiling. */
 const policyFileSchema = z.strictObject({
   default: z.enum(defaultGates),
+  mode: z.enum(policyModes).optional(),
   rules: z.array(ruleSchema).optional(),
   timeout_minutes: timeoutMinutes.optional(),
 });
@@ -138,8 +143,8 @@ type Issue = z.core.$ZodIssue;
 type PathKey = string | number;
 
 const allowedKeys = {
-  policy: ['default', 'rules', 'timeout_minutes'],
-  rule: ['tool', 'when', 'gate', 'quorum', 'timeout_minutes'],
+  policy: ['default', 'mode', 'rules', 'timeout_minutes'],
+  rule: ['tool', 'agent', 'read_only', 'when', 'gate', 'mode', 'quorum', 'timeout_minutes'],
   quorum: ['n', 'approvers', 'step_up'],
   condition: operators,
 } as const;
@@ -213,7 +218,9 @@ function describeIssue(issue: Issue, path: readonly PathKey[], input: unknown): 
         : `${label} must be one of ${values} (got ${show(input)})`;
     }
     case 'invalid_union':
-      // The only union in the schema is the scalar operand of eq and ne.
+      if (path.at(-1) === 'agent')
+        return `${label} must be an agent name or a list of agent names (got ${show(input)})`;
+      // The only other union in the schema is the scalar operand of eq and ne.
       return `${label} must be a string, a number, true, false or null (got ${show(input)})`;
     case 'too_small':
       if (issue.origin === 'string') return `${label} must not be empty`;
@@ -297,22 +304,36 @@ function compilePolicy(
   lineOf: (index: number) => number | null,
 ): Policy {
   const timeout = file.timeout_minutes ?? defaultTimeoutMinutes;
-  const rules: PolicyRule[] = (file.rules ?? []).map((rule, index) => ({
-    tool: rule.tool,
-    toolPattern: compileToolGlob(rule.tool),
-    when: Object.entries(rule.when ?? {}).flatMap(([path, raw]) => compileCondition(path, raw)),
-    gate: rule.gate,
-    quorum: rule.quorum
-      ? {
-          n: rule.quorum.n,
-          approvers: [...rule.quorum.approvers],
-          stepUp: rule.quorum.step_up ?? 'none',
-        }
-      : null,
-    timeoutMinutes: rule.timeout_minutes ?? timeout,
-    line: lineOf(index),
-  }));
-  return { defaultGate: file.default, timeoutMinutes: timeout, rules, source };
+  const rules: PolicyRule[] = (file.rules ?? []).map((rule, index) => {
+    const agents =
+      rule.agent === undefined ? null : typeof rule.agent === 'string' ? [rule.agent] : rule.agent;
+    return {
+      tool: rule.tool,
+      toolPattern: compileToolGlob(rule.tool),
+      agents: agents ? [...agents] : null,
+      agentPatterns: (agents ?? []).map(compileToolGlob),
+      readOnly: rule.read_only ?? null,
+      mode: rule.mode ?? null,
+      when: Object.entries(rule.when ?? {}).flatMap(([path, raw]) => compileCondition(path, raw)),
+      gate: rule.gate,
+      quorum: rule.quorum
+        ? {
+            n: rule.quorum.n,
+            approvers: [...rule.quorum.approvers],
+            stepUp: rule.quorum.step_up ?? 'none',
+          }
+        : null,
+      timeoutMinutes: rule.timeout_minutes ?? timeout,
+      line: lineOf(index),
+    };
+  });
+  return {
+    defaultGate: file.default,
+    mode: file.mode ?? 'enforce',
+    timeoutMinutes: timeout,
+    rules,
+    source,
+  };
 }
 
 /**
@@ -321,9 +342,13 @@ function compilePolicy(
  *
  * ```yaml
  * default: none                      # gate for tools no rule names (not quorum)
+ * mode: enforce                      # optional; enforce (default) or shadow
  * timeout_minutes: 30                # optional; default 30, at most 10080 (7 days)
  * rules:                             # first match wins
  *   - tool: "transfer_*"             # glob on the tool name: * any run, ? one character
+ *     agent: [deploy-bot, "ci-*"]    # optional; globs on the agent key's name or id
+ *     read_only: false               # optional; true: tools annotated readOnlyHint: true
+ *     mode: shadow                   # optional; this rule's mode (default: the policy's)
  *     when: { "amount": { gt: 1000 }, "payee.iban": { matches: "^DE" } }  # all must hold
  *     gate: quorum                   # none|approve|totp|webauthn|quorum|otp_argument|deny
  *     quorum: { n: 2, approvers: [finance-lead, cto], step_up: totp }
@@ -332,7 +357,8 @@ function compilePolicy(
  * A `when:` entry is an argument path (dots reach into nested objects) mapped to a value (the
  * same as `{eq: value}`) or to operators: `eq`/`ne` (a string, number, boolean or null),
  * `gt`/`gte`/`lt`/`lte` (a number), `matches` (a regular expression, `u` flag, unanchored;
- * compiled here, so a bad one is a parse error).
+ * compiled here, so a bad one is a parse error). `read_only` trusts the wrapped server's own
+ * annotation; `agent` matches the agent the proxy acts for (see `CallContext`).
  *
  * @param text the file's contents.
  * @param fileName shown in messages, e.g. `policy.yaml`.

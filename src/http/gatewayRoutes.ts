@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { computeActionHash } from '../core/actionHash.js';
+import { buildShadowAuditData, shadowAuditType } from '../core/shadowAudit.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import { findOtpOperator, type TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
@@ -30,8 +31,10 @@ const callSchema = z.object({
  * `/v1/gateway/*`: what a remote `loopgate proxy` asks of the server with its gateway key
  * (scope `gateway`; ordinary agent keys and operators get 403) — an approval for one exact tool
  * call under the gate its policy names, the single use of an approval made under that same
- * gate, an `otp` argument check (throttled per key, never the operator), and the audit entry
- * for a forwarded call. The action hash is always computed here.
+ * gate, an `otp` argument check (throttled per key, never the operator), the audit entries
+ * for a forwarded call and for a call a shadow-mode rule let through (`gateway.shadow`), and
+ * who the key acts for (`GET /gateway/agent`, for rules with `agent:`). The action hash and the
+ * agent are always taken from here, never from the proxy's word.
  */
 export function createGatewayRoutes(deps: {
   service: ApprovalService;
@@ -115,6 +118,43 @@ export function createGatewayRoutes(deps: {
       now(),
     );
     return c.body(null, 204);
+  });
+
+  app.post('/gateway/shadow', async (c) => {
+    const agent = requireGatewayKey(c);
+    const body = await readJsonBody(
+      c,
+      callSchema.extend({
+        gate: z.string().min(1).max(40),
+        rule: z.string().min(1).max(300),
+        reason: z.string().max(1000).optional(),
+      }),
+      'E_HTTP_BODY_INVALID',
+    );
+    await deps.store.appendAudit(
+      {
+        type: shadowAuditType,
+        requestId: null,
+        actor: `agent:${agent.agentId}`,
+        data: buildShadowAuditData(
+          {
+            tool: body.tool,
+            arguments: body.arguments,
+            gate: body.gate,
+            rule: body.rule,
+            ...(body.reason ? { reason: body.reason } : {}),
+          },
+          agent.agentId,
+        ),
+      },
+      now(),
+    );
+    return c.body(null, 204);
+  });
+
+  app.get('/gateway/agent', (c) => {
+    const agent = requireGatewayKey(c);
+    return c.json({ agent_id: agent.agentId, key_id: agent.keyId });
   });
 
   return app;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { approvalInputSchema } from '../core/approvalInput.js';
 import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
+import { revealDetailValueAsString, revealTextAsString } from '../core/revealText.js';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { HandoffAgent } from './handoffAgent.js';
@@ -50,6 +51,32 @@ const verifyInputSchema = z.object({
     .describe('A whole check_approval / wait_for_approval result.'),
 });
 
+/**
+ * The human's comment (on a rejection: their reason) and filled-in fields, quoted as theirs:
+ * hidden characters revealed as `⟨…⟩` markers (core/revealText), so the text reads as
+ * written and cannot pass itself off as loopgate's own words. Empty when there are none.
+ */
+function describeHumanWords(
+  responder: string,
+  decision: 'approved' | 'rejected',
+  comment: string,
+  fields: Record<string, unknown> | undefined,
+): string {
+  let text = '';
+  if (comment) {
+    const kind = decision === 'rejected' ? 'reason' : 'comment';
+    text += ` The human's ${kind}, in ${responder}'s own words between « and » (hidden characters shown as ⟨…⟩): «${revealTextAsString(comment)}».`;
+  }
+  const entries = Object.entries(fields ?? {});
+  if (entries.length > 0) {
+    const listed = entries
+      .map(([name, value]) => `${revealTextAsString(name)} = ${revealDetailValueAsString(value)}`)
+      .join('; ');
+    text += ` Fields ${responder} filled in: ${listed}.`;
+  }
+  return text;
+}
+
 /** What the agent should do next, given where the request stands. */
 export function describeOutcome(view: ApprovalView): { text: string; isError: boolean } {
   switch (view.status) {
@@ -60,14 +87,14 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
       };
     case 'responded': {
       const r = view.response!;
-      const comment = r.comment ? ` Comment: "${r.comment}".` : '';
+      const words = describeHumanWords(r.responder, r.decision, r.comment, r.fields);
       return r.decision === 'approved'
         ? {
-            text: `APPROVED by ${r.responder} at ${r.responded_at}.${comment} You may now perform exactly the approved action (action_hash ${view.action_hash}); keep the receipt as proof.`,
+            text: `APPROVED by ${r.responder} at ${r.responded_at}.${words} You may now perform exactly the approved action (action_hash ${view.action_hash}); keep the receipt as proof.`,
             isError: false,
           }
         : {
-            text: `REJECTED by ${r.responder} at ${r.responded_at}.${comment} Do not perform the action. Tell the user, or ask again with a changed request.`,
+            text: `REJECTED by ${r.responder} at ${r.responded_at}.${words || ' No reason was given.'} Do not perform the action. Take the human's reason into account: tell the user, or ask again with a changed request.`,
             isError: true,
           };
     }

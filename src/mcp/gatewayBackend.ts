@@ -1,6 +1,8 @@
 import { computeActionHash } from '../core/actionHash.js';
 import type { GateSpec } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
+import { buildShadowAuditData, shadowAuditType, type ShadowCall } from '../core/shadowAudit.js';
+import type { PolicyAgent } from '../gates/policy.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import { findOtpOperator, type TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
@@ -34,6 +36,15 @@ export interface GatewayBackend {
   verifyOtpArgument(call: GatedCall, code: string): Promise<void>;
   /** Appends `gateway.forwarded` to the audit log. */
   recordForwarded(call: GatedCall & { gate: string; pauseId: string | null }): Promise<void>;
+  /**
+   * Appends `gateway.shadow` to the audit log: a call a rule in shadow mode let through that
+   * its gate would have held back. `rule` says where the rule is (`policy.yaml:7 (rule 2)` or
+   * `default`); `reason` is a deny's reason. The entry holds the call's action hash, never its
+   * arguments.
+   */
+  recordShadow(call: ShadowCall): Promise<void>;
+  /** Who the gateway acts for: the agent id of its requests and its key's id (null in-process). */
+  identifyAgent(): Promise<PolicyAgent>;
 }
 
 /**
@@ -83,6 +94,18 @@ export function createLocalGatewayBackend(deps: {
         Date.now(),
       );
     },
+    async recordShadow(call) {
+      await store.appendAudit(
+        {
+          type: shadowAuditType,
+          requestId: null,
+          actor: `agent:${agentId}`,
+          data: buildShadowAuditData(call, agentId),
+        },
+        Date.now(),
+      );
+    },
+    identifyAgent: () => Promise.resolve({ name: agentId, keyId: null }),
   };
 }
 
@@ -130,6 +153,19 @@ export function createRemoteGatewayBackend(options: {
         gate: call.gate,
         pause_id: call.pauseId,
       });
+    },
+    async recordShadow(call) {
+      await post('/v1/gateway/shadow', {
+        tool: call.tool,
+        arguments: call.arguments,
+        gate: call.gate,
+        rule: call.rule,
+        ...(call.reason ? { reason: call.reason } : {}),
+      });
+    },
+    async identifyAgent() {
+      const agent = await call<{ agent_id: string; key_id: string }>('GET', '/v1/gateway/agent');
+      return { name: agent.agent_id, keyId: agent.key_id };
     },
   };
 }

@@ -75,6 +75,8 @@ function backendReturning(signedGate: GateSpec | undefined): GatewayBackend {
     },
     verifyOtpArgument: () => Promise.resolve(),
     recordForwarded: () => Promise.resolve(),
+    recordShadow: () => Promise.reject(new Error('not expected')),
+    identifyAgent: () => Promise.resolve({ name: 'local', keyId: null }),
   };
 }
 
@@ -131,5 +133,80 @@ describe('the proxy checks the gate its policy names in the approval’s signed 
     })) as ToolResult;
     expect(result.isError).toBeFalsy();
     expect(forwarded).toEqual(['transfer 5000']);
+  });
+});
+
+describe('shadow mode in the gateway', () => {
+  async function shadowGateway(
+    policyText: string,
+    recordShadow: GatewayBackend['recordShadow'],
+  ): Promise<Client> {
+    const downstreamServer = new McpServer({ name: 'bank', version: '1.0.0' });
+    downstreamServer.registerTool(
+      'transfer',
+      { inputSchema: z.object({ amount: z.number() }) },
+      ({ amount }) => {
+        forwarded.push(`transfer ${amount}`);
+        return { content: [{ type: 'text', text: `sent ${amount}` }] };
+      },
+    );
+    const downstream = await connected(downstreamServer);
+    const parsed = parsePolicy(policyText, 'policy.yaml');
+    if (!parsed.ok) throw new Error(parsed.message);
+    const backend: GatewayBackend = {
+      ...backendReturning(undefined),
+      requestToolApproval: () => Promise.reject(new Error('a shadow rule asks no one')),
+      consumeToolApproval: () => Promise.reject(new Error('a shadow rule consumes nothing')),
+      recordShadow,
+    };
+    const server = createGatewayServer({
+      downstream,
+      tools: new DownstreamToolList(await listDownstreamTools(downstream)),
+      policy: parsed.value,
+      backend,
+      approvals: {} as ApprovalsClient,
+    });
+    return connected(server);
+  }
+
+  it('forwards the call and records what the gate would have asked, with the rule', async () => {
+    const recorded: unknown[] = [];
+    const client = await shadowGateway(
+      'default: none\nrules:\n  - {tool: transfer, gate: otp_argument, mode: shadow}\n',
+      (call) => {
+        recorded.push(call);
+        return Promise.resolve();
+      },
+    );
+    // A shadow otp_argument rule does not ask the agent for a code.
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'transfer')?.inputSchema.properties).not.toHaveProperty(
+      'otp',
+    );
+    const result = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5 },
+    })) as ToolResult;
+    expect(result.content[0]?.text).toBe('sent 5');
+    expect(recorded).toEqual([
+      {
+        tool: 'transfer',
+        arguments: { amount: 5 },
+        gate: 'otp_argument',
+        rule: 'policy.yaml:3 (rule 1)',
+      },
+    ]);
+  });
+
+  it('still forwards when the record cannot be written', async () => {
+    const client = await shadowGateway('default: approve\nmode: shadow\n', () =>
+      Promise.reject(new Error('server down')),
+    );
+    const result = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 7 },
+    })) as ToolResult;
+    expect(result.content[0]?.text).toBe('sent 7');
+    expect(forwarded).toEqual(['transfer 7']);
   });
 });

@@ -16,13 +16,16 @@ import {
   describeGate,
   describeToolGates,
   evaluatePolicy,
+  formatRuleLocation,
   listToolGates,
+  type CallContext,
   type GateDecision,
   type Policy,
+  type PolicyAgent,
 } from '../gates/index.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import { logToClient } from './clientLog.js';
-import { createMcpServer } from './createMcpServer.js';
+import { createMcpServer, describeOutcome } from './createMcpServer.js';
 import type { GatewayBackend } from './gatewayBackend.js';
 import { toolError } from './toolResult.js';
 import { elicitApprovalUrl } from './urlElicitation.js';
@@ -104,18 +107,29 @@ function toGateSpec(decision: GateDecision): GateSpec {
   return { type: 'approve' };
 }
 
+/** How many held-back calls a gateway remembers, to tell the agent how their approval ended. */
+const maxRememberedApprovals = 500;
+
 /**
  * The MCP gateway (`loopgate proxy`): the downstream server's tools, each held back by the
  * policy until a human approved *that call with those arguments*, plus loopgate's approval
  * tools. Ungated calls are forwarded at once, untouched. A gated call creates (or finds) the
  * approval for its action hash and is refused with what to do next; the identical call is
  * forwarded once after approval, consuming the decision. `deny` never forwards. Any error
- * from the approvals server refuses the call (fails closed).
+ * from the approvals server refuses the call (fails closed). A call held back again after its
+ * approval was rejected, timed out or cancelled is refused once with how it ended (a
+ * rejection with the human's reason, revealed and quoted), and asks anew on the next call.
+ *
+ * Rules match the tool's own `readOnlyHint` annotation and `agent` (who the gateway acts for).
+ * A rule in shadow mode forwards the call at once and records `gateway.shadow` (what its gate
+ * would have asked); a record that cannot be written does not hold the call back.
  */
 export function createGatewayServer(deps: {
   downstream: Client;
   tools: DownstreamToolList;
   policy: Policy;
+  /** The agent the gateway acts for, for rules with `agent:`; none: such rules never match. */
+  agent?: PolicyAgent | null;
   backend: GatewayBackend;
   approvals: ApprovalsClient;
   onError?: (error: unknown) => void;
@@ -130,8 +144,19 @@ export function createGatewayServer(deps: {
   ]);
   const wrapped = new Map<string, RegisteredTool>();
 
+  const contexts = new Map<string, CallContext>();
+  // action hash → the pause_id this gateway last asked for, to report how it ended.
+  const asked = new Map<string, string>();
+
   function wrapTool(tool: DownstreamTool): void {
-    const gates = listToolGates(deps.policy, tool.name);
+    const context: CallContext = {
+      agent: deps.agent ?? null,
+      readOnly: tool.annotations?.['readOnlyHint'] === true,
+    };
+    contexts.set(tool.name, context);
+    const gates = listToolGates(deps.policy, tool.name, context).filter(
+      (d) => d.mode === 'enforce',
+    );
     const takesOtp = gates.some((d) => d.gate === 'otp_argument');
     const schema = structuredClone(tool.inputSchema);
     if (takesOtp) {
@@ -143,10 +168,10 @@ export function createGatewayServer(deps: {
             'The 6-digit code from the operator’s authenticator app, which a human must give you.',
         },
       };
-      if (gates.every((d) => d.gate === 'otp_argument'))
+      if (gates.length > 0 && gates.every((d) => d.gate === 'otp_argument'))
         schema.required = [...new Set([...(schema.required ?? []), otpArgumentName])];
     }
-    const gateNote = describeToolGates(deps.policy, tool.name);
+    const gateNote = describeToolGates(deps.policy, tool.name, context);
     const registered = server.registerTool(
       tool.name,
       {
@@ -247,8 +272,19 @@ export function createGatewayServer(deps: {
     if (!limited.ok)
       return toolError(`${limited.code}: ${limited.message} The call was not forwarded.`);
     const { [otpArgumentName]: otp, ...argsWithoutOtp } = rawArgs;
-    const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp);
-    if (decision.gate === 'none') {
+    const decision = evaluatePolicy(deps.policy, name, argsWithoutOtp, contexts.get(name));
+    if (decision.gate !== 'none' && decision.mode === 'shadow') {
+      await deps.backend
+        .recordShadow({
+          tool: name,
+          arguments: argsWithoutOtp,
+          gate: decision.gate,
+          rule: formatRuleLocation(deps.policy, decision.rule, decision.ruleIndex),
+          ...(decision.reason ? { reason: decision.reason } : {}),
+        })
+        .catch((err: unknown) => deps.onError?.(err));
+    }
+    if (decision.gate === 'none' || decision.mode === 'shadow') {
       await logToClient(ctx, 'debug', 'call forwarded', { tool: name, arguments: rawArgs });
       return forward(name, rawArgs, ctx);
     }
@@ -287,11 +323,26 @@ export function createGatewayServer(deps: {
         });
         return forward(name, argsWithoutOtp, ctx);
       }
+      const actionHash = computeActionHash(call);
+      const earlier = asked.get(actionHash);
+      if (earlier !== undefined) {
+        asked.delete(actionHash);
+        const ended = await deps.approvals.getApproval(earlier);
+        if (ended.status !== 'pending' && ended.response?.decision !== 'approved') {
+          return toolError(
+            `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(ended).text} Calling ${name} again asks a human anew.`,
+            ended as unknown as Record<string, unknown>,
+          );
+        }
+      }
       const view = await deps.backend.requestToolApproval({
         ...call,
         gate,
         timeoutMinutes: decision.timeoutMinutes,
       });
+      asked.delete(actionHash);
+      asked.set(actionHash, view.pause_id);
+      if (asked.size > maxRememberedApprovals) asked.delete(asked.keys().next().value!);
       await logToClient(ctx, 'notice', 'call held for a human’s approval', {
         tool: name,
         arguments: argsWithoutOtp,
