@@ -714,6 +714,8 @@ export class ApprovalService {
   }
 
   async #onRemoteChange(notice: ChangeNotice): Promise<void> {
+    // Nobody here waits for it or watches a live page: nothing to read.
+    if (!this.#waiters.has(notice.id) && this.#events.listenerCount('change') === 0) return;
     let record: ApprovalRecord | null;
     try {
       record = await this.#store.getApproval(notice.id);
