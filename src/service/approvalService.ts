@@ -678,13 +678,9 @@ export class ApprovalService {
   /**
    * Reads again every request someone on this server waits for and wakes the waiters of those
    * no longer pending (told to live pages as remote changes): the floor under the change feed.
-   * Concurrent calls share one run. Runs by itself every `recheckIntervalMs` while anyone waits
-   * and the feed is shared, and at once when the feed reports a gap.
+   * Concurrent calls share one run. Runs every `recheckIntervalMs` while anyone waits and the
+   * feed is shared, and at once when the feed reports a gap.
    */
-  recheckWaits(): Promise<void> {
-    return this.#recheckWaits();
-  }
-
   #recheckWaits(): Promise<void> {
     this.#rechecking ??= (async () => {
       try {
