@@ -45,7 +45,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
       'loopgate serve [--host 127.0.0.1] [--port 7878] [--data-dir ./.loopgate] [--public-url URL]',
     ],
     summary: 'Runs the server: API, inbox, /mcp, JWKS. Prints a one-time sign-in link on start.',
-    settings: [...serverSettings, ...notificationSettings, ...common],
+    settings: [...serverSettings, 'waitRecheckSeconds', ...notificationSettings, ...common],
   },
   mcp: {
     usage: [

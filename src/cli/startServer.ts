@@ -139,6 +139,7 @@ export async function startServer(
     totp,
     webauthn,
     recipientPolicy,
+    recheckIntervalMs: config.waitRecheckSeconds * 1_000,
   });
   const factorGuard = new FactorChangeGuard({ store, totp, passkeys: webauthn });
   await service.expireDue();

@@ -179,6 +179,14 @@ export const configSchema = z
       .describe(
         'Largest request body the server reads, in bytes (chunked bodies included); larger ones get 413.',
       ),
+    waitRecheckSeconds: z.coerce
+      .number()
+      .min(0.05)
+      .max(300)
+      .default(2)
+      .describe(
+        'Several servers on one PostgreSQL database: seconds between re-reads of the requests an agent waits on here, in case a change notification was lost.',
+      ),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')

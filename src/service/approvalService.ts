@@ -14,6 +14,12 @@ import {
   type FieldValues,
   type GateSpec,
 } from '../core/approval.js';
+import {
+  singleProcessChangeFeed,
+  type ApprovalChangeType,
+  type ChangeFeed,
+  type ChangeNotice,
+} from '../core/changeFeed.js';
 import { maxWaitSeconds } from '../core/longPoll.js';
 import { computeActionHash } from '../core/actionHash.js';
 import { checkToolCallLimits } from '../core/toolCallLimits.js';
@@ -47,6 +53,16 @@ export interface ApprovalServiceDeps {
   webauthn?: WebAuthnStepUpVerifier;
   /** Who requests may name as `recipient_email` / `recipient_slack`; without it, anyone. */
   recipientPolicy?: RecipientPolicy;
+  /**
+   * How this server hears about changes other servers of the deployment stored (PostgreSQL's
+   * LISTEN/NOTIFY); default {@link singleProcessChangeFeed}, for a store only this process uses.
+   */
+  changeFeed?: ChangeFeed;
+  /**
+   * With a shared feed: how often the requests someone on this server waits for are read again,
+   * in ms, so a lost notice only delays a wake-up (`--wait-recheck-seconds`). Default 2 000.
+   */
+  recheckIntervalMs?: number;
   now?: () => number;
 }
 
@@ -74,10 +90,15 @@ export interface DecisionInput {
   stepUp?: StepUpInput;
 }
 
-/** Emitted on every state change of a request. */
+/**
+ * Emitted on every state change of a request. `local` changes were stored by this server;
+ * `remote` ones by another server of the deployment (`record` is then as read from the store
+ * after the change feed's notice, or as found by the periodic re-read).
+ */
 export interface ApprovalChange {
-  type: 'created' | 'voted' | 'decided' | 'cancelled' | 'voided' | 'timed_out' | 'consumed';
+  type: ApprovalChangeType;
   record: ApprovalRecord;
+  origin: 'local' | 'remote';
 }
 
 /**
@@ -85,6 +106,11 @@ export interface ApprovalChange {
  * decision. Waiters are woken by an in-process event the moment a decision is stored — no
  * polling. Every transition is a compare-and-set in the store; the loser gets
  * E_APPROVAL_ALREADY_DECIDED or E_APPROVAL_EXPIRED.
+ *
+ * With several servers on one database, each change this server stores is published on the
+ * change feed; a notice from another server makes this one read the request again (the store
+ * is the truth) and wake its waiters and live pages. A shared feed is only a hint: while anyone
+ * waits here, the awaited requests are also read again every `recheckIntervalMs`.
  */
 export class ApprovalService {
   readonly #store: Store;
@@ -98,7 +124,12 @@ export class ApprovalService {
   readonly #jwks: Jwks;
   readonly #events = new EventEmitter();
   readonly #waiters = new Map<string, Set<(record: ApprovalRecord) => void>>();
+  readonly #feed: ChangeFeed;
+  readonly #recheckIntervalMs: number;
+  readonly #unsubscribeFeed: () => void;
   #sweeper: NodeJS.Timeout | undefined;
+  #recheckTimer: NodeJS.Timeout | undefined;
+  #rechecking: Promise<void> | undefined;
 
   constructor(deps: ApprovalServiceDeps) {
     this.#store = deps.store;
@@ -111,6 +142,14 @@ export class ApprovalService {
     this.#recipientPolicy = deps.recipientPolicy;
     this.#jwks = buildJwks([deps.receiptKey]);
     this.#events.setMaxListeners(0);
+    this.#feed = deps.changeFeed ?? singleProcessChangeFeed;
+    this.#recheckIntervalMs = deps.recheckIntervalMs ?? 2_000;
+    const offChange = this.#feed.onRemoteChange((notice) => void this.#onRemoteChange(notice));
+    const offGap = this.#feed.onGap(() => void this.#recheckWaits());
+    this.#unsubscribeFeed = () => {
+      offChange();
+      offGap();
+    };
   }
 
   /** The base URL approval links point at. */
@@ -130,10 +169,22 @@ export class ApprovalService {
     return n;
   }
 
-  /** Calls `listener` on every change; returns the function that stops it. */
+  /**
+   * Calls `listener` on every change, this server's and (with a shared change feed) the other
+   * servers'; for live pages. Returns the function that stops it.
+   */
   subscribe(listener: (change: ApprovalChange) => void): () => void {
     this.#events.on('change', listener);
     return () => this.#events.off('change', listener);
+  }
+
+  /**
+   * Calls `listener` only on changes this server stored, so work done once per change (mail,
+   * Slack, webhooks) is done by one server of the deployment. Returns the function that stops it.
+   */
+  subscribeLocal(listener: (change: ApprovalChange) => void): () => void {
+    this.#events.on('local', listener);
+    return () => this.#events.off('local', listener);
   }
 
   /**
@@ -589,12 +640,14 @@ export class ApprovalService {
         for (const t of timers) clearTimeout(t);
         waiters!.delete(onChange);
         if (waiters!.size === 0) this.#waiters.delete(id);
+        if (this.#waiters.size === 0) this.#stopRechecks();
         options.signal?.removeEventListener('abort', onAbort);
         resolve(value);
       };
       const onChange = (record: ApprovalRecord) => finish(record);
       const onAbort = () => finish(null);
       waiters.add(onChange);
+      this.#startRechecks();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       timers.push(setTimeout(() => finish(null), Math.min(maxWaitMs, untilExpiry + 5)));
       if (options.onTick) {
@@ -614,10 +667,58 @@ export class ApprovalService {
     this.#sweeper.unref();
   }
 
-  /** Stops the sweep. */
+  /** Stops the sweep and stops listening to the change feed. */
   stop(): void {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    this.#stopRechecks();
+    this.#unsubscribeFeed();
+  }
+
+  /**
+   * Reads again every request someone on this server waits for and wakes the waiters of those
+   * no longer pending (told to live pages as remote changes): the floor under the change feed.
+   * Concurrent calls share one run. Runs every `recheckIntervalMs` while anyone waits and the
+   * feed is shared, and at once when the feed reports a gap.
+   */
+  #recheckWaits(): Promise<void> {
+    this.#rechecking ??= (async () => {
+      try {
+        for (const id of [...this.#waiters.keys()]) {
+          const record = await this.#store.getApproval(id);
+          if (!record || record.status === 'pending' || !this.#waiters.has(id)) continue;
+          this.#deliver({ type: changeTypeOf(record), record, origin: 'remote' });
+        }
+      } catch {
+        // The next recheck tries again; a waiter's own timer bounds the wait meanwhile.
+      } finally {
+        this.#rechecking = undefined;
+      }
+    })();
+    return this.#rechecking;
+  }
+
+  #startRechecks(): void {
+    if (this.#recheckTimer || !this.#feed.shared) return;
+    this.#recheckTimer = setInterval(() => void this.#recheckWaits(), this.#recheckIntervalMs);
+    this.#recheckTimer.unref();
+  }
+
+  #stopRechecks(): void {
+    if (this.#recheckTimer) clearInterval(this.#recheckTimer);
+    this.#recheckTimer = undefined;
+  }
+
+  async #onRemoteChange(notice: ChangeNotice): Promise<void> {
+    // Nobody here waits for it or watches a live page: nothing to read.
+    if (!this.#waiters.has(notice.id) && this.#events.listenerCount('change') === 0) return;
+    let record: ApprovalRecord | null;
+    try {
+      record = await this.#store.getApproval(notice.id);
+    } catch {
+      return; // the recheck floor finds it
+    }
+    if (record) this.#deliver({ type: notice.type, record, origin: 'remote' });
   }
 
   #assertDecidable(record: ApprovalRecord): void {
@@ -640,12 +741,26 @@ export class ApprovalService {
     }
   }
 
-  #emit(change: ApprovalChange): void {
+  /** A change this server stored: told here, and published to the other servers. */
+  #emit(change: Omit<ApprovalChange, 'origin'>): void {
+    this.#deliver({ ...change, origin: 'local' });
+    this.#feed.publish({ type: change.type, id: change.record.id });
+  }
+
+  #deliver(change: ApprovalChange): void {
+    if (change.origin === 'local') this.#events.emit('local', change);
     this.#events.emit('change', change);
-    if (change.type !== 'created' && change.type !== 'voted' && change.type !== 'consumed') {
+    if (change.record.status !== 'pending') {
       for (const wake of [...(this.#waiters.get(change.record.id) ?? [])]) wake(change.record);
     }
   }
+}
+
+/** The change a request's final status stands for, when a recheck finds it decided. */
+function changeTypeOf(record: ApprovalRecord): ApprovalChangeType {
+  if (record.status === 'responded') return 'decided';
+  if (record.status === 'timed_out') return 'timed_out';
+  return 'cancelled';
 }
 
 /**

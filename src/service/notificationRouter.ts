@@ -88,6 +88,11 @@ const quietLogger: RouterLogger = { warn: () => undefined, debug: () => undefine
  * which the web inbox always has. Time-based steps are derived from stored deliveries, so they
  * survive a restart; {@link sweep} runs them (every 5 s after {@link start}, or by hand in tests
  * with an injected clock).
+ *
+ * With several servers on one database every router sweeps, and each time-based step is
+ * claimed in the store (`claimTask`) before it is sent, so it goes out once per deployment; the
+ * router hears only changes its own server stored ({@link ApprovalService.subscribeLocal}), so
+ * the messages about a new or decided request are sent by the server that stored the change.
  */
 export class NotificationRouter {
   readonly #service: ApprovalService;
@@ -132,12 +137,14 @@ export class NotificationRouter {
   }
 
   /**
-   * Listens to the approval service and, unless `timers` is false (tests that drive the clock
+   * Listens to the approval service (changes this server stored) and, unless `timers` is false (tests that drive the clock
    * and call {@link sweep} themselves), starts the sweep and digest timers (unref'd).
    */
   start(options: { timers?: boolean } = {}): void {
     if (this.#unsubscribe) return;
-    this.#unsubscribe = this.#service.subscribe((change) => this.#track(this.handleChange(change)));
+    this.#unsubscribe = this.#service.subscribeLocal((change) =>
+      this.#track(this.handleChange(change)),
+    );
     this.#timersOn = options.timers !== false;
     if (!this.#timersOn) return;
     this.#timer = setInterval(() => this.#track(this.sweep()), this.#sweepIntervalMs);
@@ -223,7 +230,8 @@ export class NotificationRouter {
       this.#notifiers.email &&
       slackAt.length > 0 &&
       !has('email', ['created', 'fallback']) &&
-      now - Math.min(...slackAt) >= this.#fallbackAfterMs
+      now - Math.min(...slackAt) >= this.#fallbackAfterMs &&
+      (await this.#claim('fallback', record.id, now))
     ) {
       await this.#notify('email', 'fallback', view, record.recipientEmail);
     }
@@ -233,7 +241,8 @@ export class NotificationRouter {
       this.#reminderBeforeMs > 0 &&
       record.expiresAt - record.createdAt > this.#reminderBeforeMs &&
       now >= record.expiresAt - this.#reminderBeforeMs &&
-      !has(null, ['reminder'])
+      !has(null, ['reminder']) &&
+      (await this.#claim('reminder', record.id, now))
     ) {
       const slackMessage = deliveries.find(
         (d) => d.channel === 'slack' && d.kind === 'created' && d.status === 'sent' && d.ref,
@@ -257,12 +266,31 @@ export class NotificationRouter {
 
     // Escalation, once.
     const escalation = this.#escalation;
-    if (escalation && now - record.createdAt >= escalation.afterMs && !has(null, ['escalation'])) {
+    if (
+      escalation &&
+      now - record.createdAt >= escalation.afterMs &&
+      !has(null, ['escalation']) &&
+      (await this.#claim('escalation', record.id, now))
+    ) {
       if (escalation.slack && this.#notifiers.slack)
         await this.#notify('slack', 'escalation', view, escalation.slack);
       if (escalation.email && this.#notifiers.email)
         await this.#notify('email', 'escalation', view, escalation.email);
     }
+  }
+
+  /**
+   * Takes a time-based step of one request for this server, once per deployment: two servers
+   * sweeping at the same moment both see it due, and only the one whose claim the store took
+   * sends. A server that dies between claim and send loses that step (the request stays in the
+   * inbox); nothing is ever sent twice.
+   */
+  #claim(
+    step: 'fallback' | 'reminder' | 'escalation',
+    pauseId: string,
+    now: number,
+  ): Promise<boolean> {
+    return this.#store.claimTask(`notify:${step}:${pauseId}`, now);
   }
 
   async #onCreated(record: ApprovalRecord): Promise<void> {

@@ -31,6 +31,12 @@ export interface WebhookOutboxOptions {
   pollIntervalMs?: number;
   /** Told about every attempt's stored state (delivered, retry scheduled, failed, endpoint gone). */
   onAttempt?: (message: WebhookMessageRecord) => void;
+  /**
+   * How long an attempt keeps a message to itself, in ms: should this server die mid-attempt,
+   * another one (or this one after a restart) tries again after this. Default: the attempt
+   * timeout plus one minute.
+   */
+  claimMs?: number;
 }
 
 /** The longest single wait between attempts, even when a receiver's Retry-After asks for more. */
@@ -44,6 +50,10 @@ const maxSingleDelayMs = 6 * 60 * 60 * 1000;
  * the endpoint. After a restart {@link runDue} (called by {@link start}'s timer) picks up every
  * pending message; the `webhook-id` stays the same across attempts, so receivers can deduplicate
  * (delivery is at least once). Failures are kept for the UI (`listWebhookMessages`).
+ *
+ * With several servers on one database, each attempt is claimed in the store first
+ * (`claimWebhookMessage`, a compare-and-set on the message's next attempt time), so two servers
+ * never attempt one message at the same time; a first attempt is claimed as it is stored.
  */
 export class WebhookOutbox {
   readonly #store: Store;
@@ -51,12 +61,14 @@ export class WebhookOutbox {
   readonly #options: WebhookOutboxOptions;
   readonly #inFlight = new Set<string>();
   readonly #running = new Set<Promise<unknown>>();
+  readonly #claimMs: number;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: WebhookOutboxOptions) {
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
     this.#options = options;
+    this.#claimMs = options.claimMs ?? (options.timeoutMs ?? 15_000) + 60_000;
   }
 
   /**
@@ -83,7 +95,8 @@ export class WebhookOutbox {
       status: 'pending',
       attempts: 0,
       firstAttemptAt: now,
-      nextAttemptAt: now,
+      // Stored already claimed by this server for the first attempt, which follows at once.
+      nextAttemptAt: now + this.#claimMs,
       lastStatus: null,
       lastError: null,
       updatedAt: now,
@@ -98,10 +111,24 @@ export class WebhookOutbox {
    * @returns how many attempts were made.
    */
   async runDue(): Promise<number> {
-    const due = await this.#store.listDueWebhookMessages(this.#now(), 100);
+    const now = this.#now();
+    const due = await this.#store.listDueWebhookMessages(now, 100);
     let attempted = 0;
     await Promise.all(
       due.map(async (message) => {
+        if (this.#inFlight.has(flightKey(message))) return;
+        const leaseUntil = now + this.#claimMs;
+        const claimed =
+          message.nextAttemptAt !== null &&
+          (await this.#store.claimWebhookMessage(
+            message.msgId,
+            message.endpointId,
+            message.nextAttemptAt,
+            now,
+            leaseUntil,
+          ));
+        if (!claimed) return; // another server took it
+        message = { ...message, nextAttemptAt: leaseUntil };
         const endpoint = await this.#store.getWebhookEndpoint(message.endpointId);
         if (!endpoint || endpoint.disabledAt !== null) {
           await this.#save(message, {
@@ -137,7 +164,7 @@ export class WebhookOutbox {
 
   /** Makes one attempt unless one for the same message is in flight; true when it ran. */
   async #attempt(message: WebhookMessageRecord, endpoint: WebhookEndpointRecord): Promise<boolean> {
-    const key = `${message.msgId}\0${message.endpointId}`;
+    const key = flightKey(message);
     if (this.#inFlight.has(key)) return false;
     this.#inFlight.add(key);
     const run = this.#deliver(message, endpoint);
@@ -231,4 +258,8 @@ export class WebhookOutbox {
       // Reporting never stops delivery.
     }
   }
+}
+
+function flightKey(message: WebhookMessageRecord): string {
+  return `${message.msgId}\0${message.endpointId}`;
 }

@@ -194,4 +194,10 @@ export const sqliteMigrations: readonly string[] = [
     blocked_until INTEGER
   );
   `,
+  `
+  CREATE TABLE task_claims (
+    key TEXT PRIMARY KEY,
+    claimed_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -666,6 +666,16 @@ export function openSqliteStore(path: string): Store {
     return stmt.deleteEndpoint.run(id).changes === 1;
   });
 
+  // Claims of time-based work, so that it runs once per deployment.
+  const claimStmt = {
+    task: db.prepare(
+      'INSERT INTO task_claims (key, claimed_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
+    ),
+    webhookMessage: db.prepare(`UPDATE webhook_messages SET next_attempt_at = ?
+      WHERE msg_id = ? AND endpoint_id = ? AND status = 'pending' AND next_attempt_at = ?
+      AND next_attempt_at <= ?`),
+  };
+
   const store: Store = {
     async createApproval(record, audit) {
       createApprovalTx.immediate(record, audit);
@@ -897,6 +907,15 @@ export function openSqliteStore(path: string): Store {
     },
     async takeAgentNotification(agentId, now, windowMs, limit) {
       return takeNotificationTx.immediate(agentId, now, windowMs, limit);
+    },
+    async claimTask(key, now) {
+      return claimStmt.task.run(key, now).changes === 1;
+    },
+    async claimWebhookMessage(msgId, endpointId, expectedNextAttemptAt, now, leaseUntil) {
+      return (
+        claimStmt.webhookMessage.run(leaseUntil, msgId, endpointId, expectedNextAttemptAt, now)
+          .changes === 1
+      );
     },
     async recordSlackPayload(payloadId, now) {
       stmt.purgeSlackPayloads.run(now - slackPayloadRetentionMs);

@@ -223,6 +223,28 @@ export interface Store {
     limit: number,
   ): Promise<boolean>;
 
+  /**
+   * Takes the one-off task named `key` (e.g. `notify:reminder:pa_…`): true for the first caller
+   * ever, on any server of the deployment; false for every later one. Time-based work that must
+   * happen once per deployment (a fallback mail, a reminder) is claimed here before it is done,
+   * so it is done at most once even when several servers sweep at the same moment.
+   */
+  claimTask(key: string, now: number): Promise<boolean>;
+
+  /**
+   * Takes a pending webhook message for one delivery attempt: compare-and-set on its
+   * `nextAttemptAt`, which must still be `expectedNextAttemptAt` (so no one else took or
+   * attempted it since it was listed) and `<= now`; it becomes `leaseUntil`, when another server
+   * may take it again should this one die mid-attempt. True for the one caller that won.
+   */
+  claimWebhookMessage(
+    msgId: string,
+    endpointId: string,
+    expectedNextAttemptAt: number,
+    now: number,
+    leaseUntil: number,
+  ): Promise<boolean>;
+
   createEmailConfirmToken(record: EmailConfirmTokenRecord): Promise<void>;
   /** The token with this hash, used or not, or null. */
   findEmailConfirmToken(tokenHash: string): Promise<EmailConfirmTokenRecord | null>;

@@ -828,5 +828,66 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
         'wh_2',
       ]);
     });
+
+    it('lets one of many concurrent claims of a task win, once and for good', async () => {
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.claimTask('notify:reminder:pa_1', t0 + i)),
+      );
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.claimTask('notify:fallback:pa_1', t0)).toBe(true);
+      store = await harness.reopen();
+      expect(await store.claimTask('notify:reminder:pa_1', t0 + 3_600_000)).toBe(false);
+    });
+
+    it('lets one caller take a due webhook message per attempt, and another once its lease ran out', async () => {
+      await store.createWebhookEndpoint({
+        id: 'wh_1',
+        url: 'https://example.com/hook',
+        secret: 'whsec_x',
+        events: ['request.created'],
+        createdAt: t0,
+        disabledAt: null,
+      });
+      const message = {
+        msgId: 'msg_1',
+        endpointId: 'wh_1',
+        eventType: 'request.created',
+        event: { id: 'msg_1', type: 'request.created', timestamp: '', data: {} },
+        status: 'pending' as const,
+        attempts: 1,
+        firstAttemptAt: t0,
+        nextAttemptAt: t0 + 5_000,
+        lastStatus: 500,
+        lastError: 'HTTP 500',
+        updatedAt: t0,
+      };
+      await store.saveWebhookMessage(message);
+      // Not due yet: nobody takes it.
+      expect(
+        await store.claimWebhookMessage('msg_1', 'wh_1', t0 + 5_000, t0 + 4_999, t0 + 9e4),
+      ).toBe(false);
+      const lease = t0 + 5_000 + 75_000;
+      const wins = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          store.claimWebhookMessage('msg_1', 'wh_1', t0 + 5_000, t0 + 5_000, lease),
+        ),
+      );
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      // Taken: not listed as due until the lease runs out, then taken again at most once.
+      expect(await store.listDueWebhookMessages(lease - 1, 10)).toEqual([]);
+      const [due] = await store.listDueWebhookMessages(lease, 10);
+      expect(due).toMatchObject({ msgId: 'msg_1', nextAttemptAt: lease, attempts: 1 });
+      expect(await store.claimWebhookMessage('msg_1', 'wh_1', lease, lease, lease + 75_000)).toBe(
+        true,
+      );
+      expect(await store.claimWebhookMessage('msg_1', 'wh_1', lease, lease, lease + 75_000)).toBe(
+        false,
+      );
+      // A delivered message is never taken.
+      await store.saveWebhookMessage({ ...message, status: 'delivered' });
+      expect(await store.claimWebhookMessage('msg_1', 'wh_1', t0 + 5_000, t0 + 5_000, lease)).toBe(
+        false,
+      );
+    });
   });
 }
