@@ -68,7 +68,8 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   const bin = findPostgresBinDir();
   if (!bin) throw new Error(postgresInstallHint);
   const owner = postgresUser();
-  const dir = mkdtempSync(join(tmpdir(), 'loopgate-pg-'));
+  // Run as root, the cluster belongs to `postgres`, which must be able to reach its folder.
+  const dir = mkdtempSync(join(owner ? '/tmp' : tmpdir(), 'loopgate-pg-'));
   const dataDir = join(dir, 'data');
   const logFile = join(dir, 'postgres.log');
   const passwordFile = join(dir, 'password');
