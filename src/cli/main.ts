@@ -18,9 +18,10 @@ import {
   ensureDefaultOperator,
   loadOrCreateLocalAgentKey,
 } from '../service/operatorAuth.js';
-import { openSqliteStore } from '../store/sqliteStore.js';
+import { openStore } from './openStore.js';
 import { createLogger } from './logger.js';
 import { findBrokenAuditEntry } from '../core/auditChain.js';
+import { redactDatabaseUrl } from '../core/redactDatabaseUrl.js';
 import { createId } from '../core/ids.js';
 import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
 import { TotpStepUp } from '../service/stepUp.js';
@@ -51,6 +52,7 @@ Usage:
                                                        code (typed, or one line on stdin)
   loopgate totp unlock --operator NAME
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
+  loopgate db migrate [--database-url postgres://…]    bring the database schema up to date
   loopgate secret show                                 the HMAC signing secret
   loopgate verify FILE|- [--jwks FILE|URL | --server-url URL] [--signing-secret S]
   loopgate help CMD | loopgate CMD --help              that command's flags and env vars
@@ -101,11 +103,16 @@ function err(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-async function withStore<T>(
-  config: Config,
-  run: (store: ReturnType<typeof openSqliteStore>) => Promise<T>,
-): Promise<T> {
-  const store = openSqliteStore(databasePath(requireDataDir(config.dataDir)));
+/**
+ * The data dir of a command that reads an existing one. With --database-url it holds only the
+ * keys and secrets (the database is elsewhere), so no loopgate.db is looked for.
+ */
+function existingDataDir(config: Config): string {
+  return config.databaseUrl ? resolve(config.dataDir) : requireDataDir(config.dataDir);
+}
+
+async function withStore<T>(config: Config, run: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(config, { existingDataDir: true });
   try {
     return await run(store);
   } finally {
@@ -123,7 +130,7 @@ async function commandServe(config: Config): Promise<void> {
   Sign in:  ${login}
             (works once, for 15 minutes; \`loopgate login-url\` prints another)
   MCP:      ${server.url}/mcp  with  Authorization: Bearer <key from \`loopgate keys create --name NAME\`>
-  Data:     ${resolve(config.dataDir)}`);
+  Data:     ${resolve(config.dataDir)}${config.databaseUrl ? `\n  Database: ${redactDatabaseUrl(config.databaseUrl)}` : ''}`);
   const stop = async () => {
     await server.close();
     process.exit(0);
@@ -335,7 +342,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
 }
 
 async function commandLoginUrl(config: Config, values: Record<string, unknown>): Promise<void> {
-  const running = readRunningServerUrl(requireDataDir(config.dataDir));
+  const running = readRunningServerUrl(existingDataDir(config));
   if (!running) {
     err(
       `No loopgate server is running on ${resolve(config.dataDir)}. Start one with \`loopgate serve\` (or \`loopgate mcp\`); the link works once it runs.`,
@@ -578,6 +585,33 @@ async function commandAudit(config: Config, positionals: string[]): Promise<void
   });
 }
 
+/** `loopgate db migrate`: applies pending migrations (PostgreSQL or SQLite) and says what it did. */
+async function commandDb(config: Config, positionals: string[]): Promise<void> {
+  const sub = positionals[1];
+  if (sub !== 'migrate') {
+    throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate db migrate`.');
+  }
+  let where: string;
+  let change: { from: number; to: number };
+  if (config.databaseUrl) {
+    const { migratePostgresDatabase } = await import('../store/postgresStore.js');
+    where = redactDatabaseUrl(config.databaseUrl);
+    change = await migratePostgresDatabase(config.databaseUrl);
+  } else {
+    const { migrateSqliteDatabase } = await import('../store/sqliteStore.js');
+    where = databasePath(requireDataDir(config.dataDir));
+    change = migrateSqliteDatabase(where);
+  }
+  if (change.from === change.to) {
+    out(`${where}: schema version ${change.to} is current; no migration to apply.`);
+  } else {
+    const count = change.to - change.from;
+    out(
+      `${where}: applied ${count} migration${count === 1 ? '' : 's'} (${change.from + 1}–${change.to}); schema version ${change.to}.`,
+    );
+  }
+}
+
 async function readInput(source: string | undefined): Promise<string> {
   if (!source)
     throw new LoopgateError('E_CLI_USAGE', 'verify needs a file, or - to read standard input.');
@@ -683,6 +717,8 @@ export async function main(argv: string[]): Promise<void> {
       return commandTotp(config, positionals, values);
     case 'audit':
       return commandAudit(config, positionals);
+    case 'db':
+      return commandDb(config, positionals);
     case 'webhooks': {
       const { commandWebhooks } = await import('./notificationCommands.js');
       return withStore(config, (store) =>
@@ -694,7 +730,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'secret':
       if (positionals[1] !== 'show')
         throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate secret show`.');
-      out(config.signingSecret ?? loadOrCreateSigningSecret(requireDataDir(config.dataDir)));
+      out(config.signingSecret ?? loadOrCreateSigningSecret(existingDataDir(config)));
       return;
     case 'verify':
       return commandVerify(config, positionals, values);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoopgateError } from '../core/errors.js';
 import { shellQuote } from './shellQuote.js';
-import { databasePath } from './startServer.js';
+import { databasePath } from './databasePath.js';
 
 /**
  * The absolute data dir of a command that reads an existing one (`keys`, `operators`, `totp`,

@@ -32,7 +32,7 @@ import { ApprovalService } from '../service/approvalService.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { createRecipientPolicy } from '../service/recipientPolicy.js';
 import { explainListenError } from './explainListenError.js';
-import { openSqliteStore } from '../store/sqliteStore.js';
+import { openStore } from './openStore.js';
 import type { Store } from '../store/store.js';
 import type { RunningNotifications } from './notificationsSetup.js';
 
@@ -68,10 +68,7 @@ export function readRunningServerUrl(dataDir: string): string | null {
   }
 }
 
-/** The database file inside a data dir. */
-export function databasePath(dataDir: string): string {
-  return join(dataDir, 'loopgate.db');
-}
+export { databasePath } from './databasePath.js';
 
 /**
  * Wires store, keys, service, HTTP app and MCP endpoint together and listens. When the port
@@ -85,7 +82,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   assertSafeBind(config);
   const dataDir = resolve(config.dataDir);
-  const store = openSqliteStore(databasePath(dataDir));
+  const store = await openStore(config, { existingDataDir: false, logger });
   let recipientPolicy;
   try {
     recipientPolicy = createRecipientPolicy(store, {
