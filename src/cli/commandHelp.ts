@@ -140,10 +140,14 @@ export const commandSpecs: Record<string, CommandSpec> = {
     settings: ['dataDir', 'databaseUrl', ...common],
   },
   db: {
-    usage: ['loopgate db migrate [--database-url postgres://…]'],
+    usage: [
+      'loopgate db migrate [--database-url postgres://…]',
+      'loopgate db copy --to postgres://… [--data-dir D]',
+    ],
     summary:
-      'Brings the database schema up to date (servers also do this on start) and says which migrations it applied.',
+      'migrate: brings the database schema up to date (servers also do this on start) and says which migrations it applied. copy: moves the data dir’s SQLite database (requests, keys, operators, factors, webhooks, audit log) into an empty PostgreSQL database.',
     settings: ['dataDir', 'databaseUrl', ...common],
+    flags: [['--to postgres://…', 'db copy: the empty PostgreSQL database to copy into']],
   },
   secret: {
     usage: ['loopgate secret show'],

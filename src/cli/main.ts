@@ -53,6 +53,8 @@ Usage:
   loopgate totp unlock --operator NAME
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
   loopgate db migrate [--database-url postgres://…]    bring the database schema up to date
+  loopgate db copy --to postgres://… [--data-dir D]   copy a SQLite data dir's database into
+                                                       an empty PostgreSQL database
   loopgate secret show                                 the HMAC signing secret
   loopgate verify FILE|- [--jwks FILE|URL | --server-url URL] [--signing-secret S]
   loopgate help CMD | loopgate CMD --help              that command's flags and env vars
@@ -81,6 +83,7 @@ function parse(argv: string[]) {
       role: { type: 'string' },
       scope: { type: 'string' },
       events: { type: 'string' },
+      to: { type: 'string' },
       enroll: { type: 'boolean' },
       replace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -585,11 +588,22 @@ async function commandAudit(config: Config, positionals: string[]): Promise<void
   });
 }
 
-/** `loopgate db migrate`: applies pending migrations (PostgreSQL or SQLite) and says what it did. */
-async function commandDb(config: Config, positionals: string[]): Promise<void> {
+/**
+ * `loopgate db migrate`: applies pending migrations (PostgreSQL or SQLite) and says what it did.
+ * `loopgate db copy --to URL`: copies the data dir's SQLite database into an empty PostgreSQL one.
+ */
+async function commandDb(
+  config: Config,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<void> {
   const sub = positionals[1];
+  if (sub === 'copy') return commandDbCopy(config, values['to']);
   if (sub !== 'migrate') {
-    throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate db migrate`.');
+    throw new LoopgateError(
+      'E_CLI_USAGE',
+      'Use `loopgate db migrate` or `loopgate db copy --to postgres://…`.',
+    );
   }
   let where: string;
   let change: { from: number; to: number };
@@ -610,6 +624,29 @@ async function commandDb(config: Config, positionals: string[]): Promise<void> {
       `${where}: applied ${count} migration${count === 1 ? '' : 's'} (${change.from + 1}–${change.to}); schema version ${change.to}.`,
     );
   }
+}
+
+async function commandDbCopy(config: Config, to: unknown): Promise<void> {
+  if (typeof to !== 'string') {
+    throw new LoopgateError(
+      'E_CLI_USAGE',
+      'db copy needs --to postgres://USER:PASSWORD@HOST:PORT/DATABASE (a new, empty database).',
+    );
+  }
+  const [{ assertPostgresUrl }, { copySqliteToPostgres }] = await Promise.all([
+    import('../store/postgresStore.js'),
+    import('../store/copySqliteToPostgres.js'),
+  ]);
+  assertPostgresUrl(to);
+  const dataDir = requireDataDir(config.dataDir);
+  const counts = await copySqliteToPostgres(databasePath(dataDir), to);
+  const n = (table: string) => counts[table] ?? 0;
+  out(
+    `Copied ${databasePath(dataDir)} to ${redactDatabaseUrl(to)}: ${n('approvals')} requests, ${n('agent_keys')} agent keys, ${n('operators')} operators, ${n('operator_totp')} TOTP enrolments, ${n('webauthn_credentials')} passkeys, ${n('webhook_endpoints')} webhooks, ${n('audit_log')} audit entries.`,
+  );
+  err(
+    `Start every server with --database-url (LOOPGATE_DATABASE_URL) and a data dir holding this one's keys (receipt-signing-key.pem, signing-secret, totp-encryption-key); stop servers on the SQLite database first.`,
+  );
 }
 
 async function readInput(source: string | undefined): Promise<string> {
@@ -718,7 +755,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'audit':
       return commandAudit(config, positionals);
     case 'db':
-      return commandDb(config, positionals);
+      return commandDb(config, positionals, values);
     case 'webhooks': {
       const { commandWebhooks } = await import('./notificationCommands.js');
       return withStore(config, (store) =>

@@ -487,6 +487,10 @@ export const errorCodes = {
     meaning:
       'The database (--database-url) could not be reached or refused the connection; the password is never shown.',
   },
+  E_STORE_COPY_TARGET_NOT_EMPTY: {
+    status: 409,
+    meaning: '`loopgate db copy --to` names a database that holds loopgate data already.',
+  },
   E_STORE_SCHEMA_OUTDATED: {
     status: 503,
     meaning: 'The database lacks migrations this loopgate needs; run `loopgate db migrate`.',

@@ -1,8 +1,14 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { findBrokenAuditEntry } from '../core/auditChain.js';
 import { isLoopgateError } from '../core/errors.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.js';
+import { copySqliteToPostgres } from './copySqliteToPostgres.js';
 import { migratePostgresDatabase, openPostgresStore } from './postgresStore.js';
+import { openSqliteStore } from './sqliteStore.js';
 import { postgresMigrations } from './postgresMigrations.js';
 import type { Store } from './store.js';
 import { describeStoreContract } from './testing/storeContract.js';
@@ -125,5 +131,170 @@ describe('openPostgresStore', () => {
     );
     expect(isLoopgateError(caught, 'E_CONFIG_INVALID')).toBe(true);
     expect((caught as Error).message).not.toContain('hunter2');
+  });
+});
+
+describe('copySqliteToPostgres', () => {
+  it('moves a SQLite data dir into an empty database, audit chain and all, and refuses a second copy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loopgate-copy-'));
+    const path = join(dir, 'loopgate.db');
+    const sqlite = openSqliteStore(path);
+    const t0 = Date.UTC(2026, 10, 20, 10, 0, 0);
+    const audit = (type: string, requestId: string | null = null) => ({
+      type,
+      requestId,
+      actor: 'test',
+      data: { n: 1 },
+    });
+    const admin = await sqlite.ensureOperator({
+      id: 'op_a',
+      name: 'admin',
+      role: 'admin',
+      now: t0,
+    });
+    await sqlite.ensureOperator({ id: 'op_b', name: 'bob', role: 'approver', now: t0 + 1 });
+    await sqlite.createAgentKey({
+      id: 'key_1',
+      name: 'claude',
+      scope: 'agent',
+      keyHash: 'h1',
+      prefix: 'lg_ab',
+      createdAt: t0,
+      revokedAt: null,
+      lastUsedAt: null,
+    });
+    await sqlite.saveTotpEnrollment({
+      operatorId: admin.id,
+      secretEncrypted: 'v1.x',
+      enrolledAt: t0,
+    });
+    await sqlite.updateTotpState(admin.id, (row) => ({
+      state: { ...row.state, lastUsedStep: 42, consecutiveFailures: 2 },
+      result: null,
+    }));
+    await sqlite.saveWebAuthnCredential({
+      id: 'cred-1',
+      operatorId: admin.id,
+      publicKey: new Uint8Array([1, 2, 3, 250]),
+      counter: 7,
+      transports: ['internal'],
+      name: 'laptop',
+      createdAt: t0,
+      lastUsedAt: null,
+      flaggedAt: null,
+    });
+    await sqlite.linkOperatorContact({
+      operatorId: admin.id,
+      kind: 'email',
+      value: 'a@example.com',
+      now: t0,
+    });
+    await sqlite.createWebhookEndpoint({
+      id: 'wh_1',
+      url: 'https://example.com/hook',
+      secret: 'whsec_x',
+      events: ['request.created'],
+      createdAt: t0,
+      disabledAt: null,
+    });
+    for (let i = 0; i < 30; i += 1) {
+      const id = `pa_${i}`;
+      await sqlite.createApproval(
+        {
+          id,
+          agentId: 'claude',
+          status: 'pending',
+          actionDescription: `Send $${i} to ACME`,
+          actionDetails: { amount: String(i), note: 'ünïcode ✓' },
+          fields: [],
+          recipientEmail: null,
+          recipientSlack: null,
+          actionHash: 'a'.repeat(64),
+          createdAt: t0 + i,
+          expiresAt: t0 + 3_600_000,
+          updatedAt: t0 + i,
+          response: null,
+          receipt: null,
+          gate: { type: 'approve' },
+          toolName: 'transfer',
+          consumedAt: null,
+          votes: [],
+        },
+        audit('approval.created', id),
+      );
+      await sqlite.saveWebhookMessage({
+        msgId: `msg_${i}`,
+        endpointId: 'wh_1',
+        eventType: 'request.created',
+        event: { id: `msg_${i}`, type: 'request.created', timestamp: 'x', data: { i } },
+        status: 'delivered',
+        attempts: 1,
+        firstAttemptAt: t0,
+        nextAttemptAt: null,
+        lastStatus: 204,
+        lastError: null,
+        updatedAt: t0, // equal times: the copy must keep insertion order for ties
+      });
+    }
+    await sqlite.recordDecision(
+      'pa_3',
+      {
+        response: {
+          pauseId: 'pa_3',
+          actionHash: 'a'.repeat(64),
+          decision: 'approved',
+          comment: '',
+          fields: {},
+          responder: 'admin',
+          respondedAt: t0 + 100,
+          channel: 'web',
+          nonce: 'n',
+          signature: 'sha256=00',
+        },
+        receipt: 'jws',
+        now: t0 + 100,
+      },
+      audit('approval.decided', 'pa_3'),
+    );
+    await sqlite.consumeApproval('pa_3', t0 + 200, audit('approval.consumed', 'pa_3'));
+    await sqlite.cancelApproval('pa_4', t0 + 300, audit('approval.cancelled', 'pa_4'));
+    await sqlite.appendAudit(audit('operator.signed_in'), t0 + 400);
+
+    const url = await cluster.createDatabase();
+    const counts = await copySqliteToPostgres(path, url);
+    expect(counts).toMatchObject({ approvals: 30, audit_log: 34, operators: 2 });
+    const copy = await openPostgresStore(url);
+    try {
+      const chain = await copy.listAuditEntries();
+      expect(chain).toEqual(await sqlite.listAuditEntries());
+      expect(findBrokenAuditEntry(chain)).toBeNull();
+      expect(await copy.listApprovals({ limit: 100 })).toEqual(
+        await sqlite.listApprovals({ limit: 100 }),
+      );
+      expect(await copy.listAgentKeys()).toEqual(await sqlite.listAgentKeys());
+      expect(await copy.listOperators()).toEqual(await sqlite.listOperators());
+      expect(await copy.getTotpEnrollment(admin.id)).toEqual(
+        await sqlite.getTotpEnrollment(admin.id),
+      );
+      expect(await copy.listWebAuthnCredentials(admin.id)).toEqual(
+        await sqlite.listWebAuthnCredentials(admin.id),
+      );
+      expect(await copy.findOperatorByContact('email', 'a@example.com')).toEqual(admin);
+      expect(await copy.listWebhookEndpoints()).toEqual(await sqlite.listWebhookEndpoints());
+      expect(await copy.listWebhookMessages({ limit: 100 })).toEqual(
+        await sqlite.listWebhookMessages({ limit: 100 }),
+      );
+      // The copy carries on the chain where SQLite left it.
+      const next = await copy.appendAudit(audit('store.copied'), t0 + 500);
+      expect(next.seq).toBe(35);
+      expect(findBrokenAuditEntry(await copy.listAuditEntries())).toBeNull();
+    } finally {
+      await copy.close();
+      await sqlite.close();
+    }
+    const again = await copySqliteToPostgres(path, url).catch((error: unknown) => error);
+    expect(isLoopgateError(again, 'E_STORE_COPY_TARGET_NOT_EMPTY')).toBe(true);
+    expect((again as Error).message).not.toContain(cluster.password);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -110,3 +110,56 @@ describe('loopgate on PostgreSQL (--database-url)', () => {
     expect(run.stderr).not.toContain('Hunter2-Secret');
   });
 });
+
+describe('loopgate db copy', () => {
+  it('moves a SQLite data dir to PostgreSQL so that `audit verify` passes on the copy', async () => {
+    const dir = dataDir();
+    const server = await startServe(dir);
+    let key: string;
+    try {
+      key = (await runCli(['keys', 'create', '--name', 'claude', '--data-dir', dir])).stdout.trim();
+      for (let i = 0; i < 3; i += 1) {
+        const created = await fetch(`${server.url}/v1/approvals`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ action_description: `Deploy ${i}`, action_details: { i } }),
+        });
+        expect(created.status).toBe(201);
+      }
+    } finally {
+      await server.stop();
+    }
+    const before = await runCli(['audit', 'verify', '--data-dir', dir]);
+    const count = /INTACT: (\d+) audit entries/.exec(before.stdout)?.[1];
+    expect(count).toBeDefined();
+
+    const url = await cluster.createDatabase();
+    const copied = await runCli(['db', 'copy', '--to', url, '--data-dir', dir]);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toMatch(
+      new RegExp(
+        `to postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/\\w+: 3 requests, 1 agent keys, .*${count} audit entries`,
+      ),
+    );
+    expect(copied.stdout + copied.stderr).not.toContain(cluster.password);
+    const after = await runCli(['audit', 'verify', '--data-dir', dir, '--database-url', url]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toContain(`INTACT: ${count} audit entries`);
+
+    // A server on the copy knows the agent key and the requests.
+    const onCopy = await startServe(dir, ['--database-url', url]);
+    try {
+      const listed = await fetch(`${onCopy.url}/v1/approvals`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(listed.status).toBe(200);
+      expect(JSON.stringify(await listed.json())).toContain('Deploy 2');
+    } finally {
+      await onCopy.stop();
+    }
+
+    const again = await runCli(['db', 'copy', '--to', url, '--data-dir', dir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/E_STORE_COPY_TARGET_NOT_EMPTY/);
+  });
+});
