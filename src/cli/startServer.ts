@@ -33,6 +33,8 @@ import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { createRecipientPolicy } from '../service/recipientPolicy.js';
 import { explainListenError } from './explainListenError.js';
 import { openStore } from './openStore.js';
+import { assertDeploymentKeys } from './assertDeploymentKeys.js';
+import type { PostgresStore } from '../store/postgresStore.js';
 import type { Store } from '../store/store.js';
 import type { RunningNotifications } from './notificationsSetup.js';
 
@@ -96,6 +98,20 @@ export async function startServer(
   const receiptKey = await loadOrCreateReceiptKey(dataDir);
   const signingSecret = loadOrCreateSigningSecret(dataDir, config.signingSecret);
   const jwks = buildJwks([receiptKey]);
+  const totpKey = loadOrCreateTotpEncryptionKey(dataDir);
+  if (config.databaseUrl) {
+    try {
+      await assertDeploymentKeys(store as PostgresStore, {
+        jwks,
+        signingSecret,
+        totpKey,
+        dataDir,
+      });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
   await ensureDefaultOperator(store, Date.now());
 
   let handler: (request: Request) => Response | Promise<Response> = () =>
@@ -139,7 +155,7 @@ export async function startServer(
       : config.host;
   const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
 
-  const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
+  const totp = new TotpStepUp(store, totpKey);
   const webauthn = createLazyWebAuthnService({
     store,
     rpName: 'loopgate',

@@ -482,6 +482,11 @@ export const errorCodes = {
 
   // --- storage ---
   E_STORE_MIGRATION: { status: 500, meaning: 'The database schema could not be migrated.' },
+  E_SERVER_KEYS_MISMATCH: {
+    status: 500,
+    meaning:
+      'This server’s receipt key, signing secret or TOTP encryption key differs from the one the shared database was first used with.',
+  },
   E_STORE_UNREACHABLE: {
     status: 503,
     meaning:

@@ -53,6 +53,11 @@ export interface PostgresStoreOptions {
 /** A PostgreSQL store; `databaseUrl` is the redacted URL, safe to print. */
 export interface PostgresStore extends Store {
   readonly databaseUrl: string;
+  /**
+   * Records `value` under `key` in `loopgate_meta` unless a value is there already (the first
+   * server of a deployment wins, atomically); returns the value stored.
+   */
+  claimDeploymentValue(key: string, value: string): Promise<string>;
 }
 
 /**
@@ -1031,6 +1036,15 @@ export async function openPostgresStore(
         )
       ).rows[0];
       return row?.t ?? null;
+    },
+    async claimDeploymentValue(key, value) {
+      await query(
+        'INSERT INTO loopgate_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+        [key, value],
+      );
+      return (
+        await query<{ value: string }>('SELECT value FROM loopgate_meta WHERE key = $1', [key])
+      ).rows[0]!.value;
     },
     async checkReadiness(): Promise<StoreReadiness> {
       let version: number;

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyFileNames } from '../../src/crypto/signingKeys.js';
 import { runCli, startServe } from '../support/cli.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.js';
 
@@ -161,5 +162,49 @@ describe('loopgate db copy', () => {
     const again = await runCli(['db', 'copy', '--to', url, '--data-dir', dir]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/E_STORE_COPY_TARGET_NOT_EMPTY/);
+  });
+});
+
+describe('several servers on one database', () => {
+  it('refuses to start a server whose keys differ from the deployment’s, and starts one with the same key files', async () => {
+    const url = await cluster.createDatabase();
+    const first = dataDir();
+    const server = await startServe(first, ['--database-url', url]);
+    const firstJwks: unknown = await (
+      await fetch(`${server.url}/.well-known/loopgate/jwks.json`)
+    ).json();
+    await server.stop();
+
+    const stranger = dataDir();
+    const refused = await runCli([
+      'serve',
+      '--port',
+      '0',
+      '--data-dir',
+      stranger,
+      '--database-url',
+      url,
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /E_SERVER_KEYS_MISMATCH: .*receipt signing key.*HMAC signing secret.*TOTP encryption key.*postgres:\/\/postgres:\*\*\*@/,
+    );
+    expect(refused.stderr).not.toContain(cluster.password);
+
+    // A second server given the first one's key files joins the deployment.
+    const twin = dataDir();
+    for (const name of Object.values(keyFileNames)) {
+      copyFileSync(join(first, name), join(twin, name));
+    }
+    const second = await startServe(twin, ['--database-url', url]);
+    try {
+      const jwks: unknown = await (
+        await fetch(`${second.url}/.well-known/loopgate/jwks.json`)
+      ).json();
+      expect(jwks).toEqual(firstJwks);
+      expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+    } finally {
+      await second.stop();
+    }
   });
 });
