@@ -7,11 +7,14 @@
  * @returns e.g. `postgres://user:***@db.example.com:5432/loopgate`
  */
 export function redactDatabaseUrl(url: string): string {
+  const unparsed = '(a database URL that does not parse)';
+  // `user:secret@host` parses too (as scheme `user:`): only a URL with `scheme://` is shown.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return unparsed;
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return '(a database URL that does not parse)';
+    return unparsed;
   }
   if (parsed.password !== '') parsed.password = '***';
   for (const key of [...parsed.searchParams.keys()]) {
