@@ -10,36 +10,41 @@ import type { PostgresStore } from '../store/postgresStore.js';
  * the database with the same TOTP encryption key. The first server to start records what it
  * has in `loopgate_meta`: the RFC 7638 thumbprints of its receipt keys, and for each secret an
  * HMAC-SHA256 check value over a fixed label (which reveals nothing of the secret); every later
- * server compares.
+ * server compares. Commands that use one of the keys (`totp enroll`) pass only that one.
  *
  * @throws LoopgateError E_SERVER_KEYS_MISMATCH naming what differs and how to fix it
  */
 export async function assertDeploymentKeys(
   store: PostgresStore,
-  keys: { jwks: Jwks; signingSecret: string; totpKey: Uint8Array; dataDir: string },
+  keys: { jwks?: Jwks; signingSecret?: string; totpKey?: Uint8Array; dataDir: string },
 ): Promise<void> {
   const check = (secret: string | Uint8Array, label: string) =>
     createHmac('sha256', secret).update(`loopgate deployment check: ${label}`).digest('hex');
-  const expected: [key: string, value: string, what: string][] = [
-    [
+  const expected: [key: string, value: string, what: string][] = [];
+  if (keys.jwks) {
+    expected.push([
       'receipt_key_thumbprints',
       keys.jwks.keys
         .map((k) => k.kid)
         .sort()
         .join(','),
       'receipt signing key (receipt-signing-key.pem)',
-    ],
-    [
+    ]);
+  }
+  if (keys.signingSecret !== undefined) {
+    expected.push([
       'signing_secret_check',
       check(keys.signingSecret, 'signing secret'),
       'HMAC signing secret (signing-secret or --signing-secret)',
-    ],
-    [
+    ]);
+  }
+  if (keys.totpKey) {
+    expected.push([
       'totp_key_check',
       check(keys.totpKey, 'totp encryption key'),
       'TOTP encryption key (totp-encryption-key)',
-    ],
-  ];
+    ]);
+  }
   const differing: string[] = [];
   for (const [key, value, what] of expected) {
     if ((await store.claimDeploymentValue(key, value)) !== value) differing.push(what);

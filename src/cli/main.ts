@@ -26,6 +26,7 @@ import { createId } from '../core/ids.js';
 import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
+import type { PostgresStore } from '../store/postgresStore.js';
 import type { OperatorRecord } from '../core/records.js';
 import { databasePath, readRunningServerUrl, startServer } from './startServer.js';
 import { formatCommandHelp, readVersion } from './commandHelp.js';
@@ -503,7 +504,13 @@ async function commandTotp(
   const dataDir = resolve(config.dataDir);
   await withStore(config, async (store) => {
     const { buildTotpUri, createTotpSecret, renderTotpQr } = await import('../gates/index.js');
-    const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
+    const totpKey = loadOrCreateTotpEncryptionKey(dataDir);
+    if (config.databaseUrl) {
+      // Secrets sealed with another key than the servers' would lock the operator out.
+      const { assertDeploymentKeys } = await import('./assertDeploymentKeys.js');
+      await assertDeploymentKeys(store as PostgresStore, { totpKey, dataDir });
+    }
+    const totp = new TotpStepUp(store, totpKey);
     const operator = await findOperator(store, values['operator'] as string | undefined);
     if (sub === 'enroll') {
       const existing = await store.getTotpEnrollment(operator.id);

@@ -190,6 +190,10 @@ describe('several servers on one database', () => {
       /E_SERVER_KEYS_MISMATCH: .*receipt signing key.*HMAC signing secret.*TOTP encryption key.*postgres:\/\/postgres:\*\*\*@/,
     );
     expect(refused.stderr).not.toContain(cluster.password);
+    // Nor does the CLI seal a TOTP secret with a key the servers do not hold.
+    const enrol = await runCli(['totp', 'enroll', '--data-dir', stranger, '--database-url', url]);
+    expect(enrol.code).toBe(1);
+    expect(enrol.stderr).toMatch(/E_SERVER_KEYS_MISMATCH: .*TOTP encryption key/);
 
     // A second server given the first one's key files joins the deployment.
     const twin = dataDir();
