@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
+import { findPostgresBinDir } from './support/findPostgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -47,6 +48,25 @@ function findOrInstallChromium(): string {
   );
 }
 
+/**
+ * Makes sure the PostgreSQL server binaries are there for test/support/postgres.ts: on a Debian
+ * machine run as root where they are missing, installs Debian's `postgresql` package. Anywhere
+ * else a missing PostgreSQL is left for the PostgreSQL tests to report (they fail, saying how
+ * to install it), so the other tests still run.
+ */
+function installPostgresIfMissing(): void {
+  if (findPostgresBinDir()) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!existsSync('/etc/debian_version') || !isRoot) return;
+  process.stderr.write('PostgreSQL is missing: installing Debian\'s "postgresql" package…\n');
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'postgresql'], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
 export default function setup(project: TestProject): void {
   project.provide('chromePath', findOrInstallChromium());
+  installPostgresIfMissing();
 }

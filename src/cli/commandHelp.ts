@@ -13,6 +13,7 @@ interface CommandSpec {
 
 const serverSettings: (keyof Config)[] = [
   'dataDir',
+  'databaseUrl',
   'host',
   'port',
   'publicUrl',
@@ -82,7 +83,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
     usage: ['loopgate login-url [--data-dir D] [--enroll]'],
     summary:
       'A one-time sign-in link for the server running on the data dir (15 minutes, works once).',
-    settings: ['dataDir', 'publicUrl', ...common],
+    settings: ['dataDir', 'databaseUrl', 'publicUrl', ...common],
     flags: [
       ['--enroll', 'its session may add the operator’s first second factor (TOTP or passkey)'],
     ],
@@ -91,7 +92,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
     usage: ['loopgate keys create --name NAME', 'loopgate keys list', 'loopgate keys revoke ID'],
     summary:
       'Agent API keys: shown once, stored hashed; NAME is the agent_id of that agent’s requests.',
-    settings: ['dataDir', ...common],
+    settings: ['dataDir', 'databaseUrl', ...common],
     flags: [['--name NAME', 'keys create: the agent id its requests carry']],
   },
   operators: {
@@ -103,7 +104,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
     ],
     summary:
       'Operators (the humans who decide), their invite links, and who may decide from Slack and email.',
-    settings: ['dataDir', 'publicUrl', ...common],
+    settings: ['dataDir', 'databaseUrl', 'publicUrl', ...common],
     flags: [
       ['--role approver|admin', 'operators invite: what the operator may do (default approver)'],
     ],
@@ -115,7 +116,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
       'loopgate webhooks remove ID',
     ],
     summary: 'Standard Webhooks endpoints told about requests.',
-    settings: ['dataDir', ...common],
+    settings: ['dataDir', 'databaseUrl', ...common],
     flags: [['--events a,b', 'webhooks add: which events to send (default all)']],
   },
   totp: {
@@ -124,7 +125,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
       'loopgate totp unlock --operator NAME',
     ],
     summary: 'Authenticator codes (TOTP) on the terminal.',
-    settings: ['dataDir', ...common],
+    settings: ['dataDir', 'databaseUrl', ...common],
     flags: [
       ['--operator NAME', 'whose authenticator (default the first admin)'],
       [
@@ -136,7 +137,17 @@ export const commandSpecs: Record<string, CommandSpec> = {
   audit: {
     usage: ['loopgate audit verify', 'loopgate audit export'],
     summary: 'Checks or dumps the hash-chained audit log.',
-    settings: ['dataDir', ...common],
+    settings: ['dataDir', 'databaseUrl', ...common],
+  },
+  db: {
+    usage: [
+      'loopgate db migrate [--database-url postgres://…]',
+      'loopgate db copy --to postgres://… [--data-dir D]',
+    ],
+    summary:
+      'migrate: brings the database schema up to date (servers also do this on start) and says which migrations it applied. copy: moves the data dir’s SQLite database (requests, keys, operators, factors, webhooks, audit log) into an empty PostgreSQL database.',
+    settings: ['dataDir', 'databaseUrl', ...common],
+    flags: [['--to postgres://…', 'db copy: the empty PostgreSQL database to copy into']],
   },
   secret: {
     usage: ['loopgate secret show'],

@@ -18,13 +18,15 @@ import {
   ensureDefaultOperator,
   loadOrCreateLocalAgentKey,
 } from '../service/operatorAuth.js';
-import { openSqliteStore } from '../store/sqliteStore.js';
+import { openStore } from './openStore.js';
 import { createLogger } from './logger.js';
 import { findBrokenAuditEntry } from '../core/auditChain.js';
+import { redactDatabaseUrl } from '../core/redactDatabaseUrl.js';
 import { createId } from '../core/ids.js';
 import { loadOrCreateTotpEncryptionKey } from '../crypto/signingKeys.js';
 import { TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
+import type { PostgresStore } from '../store/postgresStore.js';
 import type { OperatorRecord } from '../core/records.js';
 import { databasePath, readRunningServerUrl } from './dataDirFiles.js';
 import { formatCommandHelp, readVersion } from './commandHelp.js';
@@ -51,6 +53,9 @@ Usage:
                                                        code (typed, or one line on stdin)
   loopgate totp unlock --operator NAME
   loopgate audit verify | audit export                 check or dump the hash-chained audit log
+  loopgate db migrate [--database-url postgres://…]    bring the database schema up to date
+  loopgate db copy --to postgres://… [--data-dir D]   copy a SQLite data dir's database into
+                                                       an empty PostgreSQL database
   loopgate secret show                                 the HMAC signing secret
   loopgate verify FILE|- [--jwks FILE|URL | --server-url URL] [--signing-secret S]
   loopgate policy test FILE --tool NAME [--args JSON] [--agent A] [--read-only]
@@ -85,6 +90,7 @@ function parse(argv: string[]) {
       args: { type: 'string' },
       agent: { type: 'string' },
       'read-only': { type: 'boolean' },
+      to: { type: 'string' },
       enroll: { type: 'boolean' },
       replace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -107,11 +113,16 @@ function err(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-async function withStore<T>(
-  config: Config,
-  run: (store: ReturnType<typeof openSqliteStore>) => Promise<T>,
-): Promise<T> {
-  const store = openSqliteStore(databasePath(requireDataDir(config.dataDir)));
+/**
+ * The data dir of a command that reads an existing one. With --database-url it holds only the
+ * keys and secrets (the database is elsewhere), so no loopgate.db is looked for.
+ */
+function existingDataDir(config: Config): string {
+  return config.databaseUrl ? resolve(config.dataDir) : requireDataDir(config.dataDir);
+}
+
+async function withStore<T>(config: Config, run: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(config, { existingDataDir: true });
   try {
     return await run(store);
   } finally {
@@ -130,7 +141,7 @@ async function commandServe(config: Config): Promise<void> {
   Sign in:  ${login}
             (works once, for 15 minutes; \`loopgate login-url\` prints another)
   MCP:      ${server.url}/mcp  with  Authorization: Bearer <key from \`loopgate keys create --name NAME\`>
-  Data:     ${resolve(config.dataDir)}`);
+  Data:     ${resolve(config.dataDir)}${config.databaseUrl ? `\n  Database: ${redactDatabaseUrl(config.databaseUrl)}` : ''}`);
   const stop = async () => {
     await server.close();
     process.exit(0);
@@ -364,7 +375,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
 }
 
 async function commandLoginUrl(config: Config, values: Record<string, unknown>): Promise<void> {
-  const running = readRunningServerUrl(requireDataDir(config.dataDir));
+  const running = readRunningServerUrl(existingDataDir(config));
   if (!running) {
     err(
       `No loopgate server is running on ${resolve(config.dataDir)}. Start one with \`loopgate serve\` (or \`loopgate mcp\`); the link works once it runs.`,
@@ -522,7 +533,13 @@ async function commandTotp(
   const dataDir = resolve(config.dataDir);
   await withStore(config, async (store) => {
     const { buildTotpUri, createTotpSecret, renderTotpQr } = await import('../gates/index.js');
-    const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
+    const totpKey = loadOrCreateTotpEncryptionKey(dataDir);
+    if (config.databaseUrl) {
+      // Secrets sealed with another key than the servers' would lock the operator out.
+      const { assertDeploymentKeys } = await import('./assertDeploymentKeys.js');
+      await assertDeploymentKeys(store as PostgresStore, { totpKey, dataDir });
+    }
+    const totp = new TotpStepUp(store, totpKey);
     const operator = await findOperator(store, values['operator'] as string | undefined);
     if (sub === 'enroll') {
       const existing = await store.getTotpEnrollment(operator.id);
@@ -605,6 +622,67 @@ async function commandAudit(config: Config, positionals: string[]): Promise<void
       throw new LoopgateError('E_CLI_USAGE', 'Use `audit verify` or `audit export`.');
     }
   });
+}
+
+/**
+ * `loopgate db migrate`: applies pending migrations (PostgreSQL or SQLite) and says what it did.
+ * `loopgate db copy --to URL`: copies the data dir's SQLite database into an empty PostgreSQL one.
+ */
+async function commandDb(
+  config: Config,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<void> {
+  const sub = positionals[1];
+  if (sub === 'copy') return commandDbCopy(config, values['to']);
+  if (sub !== 'migrate') {
+    throw new LoopgateError(
+      'E_CLI_USAGE',
+      'Use `loopgate db migrate` or `loopgate db copy --to postgres://…`.',
+    );
+  }
+  let where: string;
+  let change: { from: number; to: number };
+  if (config.databaseUrl) {
+    const { migratePostgresDatabase } = await import('../store/postgresStore.js');
+    where = redactDatabaseUrl(config.databaseUrl);
+    change = await migratePostgresDatabase(config.databaseUrl);
+  } else {
+    const { migrateSqliteDatabase } = await import('../store/sqliteStore.js');
+    where = databasePath(requireDataDir(config.dataDir));
+    change = migrateSqliteDatabase(where);
+  }
+  if (change.from === change.to) {
+    out(`${where}: schema version ${change.to} is current; no migration to apply.`);
+  } else {
+    const count = change.to - change.from;
+    out(
+      `${where}: applied ${count} migration${count === 1 ? '' : 's'} (${change.from + 1}–${change.to}); schema version ${change.to}.`,
+    );
+  }
+}
+
+async function commandDbCopy(config: Config, to: unknown): Promise<void> {
+  if (typeof to !== 'string') {
+    throw new LoopgateError(
+      'E_CLI_USAGE',
+      'db copy needs --to postgres://USER:PASSWORD@HOST:PORT/DATABASE (a new, empty database).',
+    );
+  }
+  const [{ assertPostgresUrl }, { copySqliteToPostgres }] = await Promise.all([
+    import('../store/postgresStore.js'),
+    import('../store/copySqliteToPostgres.js'),
+  ]);
+  assertPostgresUrl(to);
+  const dataDir = requireDataDir(config.dataDir);
+  const counts = await copySqliteToPostgres(databasePath(dataDir), to);
+  const n = (table: string) => counts[table] ?? 0;
+  out(
+    `Copied ${databasePath(dataDir)} to ${redactDatabaseUrl(to)}: ${n('approvals')} requests, ${n('agent_keys')} agent keys, ${n('operators')} operators, ${n('operator_totp')} TOTP enrolments, ${n('webauthn_credentials')} passkeys, ${n('webhook_endpoints')} webhooks, ${n('audit_log')} audit entries.`,
+  );
+  err(
+    `Start every server with --database-url (LOOPGATE_DATABASE_URL) and a data dir holding this one's keys (receipt-signing-key.pem, signing-secret, totp-encryption-key); stop servers on the SQLite database first.`,
+  );
 }
 
 async function readInput(source: string | undefined): Promise<string> {
@@ -712,6 +790,8 @@ export async function main(argv: string[]): Promise<void> {
       return commandTotp(config, positionals, values);
     case 'audit':
       return commandAudit(config, positionals);
+    case 'db':
+      return commandDb(config, positionals, values);
     case 'webhooks': {
       const { commandWebhooks } = await import('./notificationCommands.js');
       return withStore(config, (store) =>
@@ -723,7 +803,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'secret':
       if (positionals[1] !== 'show')
         throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate secret show`.');
-      out(config.signingSecret ?? loadOrCreateSigningSecret(requireDataDir(config.dataDir)));
+      out(config.signingSecret ?? loadOrCreateSigningSecret(existingDataDir(config)));
       return;
     case 'verify':
       return commandVerify(config, positionals, values);

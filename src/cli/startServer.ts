@@ -34,7 +34,10 @@ import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { createRecipientPolicy } from '../service/recipientPolicy.js';
 import { explainListenError } from './explainListenError.js';
 import { databasePath, readRunningServerUrl, serverInfoFile } from './dataDirFiles.js';
-import { openSqliteStore } from '../store/sqliteStore.js';
+import { openStore } from './openStore.js';
+import { openChangeFeed } from './openChangeFeed.js';
+import { assertDeploymentKeys } from './assertDeploymentKeys.js';
+import type { PostgresStore } from '../store/postgresStore.js';
 import type { Store } from '../store/store.js';
 import type { RunningNotifications } from './notificationsSetup.js';
 
@@ -68,7 +71,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   assertSafeBind(config);
   const dataDir = resolve(config.dataDir);
-  const store = openSqliteStore(databasePath(dataDir));
+  const store = await openStore(config, { existingDataDir: false, logger });
   let recipientPolicy;
   try {
     recipientPolicy = createRecipientPolicy(store, {
@@ -82,6 +85,20 @@ export async function startServer(
   const receiptKey = await loadOrCreateReceiptKey(dataDir);
   const signingSecret = loadOrCreateSigningSecret(dataDir, config.signingSecret);
   const jwks = buildJwks([receiptKey]);
+  const totpKey = loadOrCreateTotpEncryptionKey(dataDir);
+  if (config.databaseUrl) {
+    try {
+      await assertDeploymentKeys(store as PostgresStore, {
+        jwks,
+        signingSecret,
+        totpKey,
+        dataDir,
+      });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
   await ensureDefaultOperator(store, Date.now());
 
   let handler: (request: Request) => Response | Promise<Response> = () =>
@@ -125,14 +142,17 @@ export async function startServer(
       : config.host;
   const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
 
-  const totp = new TotpStepUp(store, loadOrCreateTotpEncryptionKey(dataDir));
+  const totp = new TotpStepUp(store, totpKey);
   const webauthn = createLazyWebAuthnService({
     store,
     rpName: 'loopgate',
     ...relyingPartyFromPublicUrl(url),
   });
+  // Several servers on one PostgreSQL database hear each other's changes; SQLite: no cost.
+  const changeFeed = await openChangeFeed(config.databaseUrl, logger);
   const service = new ApprovalService({
     store,
+    changeFeed: changeFeed.feed,
     receiptKey,
     signingSecret,
     publicUrl: url,
@@ -240,6 +260,7 @@ export async function startServer(
     notifications,
     async close() {
       service.stop();
+      await changeFeed.close();
       await notifications.close();
       await relay.close();
       if (mcpEndpoint) await (await mcpEndpoint).close();

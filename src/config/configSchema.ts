@@ -25,6 +25,16 @@ export const configSchema = z
       .min(1)
       .default('./.loopgate')
       .describe('Folder for the database, keys and secrets.'),
+    databaseUrl: z
+      .string()
+      .min(1)
+      .refine((v) => /^postgres(ql)?:\/\//.test(v), {
+        message: 'expected postgres://USER:PASSWORD@HOST:PORT/DATABASE',
+      })
+      .optional()
+      .describe(
+        'PostgreSQL database (postgres://…) shared by every server of a deployment; default SQLite in the data dir.',
+      ),
     host: z
       .string()
       .min(1)

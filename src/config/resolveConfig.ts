@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { LoopgateError } from '../core/errors.js';
+import { redactDatabaseUrl } from '../core/redactDatabaseUrl.js';
 import { configSchema, toEnvName, toFlagName, type Config } from './configSchema.js';
 
 const keys = Object.keys(configSchema.shape) as (keyof Config)[];
@@ -50,9 +51,13 @@ export function resolveConfig(
           : key in fromFile
             ? `"${key}" in ${configPath}`
             : key || 'config';
+    const given = merged[key as keyof typeof merged];
+    // A database URL may hold a password: echo it redacted.
+    const shown =
+      key === 'databaseUrl' && typeof given === 'string' ? redactDatabaseUrl(given) : given;
     throw new LoopgateError(
       'E_CONFIG_INVALID',
-      `${source}: ${issue.message}${key in merged ? ` (got ${JSON.stringify(merged[key as keyof typeof merged])})` : ''}`,
+      `${source}: ${issue.message}${key in merged ? ` (got ${JSON.stringify(shown)})` : ''}`,
     );
   }
   return readApiKeyFile(parsed.data);

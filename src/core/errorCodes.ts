@@ -482,6 +482,24 @@ export const errorCodes = {
 
   // --- storage ---
   E_STORE_MIGRATION: { status: 500, meaning: 'The database schema could not be migrated.' },
+  E_SERVER_KEYS_MISMATCH: {
+    status: 500,
+    meaning:
+      'This server’s receipt key, signing secret or TOTP encryption key differs from the one the shared database was first used with.',
+  },
+  E_STORE_UNREACHABLE: {
+    status: 503,
+    meaning:
+      'The database (--database-url) could not be reached or refused the connection; the password is never shown.',
+  },
+  E_STORE_COPY_TARGET_NOT_EMPTY: {
+    status: 409,
+    meaning: '`loopgate db copy --to` names a database that holds loopgate data already.',
+  },
+  E_STORE_SCHEMA_OUTDATED: {
+    status: 503,
+    meaning: 'The database lacks migrations this loopgate needs; run `loopgate db migrate`.',
+  },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 
 /** Every registered error code. */

@@ -28,6 +28,9 @@ export const redactedKeys: ReadonlySet<string> = new Set(
     'otp',
     'challenge',
     'password',
+    'databaseUrl',
+    'database_url',
+    'connectionString',
   ].map((k) => k.toLowerCase()),
 );
 

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
@@ -667,5 +669,27 @@ describe('errors', () => {
     });
     expect(body).not.toMatch(/database|sqlite|stack|at /i);
     h.store.close = async () => undefined; // already closed
+  });
+});
+
+describe('health endpoints for a load balancer', () => {
+  it('answers /healthz while alive and /readyz while the database answers with every migration', async () => {
+    expect((await h.request('/healthz')).status).toBe(200);
+    const ready = await h.request('/readyz');
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ ok: true, schema_version: expect.any(Number) });
+  });
+
+  it('answers /readyz with 503 E_STORE_SCHEMA_OUTDATED when the database lacks migrations', async () => {
+    // What an older loopgate's database looks like to this server.
+    const db = new Database(join(h.dataDir, 'loopgate.db'));
+    db.pragma('user_version = 2');
+    db.close();
+    const response = await h.request('/readyz');
+    expect(response.status).toBe(503);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('E_STORE_SCHEMA_OUTDATED');
+    expect(body.error.message).toMatch(/loopgate db migrate/);
+    expect((await h.request('/healthz')).status).toBe(200);
   });
 });

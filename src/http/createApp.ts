@@ -97,6 +97,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', fetchSiteGuard());
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  // For a load balancer: 200 while the database answers and holds every migration, else 503.
+  // The body names the code only; what went wrong (hosts, driver messages) goes to the log.
+  app.get('/readyz', async (c) => {
+    const readiness = await deps.store.checkReadiness();
+    if (readiness.ok) return c.json({ ok: true, schema_version: readiness.schemaVersion });
+    (c.get('log') ?? deps.logger).warn({ code: readiness.code }, readiness.message);
+    const message =
+      readiness.code === 'E_STORE_SCHEMA_OUTDATED'
+        ? 'The database lacks migrations this server needs; run `loopgate db migrate`.'
+        : 'The database does not answer; see the server log.';
+    return c.json({ error: { code: readiness.code, message } }, 503);
+  });
   app.get('/.well-known/loopgate/jwks.json', (c) => {
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(deps.jwks());

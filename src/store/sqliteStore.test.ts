@@ -5,12 +5,14 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { isLoopgateError } from '../core/errors.js';
 import { openSqliteStore } from './sqliteStore.js';
+import type { Store } from './store.js';
 import { describeStoreContract } from './testing/storeContract.js';
 
 describeStoreContract('SQLite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'loopgate-store-'));
   const path = join(dir, 'loopgate.db');
   let current = openSqliteStore(path);
+  const others: Store[] = [];
   return {
     store: current,
     async reopen() {
@@ -18,7 +20,14 @@ describeStoreContract('SQLite', async () => {
       current = openSqliteStore(path);
       return current;
     },
+    async openAnother() {
+      // A second better-sqlite3 connection on the same file, as a second process would open.
+      const another = openSqliteStore(path);
+      others.push(another);
+      return another;
+    },
     async cleanup() {
+      for (const another of others) await another.close();
       await current.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -5,6 +5,7 @@ import type {
   QuorumVoteRecord,
 } from '../core/approval.js';
 import type { AuditEntry } from '../core/auditChain.js';
+import type { ErrorCode } from '../core/errorCodes.js';
 import type {
   AgentKeyRecord,
   OperatorRecord,
@@ -32,8 +33,20 @@ export interface ApprovalQuery {
 }
 
 /**
- * Everything loopgate keeps. Implementations: SQLite (`sqliteStore.ts`) and, later,
- * PostgreSQL; both must pass `testing/storeContract.ts`. Every transition is compare-and-set:
+ * Whether a store can serve requests (`/readyz`): the database answers and its schema is the
+ * one this loopgate was built for. `schemaVersion` counts the migrations applied.
+ */
+export type StoreReadiness =
+  | { ok: true; schemaVersion: number }
+  | {
+      ok: false;
+      code: Extract<ErrorCode, 'E_STORE_UNREACHABLE' | 'E_STORE_SCHEMA_OUTDATED'>;
+      message: string;
+    };
+
+/**
+ * Everything loopgate keeps. Implementations: SQLite (`sqliteStore.ts`) and PostgreSQL
+ * (`postgresStore.ts`); both must pass `testing/storeContract.ts`. Every transition is compare-and-set:
  * a method that changes a request's status returns false when another change won first.
  * Every state change appends its audit entry in the same transaction. Times are ms since epoch.
  */
@@ -278,6 +291,9 @@ export interface Store {
   listDueWebhookMessages(now: number, limit: number): Promise<WebhookMessageRecord[]>;
   /** The earliest `nextAttemptAt` of a pending message, or null. */
   nextWebhookAttemptAt(): Promise<number | null>;
+
+  /** Asks the database whether it answers and holds every migration; never throws. */
+  checkReadiness(): Promise<StoreReadiness>;
 
   close(): Promise<void>;
 }

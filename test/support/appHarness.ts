@@ -127,6 +127,8 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
   return {
     app,
     listen,
+    /** The temp data dir (its SQLite database is `loopgate.db`). */
+    dataDir: dir,
     store,
     service,
     jwks,

@@ -4,10 +4,15 @@ import type { ApprovalRecord, ApprovalResponse, GateSpec } from '../../core/appr
 import { findBrokenAuditEntry } from '../../core/auditChain.js';
 import type { Store } from '../store.js';
 
-/** Opens a fresh, empty store; `reopen` opens the same database again (a restart). */
+/**
+ * Opens a fresh, empty store; `reopen` opens the same database again (a restart);
+ * `openAnother` opens a second store on the same database with connections of its own (a
+ * second server), which `cleanup` closes too.
+ */
 export interface StoreHarness {
   store: Store;
   reopen(): Promise<Store>;
+  openAnother(): Promise<Store>;
   cleanup(): Promise<void>;
 }
 
@@ -107,6 +112,136 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
         (e) => e.type === 'approval.decided',
       );
       expect(decidedEntries).toHaveLength(1);
+    });
+
+    describe('two store instances on one database', () => {
+      let other: Store;
+      beforeEach(async () => {
+        other = await harness.openAnother();
+      });
+      const either = (i: number) => (i % 2 ? other : store);
+
+      it('lets exactly one of 1,000 concurrent decisions win', async () => {
+        const record = approval();
+        await store.createApproval(record, audit('approval.created', record.id));
+        const results = await Promise.all(
+          Array.from({ length: 1_000 }, (_, i) =>
+            either(i).recordDecision(
+              record.id,
+              {
+                response: response(i % 3 ? 'approved' : 'rejected', `op-${i}`),
+                receipt: `jws-${i}`,
+                now: t0 + 1_000,
+              },
+              audit('approval.decided', record.id),
+            ),
+          ),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        const winner = results.indexOf(true);
+        for (const reader of [store, other]) {
+          const stored = await reader.getApproval(record.id);
+          expect(stored?.receipt).toBe(`jws-${winner}`);
+          expect(stored?.response?.responder).toBe(`op-${winner}`);
+        }
+        const entries = await other.listAuditEntries();
+        expect(entries.filter((e) => e.type === 'approval.decided')).toHaveLength(1);
+        expect(findBrokenAuditEntry(entries)).toBeNull();
+      });
+
+      it('lets exactly one of 20 concurrent consumptions of an approval win', async () => {
+        const record = approval({ toolName: 'transfer' });
+        await store.createApproval(record, audit('approval.created', record.id));
+        await other.recordDecision(
+          record.id,
+          { response: response('approved'), receipt: 'jws', now: t0 + 1_000 },
+          audit('approval.decided', record.id),
+        );
+        const found = await other.findConsumableApproval(
+          'agent-1',
+          record.actionHash,
+          { type: 'approve' },
+          t0 + 2_000,
+        );
+        expect(found?.id).toBe(record.id);
+        const wins = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            either(i).consumeApproval(record.id, t0 + 2_000, audit('approval.consumed', record.id)),
+          ),
+        );
+        expect(wins.filter(Boolean)).toHaveLength(1);
+        expect(
+          await store.findConsumableApproval(
+            'agent-1',
+            record.actionHash,
+            { type: 'approve' },
+            t0 + 2_001,
+          ),
+        ).toBeNull();
+        const consumed = (await store.listAuditEntries()).filter(
+          (e) => e.type === 'approval.consumed',
+        );
+        expect(consumed).toHaveLength(1);
+      });
+
+      it('accepts one TOTP time step once, however many submissions race', async () => {
+        const op = await store.ensureOperator({
+          id: 'op_1',
+          name: 'admin',
+          role: 'admin',
+          now: t0,
+        });
+        await other.saveTotpEnrollment({
+          operatorId: op.id,
+          secretEncrypted: 'v1.x',
+          enrolledAt: t0,
+        });
+        const step = 58_800_000;
+        // What the TOTP gate does: a code is good once per step, never for a step at or before
+        // the last one used.
+        const accepted = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            either(i).updateTotpState(op.id, (row) =>
+              row.state.lastUsedStep !== null && row.state.lastUsedStep >= step
+                ? { state: row.state, result: false }
+                : { state: { ...row.state, lastUsedStep: step }, result: true },
+            ),
+          ),
+        );
+        expect(accepted.filter((a) => a === true)).toHaveLength(1);
+        expect((await other.getTotpEnrollment(op.id))?.state.lastUsedStep).toBe(step);
+      });
+
+      it('never forks the audit chain when both append at once', async () => {
+        const appends = Array.from({ length: 200 }, (_, i) =>
+          either(i).appendAudit(audit(`test.event.${i}`), t0 + i),
+        );
+        const created = Array.from({ length: 20 }, (_, i) => {
+          const record = approval();
+          return either(i + 1).createApproval(record, audit('approval.created', record.id));
+        });
+        const entries = await Promise.all(appends);
+        await Promise.all(created);
+        expect(new Set(entries.map((e) => e.seq)).size).toBe(200);
+        const chain = await store.listAuditEntries();
+        expect(chain).toHaveLength(220);
+        expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 220 }, (_, i) => i + 1));
+        expect(findBrokenAuditEntry(chain)).toBeNull();
+        expect(await other.listAuditEntries()).toEqual(chain);
+      });
+
+      it('spends one agent’s notification budget once across both', async () => {
+        const taken = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            either(i).takeAgentNotification('claude', t0, 3_600_000, 3),
+          ),
+        );
+        expect(taken.filter(Boolean)).toHaveLength(3);
+      });
+    });
+
+    it('reports itself ready: the database answers and every migration ran', async () => {
+      expect(await store.checkReadiness()).toMatchObject({ ok: true });
     });
 
     it('refuses to decide a request after it expired, and a cancelled one', async () => {
