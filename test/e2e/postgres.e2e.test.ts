@@ -1,3 +1,4 @@
+import { postgresMigrations } from '../../src/store/postgresMigrations.js';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,17 +24,22 @@ function dataDir(): string {
   return dir;
 }
 
+/** The schema version a fully migrated database reports. */
+const latest = postgresMigrations.length;
+
 describe('loopgate on PostgreSQL (--database-url)', () => {
   it('`db migrate` applies the migrations once and says so, never showing the password', async () => {
     const url = await cluster.createDatabase();
     const first = await runCli(['db', 'migrate', '--database-url', url]);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(
-      /postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/\w+: applied 1 migration/,
+      new RegExp(
+        `postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/\\w+: applied ${latest} migrations? \\(1–${latest}\\); schema version ${latest}\\.`,
+      ),
     );
     const again = await runCli(['db', 'migrate'], { env: { LOOPGATE_DATABASE_URL: url } });
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/schema version 1 is current; no migration to apply/);
+    expect(again.stdout).toContain(`schema version ${latest} is current; no migration to apply`);
     for (const run of [first, again]) {
       expect(run.stdout + run.stderr).not.toContain(cluster.password);
     }
@@ -48,7 +54,7 @@ describe('loopgate on PostgreSQL (--database-url)', () => {
       expect(server.output()).toMatch(/Database: postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/);
       const ready = await fetch(`${server.url}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ ok: true, schema_version: 1 });
+      expect(await ready.json()).toEqual({ ok: true, schema_version: latest });
       const created = await runCli(['keys', 'create', '--name', 'claude', '--data-dir', dir], {
         env,
       });
