@@ -141,7 +141,10 @@ async function commandServe(config: Config): Promise<void> {
   Sign in:  ${login}
             (works once, for 15 minutes; \`loopgate login-url\` prints another)
   MCP:      ${server.url}/mcp  with  Authorization: Bearer <key from \`loopgate keys create --name NAME\`>
-  Data:     ${resolve(config.dataDir)}${config.databaseUrl ? `\n  Database: ${redactDatabaseUrl(config.databaseUrl)}` : ''}`);
+  Data:     ${resolve(config.dataDir)}${config.databaseUrl ? `\n  Database: ${redactDatabaseUrl(config.databaseUrl)}` : ''}${
+    // Behind a balancer the public URL is the balancer's: say where this server itself listens.
+    config.publicUrl ? `\n  Listens:  ${config.host}:${server.port}` : ''
+  }`);
   const stop = async () => {
     await server.close();
     process.exit(0);

@@ -626,36 +626,48 @@ export class ApprovalService {
       tickMs?: number;
     },
   ): Promise<ApprovalRecord> {
-    const initial = await this.getApproval(id);
-    if (initial.status !== 'pending' || options.signal?.aborted) return initial;
-    const maxWaitMs = Math.max(0, Math.min(options.maxWaitMs, maxWaitSeconds * 1_000));
-    const untilExpiry = Math.max(0, initial.expiresAt - this.#now());
-    const started = this.#now();
-
-    const decided = await new Promise<ApprovalRecord | null>((resolve) => {
-      let waiters = this.#waiters.get(id);
-      if (!waiters) this.#waiters.set(id, (waiters = new Set()));
-      const timers: NodeJS.Timeout[] = [];
-      const finish = (value: ApprovalRecord | null) => {
-        for (const t of timers) clearTimeout(t);
-        waiters!.delete(onChange);
-        if (waiters!.size === 0) this.#waiters.delete(id);
-        if (this.#waiters.size === 0) this.#stopRechecks();
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve(value);
-      };
-      const onChange = (record: ApprovalRecord) => finish(record);
-      const onAbort = () => finish(null);
-      waiters.add(onChange);
-      this.#startRechecks();
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      timers.push(setTimeout(() => finish(null), Math.min(maxWaitMs, untilExpiry + 5)));
-      if (options.onTick) {
-        const tick = options.onTick;
-        timers.push(setInterval(() => tick(this.#now() - started), options.tickMs ?? 5_000));
-      }
-    });
-    return decided ?? (await this.getApproval(id));
+    // Listen before reading: a change stored between the read and the listening (on this
+    // server or, through the change feed, on another) must still wake this wait.
+    let waiters = this.#waiters.get(id);
+    if (!waiters) this.#waiters.set(id, (waiters = new Set()));
+    let woken: ApprovalRecord | null = null;
+    let onChange: (record: ApprovalRecord) => void = (record) => (woken = record);
+    waiters.add(onChange);
+    this.#startRechecks();
+    const stopListening = () => {
+      waiters.delete(onChange);
+      if (waiters.size === 0 && this.#waiters.get(id) === waiters) this.#waiters.delete(id);
+      if (this.#waiters.size === 0) this.#stopRechecks();
+    };
+    try {
+      const initial = await this.getApproval(id);
+      if (initial.status !== 'pending' || options.signal?.aborted) return initial;
+      if (woken) return woken;
+      const maxWaitMs = Math.max(0, Math.min(options.maxWaitMs, maxWaitSeconds * 1_000));
+      const untilExpiry = Math.max(0, initial.expiresAt - this.#now());
+      const started = this.#now();
+      const decided = await new Promise<ApprovalRecord | null>((resolve) => {
+        const timers: NodeJS.Timeout[] = [];
+        const finish = (value: ApprovalRecord | null) => {
+          for (const t of timers) clearTimeout(t);
+          options.signal?.removeEventListener('abort', onAbort);
+          resolve(value);
+        };
+        const onAbort = () => finish(null);
+        waiters.delete(onChange);
+        onChange = (record) => finish(record);
+        waiters.add(onChange);
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        timers.push(setTimeout(() => finish(null), Math.min(maxWaitMs, untilExpiry + 5)));
+        if (options.onTick) {
+          const tick = options.onTick;
+          timers.push(setInterval(() => tick(this.#now() - started), options.tickMs ?? 5_000));
+        }
+      });
+      return decided ?? (await this.getApproval(id));
+    } finally {
+      stopListening();
+    }
   }
 
   /** Starts the once-a-second sweep that marks expired requests timed_out. */

@@ -39,7 +39,10 @@ export function runCli(
 /** A `loopgate serve` child process and the URL it printed. */
 export interface ServeProcess {
   child: ChildProcess;
+  /** The public URL it announced (with `--public-url`: that one). */
   url: string;
+  /** The port it listens on itself (differs from `url`'s behind a balancer). */
+  port: number;
   loginUrl: string;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -59,19 +62,22 @@ export function startServe(dataDir: string, extraArgs: string[] = []): Promise<S
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`loopgate serve printed no banner:\n${output}`)),
-      15_000,
+      60_000,
     );
     child.on('exit', (code) => reject(new Error(`loopgate serve exited with ${code}:\n${output}`)));
     child.stdout!.on('data', (d: Buffer) => {
       output += d.toString();
       const url = /Inbox:\s+(http:\/\/\S+?)\/\s/.exec(output)?.[1];
       const loginUrl = /Sign in:\s+(\S+)/.exec(output)?.[1];
-      if (url && loginUrl) {
+      const listens = /Listens:\s+\S+:(\d+)\n/.exec(output)?.[1];
+      // With --public-url the banner also says where this server itself listens.
+      if (url && loginUrl && (listens || !extraArgs.includes('--public-url'))) {
         clearTimeout(timer);
         child.removeAllListeners('exit');
         resolve({
           child,
           url,
+          port: listens ? Number(listens) : Number(new URL(url).port),
           loginUrl,
           output: () => output,
           stop: (signal = 'SIGTERM') =>
