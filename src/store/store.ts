@@ -32,6 +32,28 @@ export interface ApprovalQuery {
 }
 
 /**
+ * One running server in the directory of servers of a deployment: where its peers reach it
+ * (`internalUrl`, `http://host:port`) and when it last said it was alive (ms since epoch).
+ */
+export interface ServerDirectoryEntry {
+  id: string;
+  internalUrl: string;
+  heartbeatAt: number;
+}
+
+/**
+ * Which server holds a browser-handoff session (sessions live in that server's memory), and
+ * that server's directory entry, or null when the directory no longer lists it.
+ */
+export interface HandoffOwnerRecord {
+  sessionId: string;
+  serverId: string;
+  /** Until when (ms since epoch) the row is kept: the session's expiry plus how long it stays readable. */
+  keepUntil: number;
+  server: ServerDirectoryEntry | null;
+}
+
+/**
  * Everything loopgate keeps. Implementations: SQLite (`sqliteStore.ts`) and, later,
  * PostgreSQL; both must pass `testing/storeContract.ts`. Every transition is compare-and-set:
  * a method that changes a request's status returns false when another change won first.
@@ -256,6 +278,24 @@ export interface Store {
   listDueWebhookMessages(now: number, limit: number): Promise<WebhookMessageRecord[]>;
   /** The earliest `nextAttemptAt` of a pending message, or null. */
   nextWebhookAttemptAt(): Promise<number | null>;
+
+  /**
+   * Inserts or refreshes a server's directory entry (at start, then on every heartbeat), and
+   * forgets entries whose heartbeat is older than `forgetBefore` (servers that died unannounced).
+   */
+  saveServerHeartbeat(entry: ServerDirectoryEntry, forgetBefore: number): Promise<void>;
+  /** Removes a server's directory entry (it is shutting down); nothing when there is none. */
+  removeServer(id: string): Promise<void>;
+  /**
+   * Records that `serverId` holds handoff session `sessionId` until `keepUntil`, and forgets
+   * every owner row whose `keepUntil <= now`.
+   */
+  recordHandoffOwner(
+    owner: { sessionId: string; serverId: string; keepUntil: number },
+    now: number,
+  ): Promise<void>;
+  /** The owner of a handoff session whose row is kept past `now`, or null. */
+  findHandoffOwner(sessionId: string, now: number): Promise<HandoffOwnerRecord | null>;
 
   close(): Promise<void>;
 }
