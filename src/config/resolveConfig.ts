@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { LoopgateError } from '../core/errors.js';
+import { parseInternalUrl } from '../core/internalUrl.js';
 import { configSchema, toEnvName, toFlagName, type Config } from './configSchema.js';
 
 const keys = Object.keys(configSchema.shape) as (keyof Config)[];
@@ -115,6 +116,33 @@ export function assertSafeBind(config: Pick<Config, 'host' | 'allowPublicBind'>)
       `--host ${config.host} would expose loopgate beyond this machine. Put it behind TLS (a reverse proxy) and pass --allow-public-bind with --public-url https://…`,
     );
   }
+}
+
+/**
+ * Where the other servers of a deployment reach this one (the directory of servers, for
+ * handoff forwarding): `--internal-url` when given, else `http://<host>:<port>` of the listen
+ * address. Call it before listening (with the configured port) to fail early, and after (with
+ * the bound port) for the value.
+ * @throws LoopgateError E_CONFIG_INTERNAL_URL when `host` is a wildcard address (0.0.0.0, ::),
+ *   which names no one address a peer could use
+ */
+export function resolveInternalUrl(
+  config: Pick<Config, 'host' | 'internalUrl'>,
+  port: number,
+): string {
+  if (config.internalUrl !== undefined) {
+    const parsed = parseInternalUrl(config.internalUrl);
+    if (!parsed.ok) throw new LoopgateError(parsed.code, `--internal-url: ${parsed.message}`);
+    return parsed.value.origin;
+  }
+  const host = config.host.replace(/^\[(.*)\]$/, '$1');
+  if (host === '0.0.0.0' || (host.includes(':') && /^[0:]+$/.test(host))) {
+    throw new LoopgateError(
+      'E_CONFIG_INTERNAL_URL',
+      `--host ${config.host} listens on every address, so the URL other loopgate servers reach this one at cannot be derived from it; pass --internal-url http://<this machine's address>:<port> (LOOPGATE_INTERNAL_URL).`,
+    );
+  }
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /**
