@@ -57,6 +57,8 @@ export interface HandoffForwarderOptions {
 export class HandoffForwarder {
   #options: HandoffForwarderOptions;
   #agent = new Agent({ keepAlive: true });
+  /** Piped WebSockets, closed with the server (the HTTP server no longer tracks them). */
+  #pipes = new Set<Duplex>();
 
   /** @internal Use {@link createHandoffForwarder}. */
   constructor(options: HandoffForwarderOptions) {
@@ -104,9 +106,11 @@ export class HandoffForwarder {
     );
   }
 
-  /** Closes the kept-alive connections to other servers. */
+  /** Closes the kept-alive connections to other servers and every piped WebSocket. */
   close(): void {
     this.#agent.destroy();
+    for (const socket of this.#pipes) socket.destroy();
+    this.#pipes.clear();
   }
 
   /** The session a request may need forwarding for, or null (checked without I/O). */
@@ -143,6 +147,10 @@ export class HandoffForwarder {
   }
 
   #forwardRequest(req: IncomingMessage, res: ServerResponse, target: URL, sessionId: string): void {
+    this.#options.logger.debug(
+      { session_id: sessionId, target: target.origin },
+      'forwarding a handoff request to the server holding the session',
+    );
     const upstream = httpRequest({
       agent: this.#agent,
       host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -194,6 +202,15 @@ export class HandoffForwarder {
     });
     upstream.setNoDelay(true);
     this.#limitConnect(upstream);
+    this.#pipes.add(socket).add(upstream);
+    const forget = () => {
+      this.#pipes.delete(socket);
+      this.#pipes.delete(upstream);
+    };
+    this.#options.logger.debug(
+      { session_id: sessionId, target: target.origin },
+      'forwarding a handoff WebSocket to the server holding the session',
+    );
     let connected = false;
     upstream.once('connect', () => {
       connected = true;
@@ -218,10 +235,14 @@ export class HandoffForwarder {
       socket.destroy();
     });
     upstream.on('close', () => {
+      forget();
       if (connected) socket.destroy();
     });
     socket.on('error', () => upstream.destroy());
-    socket.on('close', () => upstream.destroy());
+    socket.on('close', () => {
+      forget();
+      upstream.destroy();
+    });
   }
 
   /** Gives up on an owner that does not accept the TCP connection in time. */

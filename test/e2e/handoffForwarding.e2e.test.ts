@@ -461,6 +461,7 @@ describe('what B refuses to forward', () => {
     await ownedBy('ho_dead', 'srv_dead', { internalUrl: deadUrl, heartbeatAt: Date.now() });
     const response = await api(b, '/v1/handoff/ho_dead');
     expect(await errorOf(response)).toEqual({ status: 502, code: 'E_HANDOFF_OWNER_UNREACHABLE' });
+    expect(await refusedViewerSocket(b, 'ho_dead', 'x'.repeat(43))).toEqual({ status: 502 });
   });
 
   it('a server that shuts down leaves the directory, so its sessions are no longer forwarded to', async () => {
@@ -485,6 +486,42 @@ describe('what B refuses to forward', () => {
       status: 404,
       code: 'E_HANDOFF_NOT_FOUND',
     });
+  });
+});
+
+describe('a server that forwards a viewer’s WebSocket', () => {
+  it('closes the piped socket when it shuts down, so its close does not wait on the viewer', async () => {
+    const d = await startServer(
+      configSchema.parse({
+        dataDir,
+        host: '127.0.0.1',
+        port: 0,
+        publicUrl: frontOrigin,
+        logLevel: 'silent',
+      }),
+      pino({ level: 'silent' }),
+    );
+    const created = await openSessionOnA();
+    const token = new URL(created.viewer_url).searchParams.get('t')!;
+    const viewer = new WebSocket(
+      `ws://127.0.0.1:${d.port}/v1/handoff/${created.session_id}/viewer?t=${token}`,
+      [handoffSubprotocol],
+      { headers: { origin: frontOrigin }, perMessageDeflate: false },
+    );
+    viewer.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => viewer.on('close', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      viewer.on('open', () => resolve());
+      viewer.on('unexpected-response', (_req, res) => reject(new Error(`${res.statusCode}`)));
+    });
+    expect(a.relay.getSession(created.session_id, 'agent').viewer_connected).toBe(true);
+    await d.close();
+    await closed;
+    await waitFor(
+      'A to see the viewer leave',
+      () => !a.relay.getSession(created.session_id, 'agent').viewer_connected,
+    );
+    await api(a, `/v1/handoff/${created.session_id}/cancel`, { method: 'POST' });
   });
 });
 
