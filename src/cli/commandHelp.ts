@@ -16,6 +16,7 @@ const serverSettings: (keyof Config)[] = [
   'host',
   'port',
   'publicUrl',
+  'internalUrl',
   'allowPublicBind',
   'signingSecret',
   'maxBodyBytes',
