@@ -29,7 +29,7 @@ export interface HandoffForwarderOptions {
   serverId: string;
   /** True when this server's relay holds the session (then nothing is looked up). */
   holds: (sessionId: string) => boolean;
-  /** The store's {@link Store.findHandoffOwner}. */
+  /** The store's `findHandoffOwner`. */
   findOwner: (sessionId: string, now: number) => Promise<HandoffOwnerRecord | null>;
   /** A directory entry whose heartbeat is older than this (ms) belongs to a dead server. */
   staleAfterMs: number;
