@@ -17,6 +17,7 @@ const serverSettings: (keyof Config)[] = [
   'host',
   'port',
   'publicUrl',
+  'internalUrl',
   'allowPublicBind',
   'signingSecret',
   'maxBodyBytes',

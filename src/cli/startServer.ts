@@ -1,12 +1,14 @@
 import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Config } from '../config/configSchema.js';
-import { assertSafeBind, isLoopbackHost } from '../config/resolveConfig.js';
+import { assertSafeBind, isLoopbackHost, resolveInternalUrl } from '../config/resolveConfig.js';
+import { createId } from '../core/ids.js';
+import { createHandoffForwarder } from '../http/handoffForwarder.js';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import {
@@ -54,10 +56,21 @@ export interface RunningServer {
   relay: RelayHub;
   /** Slack, email and webhook delivery, routing and escalation. */
   notifications: RunningNotifications;
+  /** This server's id in the store's directory of servers (new at every start). */
+  serverId: string;
+  /** Where the other servers of the deployment reach this one (`--internal-url`). */
+  internalUrl: string;
   close(): Promise<void>;
 }
 
 export { databasePath, readRunningServerUrl, serverInfoFile };
+
+/** How often a server refreshes its entry in the directory of servers, ms. */
+const serverHeartbeatMs = 15_000;
+/** A directory entry silent for this long belongs to a server that died: nothing is forwarded to it. */
+const serverStaleAfterMs = 4 * serverHeartbeatMs;
+/** Entries silent for this long are removed from the directory. */
+const forgetServersAfterMs = 24 * 3_600_000;
 
 /**
  * Wires store, keys, service, HTTP app and MCP endpoint together and listens. When the port
@@ -70,6 +83,8 @@ export async function startServer(
   options: { fallbackToAnyPort?: boolean } = {},
 ): Promise<RunningServer> {
   assertSafeBind(config);
+  // Checked before anything opens; the value needs the bound port (below).
+  resolveInternalUrl(config, config.port);
   const dataDir = resolve(config.dataDir);
   const store = await openStore(config, { existingDataDir: false, logger });
   let recipientPolicy;
@@ -103,7 +118,9 @@ export async function startServer(
 
   let handler: (request: Request) => Response | Promise<Response> = () =>
     new Response('starting', { status: 503 });
-  const server = createAdaptorServer({ fetch: (request: Request) => handler(request) });
+  const listener = getRequestListener((request: Request) => handler(request));
+  let onRequest: RequestListener = (req, res) => void listener(req, res);
+  const server = createServer((req, res) => onRequest(req, res));
   const listen = (port: number) =>
     new Promise<void>((resolveListen, rejectListen) => {
       const onError = (err: Error) => rejectListen(err);
@@ -141,6 +158,23 @@ export async function startServer(
       ? `[${config.host}]`
       : config.host;
   const url = (config.publicUrl ?? `http://${hostForUrl}:${port}`).replace(/\/$/, '');
+  // The directory of servers: peers forward requests about this server's handoff sessions here.
+  const serverId = createId('srv', 12);
+  const internalUrl = resolveInternalUrl(config, port);
+  const sendHeartbeat = () =>
+    store.saveServerHeartbeat(
+      { id: serverId, internalUrl, heartbeatAt: Date.now() },
+      Date.now() - forgetServersAfterMs,
+    );
+  await sendHeartbeat();
+  const heartbeat = setInterval(
+    () =>
+      void sendHeartbeat().catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not refresh this server in the directory of servers'),
+      ),
+    serverHeartbeatMs,
+  );
+  heartbeat.unref();
 
   const totp = new TotpStepUp(store, totpKey);
   const webauthn = createLazyWebAuthnService({
@@ -189,6 +223,8 @@ export async function startServer(
   const allowed = buildAllowedOrigins(url, port, isLoopbackHost(config.host));
   const relay = createRelayHub({
     publicUrl: url,
+    claimSession: ({ sessionId, keepUntil }) =>
+      store.recordHandoffOwner({ sessionId, serverId, keepUntil }, Date.now()),
     checkRequest: (host, origin) =>
       host !== undefined &&
       allowed.hostnames.has(new URL(`http://${host}`).hostname.toLowerCase()) &&
@@ -206,9 +242,19 @@ export async function startServer(
         )
         .catch((error: unknown) => logger.error({ err: error }, 'handoff audit entry not written')),
   });
-  server.on('upgrade', (req, socket, head) => {
-    if (!relay.handleUpgrade(req, socket, head as Buffer)) socket.destroy();
+  const forwarder = createHandoffForwarder({
+    serverId,
+    holds: (sessionId) => relay.hasSession(sessionId),
+    findOwner: (sessionId, now) => store.findHandoffOwner(sessionId, now),
+    staleAfterMs: serverStaleAfterMs,
+    logger,
   });
+  server.on('upgrade', (req, socket, head: Buffer) => {
+    forwarder.handleUpgrade(req, socket, head, () => {
+      if (!relay.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+  });
+  onRequest = (req, res) => forwarder.handleRequest(req, res, () => void listener(req, res));
   const app = createApp({
     store,
     service,
@@ -258,11 +304,19 @@ export async function startServer(
     signingSecret,
     relay,
     notifications,
+    serverId,
+    internalUrl,
     async close() {
+      clearInterval(heartbeat);
+      // Peers stop forwarding here at once, rather than after the entry goes stale.
+      await store
+        .removeServer(serverId)
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not leave the directory'));
       service.stop();
       await changeFeed.close();
       await notifications.close();
       await relay.close();
+      forwarder.close();
       if (mcpEndpoint) await (await mcpEndpoint).close();
       (server as Server).closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseInternalUrl } from '../core/internalUrl.js';
 
 /** A list setting: a JSON array in the config file, or comma-separated in a flag or env var. */
 const listSetting = z
@@ -52,6 +53,13 @@ export const configSchema = z
       .optional()
       .describe(
         'URL humans open (approval and sign-in links, WebAuthn); default http://<host>:<port>.',
+      ),
+    internalUrl: z
+      .string()
+      .refine((v) => parseInternalUrl(v).ok, { message: 'expected http://host:port' })
+      .optional()
+      .describe(
+        'URL the other servers of a deployment reach this one at (handoff forwarding); default http://<host>:<port>.',
       ),
     allowPublicBind: booleanFlag
       .default(false)

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isLoopgateError } from '../core/errors.js';
-import { assertSafeBind, environmentForDownstream, resolveConfig } from './resolveConfig.js';
+import {
+  assertSafeBind,
+  environmentForDownstream,
+  resolveConfig,
+  resolveInternalUrl,
+} from './resolveConfig.js';
 
 function errorOf(run: () => unknown): { code: string; message: string } {
   try {
@@ -71,6 +76,39 @@ describe('resolveConfig', () => {
       expect(() => assertSafeBind({ host, allowPublicBind: false })).not.toThrow();
     }
     expect(resolveConfig({}, { LOOPGATE_ALLOW_PUBLIC_BIND: 'true' }).allowPublicBind).toBe(true);
+  });
+
+  it('derives the internal URL from the listen address, or takes --internal-url; refuses a wildcard host on a shared database', () => {
+    expect(resolveInternalUrl({ host: '127.0.0.1' }, 7878)).toBe('http://127.0.0.1:7878');
+    expect(resolveInternalUrl({ host: '10.0.0.7' }, 80)).toBe('http://10.0.0.7:80');
+    expect(resolveInternalUrl({ host: 'fd00::7' }, 7878)).toBe('http://[fd00::7]:7878');
+    expect(resolveInternalUrl({ host: '0.0.0.0', internalUrl: 'http://10.0.0.7:7878' }, 1)).toBe(
+      'http://10.0.0.7:7878',
+    );
+    for (const host of ['0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0']) {
+      const error = errorOf(() =>
+        resolveInternalUrl({ host, databaseUrl: 'postgres://db.internal/loopgate' }, 7878),
+      );
+      expect(error.code).toBe('E_CONFIG_INTERNAL_URL');
+      expect(error.message).toContain('--internal-url http://');
+    }
+    // On SQLite every server shares one file, so one machine: loopback reaches a wildcard bind.
+    expect(resolveInternalUrl({ host: '0.0.0.0' }, 7878)).toBe('http://127.0.0.1:7878');
+    expect(resolveInternalUrl({ host: '::' }, 7878)).toBe('http://[::1]:7878');
+    const config = resolveConfig({}, { LOOPGATE_INTERNAL_URL: 'http://10.0.0.7:7878' });
+    expect(config.internalUrl).toBe('http://10.0.0.7:7878');
+    for (const bad of [
+      'https://10.0.0.7:7878',
+      'http://user:pw@10.0.0.7:7878',
+      'http://10.0.0.7:7878/prefix',
+      'http://10.0.0.7:7878/?x=1',
+      'file:///etc/passwd',
+      'not a url',
+    ]) {
+      const error = errorOf(() => resolveConfig({ internalUrl: bad }, {}));
+      expect(error.code, bad).toBe('E_CONFIG_INVALID');
+      expect(error.message).toMatch(/^--internal-url: expected http:\/\/host:port/);
+    }
   });
 
   it('reads the agent key from --api-key-file, trimmed, and refuses a key given two ways', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LoopgateError } from '../core/errors.js';
 import { redactDatabaseUrl } from '../core/redactDatabaseUrl.js';
+import { parseInternalUrl } from '../core/internalUrl.js';
 import { configSchema, toEnvName, toFlagName, type Config } from './configSchema.js';
 
 const keys = Object.keys(configSchema.shape) as (keyof Config)[];
@@ -120,6 +121,36 @@ export function assertSafeBind(config: Pick<Config, 'host' | 'allowPublicBind'>)
       `--host ${config.host} would expose loopgate beyond this machine. Put it behind TLS (a reverse proxy) and pass --allow-public-bind with --public-url https://…`,
     );
   }
+}
+
+/**
+ * Where the other servers of a deployment reach this one (the directory of servers, for
+ * handoff forwarding): `--internal-url` when given, else `http://<host>:<port>` of the listen
+ * address. A wildcard host (0.0.0.0, ::) names no address a peer on another machine could use:
+ * on a shared PostgreSQL database (`databaseUrl`) that is refused; on SQLite, whose servers all
+ * share one file and so one machine, the loopback address is used. Call it before listening
+ * (with the configured port) to fail early, and after (with the bound port) for the value.
+ * @throws LoopgateError E_CONFIG_INTERNAL_URL for a wildcard host on a shared database without
+ *   `--internal-url`
+ */
+export function resolveInternalUrl(
+  config: Pick<Config, 'host' | 'internalUrl'> & { databaseUrl?: string | undefined },
+  port: number,
+): string {
+  if (config.internalUrl !== undefined) {
+    const parsed = parseInternalUrl(config.internalUrl);
+    if (!parsed.ok) throw new LoopgateError(parsed.code, `--internal-url: ${parsed.message}`);
+    return parsed.value.origin;
+  }
+  const host = config.host.replace(/^\[(.*)\]$/, '$1');
+  if (host === '0.0.0.0' || (host.includes(':') && /^[0:]+$/.test(host))) {
+    if (!config.databaseUrl) return `http://${host === '0.0.0.0' ? '127.0.0.1' : '[::1]'}:${port}`;
+    throw new LoopgateError(
+      'E_CONFIG_INTERNAL_URL',
+      `--host ${config.host} listens on every address, so the URL the other loopgate servers on this database reach this one at cannot be derived from it; pass --internal-url http://<this machine's address>:<port> (LOOPGATE_INTERNAL_URL).`,
+    );
+  }
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /**

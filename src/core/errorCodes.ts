@@ -267,6 +267,11 @@ export const errorCodes = {
     status: 429,
     meaning: 'The agent has too many live handoff sessions (32); cancel or finish some first.',
   },
+  E_HANDOFF_OWNER_UNREACHABLE: {
+    status: 502,
+    meaning:
+      'The handoff session lives on another server of this deployment, which could not be reached at its --internal-url.',
+  },
   E_CDP_URL_INVALID: {
     status: 400,
     meaning:
@@ -449,6 +454,11 @@ export const errorCodes = {
   E_CONFIG_API_KEY_FILE: {
     status: 500,
     meaning: 'The --api-key-file (LOOPGATE_API_KEY_FILE) is missing, unreadable or empty.',
+  },
+  E_CONFIG_INTERNAL_URL: {
+    status: 500,
+    meaning:
+      'The URL other servers reach this one at cannot be derived from --host (0.0.0.0, ::); pass --internal-url http://<address>:<port>.',
   },
   E_CLI_DATA_DIR_MISSING: {
     status: 404,

@@ -157,6 +157,38 @@ describe('the relay’s sessions', () => {
     expect(h.hub.createSession('a', { service: 'x' }).status).toBe('pending');
   });
 
+  it('openSession records the new session before returning it; a failed record ends it with error and fails the call', async () => {
+    const claims: Array<{ sessionId: string; keepUntil: number }> = [];
+    const changes: Array<{ id: string; status: string; actor: string }> = [];
+    let fail = false;
+    const hub = createRelayHub({
+      publicUrl: 'http://127.0.0.1:1',
+      limits: { keepEndedMs: 1_000, maxSessionsPerAgent: 1 },
+      claimSession: async (claim) => {
+        if (fail) throw new Error('database is down');
+        claims.push(claim);
+      },
+      onStatusChange: ({ view, actor }) =>
+        changes.push({ id: view.session_id, status: view.status, actor }),
+    });
+    opened.push(() => hub.close());
+    const created = await hub.openSession('a', { service: 'x', ttl_seconds: 60 });
+    expect(claims).toEqual([
+      { sessionId: created.session_id, keepUntil: Date.parse(created.expires_at) + 1_000 },
+    ]);
+    expect(hub.hasSession(created.session_id)).toBe(true);
+    expect(hub.hasSession('ho_other')).toBe(false);
+    hub.cancel(created.session_id, 'a');
+
+    fail = true;
+    await expect(hub.openSession('a', { service: 'x' })).rejects.toThrow('database is down');
+    const unrecorded = changes.at(-1)!;
+    expect(unrecorded).toEqual({ id: unrecorded.id, status: 'error', actor: 'relay' });
+    expect(unrecorded.id).not.toBe(created.session_id);
+    // It no longer counts as live: the agent's one session slot is free again.
+    expect(hub.createSession('a', { service: 'x' }).status).toBe('pending');
+  });
+
   it('times out when the TTL runs out: waiters are told at once and sockets close with 4410', async () => {
     const h = await startRelay();
     const created = h.hub.createSession('a', { service: 'x', ttl_seconds: 5 });

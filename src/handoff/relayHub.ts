@@ -84,6 +84,12 @@ export interface RelayHubOptions {
    * hijacking); return false to refuse it with 403. Default: accept.
    */
   checkRequest?: (host: string | undefined, origin: string | undefined) => boolean;
+  /**
+   * Records, before {@link RelayHub.openSession} returns, that this server holds the new session
+   * until `keepUntil` (ms since epoch), so the other servers of a deployment can forward requests
+   * about it here. A rejection cancels the session and fails `openSession`.
+   */
+  claimSession?: (claim: { sessionId: string; keepUntil: number }) => Promise<void>;
   /** Called after every status change, including creation (`previous: null`). */
   onStatusChange?: (change: HandoffStatusChange) => void;
   now?: () => number;
@@ -238,6 +244,37 @@ export class RelayHub {
       viewer_url: `${base}/handoff/${session.id}?t=${viewerToken}`,
       agent_token: agentToken,
     };
+  }
+
+  /**
+   * {@link createSession}, then {@link RelayHubOptions.claimSession}: what the API and the
+   * embedded server call, so a session is findable by every server before anyone hears of it.
+   * @throws {LoopgateError} `E_HANDOFF_TOO_MANY`; whatever `claimSession` rejects with (the
+   *   session is cancelled then).
+   */
+  async openSession(agentId: string, input: HandoffCreateInput): Promise<CreatedHandoff> {
+    const created = this.createSession(agentId, input);
+    if (!this.#options.claimSession) return created;
+    try {
+      await this.#options.claimSession({
+        sessionId: created.session_id,
+        keepUntil: Date.parse(created.expires_at) + this.limits.keepEndedMs,
+      });
+    } catch (err) {
+      this.#setStatus(
+        this.#own(created.session_id, agentId),
+        'error',
+        'The session could not be recorded in the database.',
+        'relay',
+      );
+      throw err;
+    }
+    return created;
+  }
+
+  /** True when this hub holds session `id` (live or recently ended), whoever its agent is. */
+  hasSession(id: string): boolean {
+    return this.#sessions.has(id);
   }
 
   /**

@@ -29,7 +29,7 @@ export function createHandoffRoutes(relay: RelayHub): Hono<AppEnv> {
   app.post('/handoff', async (c) => {
     const agentId = agentIdOf(c);
     const input = await readJsonBody(c, handoffCreateSchema, 'E_HANDOFF_REQUEST_INVALID');
-    const created = relay.createSession(agentId, input);
+    const created = await relay.openSession(agentId, input);
     c.get('log').info(
       { session_id: created.session_id, agent_id: agentId },
       'handoff session opened',

@@ -11,7 +11,7 @@ export function createLocalHandoffClient(options: {
 }): HandoffClient {
   const { relay, agentId } = options;
   return {
-    createSession: async (input) => relay.createSession(agentId, input),
+    createSession: (input) => relay.openSession(agentId, input),
     getSession: async (sessionId) => relay.getSession(sessionId, agentId),
     waitForChange: (sessionId, seconds, signal) =>
       relay.waitForChange(sessionId, agentId, {

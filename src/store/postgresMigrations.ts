@@ -1,4 +1,5 @@
 import { taskClaimsMigration } from './postgresClaims.js';
+import { postgresHandoffOwnersMigration } from './postgresHandoffOwners.js';
 
 /**
  * PostgreSQL schema migrations, applied in order; the table `loopgate_migrations` records each
@@ -197,4 +198,5 @@ export const postgresMigrations: readonly string[] = [
   );
   `,
   taskClaimsMigration,
+  postgresHandoffOwnersMigration,
 ];

@@ -1,5 +1,11 @@
 import pg from 'pg';
 import { claimTaskPostgres, claimWebhookMessagePostgres } from './postgresClaims.js';
+import {
+  findHandoffOwner,
+  recordHandoffOwner,
+  removeServer,
+  saveServerHeartbeat,
+} from './postgresHandoffOwners.js';
 import type { PoolClient, QueryResultRow } from 'pg';
 import { isSameGate, type QuorumVoteRecord } from '../core/approval.js';
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
@@ -1066,6 +1072,18 @@ export async function openPostgresStore(
         };
       }
       return { ok: true, schemaVersion: version };
+    },
+    async saveServerHeartbeat(entry, forgetBefore) {
+      return saveServerHeartbeat(pool, entry, forgetBefore);
+    },
+    async removeServer(id) {
+      return removeServer(pool, id);
+    },
+    async recordHandoffOwner(owner, now) {
+      return recordHandoffOwner(pool, owner, now);
+    },
+    async findHandoffOwner(sessionId, now) {
+      return findHandoffOwner(pool, sessionId, now);
     },
     async claimTask(key, now) {
       return claimTaskPostgres(pool, key, now);

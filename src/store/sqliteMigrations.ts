@@ -200,4 +200,18 @@ export const sqliteMigrations: readonly string[] = [
     claimed_at INTEGER NOT NULL
   );
   `,
+  `
+  CREATE TABLE servers (
+    id TEXT PRIMARY KEY,
+    internal_url TEXT NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE handoff_owners (
+    session_id TEXT PRIMARY KEY,
+    server_id TEXT NOT NULL,
+    keep_until INTEGER NOT NULL
+  );
+  CREATE INDEX handoff_owners_keep_until ON handoff_owners (keep_until);
+  `,
 ];

@@ -10,7 +10,7 @@ import {
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
-import type { ApprovalQuery, Store } from './store.js';
+import type { ApprovalQuery, ServerDirectoryEntry, Store } from './store.js';
 import {
   lastUsedResolutionMs,
   slackPayloadRetentionMs,
@@ -167,6 +167,18 @@ export function openSqliteStore(path: string): Store {
       'INSERT OR IGNORE INTO slack_payloads (payload_id, received_at) VALUES (?, ?)',
     ),
     purgeSlackPayloads: db.prepare('DELETE FROM slack_payloads WHERE received_at < ?'),
+    upsertServer: db.prepare(`INSERT INTO servers (id, internal_url, heartbeat_at) VALUES (?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET internal_url = excluded.internal_url,
+      heartbeat_at = excluded.heartbeat_at`),
+    forgetServers: db.prepare('DELETE FROM servers WHERE heartbeat_at < ?'),
+    deleteServer: db.prepare('DELETE FROM servers WHERE id = ?'),
+    upsertHandoffOwner: db.prepare(`INSERT INTO handoff_owners (session_id, server_id, keep_until)
+      VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET server_id = excluded.server_id,
+      keep_until = excluded.keep_until`),
+    purgeHandoffOwners: db.prepare('DELETE FROM handoff_owners WHERE keep_until <= ?'),
+    handoffOwner: db.prepare(`SELECT o.session_id, o.server_id, o.keep_until,
+      s.internal_url, s.heartbeat_at FROM handoff_owners o LEFT JOIN servers s ON s.id = o.server_id
+      WHERE o.session_id = ? AND o.keep_until > ?`),
     purgeAgentNotifications: db.prepare(
       'DELETE FROM agent_notifications WHERE agent_id = ? AND at <= ?',
     ),
@@ -464,6 +476,16 @@ export function openSqliteStore(path: string): Store {
       WHERE msg_id = ? AND endpoint_id = ? AND status = 'pending' AND next_attempt_at = ?
       AND next_attempt_at <= ?`),
   };
+  const saveServerTx = db.transaction((entry: ServerDirectoryEntry, forgetBefore: number) => {
+    stmt.forgetServers.run(forgetBefore);
+    stmt.upsertServer.run(entry.id, entry.internalUrl, entry.heartbeatAt);
+  });
+  const recordOwnerTx = db.transaction(
+    (owner: { sessionId: string; serverId: string; keepUntil: number }, now: number) => {
+      stmt.purgeHandoffOwners.run(now);
+      stmt.upsertHandoffOwner.run(owner.sessionId, owner.serverId, owner.keepUntil);
+    },
+  );
 
   const store: Store = {
     async createApproval(record, audit) {
@@ -709,6 +731,36 @@ export function openSqliteStore(path: string): Store {
     async recordSlackPayload(payloadId, now) {
       stmt.purgeSlackPayloads.run(now - slackPayloadRetentionMs);
       return stmt.insertSlackPayload.run(payloadId, now).changes === 1;
+    },
+    async saveServerHeartbeat(entry, forgetBefore) {
+      saveServerTx.immediate(entry, forgetBefore);
+    },
+    async removeServer(id) {
+      stmt.deleteServer.run(id);
+    },
+    async recordHandoffOwner(owner, now) {
+      recordOwnerTx.immediate(owner, now);
+    },
+    async findHandoffOwner(sessionId, now) {
+      const row = stmt.handoffOwner.get(sessionId, now) as
+        | {
+            session_id: string;
+            server_id: string;
+            keep_until: number;
+            internal_url: string | null;
+            heartbeat_at: number | null;
+          }
+        | undefined;
+      if (!row) return null;
+      return {
+        sessionId: row.session_id,
+        serverId: row.server_id,
+        keepUntil: row.keep_until,
+        server:
+          row.internal_url === null || row.heartbeat_at === null
+            ? null
+            : { id: row.server_id, internalUrl: row.internal_url, heartbeatAt: row.heartbeat_at },
+      };
     },
     async createEmailConfirmToken(record: EmailConfirmTokenRecord) {
       stmt.insertConfirmToken.run(

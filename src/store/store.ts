@@ -33,6 +33,28 @@ export interface ApprovalQuery {
 }
 
 /**
+ * One running server in the directory of servers of a deployment: where its peers reach it
+ * (`internalUrl`, `http://host:port`) and when it last said it was alive (ms since epoch).
+ */
+export interface ServerDirectoryEntry {
+  id: string;
+  internalUrl: string;
+  heartbeatAt: number;
+}
+
+/**
+ * Which server holds a browser-handoff session (sessions live in that server's memory), and
+ * that server's directory entry, or null when the directory no longer lists it.
+ */
+export interface HandoffOwnerRecord {
+  sessionId: string;
+  serverId: string;
+  /** Until when (ms since epoch) the row is kept: the session's expiry plus how long it stays readable. */
+  keepUntil: number;
+  server: ServerDirectoryEntry | null;
+}
+
+/**
  * Whether a store can serve requests (`/readyz`): the database answers and its schema is the
  * one this loopgate was built for. `schemaVersion` counts the migrations applied.
  */
@@ -294,6 +316,23 @@ export interface Store {
 
   /** Asks the database whether it answers and holds every migration; never throws. */
   checkReadiness(): Promise<StoreReadiness>;
+  /**
+   * Inserts or refreshes a server's directory entry (at start, then on every heartbeat), and
+   * forgets entries whose heartbeat is older than `forgetBefore` (servers that died unannounced).
+   */
+  saveServerHeartbeat(entry: ServerDirectoryEntry, forgetBefore: number): Promise<void>;
+  /** Removes a server's directory entry (it is shutting down); nothing when there is none. */
+  removeServer(id: string): Promise<void>;
+  /**
+   * Records that `serverId` holds handoff session `sessionId` until `keepUntil`, and forgets
+   * every owner row whose `keepUntil <= now`.
+   */
+  recordHandoffOwner(
+    owner: { sessionId: string; serverId: string; keepUntil: number },
+    now: number,
+  ): Promise<void>;
+  /** The owner of a handoff session whose row is kept past `now`, or null. */
+  findHandoffOwner(sessionId: string, now: number): Promise<HandoffOwnerRecord | null>;
 
   close(): Promise<void>;
 }

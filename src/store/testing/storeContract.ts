@@ -1024,5 +1024,75 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
         false,
       );
     });
+
+    it('keeps a directory of servers: refreshed by heartbeats, forgotten when removed or long silent', async () => {
+      await store.saveServerHeartbeat(
+        { id: 'srv_a', internalUrl: 'http://10.0.0.1:7878', heartbeatAt: t0 },
+        t0 - 86_400_000,
+      );
+      await store.saveServerHeartbeat(
+        { id: 'srv_b', internalUrl: 'http://10.0.0.2:7878', heartbeatAt: t0 },
+        t0 - 86_400_000,
+      );
+      await store.recordHandoffOwner(
+        { sessionId: 'ho_1', serverId: 'srv_a', keepUntil: t0 + 10 },
+        t0,
+      );
+      await store.recordHandoffOwner(
+        { sessionId: 'ho_2', serverId: 'srv_b', keepUntil: t0 + 10 },
+        t0,
+      );
+      store = await harness.reopen();
+      expect(await store.findHandoffOwner('ho_1', t0)).toEqual({
+        sessionId: 'ho_1',
+        serverId: 'srv_a',
+        keepUntil: t0 + 10,
+        server: { id: 'srv_a', internalUrl: 'http://10.0.0.1:7878', heartbeatAt: t0 },
+      });
+      // A heartbeat refreshes the entry (and may move it).
+      await store.saveServerHeartbeat(
+        { id: 'srv_a', internalUrl: 'http://10.0.0.9:7878', heartbeatAt: t0 + 5 },
+        t0 - 86_400_000,
+      );
+      expect((await store.findHandoffOwner('ho_1', t0))?.server).toEqual({
+        id: 'srv_a',
+        internalUrl: 'http://10.0.0.9:7878',
+        heartbeatAt: t0 + 5,
+      });
+      // A removed server leaves its sessions' rows without a directory entry.
+      await store.removeServer('srv_a');
+      expect(await store.findHandoffOwner('ho_1', t0)).toMatchObject({
+        serverId: 'srv_a',
+        server: null,
+      });
+      await store.removeServer('srv_a');
+      // A server silent since before `forgetBefore` is forgotten by the next heartbeat.
+      await store.saveServerHeartbeat(
+        { id: 'srv_c', internalUrl: 'http://10.0.0.3:7878', heartbeatAt: t0 + 100 },
+        t0 + 1,
+      );
+      expect((await store.findHandoffOwner('ho_2', t0))?.server).toBeNull();
+      expect(await store.findHandoffOwner('ho_unknown', t0)).toBeNull();
+    });
+
+    it('keeps a handoff owner row until its keepUntil, then forgets it', async () => {
+      await store.saveServerHeartbeat(
+        { id: 'srv_a', internalUrl: 'http://10.0.0.1:7878', heartbeatAt: t0 },
+        0,
+      );
+      await store.recordHandoffOwner(
+        { sessionId: 'ho_1', serverId: 'srv_a', keepUntil: t0 + 10 },
+        t0,
+      );
+      expect((await store.findHandoffOwner('ho_1', t0 + 9))?.serverId).toBe('srv_a');
+      expect(await store.findHandoffOwner('ho_1', t0 + 10)).toBeNull();
+      // Recording another owner after that purges the old row for good.
+      await store.recordHandoffOwner(
+        { sessionId: 'ho_2', serverId: 'srv_a', keepUntil: t0 + 1_000 },
+        t0 + 10,
+      );
+      expect(await store.findHandoffOwner('ho_1', t0)).toBeNull();
+      expect((await store.findHandoffOwner('ho_2', t0 + 10))?.serverId).toBe('srv_a');
+    });
   });
 }
