@@ -256,6 +256,7 @@ export async function startServer(
   });
   onRequest = (req, res) => forwarder.handleRequest(req, res, () => void listener(req, res));
   const app = createApp({
+    ticketSecret: signingSecret,
     store,
     service,
     jwks: () => jwks,

@@ -585,7 +585,7 @@ describe('inbox events', () => {
     await reader.cancel();
   });
 
-  it('takes an event ticket once, and not after 60 seconds or after sign-out', async () => {
+  it('takes an event ticket once, and not after 60 seconds, altered, or after sign-out', async () => {
     const auth = await h.signIn();
     const headers = { ...auth.headers, 'x-csrf-token': auth.csrf };
     const once = await eventTicket(headers);
@@ -601,6 +601,16 @@ describe('inbox events', () => {
     const stale = await eventTicket(headers);
     h.clock.now += 60_000;
     expect((await h.request(`/v1/events?ticket=${stale}`)).status).toBe(401);
+
+    // A ticket whose expiry was pushed out keeps its MAC no more.
+    const [payload, mac] = (await eventTicket(headers)).split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as {
+      e: number;
+    };
+    const extended = Buffer.from(JSON.stringify({ ...claims, e: claims.e + 3_600_000 })).toString(
+      'base64url',
+    );
+    expect((await h.request(`/v1/events?ticket=${extended}.${mac}`)).status).toBe(401);
 
     const orphan = await eventTicket(headers);
     expect(

@@ -49,6 +49,11 @@ export interface AppDeps {
   extraAssets?: Record<string, string>;
   /** Largest request body read on any route, in bytes, chunked bodies included. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * The deployment's signing secret, which MACs event-stream tickets so that every server of a
+   * deployment accepts them. Without it tickets work on this process alone.
+   */
+  ticketSecret?: string;
   now?: () => number;
 }
 
@@ -115,7 +120,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.use('*', authenticate(deps.store, now));
-  const tickets = new EventTickets(deps.store, now);
+  const tickets = new EventTickets(deps.store, now, deps.ticketSecret);
   app.route('/', createSessionRoutes(deps.store, { tickets, now }));
   app.route('/v1', createApprovalRoutes(deps.service, tickets));
   if (deps.totp) {
