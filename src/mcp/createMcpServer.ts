@@ -1,5 +1,11 @@
-import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
+import {
+  McpServer,
+  type CallToolResult,
+  type InputRequiredResult,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { computeActionHash } from '../core/actionHash.js';
 import { approvalInputSchema } from '../core/approvalInput.js';
 import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
@@ -15,7 +21,12 @@ import {
   verifyReceiptOutputSchema,
 } from './toolOutputSchemas.js';
 import { guardToolErrors, toolError, toolResult } from './toolResult.js';
-import { elicitApprovalUrl } from './urlElicitation.js';
+import {
+  canRequireApprovalInput,
+  readApprovalInputRetry,
+  requireApprovalPage,
+} from './inputRequired.js';
+import { elicitApprovalUrl, type UrlElicitationOutcome } from './urlElicitation.js';
 
 /** The server name and version MCP clients see. */
 export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
@@ -154,22 +165,41 @@ export function createMcpServer(
       },
     },
     (input, ctx: ServerContext) =>
-      guardToolErrors(ctx, async () => {
-        const view = await client.createApproval(input);
-        await logToClient(ctx, 'info', 'approval requested', {
-          pause_id: view.pause_id,
-          action_hash: view.action_hash,
-          approval_url: view.approval_url,
-          action_description: view.action_description,
-          action_details: view.action_details,
-        });
-        const elicitation = await elicitApprovalUrl(
-          server,
+      guardToolErrors<CallToolResult | InputRequiredResult>(ctx, async () => {
+        const message = `A human must approve this before the agent goes on: ${input.action_description}. Open loopgate's page, sign in and decide.`;
+        // A 2026-07-28 retry carries the sealed state of the request made in the first round.
+        const retry = await readApprovalInputRetry(
           ctx,
-          client,
-          view,
-          `A human must approve this before the agent goes on: ${view.action_description}. Open loopgate's page, sign in and decide.`,
+          client.requestState,
+          'request_approval',
+          computeActionHash({
+            action_description: input.action_description,
+            action_details: input.action_details,
+          }),
         );
+        let view: ApprovalView;
+        let elicitation: UrlElicitationOutcome | undefined;
+        if (retry) {
+          view = await client.getApproval(retry.payload.pause_id);
+          elicitation = retry.elicitation;
+        } else {
+          view = await client.createApproval(input);
+          await logToClient(ctx, 'info', 'approval requested', {
+            pause_id: view.pause_id,
+            action_hash: view.action_hash,
+            approval_url: view.approval_url,
+            action_description: view.action_description,
+            action_details: view.action_details,
+          });
+          if (canRequireApprovalInput(ctx, client.requestState))
+            return requireApprovalPage(
+              client.requestState,
+              { tool: 'request_approval', pause_id: view.pause_id, action_hash: view.action_hash },
+              view.approval_url,
+              message,
+            );
+          elicitation = await elicitApprovalUrl(server, ctx, client, view, message);
+        }
         const structured = {
           pause_id: view.pause_id,
           status: 'pending' as const,
