@@ -1,7 +1,15 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { computeActionHash } from '../core/actionHash.js';
+import { parsePolicy } from '../gates/policyParse.js';
 import { createAgentKey } from '../service/operatorAuth.js';
+import type { GatewayBackend } from './gatewayBackend.js';
+import { createGatewayServer, DownstreamToolList, listDownstreamTools } from './gatewayServer.js';
+import { createLocalApprovalsClient } from './localApprovalsClient.js';
+import { createRequestStateSealer } from './requestState.js';
 
 type Harness = Awaited<ReturnType<typeof createAppHarness>>;
 type ToolResult = {
@@ -187,5 +195,159 @@ describe('input-required results for request_approval (2026-07-28)', () => {
       });
       expect(refused.content[0]?.text).toMatch(/^E_MCP_REQUEST_STATE_MISMATCH: /);
     });
+  });
+});
+
+describe('input-required results for a gated call in loopgate proxy (2026-07-28)', () => {
+  async function proxyClient(options: { declares: boolean; manual?: boolean }) {
+    const wrapped = new McpServer({ name: 'bank', version: '1.0.0' });
+    const sent: number[] = [];
+    wrapped.registerTool(
+      'transfer',
+      { description: 'Send money.', inputSchema: z.object({ amount: z.number() }) },
+      ({ amount }) => {
+        sent.push(amount);
+        return { content: [{ type: 'text', text: `sent ${amount}` }] };
+      },
+    );
+    const downstream = new Client({ name: 'proxy', version: '1.0.0' });
+    const [down, up] = InMemoryTransport.createLinkedPair();
+    await wrapped.connect(up);
+    await downstream.connect(down);
+    closers.push(() => downstream.close());
+    const parsed = parsePolicy('default: none\nrules:\n  - {tool: transfer, gate: approve}\n', 'p');
+    if (!parsed.ok) throw new Error(parsed.message);
+    // One process serves every round (stdio): its sealer, with in-memory claims, is shared.
+    const approvals = createLocalApprovalsClient({
+      service: h.service,
+      agentId: 'claude',
+      jwks: () => h.jwks,
+      requestState: createRequestStateSealer({ agentId: 'claude', secret: h.signingSecret }),
+    });
+    const backend = {
+      async requestToolApproval(call) {
+        const record = await h.service.requestToolApproval('claude', {
+          tool: call.tool,
+          arguments: call.arguments,
+          gate: call.gate,
+          timeoutMs: call.timeoutMinutes * 60_000,
+        });
+        return h.service.view(record);
+      },
+      async consumeToolApproval(call) {
+        const hash = computeActionHash({ tool: call.tool, arguments: call.arguments });
+        const record = await h.service.consumeApproval('claude', hash, call.gate);
+        return record ? h.service.view(record) : null;
+      },
+      recordForwarded: () => Promise.resolve(),
+    } as Partial<GatewayBackend> as GatewayBackend;
+    const tools = new DownstreamToolList(await listDownstreamTools(downstream));
+    const { serveStdio } = await import('@modelcontextprotocol/server/stdio');
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    const handle = serveStdio(
+      () => createGatewayServer({ downstream, tools, policy: parsed.value, backend, approvals }),
+      { transport: serverSide },
+    );
+    closers.push(() => handle.close());
+    const asked: { url?: string; message: string }[] = [];
+    const client = new Client(
+      { name: 'agent', version: '1.0.0' },
+      {
+        capabilities: options.declares ? { elicitation: { url: {} } } : {},
+        versionNegotiation: { mode: { pin: '2026-07-28' } },
+        ...(options.manual ? { inputRequired: { autoFulfill: false } } : {}),
+      },
+    );
+    if (options.declares)
+      client.setRequestHandler('elicitation/create', (request) => {
+        const params = request.params as (typeof asked)[number];
+        asked.push(params);
+        // The user opens the page; a signed-in human approves there.
+        void humanApproves(params.url!.split('/').at(-1)!);
+        return { action: 'accept' };
+      });
+    await client.connect(clientSide);
+    closers.push(() => client.close());
+    return { client, asked, sent };
+  }
+
+  it('sends the client to the approval page and runs the call once a human approved', async () => {
+    const { client, asked, sent } = await proxyClient({ declares: true });
+    const result = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5000 },
+    })) as ToolResult;
+    expect(asked).toEqual([
+      expect.objectContaining({
+        mode: 'url',
+        url: expect.stringMatching(new RegExp(`^${testOrigin}/approvals/pa_`)),
+        message: expect.stringMatching(/transfer/),
+      }),
+    ]);
+    expect(result.isError).toBeFalsy();
+    expect(result.content[0]?.text).toBe('sent 5000');
+    expect(sent).toEqual([5000]);
+  });
+
+  it('holds the call as before for a 2026-07-28 client that does not declare it', async () => {
+    const { client, sent } = await proxyClient({ declares: false });
+    const held = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5000 },
+    })) as ToolResult;
+    expect(held.content[0]?.text).toMatch(/^APPROVAL REQUIRED/);
+    expect(sent).toEqual([]);
+  });
+
+  it('refuses a state replayed to run the call again, or carried over to other arguments', async () => {
+    const { client, sent } = await proxyClient({ declares: true, manual: true });
+    const first = (await client.callTool(
+      { name: 'transfer', arguments: { amount: 5 } },
+      { allowInputRequired: true },
+    )) as unknown as InputRequired;
+    const url = first.inputRequests['approval_page']!.params['url'] as string;
+    await humanApproves(url.split('/').at(-1)!);
+    const retry = async (amount: number) =>
+      (await client.callTool(
+        {
+          name: 'transfer',
+          arguments: { amount },
+          inputResponses: { approval_page: { action: 'accept' } },
+          requestState: first.requestState,
+        } as never,
+        { allowInputRequired: true },
+      )) as ToolResult;
+
+    const moved = await retry(5000);
+    expect(moved.content[0]?.text).toMatch(/^E_MCP_REQUEST_STATE_MISMATCH: /);
+    expect(sent).toEqual([]);
+    // The mismatched retry used the state up: it opens once.
+    const again = await retry(5);
+    expect(again.content[0]?.text).toMatch(/^E_MCP_REQUEST_STATE_REPLAYED: /);
+    expect(sent).toEqual([]);
+  });
+
+  it('runs an approved call once: the same state replayed is refused', async () => {
+    const { client, sent } = await proxyClient({ declares: true, manual: true });
+    const first = (await client.callTool(
+      { name: 'transfer', arguments: { amount: 5 } },
+      { allowInputRequired: true },
+    )) as unknown as InputRequired;
+    const url = first.inputRequests['approval_page']!.params['url'] as string;
+    await humanApproves(url.split('/').at(-1)!);
+    const retry = async () =>
+      (await client.callTool(
+        {
+          name: 'transfer',
+          arguments: { amount: 5 },
+          inputResponses: { approval_page: { action: 'accept' } },
+          requestState: first.requestState,
+        } as never,
+        { allowInputRequired: true },
+      )) as ToolResult;
+    expect((await retry()).content[0]?.text).toBe('sent 5');
+    const replayed = await retry();
+    expect(replayed.content[0]?.text).toMatch(/^E_MCP_REQUEST_STATE_REPLAYED: /);
+    expect(sent).toEqual([5]);
   });
 });
