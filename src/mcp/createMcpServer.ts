@@ -1,11 +1,14 @@
 import {
   McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
   type CallToolResult,
   type InputRequiredResult,
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { computeActionHash } from '../core/actionHash.js';
+import { isLoopgateError } from '../core/errors.js';
 import { approvalInputSchema } from '../core/approvalInput.js';
 import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
@@ -27,6 +30,7 @@ import {
   requireApprovalPage,
 } from './inputRequired.js';
 import { elicitApprovalUrl, type UrlElicitationOutcome } from './urlElicitation.js';
+import { serveWaitsAsTasks } from './waitTasks.js';
 
 /** The server name and version MCP clients see. */
 export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
@@ -120,6 +124,15 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
         isError: true,
       };
   }
+}
+
+/** The tool result for where a request stands: an error result unless pending or approved. */
+function approvalResult(view: ApprovalView): CallToolResult {
+  const outcome = describeOutcome(view);
+  const structured = view as unknown as Record<string, unknown>;
+  return outcome.isError
+    ? toolError(outcome.text, structured)
+    : toolResult(outcome.text, structured);
 }
 
 /**
@@ -234,7 +247,7 @@ export function createMcpServer(
       }),
   );
 
-  server.registerTool(
+  const waitTool = server.registerTool(
     'wait_for_approval',
     {
       title: 'Wait for a human decision',
@@ -289,11 +302,7 @@ export function createMcpServer(
               decision: view.response?.decision ?? null,
               responder: view.response?.responder ?? null,
             });
-          const outcome = describeOutcome(view);
-          const structured = view as unknown as Record<string, unknown>;
-          return outcome.isError
-            ? toolError(outcome.text, structured)
-            : toolResult(outcome.text, structured);
+          return approvalResult(view);
         } finally {
           if (timer) clearInterval(timer);
         }
@@ -368,5 +377,28 @@ export function createMcpServer(
 
   if (options.handoff)
     registerHandoffTools(server, options.handoff, { progressIntervalMs: tickMs });
+  // A 2025-11-25 client may run the wait as a task and poll tasks/get (waitTasks.ts).
+  waitTool.execution = { taskSupport: 'optional' };
+  serveWaitsAsTasks(server, {
+    async wait_for_approval(args) {
+      const parsed = waitInputSchema.safeParse(args);
+      if (!parsed.success)
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidParams,
+          `wait_for_approval needs {pause_id}: ${parsed.error.message}`,
+        );
+      const { pause_id } = parsed.data;
+      try {
+        await client.getApproval(pause_id);
+      } catch (err) {
+        if (!isLoopgateError(err)) throw err;
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+      }
+      return async (signal) => {
+        const view = await client.waitForApproval(pause_id, maxWaitSeconds, signal);
+        return view.status === 'pending' ? undefined : approvalResult(view);
+      };
+    },
+  });
   return server;
 }
