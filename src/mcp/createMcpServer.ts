@@ -17,7 +17,7 @@ import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { HandoffAgent } from './handoffAgent.js';
 import { logToClient } from './clientLog.js';
-import { registerHandoffTools } from './handoffTools.js';
+import { registerHandoffTools, startHandoffWaitTask } from './handoffTools.js';
 import {
   approvalViewOutputSchema,
   requestApprovalOutputSchema,
@@ -399,6 +399,9 @@ export function createMcpServer(
         return view.status === 'pending' ? undefined : approvalResult(view);
       };
     },
+    ...(options.handoff
+      ? { wait_for_handoff: (args) => startHandoffWaitTask(options.handoff!, args) }
+      : {}),
   });
   return server;
 }

@@ -1,9 +1,16 @@
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { LoopgateError } from '../core/errors.js';
+import type { HandoffView } from '../handoff/handoffView.js';
 import { createAgentKey } from '../service/operatorAuth.js';
+import type { ApprovalsClient } from './approvalsClient.js';
+import { createMcpServer } from './createMcpServer.js';
+import type { HandoffAgent } from './handoffAgent.js';
 
 type Harness = Awaited<ReturnType<typeof createAppHarness>>;
 type ToolResult = {
@@ -155,5 +162,59 @@ describe('wait_for_approval as a 2025-11-25 task', () => {
     })) as ToolResult;
     expect(pending.structuredContent).toMatchObject({ status: 'pending' });
     expect(pending.content[0]?.text).toMatch(/^Still pending/);
+  });
+});
+
+describe('wait_for_handoff as a 2025-11-25 task', () => {
+  it('waits through every change until the handoff ends; its ending is the task’s result', async () => {
+    const statuses: HandoffView['status'][] = ['active', 'active', 'resolved'];
+    const view = (status: HandoffView['status']): HandoffView => ({
+      session_id: 'ho_1',
+      agent_id: 'claude',
+      service: 'Acme Bank',
+      status,
+      viewer_connected: status === 'active',
+      created_at: new Date().toISOString(),
+      expires_at: new Date(Date.now() + 600_000).toISOString(),
+    });
+    let waits = 0;
+    const handoff = {
+      get: (id: string) =>
+        id === 'ho_1'
+          ? Promise.resolve(view('pending'))
+          : Promise.reject(new LoopgateError('E_HANDOFF_NOT_FOUND', `No handoff "${id}".`)),
+      waitForChange: () => Promise.resolve(view(statuses[Math.min(waits++, 2)]!)),
+    } as unknown as HandoffAgent;
+    const server = createMcpServer({} as ApprovalsClient, { handoff });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new ClientV1({ name: 'tasks-test', version: '1.0.0' });
+    await client.connect(clientSide as unknown as Transport);
+    closers.push(() => client.close());
+
+    const { task } = await client.request(
+      {
+        method: 'tools/call',
+        params: { name: 'wait_for_handoff', arguments: { session_id: 'ho_1' }, task: {} },
+      },
+      CreateTaskResultSchema,
+    );
+    const result = (await client.experimental.tasks.getTaskResult(
+      task.taskId,
+      CallToolResultSchema,
+    )) as ToolResult;
+    expect(waits).toBe(3);
+    expect(result.content[0]?.text).toMatch(/^RESOLVED: the human pressed Done/);
+    expect(result.structuredContent).toMatchObject({ session_id: 'ho_1', status: 'resolved' });
+
+    await expect(
+      client.request(
+        {
+          method: 'tools/call',
+          params: { name: 'wait_for_handoff', arguments: { session_id: 'ho_2' }, task: {} },
+        },
+        CreateTaskResultSchema,
+      ),
+    ).rejects.toThrow(/E_HANDOFF_NOT_FOUND/);
   });
 });
