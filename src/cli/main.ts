@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -185,11 +186,17 @@ async function openApprovals(
     { createRemoteApprovalsClient },
     { createRemoteGatewayBackend, createLocalGatewayBackend },
     { createRemoteHandoffClient },
+    { createRequestStateSealer },
   ] = await Promise.all([
     import('../mcp/approvalsClient.js'),
     import('../mcp/gatewayBackend.js'),
     import('../mcp/handoffClient.js'),
+    import('../mcp/requestState.js'),
   ]);
+  // This process serves every round of an input-required flow, so its own memory sees replays;
+  // a key is one agent.
+  const keyAgent = (apiKey: string) =>
+    `key:${createHash('sha256').update(apiKey).digest('base64url')}`;
   if (config.serverUrl) {
     if (!config.apiKey) {
       const scope = role === 'proxy' ? ' --scope gateway' : '';
@@ -204,6 +211,10 @@ async function openApprovals(
         serverUrl: config.serverUrl,
         apiKey: config.apiKey,
         ...(config.signingSecret ? { signingSecret: config.signingSecret } : {}),
+        requestState: createRequestStateSealer({
+          agentId: keyAgent(config.apiKey),
+          secret: config.signingSecret,
+        }),
       }),
       backend: createRemoteGatewayBackend({
         serverUrl: config.serverUrl,
@@ -233,6 +244,10 @@ async function openApprovals(
         apiKey,
         signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
         retryUnreachableMs: sharedServerRetryMs,
+        requestState: createRequestStateSealer({
+          agentId: keyAgent(apiKey),
+          secret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
+        }),
       }),
       backend: createRemoteGatewayBackend({
         serverUrl: running,
@@ -261,6 +276,11 @@ async function openApprovals(
       agentId: config.agentName,
       jwks: server.jwks,
       signingSecret: server.signingSecret,
+      requestState: createRequestStateSealer({
+        agentId: config.agentName,
+        secret: server.signingSecret,
+        claimOnce: (id) => server.store.claimTask(`mcp-request-state:${id}`, Date.now()),
+      }),
     }),
     backend: createLocalGatewayBackend({
       service: server.service,

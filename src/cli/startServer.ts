@@ -211,11 +211,24 @@ export async function startServer(
     (mcpEndpoint ??= Promise.all([
       import('../mcp/mcpEndpoints.js'),
       import('../mcp/localApprovalsClient.js'),
-    ]).then(([{ createMcpHttpEndpoint }, { createLocalApprovalsClient }]) =>
-      createMcpHttpEndpoint(
-        ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
-        (error) => logger.debug({ err: error }, 'mcp endpoint error'),
-      ),
+      import('../mcp/requestState.js'),
+    ]).then(
+      ([{ createMcpHttpEndpoint }, { createLocalApprovalsClient }, { createRequestStateSealer }]) =>
+        createMcpHttpEndpoint(
+          ({ agentId }) =>
+            createLocalApprovalsClient({
+              service,
+              agentId,
+              jwks: () => jwks,
+              // Every server of a deployment may serve a retry: the state is used once, per store.
+              requestState: createRequestStateSealer({
+                agentId,
+                secret: signingSecret,
+                claimOnce: (id) => store.claimTask(`mcp-request-state:${id}`, Date.now()),
+              }),
+            }),
+          (error) => logger.debug({ err: error }, 'mcp endpoint error'),
+        ),
     ));
   const mcp: McpEndpoint = {
     fetch: async (request, agent) => (await loadMcpEndpoint()).fetch(request, agent),

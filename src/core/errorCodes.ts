@@ -439,6 +439,31 @@ export const errorCodes = {
     meaning:
       'This gateway sent too many wrong otp arguments in a row; no code is checked until the time the message names.',
   },
+  E_MCP_REQUEST_STATE_INVALID: {
+    status: 400,
+    meaning:
+      'The requestState echoed on an input-required retry was not issued by this loopgate server or was altered (its MAC does not match); nothing was done.',
+  },
+  E_MCP_REQUEST_STATE_FOREIGN: {
+    status: 403,
+    meaning:
+      'The requestState echoed on an input-required retry was issued to another agent; nothing was done.',
+  },
+  E_MCP_REQUEST_STATE_EXPIRED: {
+    status: 400,
+    meaning:
+      'The requestState echoed on an input-required retry is past its expiry; call the tool again without it.',
+  },
+  E_MCP_REQUEST_STATE_REPLAYED: {
+    status: 409,
+    meaning:
+      'The requestState echoed on an input-required retry was already used once; call the tool again without it.',
+  },
+  E_MCP_REQUEST_STATE_MISMATCH: {
+    status: 400,
+    meaning:
+      'The requestState echoed on an input-required retry was issued for another tool or other arguments; nothing was done.',
+  },
 
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { isLoopgateError, LoopgateError } from '../core/errors.js';
 import type { Jwks } from '../crypto/signingKeys.js';
 import { createApiCaller } from './createApiCaller.js';
+import type { RequestStateSealer } from './requestState.js';
 
 /**
  * What the MCP tools need from an approvals server. Two implementations: in-process
@@ -25,6 +26,11 @@ export interface ApprovalsClient {
   getJwks(): Promise<Jwks>;
   /** The shared HMAC secret, when this side holds it. */
   signingSecret?: string;
+  /**
+   * Seals this agent's `requestState` for input-required results (MCP 2026-07-28); without
+   * one, 2026-07-28 clients get the approval_url in the tool result as every client does.
+   */
+  requestState?: RequestStateSealer;
 }
 
 /** Pause between retries of a read while the server is away, in ms. */
@@ -44,6 +50,7 @@ export function createRemoteApprovalsClient(options: {
   signingSecret?: string;
   fetch?: typeof fetch;
   retryUnreachableMs?: number;
+  requestState?: RequestStateSealer;
 }): ApprovalsClient {
   const call = createApiCaller(options);
   let jwks: { value: Jwks; at: number } | undefined;
@@ -103,5 +110,6 @@ export function createRemoteApprovalsClient(options: {
       return jwks.value;
     },
     ...(options.signingSecret ? { signingSecret: options.signingSecret } : {}),
+    ...(options.requestState ? { requestState: options.requestState } : {}),
   };
 }

@@ -1,5 +1,14 @@
-import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
+import {
+  McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+  type CallToolResult,
+  type InputRequiredResult,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { computeActionHash } from '../core/actionHash.js';
+import { isLoopgateError } from '../core/errors.js';
 import { approvalInputSchema } from '../core/approvalInput.js';
 import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
@@ -8,14 +17,20 @@ import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { HandoffAgent } from './handoffAgent.js';
 import { logToClient } from './clientLog.js';
-import { registerHandoffTools } from './handoffTools.js';
+import { registerHandoffTools, startHandoffWaitTask } from './handoffTools.js';
 import {
   approvalViewOutputSchema,
   requestApprovalOutputSchema,
   verifyReceiptOutputSchema,
 } from './toolOutputSchemas.js';
 import { guardToolErrors, toolError, toolResult } from './toolResult.js';
-import { elicitApprovalUrl } from './urlElicitation.js';
+import {
+  canRequireApprovalInput,
+  readApprovalInputRetry,
+  requireApprovalPage,
+} from './inputRequired.js';
+import { elicitApprovalUrl, type UrlElicitationOutcome } from './urlElicitation.js';
+import { serveWaitsAsTasks } from './waitTasks.js';
 
 /** The server name and version MCP clients see. */
 export const serverInfo = { name: 'loopgate', version: '0.1.0' } as const;
@@ -111,6 +126,15 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
   }
 }
 
+/** The tool result for where a request stands: an error result unless pending or approved. */
+function approvalResult(view: ApprovalView): CallToolResult {
+  const outcome = describeOutcome(view);
+  const structured = view as unknown as Record<string, unknown>;
+  return outcome.isError
+    ? toolError(outcome.text, structured)
+    : toolResult(outcome.text, structured);
+}
+
 /**
  * Builds the MCP server with loopgate's approval tools over `client`. A factory: the
  * streamable-HTTP endpoint calls it once per request, stdio once per connection. No tool
@@ -154,22 +178,41 @@ export function createMcpServer(
       },
     },
     (input, ctx: ServerContext) =>
-      guardToolErrors(ctx, async () => {
-        const view = await client.createApproval(input);
-        await logToClient(ctx, 'info', 'approval requested', {
-          pause_id: view.pause_id,
-          action_hash: view.action_hash,
-          approval_url: view.approval_url,
-          action_description: view.action_description,
-          action_details: view.action_details,
-        });
-        const elicitation = await elicitApprovalUrl(
-          server,
+      guardToolErrors<CallToolResult | InputRequiredResult>(ctx, async () => {
+        const message = `A human must approve this before the agent goes on: ${input.action_description}. Open loopgate's page, sign in and decide.`;
+        // A 2026-07-28 retry carries the sealed state of the request made in the first round.
+        const retry = await readApprovalInputRetry(
           ctx,
-          client,
-          view,
-          `A human must approve this before the agent goes on: ${view.action_description}. Open loopgate's page, sign in and decide.`,
+          client.requestState,
+          'request_approval',
+          computeActionHash({
+            action_description: input.action_description,
+            action_details: input.action_details,
+          }),
         );
+        let view: ApprovalView;
+        let elicitation: UrlElicitationOutcome | undefined;
+        if (retry) {
+          view = await client.getApproval(retry.payload.pause_id);
+          elicitation = retry.elicitation;
+        } else {
+          view = await client.createApproval(input);
+          await logToClient(ctx, 'info', 'approval requested', {
+            pause_id: view.pause_id,
+            action_hash: view.action_hash,
+            approval_url: view.approval_url,
+            action_description: view.action_description,
+            action_details: view.action_details,
+          });
+          if (canRequireApprovalInput(ctx, client.requestState))
+            return requireApprovalPage(
+              client.requestState,
+              { tool: 'request_approval', pause_id: view.pause_id, action_hash: view.action_hash },
+              view.approval_url,
+              message,
+            );
+          elicitation = await elicitApprovalUrl(server, ctx, client, view, message);
+        }
         const structured = {
           pause_id: view.pause_id,
           status: 'pending' as const,
@@ -204,7 +247,7 @@ export function createMcpServer(
       }),
   );
 
-  server.registerTool(
+  const waitTool = server.registerTool(
     'wait_for_approval',
     {
       title: 'Wait for a human decision',
@@ -259,11 +302,7 @@ export function createMcpServer(
               decision: view.response?.decision ?? null,
               responder: view.response?.responder ?? null,
             });
-          const outcome = describeOutcome(view);
-          const structured = view as unknown as Record<string, unknown>;
-          return outcome.isError
-            ? toolError(outcome.text, structured)
-            : toolResult(outcome.text, structured);
+          return approvalResult(view);
         } finally {
           if (timer) clearInterval(timer);
         }
@@ -338,5 +377,31 @@ export function createMcpServer(
 
   if (options.handoff)
     registerHandoffTools(server, options.handoff, { progressIntervalMs: tickMs });
+  // A 2025-11-25 client may run the wait as a task and poll tasks/get (waitTasks.ts).
+  waitTool.execution = { taskSupport: 'optional' };
+  serveWaitsAsTasks(server, {
+    async wait_for_approval(args) {
+      const parsed = waitInputSchema.safeParse(args);
+      if (!parsed.success)
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidParams,
+          `wait_for_approval needs {pause_id}: ${parsed.error.message}`,
+        );
+      const { pause_id } = parsed.data;
+      try {
+        await client.getApproval(pause_id);
+      } catch (err) {
+        if (!isLoopgateError(err)) throw err;
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+      }
+      return async (signal) => {
+        const view = await client.waitForApproval(pause_id, maxWaitSeconds, signal);
+        return view.status === 'pending' ? undefined : approvalResult(view);
+      };
+    },
+    ...(options.handoff
+      ? { wait_for_handoff: (args) => startHandoffWaitTask(options.handoff!, args) }
+      : {}),
+  });
   return server;
 }

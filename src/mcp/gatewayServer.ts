@@ -2,12 +2,14 @@ import type { Client } from '@modelcontextprotocol/client';
 import {
   fromJsonSchema,
   type CallToolResult,
+  type InputRequiredResult,
   type McpServer,
   type RegisteredTool,
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { isSameGate, type GateSpec } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
+import { defaultWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { isLoopgateError, LoopgateError } from '../core/errors.js';
 import { verifyReceipt } from '../crypto/receipt.js';
@@ -28,7 +30,12 @@ import { logToClient } from './clientLog.js';
 import { createMcpServer, describeOutcome } from './createMcpServer.js';
 import type { GatewayBackend } from './gatewayBackend.js';
 import { toolError } from './toolResult.js';
-import { elicitApprovalUrl } from './urlElicitation.js';
+import {
+  canRequireApprovalInput,
+  readApprovalInputRetry,
+  requireApprovalPage,
+} from './inputRequired.js';
+import { elicitApprovalUrl, type UrlElicitationOutcome } from './urlElicitation.js';
 
 /** A downstream tool as `tools/list` describes it. */
 export interface DownstreamTool {
@@ -262,11 +269,34 @@ export function createGatewayServer(deps: {
     }
   }
 
+  /** The refusal of a call held for a human's approval, with what to do next. */
+  function heldBack(
+    name: string,
+    decision: GateDecision,
+    view: ApprovalView,
+    elicitation: UrlElicitationOutcome | undefined,
+  ): CallToolResult {
+    const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
+    return toolError(
+      `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
+      {
+        status: 'approval_required',
+        pause_id: view.pause_id,
+        approval_url: view.approval_url,
+        gate: view.gate,
+        expires_at: view.expires_at,
+        action_hash: view.action_hash,
+        next_step: next,
+        ...(elicitation ? { elicitation } : {}),
+      },
+    );
+  }
+
   async function handleCall(
     name: string,
     rawArgs: Record<string, unknown>,
     ctx: ServerContext,
-  ): Promise<CallToolResult> {
+  ): Promise<CallToolResult | InputRequiredResult> {
     // 1e400 (Infinity once parsed) and very deep nesting cannot be hashed into an approval.
     const limited = checkJsonLimits(rawArgs);
     if (!limited.ok)
@@ -307,6 +337,29 @@ export function createGatewayServer(deps: {
         return forward(name, argsWithoutOtp, ctx);
       }
       const gate = toGateSpec(decision);
+      const actionHash = computeActionHash(call);
+      // A 2026-07-28 retry after the approval page was opened: wait on that same request.
+      const retry = await readApprovalInputRetry(
+        ctx,
+        deps.approvals.requestState,
+        name,
+        actionHash,
+      );
+      if (retry) {
+        let view = await deps.approvals.getApproval(retry.payload.pause_id);
+        if (view.status === 'pending' && retry.elicitation === 'accept')
+          view = await deps.approvals.waitForApproval(
+            view.pause_id,
+            defaultWaitSeconds,
+            ctx.mcpReq.signal,
+          );
+        if (view.status === 'pending') return heldBack(name, decision, view, retry.elicitation);
+        if (view.response?.decision !== 'approved')
+          return toolError(
+            `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(view).text} Calling ${name} again asks a human anew.`,
+            view as unknown as Record<string, unknown>,
+          );
+      }
       const consumed = await deps.backend.consumeToolApproval({ ...call, gate });
       if (consumed) {
         await assertApprovedUnder(consumed, call, gate);
@@ -323,7 +376,6 @@ export function createGatewayServer(deps: {
         });
         return forward(name, argsWithoutOtp, ctx);
       }
-      const actionHash = computeActionHash(call);
       const earlier = asked.get(actionHash);
       if (earlier !== undefined) {
         asked.delete(actionHash);
@@ -350,27 +402,17 @@ export function createGatewayServer(deps: {
         approval_url: view.approval_url,
         gate: decision.gate,
       });
-      const elicitation = await elicitApprovalUrl(
-        server,
-        ctx,
-        deps.approvals,
-        view,
-        `loopgate holds ${name} until a human approves this exact call. Open loopgate's page, sign in and decide.`,
-      );
-      const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
-      return toolError(
-        `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
-        {
-          status: 'approval_required',
-          pause_id: view.pause_id,
-          approval_url: view.approval_url,
-          gate: view.gate,
-          expires_at: view.expires_at,
-          action_hash: view.action_hash,
-          next_step: next,
-          ...(elicitation ? { elicitation } : {}),
-        },
-      );
+      const message = `loopgate holds ${name} until a human approves this exact call. Open loopgate's page, sign in and decide.`;
+      // A 2026-07-28 client retries this same call once the page was opened, and it runs then.
+      if (canRequireApprovalInput(ctx, deps.approvals.requestState))
+        return requireApprovalPage(
+          deps.approvals.requestState,
+          { tool: name, pause_id: view.pause_id, action_hash: actionHash },
+          view.approval_url,
+          message,
+        );
+      const elicitation = await elicitApprovalUrl(server, ctx, deps.approvals, view, message);
+      return heldBack(name, decision, view, elicitation);
     } catch (err) {
       deps.onError?.(err);
       if (isLoopgateError(err)) {

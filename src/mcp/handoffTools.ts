@@ -1,4 +1,10 @@
-import type { McpServer, ServerContext } from '@modelcontextprotocol/server';
+import {
+  ProtocolError,
+  ProtocolErrorCode,
+  type McpServer,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
+import { isLoopgateError } from '../core/errors.js';
 import { z } from 'zod';
 import { defaultWaitSeconds, maxWaitSeconds } from '../core/longPoll.js';
 import {
@@ -15,6 +21,7 @@ import {
   handoffStateOutputSchema,
 } from './toolOutputSchemas.js';
 import { guardToolErrors, toolResult } from './toolResult.js';
+import type { TaskWait } from './waitTasks.js';
 
 /** Longest `wait_for_handoff` blocks: MCP clients time a tool call out at 60 s by default. */
 
@@ -209,7 +216,7 @@ export function registerHandoffTools(
       }),
   );
 
-  server.registerTool(
+  const waitTool = server.registerTool(
     'wait_for_handoff',
     {
       title: 'Wait for the human to finish a handoff',
@@ -243,6 +250,9 @@ export function registerHandoffTools(
         }
       }),
   );
+
+  // A 2025-11-25 client may run the wait as a task and poll tasks/get (waitTasks.ts).
+  waitTool.execution = { taskSupport: 'optional' };
 
   server.registerTool(
     'cancel_handoff',
@@ -314,4 +324,35 @@ export function registerHandoffTools(
         }
       }),
   );
+}
+
+/**
+ * `wait_for_handoff` as a task (waitTasks.ts): checks the session is this agent's, then waits
+ * through every change until the handoff ends (resolved, cancelled, timeout or error); the
+ * ending is the task's result, as `wait_for_handoff` words it.
+ * @throws ProtocolError InvalidParams for bad arguments or an unknown session
+ */
+export async function startHandoffWaitTask(
+  handoff: HandoffAgent,
+  args: Record<string, unknown>,
+): Promise<TaskWait> {
+  const parsed = z.object({ session_id: sessionIdSchema }).safeParse(args);
+  if (!parsed.success)
+    throw new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      `wait_for_handoff needs {session_id}: ${parsed.error.message}`,
+    );
+  const { session_id } = parsed.data;
+  try {
+    await handoff.get(session_id);
+  } catch (err) {
+    if (!isLoopgateError(err)) throw err;
+    throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+  }
+  return async (signal) => {
+    const view = await handoff.waitForChange(session_id, maxWaitSeconds, signal);
+    if (!isFinalHandoffStatus(view.status)) return undefined;
+    const outcome = describeHandoff(view);
+    return toolResult(outcome.text, waitShape(view), outcome.isError);
+  };
 }

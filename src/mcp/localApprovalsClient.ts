@@ -2,6 +2,7 @@ import { LoopgateError } from '../core/errors.js';
 import type { Jwks } from '../crypto/signingKeys.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import type { ApprovalsClient } from './approvalsClient.js';
+import type { RequestStateSealer } from './requestState.js';
 
 /**
  * An {@link ApprovalsClient} that calls the approval service in the same process, acting as
@@ -12,6 +13,8 @@ export function createLocalApprovalsClient(options: {
   agentId: string;
   jwks: () => Jwks;
   signingSecret?: string;
+  /** Seals `requestState` for input-required results (bound to `agentId`). */
+  requestState?: RequestStateSealer;
 }): ApprovalsClient {
   const { service, agentId } = options;
   const own = async (pauseId: string) => {
@@ -47,5 +50,6 @@ export function createLocalApprovalsClient(options: {
       return options.jwks();
     },
     ...(options.signingSecret ? { signingSecret: options.signingSecret } : {}),
+    ...(options.requestState ? { requestState: options.requestState } : {}),
   };
 }

@@ -35,10 +35,10 @@ export function toolError(text: string, structured?: Record<string, unknown>): C
  * can act on, and a `warning` log line to the client. Anything else propagates (the SDK turns it
  * into a protocol error).
  */
-export async function guardToolErrors(
+export async function guardToolErrors<T extends object = CallToolResult>(
   ctx: ServerContext,
-  run: () => Promise<CallToolResult>,
-): Promise<CallToolResult> {
+  run: () => Promise<T>,
+): Promise<T | CallToolResult> {
   try {
     return await run();
   } catch (err) {

@@ -117,9 +117,10 @@ describe('URL-mode elicitation for request_approval', () => {
     });
   });
 
+  // A 2026-07-28 client that declares it gets an input-required result (inputRequired.test.ts).
   for (const [what, declares, era] of [
     ['a client that does not declare it', false, 'legacy'],
-    ['a 2026-07-28 client (no server-to-client requests)', true, 'modern'],
+    ['a 2026-07-28 client that does not declare it', false, 'modern'],
   ] as const) {
     it(`leaves ${what} with today's result`, async () => {
       const { client, asked } = elicitingClient(declares, era);

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import { StdioClientTransport as StdioClientTransportV2 } from '@modelcontextprotocol/client/stdio';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import Database from 'better-sqlite3';
@@ -205,6 +207,62 @@ describe('loopgate proxy in front of a second server', () => {
         otp: generateTotpCode({ secret: totpSecret, now: Date.now() + 30_000 }),
       });
       expect(text(good)).toBe('statement 2026-10');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('loopgate proxy and a 2026-07-28 client that declares URL elicitation', () => {
+  it('sends the client to the approval page; once a human approved in the browser, the same call runs', async () => {
+    const dir = mkdtempSync(join(repo, '.tmp-bank-'));
+    try {
+      writeFileSync(join(dir, 'bank.mjs'), bankServer);
+      writeFileSync(join(dir, 'policy.yaml'), bankPolicy);
+      const client = new ClientV2(
+        { name: 'gateway-e2e-modern', version: '1.0.0' },
+        {
+          capabilities: { elicitation: { url: {} } },
+          versionNegotiation: { mode: { pin: '2026-07-28' } },
+        },
+      );
+      const opened: string[] = [];
+      const approvals: Promise<void>[] = [];
+      client.setRequestHandler('elicitation/create', (request) => {
+        const url = (request.params as { url: string }).url;
+        opened.push(url);
+        approvals.push(approveInBrowser(url));
+        return { action: 'accept' };
+      });
+      await client.connect(
+        new StdioClientTransportV2({
+          command: process.execPath,
+          args: [
+            cliPath,
+            'proxy',
+            '--data-dir',
+            dataDir,
+            '--policy',
+            join(dir, 'policy.yaml'),
+            '--',
+            'node',
+            join(dir, 'bank.mjs'),
+          ],
+          cwd: repo,
+          stderr: 'pipe',
+        }),
+      );
+      try {
+        const result = (await client.callTool({
+          name: 'transfer_funds',
+          arguments: { amount: 2000, to: 'bob' },
+        })) as ToolResult;
+        await Promise.all(approvals);
+        expect(opened).toEqual([expect.stringMatching(/\/approvals\/pa_/)]);
+        expect(text(result)).toMatch(/^sent 2000 to bob, balance /);
+      } finally {
+        await client.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

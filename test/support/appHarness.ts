@@ -14,6 +14,7 @@ import { createApp } from '../../src/http/createApp.js';
 import { buildAllowedOrigins } from '../../src/http/hostOriginGuard.js';
 import { createLocalApprovalsClient } from '../../src/mcp/localApprovalsClient.js';
 import { createMcpHttpEndpoint } from '../../src/mcp/mcpEndpoints.js';
+import { createRequestStateSealer } from '../../src/mcp/requestState.js';
 import { ApprovalService } from '../../src/service/approvalService.js';
 import {
   createAgentKey,
@@ -47,7 +48,17 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
   });
   const allowed = buildAllowedOrigins(testOrigin, 7878, true);
   const mcp = createMcpHttpEndpoint(
-    ({ agentId }) => createLocalApprovalsClient({ service, agentId, jwks: () => jwks }),
+    ({ agentId }) =>
+      createLocalApprovalsClient({
+        service,
+        agentId,
+        jwks: () => jwks,
+        requestState: createRequestStateSealer({
+          agentId,
+          secret: signingSecret,
+          claimOnce: (id) => store.claimTask(`mcp-request-state:${id}`, Date.now()),
+        }),
+      }),
     undefined,
     { ...(options.progressIntervalMs ? { progressIntervalMs: options.progressIntervalMs } : {}) },
   );
