@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
-import { findPostgresBinDir } from './support/findPostgres.js';
+import { findPostgresBinDir } from './support/postgres.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {

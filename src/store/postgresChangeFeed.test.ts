@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.js';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.mjs';
 import type { ChangeNotice } from '../core/changeFeed.js';
 import { loadOrCreateReceiptKey, loadOrCreateSigningSecret } from '../crypto/signingKeys.js';
 import { ApprovalService } from '../service/approvalService.js';

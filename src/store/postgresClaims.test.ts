@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.js';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.mjs';
 import {
   claimTaskPostgres,
   claimWebhookMessagePostgres,

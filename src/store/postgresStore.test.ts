@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { findBrokenAuditEntry } from '../core/auditChain.js';
 import { isLoopgateError } from '../core/errors.js';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.js';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/support/postgres.mjs';
 import { copySqliteToPostgres } from './copySqliteToPostgres.js';
 import { migratePostgresDatabase, openPostgresStore } from './postgresStore.js';
 import { openSqliteStore } from './sqliteStore.js';

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyFileNames } from '../../src/crypto/signingKeys.js';
 import { runCli, startServe } from '../support/cli.js';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.js';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.mjs';
 
 let cluster: ThrowawayPostgres;
 const dirs: string[] = [];

@@ -11,7 +11,7 @@ import {
 import { keyFileNames } from '../../src/crypto/signingKeys.js';
 import { startBalancer, type Balancer } from '../support/balancer.js';
 import { runCli, startServe, type ServeProcess } from '../support/cli.js';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.js';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.mjs';
 import { waitFor } from '../support/waitFor.js';
 
 /**

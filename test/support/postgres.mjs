@@ -1,30 +1,67 @@
+/**
+ * A throwaway PostgreSQL cluster for the tests and the benchmark (plain JavaScript, so that
+ * `bench/` can use it without a compiler; types in postgres.d.mts).
+ */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  chownSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { findPostgresBinDir, postgresInstallHint } from './findPostgres.js';
 
-const run = promisify(execFile);
-
-/** A PostgreSQL cluster of one test file, in a temp dir, removed by `stop`. */
-export interface ThrowawayPostgres {
-  /** `postgres://postgres:<password>@127.0.0.1:<port>/<db>` of a new, empty database. */
-  createDatabase(): Promise<string>;
-  /** The port the cluster listens on (127.0.0.1). */
-  port: number;
-  /** The superuser's password (tests check it never shows). */
-  password: string;
-  stop(): Promise<void>;
+/** What to tell someone whose machine lacks PostgreSQL. */
+export const postgresInstallHint =
+  'The PostgreSQL tests need the PostgreSQL server binaries (initdb, pg_ctl). Install them ' +
+  '(Debian/Ubuntu: `sudo apt-get install postgresql`; macOS: `brew install postgresql`) or set ' +
+  'LOOPGATE_TEST_PG_BIN to the folder that holds initdb and pg_ctl.';
+function isExecutable(path) {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+/**
+ * The folder holding `initdb` and `pg_ctl`: `LOOPGATE_TEST_PG_BIN`, else the newest of Debian's
+ * `/usr/lib/postgresql/<major>/bin`, else the folder of an `initdb` on the PATH; null when none.
+ */
+export function findPostgresBinDir(env = process.env) {
+  const has = (dir) => isExecutable(join(dir, 'initdb')) && isExecutable(join(dir, 'pg_ctl'));
+  const fromEnv = env['LOOPGATE_TEST_PG_BIN'];
+  if (fromEnv) return has(fromEnv) ? fromEnv : null;
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    const majors = readdirSync(debian)
+      .filter((name) => /^\d+$/.test(name))
+      .sort((a, b) => Number(b) - Number(a));
+    for (const major of majors) {
+      const dir = join(debian, major, 'bin');
+      if (has(dir)) return dir;
+    }
+  }
+  for (const dir of (env['PATH'] ?? '').split(':')) {
+    if (dir && has(dir)) return dir;
+  }
+  return null;
 }
 
+const run = promisify(execFile);
 /** Bounds, not timings: a machine under load may take this long, a healthy one far less. */
 const startTimeoutSeconds = 180;
-
-function postgresUser(): { uid: number; gid: number } | null {
+function postgresUser() {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
@@ -37,8 +74,7 @@ function postgresUser(): { uid: number; gid: number } | null {
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
 }
-
-async function freePort(): Promise<number> {
+async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -49,22 +85,20 @@ async function freePort(): Promise<number> {
     });
   });
 }
-
-function tail(path: string): string {
+function tail(path) {
   try {
     return readFileSync(path, 'utf8').split('\n').slice(-20).join('\n');
   } catch {
     return '(no log)';
   }
 }
-
 /**
  * Starts a throwaway PostgreSQL cluster: `initdb` (as the `postgres` user when run as root)
  * into a temp dir, `pg_ctl start` on a free 127.0.0.1 port with its unix socket in that dir,
  * fsync off. Host connections need the superuser's password (scram-sha-256), so every URL
  * the tests use holds a password. Fails, naming how to install PostgreSQL, where it is missing.
  */
-export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+export async function startThrowawayPostgres() {
   const bin = findPostgresBinDir();
   if (!bin) throw new Error(postgresInstallHint);
   const owner = postgresUser();
@@ -79,7 +113,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     chownSync(dir, owner.uid, owner.gid);
     chownSync(passwordFile, owner.uid, owner.gid);
   }
-  const asOwner = (command: string, args: string[]) =>
+  const asOwner = (command, args) =>
     owner
       ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args], { cwd: dir })
       : run(join(bin, command), args, { cwd: dir });
@@ -103,7 +137,6 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   };
   // A test run that dies still takes its cluster with it.
   process.once('exit', stopSync);
-
   try {
     await asOwner('initdb', [
       '-D',
@@ -119,9 +152,8 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     ]);
   } catch (error) {
     stopSync();
-    throw new Error(`initdb failed: ${(error as Error).message}`, { cause: error });
+    throw new Error(`initdb failed: ${error.message}`, { cause: error });
   }
-
   let port = 0;
   for (let attempt = 1; ; attempt += 1) {
     port = await freePort();
@@ -143,15 +175,13 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       // Another program may have taken the port between our probe and postgres's bind.
       if (attempt >= 5) {
         stopSync();
-        throw new Error(`pg_ctl start failed: ${(error as Error).message}\n${tail(logFile)}`, {
+        throw new Error(`pg_ctl start failed: ${error.message}\n${tail(logFile)}`, {
           cause: error,
         });
       }
     }
   }
-
-  const urlOf = (database: string) =>
-    `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
+  const urlOf = (database) => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
   const admin = new pg.Client({ connectionString: urlOf('postgres') });
   const deadline = Date.now() + startTimeoutSeconds * 1_000;
   for (;;) {
@@ -161,7 +191,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     } catch (error) {
       if (Date.now() > deadline) {
         stopSync();
-        throw new Error(`PostgreSQL started but refused connections: ${(error as Error).message}`, {
+        throw new Error(`PostgreSQL started but refused connections: ${error.message}`, {
           cause: error,
         });
       }
