@@ -138,8 +138,9 @@ export function stopChild(child, graceMs = 3_000) {
  * Spawns `node dist/cli/main.js serve --port 0 --data-dir <dataDir>` and resolves once it has
  * printed its banner (it listens before it prints it).
  * @param {{dataDir: string, extraArgs?: string[], timeoutMs?: number}} options
- * @returns {Promise<{child: import('node:child_process').ChildProcess, url: string, loginUrl: string,
- *   bannerMs: number, cpuMsToBanner: number, stop(): Promise<void>}>} `bannerMs`: spawn →
+ * @returns {Promise<{child: import('node:child_process').ChildProcess, url: string, port: number,
+ *   loginUrl: string, bannerMs: number, cpuMsToBanner: number, stop(): Promise<void>}>}
+ *   `url`: the public URL it announced; `port`: where it listens itself; `bannerMs`: spawn →
  *   banner, wall milliseconds; `cpuMsToBanner`: CPU time the process had used by then (all
  *   its threads), milliseconds, which other load on the machine inflates far less
  * @throws Error when the process exits or stays silent for `timeoutMs`
@@ -185,13 +186,23 @@ export function spawnServe({ dataDir, extraArgs = [], timeoutMs = 15_000 }) {
       }
       const inbox = /Inbox:\s+(\S+)\/\s/.exec(stdout);
       const login = /Sign in:\s+(\S+)/.exec(stdout);
-      if (bannerMs !== undefined && inbox && login && /Data:/.test(stdout)) {
+      // With --public-url the banner also says where this server itself listens.
+      const listens = /Listens:\s+\S+:(\d+)\n/.exec(stdout);
+      const needsListens = extraArgs.includes('--public-url');
+      if (
+        bannerMs !== undefined &&
+        inbox &&
+        login &&
+        /Data:/.test(stdout) &&
+        (listens || !needsListens)
+      ) {
         clearTimeout(timer);
         child.stdout.removeAllListeners('data');
         child.stdout.resume();
         resolve({
           child,
           url: inbox[1],
+          port: listens ? Number(listens[1]) : Number(new URL(inbox[1]).port),
           loginUrl: login[1],
           bannerMs,
           cpuMsToBanner,
@@ -203,14 +214,14 @@ export function spawnServe({ dataDir, extraArgs = [], timeoutMs = 15_000 }) {
 }
 
 /**
- * Creates an agent key with the CLI (`loopgate keys create --name NAME --data-dir D`), as a
- * user would; returns the key printed on stdout.
+ * Creates an agent key with the CLI (`loopgate keys create --name NAME --data-dir D`, plus
+ * `extraArgs` such as `--database-url URL`), as a user would; returns the key printed on stdout.
  * @throws Error when the command fails
  */
-export function createAgentKeyWithCli(dataDir, name) {
+export function createAgentKeyWithCli(dataDir, name, extraArgs = []) {
   const result = spawnSync(
     process.execPath,
-    [cliPath, 'keys', 'create', '--name', name, '--data-dir', dataDir],
+    [cliPath, 'keys', 'create', '--name', name, '--data-dir', dataDir, ...extraArgs],
     { encoding: 'utf8' },
   );
   const key = result.stdout.trim();

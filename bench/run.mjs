@@ -17,6 +17,9 @@
  *    added latency per frame, keystroke → Input.dispatchKeyEvent, concurrent sessions.
  * 7. notifications (bench/notifications.mjs): request → Slack call and → SMTP handoff, and
  *    1,000 requests in a minute for one approver (goal ≤ 5 notifications a minute).
+ * 8. several servers (bench/severalServers.mjs): cycles/s on SQLite, on PostgreSQL with one
+ *    server and with two behind a round-robin balancer; decision on B → waiter on A (goal p99
+ *    ≤ 50 ms).
  *
  * Expects `npm run build` to have produced dist/. Temp data dirs and child processes are
  * removed at the end, when a measurement fails, and on Ctrl-C.
@@ -41,6 +44,7 @@ import { round2 } from './stats.mjs';
 import { runGatewayBench } from './gateway.mjs';
 import { runHandoffBench } from './handoff.mjs';
 import { runNotificationsBench } from './notifications.mjs';
+import { runSeveralServersBench } from './severalServers.mjs';
 
 const settings = {
   pushDecisions: 500,
@@ -253,6 +257,16 @@ async function main() {
   });
   log('notifications: request → Slack call / SMTP handoff, and 1,000 requests for one approver');
   const notifications = await runNotificationsBench();
+  // A failed run (e.g. no PostgreSQL on this machine) is reported as such; the rest still print.
+  const severalServers = await runSeveralServersBench({
+    log,
+    concurrencies: [8, 16],
+    durationMs: settings.cycleDurationMs,
+    decisions: 500,
+  }).catch((err) => {
+    log(`several servers failed: ${err?.message ?? err}`);
+    return { error: String(err?.message ?? err) };
+  });
   const cpuAtEnd = readMachineCpu();
   const ownCpu = process.cpuUsage(ownCpuAtStart);
   const seconds = (performance.now() - started) / 1_000;
@@ -282,6 +296,7 @@ async function main() {
     gateway,
     handoff,
     notifications,
+    several_servers: severalServers,
     all_goals_met: [
       latency,
       cycles,

@@ -9,7 +9,7 @@ import {
   type RecordingServer,
 } from '../../src/channels/testing/recordingServer.js';
 import { keyFileNames } from '../../src/crypto/signingKeys.js';
-import { startBalancer, type Balancer } from '../support/balancer.js';
+import { startBalancer, type Balancer } from '../support/balancer.mjs';
 import { runCli, startServe, type ServeProcess } from '../support/cli.js';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.mjs';
 import { waitFor } from '../support/waitFor.js';
