@@ -435,6 +435,19 @@ export const errorCodes = {
       'This gateway sent too many wrong otp arguments in a row; no code is checked until the time the message names.',
   },
 
+  // --- standing grants ---
+  E_GRANT_NOT_OFFERED: {
+    status: 403,
+    meaning:
+      'The decision asks for a grant reach, duration or use count the policy rule did not offer for this approval; nothing was decided.',
+  },
+  E_GRANT_INVALID: {
+    status: 400,
+    meaning:
+      'A grant choice is malformed: reach, minutes, max_uses or argument constraints (which must allow the call being approved).',
+  },
+  E_GRANT_NOT_FOUND: { status: 404, meaning: 'No standing grant has that id.' },
+
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },
   E_CONFIG_PUBLIC_BIND: {
