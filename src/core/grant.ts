@@ -17,7 +17,12 @@ import type { Validation } from './errors.js';
 export type GrantReach = 'once' | 'exact' | 'tool' | 'session';
 
 /** Every reach, in the order pages and messages list them. */
-export const grantReaches = ['once', 'exact', 'tool', 'session'] as const satisfies readonly GrantReach[];
+export const grantReaches = [
+  'once',
+  'exact',
+  'tool',
+  'session',
+] as const satisfies readonly GrantReach[];
 
 /**
  * What a gated call's approval may be turned into, as its policy rule offers it (recorded with
@@ -140,7 +145,12 @@ export function matchesConstraints(
  */
 export function grantAllows(
   grant: GrantRecord,
-  call: { tool: string; args: Record<string, unknown>; actionHash: string; sessionId: string | null },
+  call: {
+    tool: string;
+    args: Record<string, unknown>;
+    actionHash: string;
+    sessionId: string | null;
+  },
 ): boolean {
   if (grant.tool !== call.tool) return false;
   if (grant.reach === 'exact') return grant.actionHash === call.actionHash;

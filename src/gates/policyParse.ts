@@ -144,7 +144,8 @@ const ruleSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['grants'],
-          message: 'offers nothing beyond once; set exact, patterns or session to true, or drop grants:',
+          message:
+            'offers nothing beyond once; set exact, patterns or session to true, or drop grants:',
         });
       }
     }
