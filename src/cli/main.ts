@@ -250,6 +250,7 @@ async function openApprovals(
     }),
     backend: createLocalGatewayBackend({
       service: server.service,
+      grants: server.grants,
       store: server.store,
       totp: server.totp,
       agentId: config.agentName,

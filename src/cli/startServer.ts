@@ -30,6 +30,8 @@ import { webRoot } from '../http/staticPages.js';
 import { buildAllowedOrigins } from '../http/hostOriginGuard.js';
 import type { McpEndpoint } from '../http/createApp.js';
 import { ApprovalService } from '../service/approvalService.js';
+import { GrantService } from '../service/grantService.js';
+import { createGrantPages, createGrantRoutes } from '../http/grantRoutes.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { createRecipientPolicy } from '../service/recipientPolicy.js';
 import { explainListenError } from './explainListenError.js';
@@ -44,6 +46,8 @@ export interface RunningServer {
   port: number;
   store: Store;
   service: ApprovalService;
+  /** Standing grants (turning approvals into grants, using and revoking them). */
+  grants: GrantService;
   totp: TotpStepUp;
   jwks: () => Jwks;
   signingSecret: string;
@@ -141,6 +145,7 @@ export async function startServer(
     recipientPolicy,
     recheckIntervalMs: config.waitRecheckSeconds * 1_000,
   });
+  const grants = new GrantService({ store, approvals: service, receiptKey });
   const factorGuard = new FactorChangeGuard({ store, totp, passkeys: webauthn });
   await service.expireDue();
   service.startExpirySweeper();
@@ -192,6 +197,7 @@ export async function startServer(
   const app = createApp({
     store,
     service,
+    grants,
     jwks: () => jwks,
     logger,
     allowedOrigins: () => allowed,
@@ -201,12 +207,13 @@ export async function startServer(
     factorGuard,
     extraApiRoutes: [
       createWebAuthnRoutes(webauthn, factorGuard),
-      createGatewayRoutes({ service, store, totp }),
+      createGatewayRoutes({ service, store, totp, grants }),
       createShadowRoutes(store),
+      createGrantRoutes(grants),
       createHandoffRoutes(relay),
       ...notifications.apiRoutes,
     ],
-    extraRoutes: [...notifications.pageRoutes, createShadowPages()],
+    extraRoutes: [...notifications.pageRoutes, createShadowPages(), createGrantPages()],
     extraAssets: {
       e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),
       viewer: join(webRoot, 'viewer'),
@@ -233,6 +240,7 @@ export async function startServer(
     port,
     store,
     service,
+    grants,
     totp,
     jwks: () => jwks,
     signingSecret,

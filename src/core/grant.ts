@@ -60,8 +60,8 @@ export interface GrantChoice {
   reach: Exclude<GrantReach, 'once'>;
   minutes: number;
   maxUses: number | null;
-  /** Required for `tool`; ignored otherwise. */
-  constraints?: ArgumentConstraints;
+  /** Required for `tool` (as it came in; checked with {@link parseArgumentConstraints}); ignored otherwise. */
+  constraints?: unknown;
 }
 
 /** A standing grant as the store keeps it. Times are ms since the Unix epoch. */
@@ -218,4 +218,26 @@ export function describeConstraint(name: string, constraint: ArgumentConstraint)
   if (constraint.gte !== undefined) parts.push(`${name} ≥ ${constraint.gte}`);
   if (constraint.lte !== undefined) parts.push(`${name} ≤ ${constraint.lte}`);
   return parts.join(', ');
+}
+
+/** A standing grant a call was forwarded under, as the gateway tells its client (`_meta`). */
+export interface GrantUse {
+  grant_id: string;
+  reach: Exclude<GrantReach, 'once'>;
+  /** Uses counted so far, this one included. */
+  uses: number;
+  max_uses: number | null;
+  /** ISO 8601. */
+  not_after: string;
+}
+
+/** What the gateway tells its client of the grant a call ran under. */
+export function toGrantUse(grant: GrantRecord): GrantUse {
+  return {
+    grant_id: grant.id,
+    reach: grant.reach,
+    uses: grant.uses,
+    max_uses: grant.maxUses,
+    not_after: new Date(grant.notAfter).toISOString(),
+  };
 }
