@@ -69,7 +69,7 @@ export function setUpGrantChoice(offer, args) {
           : []),
       ]);
       return createElement('div', { class: 'field' }, [
-        createElement('label', { for: `grant-limit-${index}` }, [revealDetailName(name)]),
+        createElement('label', { for: `grant-limit-${index}` }, revealDetailName(name)),
         select,
       ]);
     }),
