@@ -137,14 +137,24 @@ async function operator() {
         headers,
         body: JSON.stringify(body),
       });
-      return { status: response.status, body: (await response.json()) as Record<string, any> };
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     },
     async get(path: string) {
       const response = await fetch(`${serve.url}${path}`, { headers });
-      return (await response.json()) as Record<string, any>;
+      return (await response.json()) as Record<string, unknown>;
     },
   };
 }
+
+/** A grant as the decision and grants APIs return it (the fields the tests read). */
+type GrantJson = {
+  grant_id: string;
+  reach: string;
+  receipt: string;
+  max_uses: number | null;
+  uses: number;
+  status: string;
+};
 
 type Operator = Awaited<ReturnType<typeof operator>>;
 let human: Operator;
@@ -155,7 +165,7 @@ async function approveWithGrant(pauseId: string, grant: Record<string, unknown>)
     grant,
   });
   expect(decided.status, JSON.stringify(decided.body)).toBe(200);
-  return decided.body['grant'] as Record<string, any>;
+  return decided.body['grant'] as GrantJson;
 }
 
 beforeAll(async () => {
@@ -269,7 +279,10 @@ describe('standing grants through the real proxy', { timeout: spawnsSeveral }, (
         decision: 'approved',
         grant,
       });
-      expect(answer.body['error']?.code, JSON.stringify(grant)).toBe(code);
+      expect(
+        (answer.body['error'] as { code?: string } | undefined)?.code,
+        JSON.stringify(grant),
+      ).toBe(code);
     }
     for (const pauseId of [ping, weather, pay])
       expect((await human.get(`/v1/approvals/${pauseId}`))['status']).toBe('pending');
@@ -298,7 +311,7 @@ describe('standing grants through the real proxy', { timeout: spawnsSeveral }, (
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.getByRole('heading', { name: 'Approved' }).waitFor();
 
-    const [grant] = (await human.get('/v1/grants?agent=page-bot'))['items'];
+    const grant = ((await human.get('/v1/grants?agent=page-bot'))['items'] as GrantJson[])[0]!;
     expect(grant).toMatchObject({
       reach: 'tool',
       constraints: { amount: { lte: 40 }, to: { eq: 'ACME' } },
