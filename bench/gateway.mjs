@@ -7,8 +7,14 @@
  * 2. Checking a gated call's decision — hash the call, find the approved decision, verify its
  *    receipt, consume it — on the real SQLite store. Goal ≤ 2 ms at p99.
  *
+ * 3. A call forwarded under a standing grant vs an ungated call, both through `loopgate proxy`
+ *    (embedded server, SQLite), interleaved: the grant check (find, verify, count one use, audit)
+ *    is what it adds.
+ *
  * Expects `npm run build` to have produced dist/.
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -17,14 +23,19 @@ import { computeActionHash } from '../dist/core/actionHash.js';
 import { loadOrCreateReceiptKey } from '../dist/crypto/signingKeys.js';
 import { ApprovalService } from '../dist/service/approvalService.js';
 import { openSqliteStore } from '../dist/store/sqliteStore.js';
-import { cliPath, createTempDataDir } from './benchServer.mjs';
+import { cliPath, createTempDataDir, signInOperator } from './benchServer.mjs';
 import { round2, summarizeMs } from './stats.mjs';
 
 const repo = fileURLToPath(new URL('../', import.meta.url));
 const demoServer = join(repo, 'examples/demo-server/server.mjs');
 const demoPolicy = join(repo, 'examples/policy.yaml');
 
-const settings = { overheadCalls: 2_000, overheadWarmup: 200, consumeChecks: 1_000 };
+const settings = {
+  overheadCalls: 2_000,
+  overheadWarmup: 200,
+  consumeChecks: 1_000,
+  grantCalls: 1_000,
+};
 const goals = { addedP50Ms: 1, consumeP99Ms: 2 };
 
 async function connect(command, args, cwd) {
@@ -147,10 +158,98 @@ async function measureConsume(log) {
   }
 }
 
-/** Runs both gateway figures; returns one JSON-ready object. */
+function proxyArgs(dataDir, policy) {
+  return [
+    cliPath,
+    'proxy',
+    '--data-dir',
+    dataDir,
+    '--port',
+    '0',
+    '--log-level',
+    'silent',
+    '--policy',
+    policy,
+    '--',
+    process.execPath,
+    demoServer,
+  ];
+}
+
+/** Figure 3: get_color under a session grant vs ungated, both proxied, interleaved. */
+export async function measureGrant(log) {
+  const dataDir = createTempDataDir('grant');
+  const policy = join(dataDir.path, 'grants.yaml');
+  writeFileSync(
+    policy,
+    'default: none\nrules:\n  - { tool: get_color, gate: approve, grants: { max_minutes: 60, session: true } }\n',
+  );
+  const ungatedDir = createTempDataDir('grant-ungated');
+  const ungated = await connect(process.execPath, proxyArgs(ungatedDir.path, demoPolicy), repo);
+  const granted = await connect(process.execPath, proxyArgs(dataDir.path, policy), repo);
+  try {
+    const held = await granted.callTool({ name: 'get_color', arguments: {} });
+    const pauseId = held.structuredContent?.pause_id;
+    if (typeof pauseId !== 'string')
+      throw new Error(`get_color was not held: ${JSON.stringify(held)}`);
+    const { url } = JSON.parse(readFileSync(join(dataDir.path, 'server.json'), 'utf8'));
+    const loginUrl = execFileSync(
+      process.execPath,
+      [cliPath, 'login-url', '--data-dir', dataDir.path],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
+    const operator = await signInOperator(url, loginUrl);
+    const decided = await fetch(`${url}/v1/approvals/${pauseId}/decision`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        origin: url,
+        'x-loopgate-session': operator.session,
+        'x-csrf-token': operator.csrfToken,
+      },
+      body: JSON.stringify({ decision: 'approved', grant: { reach: 'session', minutes: 60 } }),
+    });
+    if (decided.status !== 200) throw new Error(`the grant was refused: ${await decided.text()}`);
+    for (let i = 0; i < settings.overheadWarmup; i++) {
+      await timeCall(ungated);
+      await timeCall(granted);
+    }
+    log(`call under a grant: ${settings.grantCalls} calls each, interleaved with ungated ones`);
+    const ungatedMs = [];
+    const grantedMs = [];
+    for (let i = 0; i < settings.grantCalls; i++) {
+      if (i % 2 === 0) {
+        ungatedMs.push(await timeCall(ungated));
+        grantedMs.push(await timeCall(granted));
+      } else {
+        grantedMs.push(await timeCall(granted));
+        ungatedMs.push(await timeCall(ungated));
+      }
+    }
+    const u = summarizeMs(ungatedMs);
+    const g = summarizeMs(grantedMs);
+    return {
+      what: 'get_color through loopgate proxy (embedded server, SQLite): under a session grant vs ungated, interleaved',
+      ungated: u,
+      under_grant: g,
+      added_p50_ms: round2(g.p50_ms - u.p50_ms),
+      added_p99_ms: round2(g.p99_ms - u.p99_ms),
+    };
+  } finally {
+    await granted.close().catch(() => undefined);
+    await ungated.close().catch(() => undefined);
+    dataDir.remove();
+    ungatedDir.remove();
+  }
+}
+
+/** Runs the gateway figures; returns one JSON-ready object. */
 export async function runGatewayBench(log = (line) => process.stderr.write(`${line}\n`)) {
   return {
     overhead_ungated_call: await measureOverhead(log),
     gated_decision_check: await measureConsume(log),
+    call_under_grant: await measureGrant(log),
   };
 }

@@ -96,6 +96,13 @@ export const commandSpecs: Record<string, CommandSpec> = {
     settings: ['dataDir', 'databaseUrl', ...common],
     flags: [['--name NAME', 'keys create: the agent id its requests carry']],
   },
+  grants: {
+    usage: ['loopgate grants list [--all]', 'loopgate grants revoke ID'],
+    summary:
+      'Standing grants (approvals that reach beyond one call): list the live ones (--all: every one), or revoke one; it forwards nothing from the next call on.',
+    settings: ['dataDir', ...common],
+    flags: [['--all', 'grants list: expired, used-up and revoked grants too']],
+  },
   operators: {
     usage: [
       'loopgate operators invite NAME [--role approver|admin]',
@@ -160,7 +167,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
       'loopgate verify FILE|- [--jwks FILE|URL | --server-url URL | --data-dir D] [--signing-secret S]',
     ],
     summary:
-      'Checks a result or receipt offline: exit 0 and what was approved when valid, exit 1 and why when not.',
+      'Checks a result, receipt or signed standing grant offline: exit 0 and what was approved when valid, exit 1 and why when not.',
     settings: ['dataDir', 'serverUrl', 'signingSecret', ...common],
     flags: [['--jwks FILE|URL', 'the public keys to check against (no data dir needed)']],
   },

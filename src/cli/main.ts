@@ -46,6 +46,7 @@ Usage:
   loopgate login-url [--data-dir D] [--enroll]         one-time sign-in link (15 minutes, once);
                                                        --enroll: it may add the admin's first factor
   loopgate keys create --name NAME [--scope agent|gateway] | keys list | keys revoke ID
+  loopgate grants list [--all] | grants revoke ID      standing grants; a revoked one forwards nothing
   loopgate operators invite NAME [--role approver|admin] | operators list
   loopgate operators link-slack NAME U… | operators link-email NAME ADDRESS
   loopgate webhooks add URL [--events request.created,request.decided,request.expired]
@@ -94,6 +95,7 @@ function parse(argv: string[]) {
       to: { type: 'string' },
       enroll: { type: 'boolean' },
       replace: { type: 'boolean' },
+      all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -284,6 +286,7 @@ async function openApprovals(
     }),
     backend: createLocalGatewayBackend({
       service: server.service,
+      grants: server.grants,
       store: server.store,
       totp: server.totp,
       agentId: config.agentName,
@@ -473,6 +476,64 @@ async function commandKeys(
         'E_CLI_USAGE',
         'Use `keys create --name NAME [--scope agent|gateway]`, `keys list` or `keys revoke ID`.',
       );
+    }
+  });
+}
+
+async function commandGrants(
+  config: Config,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<void> {
+  const [, sub, arg] = positionals;
+  const [{ grantStatus }, { describeConstraint }] = await Promise.all([
+    import('../service/grantService.js'),
+    import('../core/grant.js'),
+  ]);
+  await withStore(config, async (store) => {
+    const now = Date.now();
+    if (sub === 'list') {
+      const grants = await store.listGrants({
+        limit: 500,
+        ...(values['all'] ? {} : { liveAt: now }),
+      });
+      if (grants.length === 0)
+        err(values['all'] ? 'No standing grants.' : 'No live standing grants.');
+      for (const g of grants) {
+        const reach =
+          g.reach === 'tool'
+            ? Object.entries(g.constraints ?? {})
+                .map(([name, c]) => describeConstraint(name, c))
+                .join('; ')
+            : g.reach === 'exact'
+              ? `exact ${g.actionHash?.slice(0, 12) ?? ''}`
+              : 'session';
+        const uses = `${g.uses}${g.maxUses !== null ? `/${g.maxUses}` : ''} uses`;
+        out(
+          `${g.id}\t${g.agentId}\t${g.tool}\t${reach}\t${uses}\tuntil ${new Date(g.notAfter).toISOString()}\t${grantStatus(g, now)}`,
+        );
+      }
+    } else if (sub === 'revoke') {
+      if (!arg)
+        throw new LoopgateError(
+          'E_CLI_USAGE',
+          'grants revoke needs the grant id (see `loopgate grants list`).',
+        );
+      const grant = await store.getGrant(arg);
+      if (!grant)
+        throw new LoopgateError(
+          'E_GRANT_NOT_FOUND',
+          `No standing grant has id "${arg}"; see \`loopgate grants list --all\`.`,
+        );
+      const revoked = await store.revokeGrant(arg, 'cli', now, {
+        type: 'grant.revoked',
+        requestId: grant.pauseId,
+        actor: 'cli',
+        data: { grant_id: arg },
+      });
+      err(revoked ? `Revoked ${arg}.` : `${arg} was already revoked.`);
+    } else {
+      throw new LoopgateError('E_CLI_USAGE', 'Use `grants list [--all]` or `grants revoke ID`.');
     }
   });
 }
@@ -750,6 +811,33 @@ async function commandVerify(
     ...(typeof values['jwks'] === 'string' ? { jwks: values['jwks'] } : {}),
     ...(config.serverUrl ? { serverUrl: config.serverUrl } : {}),
   });
+  const { isGrantJws, verifyGrant } = await import('../crypto/grantReceipt.js');
+  const grantJws =
+    typeof input === 'string'
+      ? input
+      : typeof (input as Record<string, unknown> | null)?.['receipt'] === 'string'
+        ? ((input as Record<string, unknown>)['receipt'] as string)
+        : '';
+  if (isGrantJws(grantJws)) {
+    const grant = await verifyGrant(grantJws, jwks);
+    if (!grant.ok) {
+      err(`INVALID (${grant.code}): ${grant.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    const g = grant.value.payload;
+    const scope =
+      g.reach === 'tool'
+        ? `constraints ${JSON.stringify(g.constraints)}`
+        : g.reach === 'exact'
+          ? `action_hash ${g.action_hash ?? ''}`
+          : `session ${g.session_id ?? ''}`;
+    const expired = Date.parse(g.not_after) <= Date.now() ? ' (expired)' : '';
+    out(
+      `VALID GRANT ${g.grant_id}: ${g.tool} for agent ${g.agent}, ${g.reach} (${scope}), granted by ${g.granted_by} at ${g.granted_at}, not_after ${g.not_after}${expired}, max_uses ${g.max_uses ?? 'unbounded'}; whether it is revoked or used up only the server knows.`,
+    );
+    return;
+  }
   const result = await verifyApprovalResult(input, {
     jwks,
     ...(config.signingSecret ? { secret: config.signingSecret } : {}),
@@ -823,6 +911,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     case 'keys':
       return commandKeys(config, positionals, values);
+    case 'grants':
+      return commandGrants(config, positionals, values);
     case 'secret':
       if (positionals[1] !== 'show')
         throw new LoopgateError('E_CLI_USAGE', 'Use `loopgate secret show`.');

@@ -32,6 +32,8 @@ import { webRoot } from '../http/staticPages.js';
 import { buildAllowedOrigins } from '../http/hostOriginGuard.js';
 import type { McpEndpoint } from '../http/createApp.js';
 import { ApprovalService } from '../service/approvalService.js';
+import { GrantService } from '../service/grantService.js';
+import { createGrantPages, createGrantRoutes } from '../http/grantRoutes.js';
 import { ensureDefaultOperator } from '../service/operatorAuth.js';
 import { createRecipientPolicy } from '../service/recipientPolicy.js';
 import { explainListenError } from './explainListenError.js';
@@ -49,6 +51,8 @@ export interface RunningServer {
   port: number;
   store: Store;
   service: ApprovalService;
+  /** Standing grants (turning approvals into grants, using and revoking them). */
+  grants: GrantService;
   totp: TotpStepUp;
   jwks: () => Jwks;
   signingSecret: string;
@@ -195,6 +199,7 @@ export async function startServer(
     recipientPolicy,
     recheckIntervalMs: config.waitRecheckSeconds * 1_000,
   });
+  const grants = new GrantService({ store, approvals: service, receiptKey });
   const factorGuard = new FactorChangeGuard({ store, totp, passkeys: webauthn });
   await service.expireDue();
   service.startExpirySweeper();
@@ -272,6 +277,7 @@ export async function startServer(
     ticketSecret: signingSecret,
     store,
     service,
+    grants,
     jwks: () => jwks,
     logger,
     allowedOrigins: () => allowed,
@@ -281,12 +287,13 @@ export async function startServer(
     factorGuard,
     extraApiRoutes: [
       createWebAuthnRoutes(webauthn, factorGuard),
-      createGatewayRoutes({ service, store, totp }),
+      createGatewayRoutes({ service, store, totp, grants }),
       createShadowRoutes(store),
+      createGrantRoutes(grants),
       createHandoffRoutes(relay),
       ...notifications.apiRoutes,
     ],
-    extraRoutes: [...notifications.pageRoutes, createShadowPages()],
+    extraRoutes: [...notifications.pageRoutes, createShadowPages(), createGrantPages()],
     extraAssets: {
       e2ee: fileURLToPath(new URL('../crypto/e2ee/', import.meta.url)),
       viewer: join(webRoot, 'viewer'),
@@ -313,6 +320,7 @@ export async function startServer(
     port,
     store,
     service,
+    grants,
     totp,
     jwks: () => jwks,
     signingSecret,

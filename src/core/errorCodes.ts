@@ -465,6 +465,19 @@ export const errorCodes = {
       'The requestState echoed on an input-required retry was issued for another tool or other arguments; nothing was done.',
   },
 
+  // --- standing grants ---
+  E_GRANT_NOT_OFFERED: {
+    status: 403,
+    meaning:
+      'The decision asks for a grant reach, duration or use count the policy rule did not offer for this approval; nothing was decided.',
+  },
+  E_GRANT_INVALID: {
+    status: 400,
+    meaning:
+      'A grant choice is malformed: reach, minutes, max_uses or argument constraints (which must allow the call being approved).',
+  },
+  E_GRANT_NOT_FOUND: { status: 404, meaning: 'No standing grant has that id.' },
+
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },
   E_CONFIG_PUBLIC_BIND: {

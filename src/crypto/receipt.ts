@@ -40,8 +40,20 @@ export async function signReceipt(
   payload: ReceiptPayload,
   key: ReceiptSigningKey,
 ): Promise<string> {
+  return signCanonicalJson(payload, key, receiptType);
+}
+
+/**
+ * Signs any JSON object as loopgate signs receipts: compact JWS, EdDSA, `kid` and `typ` in the
+ * protected header, over the RFC 8785 canonical payload.
+ */
+export async function signCanonicalJson(
+  payload: object,
+  key: ReceiptSigningKey,
+  typ: string,
+): Promise<string> {
   return new CompactSign(new TextEncoder().encode(canonicalizeJson(payload)))
-    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: receiptType })
+    .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ })
     .sign(key.privateKey);
 }
 
@@ -66,6 +78,24 @@ export interface VerifiedReceipt {
  * Refusals: E_RECEIPT_MALFORMED, E_RECEIPT_KEY_UNKNOWN, E_RECEIPT_SIGNATURE_INVALID.
  */
 export async function verifyReceipt(jws: string, jwks: Jwks): Promise<Validation<VerifiedReceipt>> {
+  const verified = await verifySignedJson(jws, jwks, receiptType);
+  if (!verified.ok) return verified;
+  return {
+    ok: true,
+    value: { payload: verified.value.payload as ReceiptPayload, kid: verified.value.kid },
+  };
+}
+
+/**
+ * Verifies a compact JWS of loopgate's (a receipt or a grant) against a JWKS: the signature
+ * (EdDSA only), `typ` equal to `typ`, and a payload that is RFC 8785 canonical JSON.
+ * Refusals: E_RECEIPT_MALFORMED, E_RECEIPT_KEY_UNKNOWN, E_RECEIPT_SIGNATURE_INVALID.
+ */
+export async function verifySignedJson(
+  jws: string,
+  jwks: Jwks,
+  typ: string,
+): Promise<Validation<{ payload: unknown; kid: string }>> {
   if (
     typeof jws !== 'string' ||
     !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(jws.trim())
@@ -80,20 +110,20 @@ export async function verifyReceipt(jws: string, jwks: Jwks): Promise<Validation
     const { payload, protectedHeader } = await compactVerify(jws.trim(), keySetOf(jwks), {
       algorithms: ['EdDSA'],
     });
-    if (protectedHeader.typ !== receiptType) {
+    if (protectedHeader.typ !== typ) {
       return {
         ok: false,
         code: 'E_RECEIPT_MALFORMED',
-        message: `Expected typ "${receiptType}", got "${String(protectedHeader.typ)}".`,
+        message: `Expected typ "${typ}", got "${String(protectedHeader.typ)}".`,
       };
     }
     const text = new TextDecoder().decode(payload);
-    const parsed = JSON.parse(text) as ReceiptPayload;
+    const parsed = JSON.parse(text) as unknown;
     if (canonicalizeJson(parsed) !== text) {
       return {
         ok: false,
         code: 'E_RECEIPT_MALFORMED',
-        message: 'The receipt payload is not RFC 8785 canonical JSON.',
+        message: 'The signed payload is not RFC 8785 canonical JSON.',
       };
     }
     return { ok: true, value: { payload: parsed, kid: protectedHeader.kid ?? '' } };

@@ -1,3 +1,5 @@
+import type { GrantReach } from '../core/grant.js';
+
 /**
  * The gate a tool call must pass before the gateway forwards it:
  * - `none`: forwarded at once.
@@ -74,6 +76,20 @@ export type PolicyAgent = { name: string; keyId: string | null };
  */
 export type CallContext = { agent?: PolicyAgent | null; readOnly?: boolean };
 
+/**
+ * A rule's `grants:` block: the reaches beyond "this call once" a human may choose when
+ * approving a call the rule holds back (core/grant.ts), with the longest a grant may last
+ * (`max_minutes`) and the most uses it may allow (`max_uses`, null: no bound).
+ */
+export type PolicyGrants = {
+  reaches: GrantReach[];
+  maxMinutes: number;
+  maxUses: number | null;
+};
+
+/** The longest a standing grant may last: 30 days, in minutes. */
+export const maxGrantMinutes = 30 * 24 * 60;
+
 /** One rule of the policy, compiled. */
 export type PolicyRule = {
   /** The glob as written: `*` is any run of characters, `?` one character. */
@@ -98,6 +114,8 @@ export type PolicyRule = {
   quorum: PolicyQuorum | null;
   /** How long the approval stays open, in minutes. */
   timeoutMinutes: number;
+  /** What else than "this call once" an approval may grant; null: once only. */
+  grants: PolicyGrants | null;
   /** The 1-based line of the rule in the policy file, or null when it did not come from one. */
   line: number | null;
 };

@@ -144,7 +144,7 @@ describe('parsePolicy: refusals name the file, the line and what was expected', 
     ].join('\n');
     expect(refusal(text)).toEqual([
       'policy.yaml:2: the policy has unknown key "gates" (expected default|mode|rules|timeout_minutes)',
-      'policy.yaml:6: rules[0] has unknown key "timeout" (expected tool|agent|read_only|when|gate|mode|quorum|timeout_minutes)',
+      'policy.yaml:6: rules[0] has unknown key "timeout" (expected tool|agent|read_only|when|gate|mode|quorum|timeout_minutes|grants)',
       'policy.yaml:9: rules[1].quorum has unknown key "stepup" (expected n|approvers|step_up)',
       'policy.yaml:12: rules[2].when.amount has unknown key "greater" (expected eq|ne|gt|gte|lt|lte|matches)',
     ]);
@@ -308,5 +308,61 @@ describe('readPolicyFile', () => {
     const err = await readPolicyFile(missing).catch((e: unknown) => e);
     expect(isLoopgateError(err, 'E_POLICY_INVALID')).toBe(true);
     expect((err as Error).message).toContain(`Cannot read the policy file ${missing}`);
+  });
+});
+
+describe('parsePolicy: grants', () => {
+  it('reads grants: into the reaches a rule offers, once first; no grants: offers once only', () => {
+    const policy = parseOk(`default: none
+rules:
+  - tool: get_weather
+    gate: approve
+    grants: { max_minutes: 60, patterns: true, session: true, max_uses: 5 }
+  - tool: pay
+    gate: totp
+    grants: { max_minutes: 10 }
+  - tool: fetch
+    gate: webauthn
+    grants: { max_minutes: 10, exact: false, session: true }
+  - tool: other
+    gate: approve
+`);
+    expect(policy.rules.map((r) => r.grants)).toEqual([
+      { reaches: ['once', 'exact', 'tool', 'session'], maxMinutes: 60, maxUses: 5 },
+      { reaches: ['once', 'exact'], maxMinutes: 10, maxUses: null },
+      { reaches: ['once', 'session'], maxMinutes: 10, maxUses: null },
+      null,
+    ]);
+  });
+
+  it('refuses grants on gates that ask no human once, bad values and unknown keys, with lines', () => {
+    expect(
+      refusal(`default: none
+rules:
+  - tool: a
+    gate: approve
+    grants: { max_minutes: 60, patterns: true, bogus: 1 }
+  - tool: b
+    gate: quorum
+    quorum: { n: 1, approvers: [x] }
+    grants: { max_minutes: 0 }
+  - tool: c
+    gate: approve
+    grants: { max_minutes: 10, exact: false }
+  - tool: d
+    gate: none
+    grants: { max_minutes: 10 }
+  - tool: e
+    gate: approve
+    grants: { max_minutes: 10, max_uses: 1.5 }
+`),
+    ).toEqual([
+      'policy.yaml:5: rules[0].grants has unknown key "bogus" (expected max_minutes|exact|patterns|session|max_uses)',
+      'policy.yaml:9: rules[1].grants.max_minutes must be at least 1 (got 0)',
+      'policy.yaml:9: rules[1].grants is only allowed with gate: approve|totp|webauthn (got gate: quorum)',
+      'policy.yaml:12: rules[2].grants offers nothing beyond once; set exact, patterns or session to true, or drop grants:',
+      'policy.yaml:15: rules[3].grants is only allowed with gate: approve|totp|webauthn (got gate: none)',
+      'policy.yaml:18: rules[4].grants.max_uses must be a whole number (got 1.5)',
+    ]);
   });
 });

@@ -7,6 +7,7 @@ import {
   defaultGates,
   defaultTimeoutMinutes,
   gates,
+  maxGrantMinutes,
   maxTimeoutMinutes,
   policyModes,
   type ConditionOperator,
@@ -101,6 +102,17 @@ const quorumSchema = z
     });
   }, always);
 
+const grantsSchema = z.strictObject({
+  max_minutes: z.number().int().min(1).max(maxGrantMinutes),
+  exact: z.boolean().optional(),
+  patterns: z.boolean().optional(),
+  session: z.boolean().optional(),
+  max_uses: z.number().int().min(1).optional(),
+});
+
+/** The gates whose approvals may become standing grants. */
+const grantableGates = ['approve', 'totp', 'webauthn'];
+
 const ruleSchema = z
   .strictObject({
     tool: z.string().min(1),
@@ -111,8 +123,32 @@ const ruleSchema = z
     mode: z.enum(policyModes).optional(),
     quorum: quorumSchema.optional(),
     timeout_minutes: timeoutMinutes.optional(),
+    grants: grantsSchema.optional(),
   })
   .superRefine((rule: unknown, ctx) => {
+    if (
+      isPlainObject(rule) &&
+      rule.grants !== undefined &&
+      typeof rule.gate === 'string' &&
+      !grantableGates.includes(rule.gate)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grants'],
+        message: `is only allowed with gate: ${grantableGates.join('|')} (got gate: ${rule.gate})`,
+      });
+    }
+    if (isPlainObject(rule) && isPlainObject(rule.grants)) {
+      const g = rule.grants;
+      if (g.exact === false && g.patterns !== true && g.session !== true) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['grants'],
+          message:
+            'offers nothing beyond once; set exact, patterns or session to true, or drop grants:',
+        });
+      }
+    }
     if (!isPlainObject(rule) || typeof rule.gate !== 'string') return;
     if (rule.gate === 'quorum' && rule.quorum === undefined) {
       ctx.addIssue({
@@ -144,8 +180,19 @@ type PathKey = string | number;
 
 const allowedKeys = {
   policy: ['default', 'mode', 'rules', 'timeout_minutes'],
-  rule: ['tool', 'agent', 'read_only', 'when', 'gate', 'mode', 'quorum', 'timeout_minutes'],
+  rule: [
+    'tool',
+    'agent',
+    'read_only',
+    'when',
+    'gate',
+    'mode',
+    'quorum',
+    'timeout_minutes',
+    'grants',
+  ],
   quorum: ['n', 'approvers', 'step_up'],
+  grants: ['max_minutes', 'exact', 'patterns', 'session', 'max_uses'],
   condition: operators,
 } as const;
 
@@ -192,6 +239,7 @@ function keysAllowedAt(path: readonly PathKey[]): readonly string[] {
   if (path.length === 0) return allowedKeys.policy;
   if (path.length === 2 && path[0] === 'rules') return allowedKeys.rule;
   if (path.at(-1) === 'quorum') return allowedKeys.quorum;
+  if (path.at(-1) === 'grants') return allowedKeys.grants;
   return allowedKeys.condition;
 }
 
@@ -324,6 +372,18 @@ function compilePolicy(
           }
         : null,
       timeoutMinutes: rule.timeout_minutes ?? timeout,
+      grants: rule.grants
+        ? {
+            reaches: [
+              'once',
+              ...(rule.grants.exact !== false ? (['exact'] as const) : []),
+              ...(rule.grants.patterns ? (['tool'] as const) : []),
+              ...(rule.grants.session ? (['session'] as const) : []),
+            ],
+            maxMinutes: rule.grants.max_minutes,
+            maxUses: rule.grants.max_uses ?? null,
+          }
+        : null,
       line: lineOf(index),
     };
   });
@@ -353,12 +413,17 @@ function compilePolicy(
  *     gate: quorum                   # none|approve|totp|webauthn|quorum|otp_argument|deny
  *     quorum: { n: 2, approvers: [finance-lead, cto], step_up: totp }
  *     timeout_minutes: 30
+ *     grants: { max_minutes: 60, patterns: true, session: true, max_uses: 100 }
  * ```
  * A `when:` entry is an argument path (dots reach into nested objects) mapped to a value (the
  * same as `{eq: value}`) or to operators: `eq`/`ne` (a string, number, boolean or null),
  * `gt`/`gte`/`lt`/`lte` (a number), `matches` (a regular expression, `u` flag, unanchored;
  * compiled here, so a bad one is a parse error). `read_only` trusts the wrapped server's own
  * annotation; `agent` matches the agent the proxy acts for (see `CallContext`).
+ * `grants:` (gates approve, totp, webauthn only) lets the human approving a call choose a
+ * standing grant instead of "this call once": `exact` (default true) this exact call for up to
+ * `max_minutes`, `patterns` this tool with argument constraints, `session` this tool for this
+ * agent's session; `max_uses` bounds the uses a grant may allow. Without `grants:`, once only.
  *
  * @param text the file's contents.
  * @param fileName shown in messages, e.g. `policy.yaml`.

@@ -6,6 +6,7 @@ import { approvalInputSchema } from '../core/approvalInput.js';
 import { LoopgateError } from '../core/errors.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import type { EventTickets } from '../service/eventTickets.js';
+import type { GrantService } from '../service/grantService.js';
 import type { AppEnv, Principal } from './appEnv.js';
 import { requireOperator, requirePrincipal } from './authenticate.js';
 import { parseWaitSeconds } from './parseWaitSeconds.js';
@@ -20,6 +21,16 @@ const decisionSchema = z
       .optional(),
     totp_code: z.string().max(20).optional(),
     webauthn: z.unknown().optional(),
+    /** A standing grant instead of "this call once" (docs/api.md "Standing grants"). */
+    grant: z
+      .object({
+        reach: z.enum(['exact', 'tool', 'session']),
+        minutes: z.number().int().min(1),
+        max_uses: z.number().int().min(1).nullable().optional(),
+        constraints: z.record(z.string(), z.unknown()).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -48,6 +59,7 @@ function assertMayRead(principal: Principal, record: ApprovalRecord): void {
 export function createApprovalRoutes(
   service: ApprovalService,
   tickets: EventTickets,
+  grants?: GrantService,
 ): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -115,23 +127,44 @@ export function createApprovalRoutes(
     const fields = Object.fromEntries(
       Object.entries(body.fields ?? {}).filter(([, v]) => v !== null),
     );
-    const record = await service.decide(c.req.param('id'), {
+    const input = {
       decision: body.decision,
       ...(body.comment !== undefined ? { comment: body.comment } : {}),
       fields,
       responder: operator.name,
       operatorId: operator.id,
-      channel: 'web',
+      channel: 'web' as const,
       stepUp: {
         ...(body.totp_code !== undefined ? { totpCode: body.totp_code } : {}),
         ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
       },
-    });
+    };
+    if (body.grant && !grants)
+      throw new LoopgateError('E_GRANT_NOT_OFFERED', 'This server makes no standing grants.');
+    const { record, grant } = grants
+      ? await grants.decide(
+          c.req.param('id'),
+          input,
+          body.grant
+            ? {
+                reach: body.grant.reach,
+                minutes: body.grant.minutes,
+                maxUses: body.grant.max_uses ?? null,
+                ...(body.grant.constraints ? { constraints: body.grant.constraints } : {}),
+              }
+            : null,
+        )
+      : { record: await service.decide(c.req.param('id'), input), grant: null };
     c.get('log').info(
-      { pause_id: record.id, decision: body.decision, responder: operator.name },
+      {
+        pause_id: record.id,
+        decision: body.decision,
+        responder: operator.name,
+        ...(grant ? { grant_id: grant.id } : {}),
+      },
       'approval decided',
     );
-    return c.json(service.view(record));
+    return c.json({ ...service.view(record), ...(grant ? { grant: grants!.view(grant) } : {}) });
   });
 
   app.get('/events', async (c: Context<AppEnv>) => {

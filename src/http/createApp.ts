@@ -6,6 +6,7 @@ import type { Jwks } from '../crypto/signingKeys.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
+import type { GrantService } from '../service/grantService.js';
 import { createApprovalRoutes } from './approvalRoutes.js';
 import { defaultMaxBodyBytes, limitBody } from './limitBody.js';
 import { authenticate, fetchSiteGuard } from './authenticate.js';
@@ -29,6 +30,8 @@ export interface McpEndpoint {
 export interface AppDeps {
   store: Store;
   service: ApprovalService;
+  /** Standing grants; without it, a decision asking for a grant is refused. */
+  grants?: GrantService;
   jwks: () => Jwks;
   logger: Logger;
   /** Host and Origin values to accept (DNS-rebinding guard). */
@@ -122,7 +125,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('*', authenticate(deps.store, now));
   const tickets = new EventTickets(deps.store, now, deps.ticketSecret);
   app.route('/', createSessionRoutes(deps.store, { tickets, now }));
-  app.route('/v1', createApprovalRoutes(deps.service, tickets));
+  app.route('/v1', createApprovalRoutes(deps.service, tickets, deps.grants));
   if (deps.totp) {
     const guard =
       deps.factorGuard ??

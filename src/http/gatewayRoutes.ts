@@ -2,7 +2,10 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { computeActionHash } from '../core/actionHash.js';
 import { buildShadowAuditData, shadowAuditType } from '../core/shadowAudit.js';
+import { grantReaches, toGrantUse } from '../core/grant.js';
+import { maxGrantMinutes } from '../gates/policy.js';
 import type { ApprovalService } from '../service/approvalService.js';
+import type { GrantService } from '../service/grantService.js';
 import { findOtpOperator, type TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
 import type { AppEnv } from './appEnv.js';
@@ -22,6 +25,13 @@ const gateSchema = z.discriminatedUnion('type', [
     }),
   }),
 ]);
+const reachesSchema = z.array(z.enum(grantReaches)).min(1).max(grantReaches.length);
+const grantOfferSchema = z.object({
+  reaches: reachesSchema,
+  max_minutes: z.number().int().min(0).max(maxGrantMinutes),
+  max_uses: z.number().int().min(1).nullable(),
+  session_id: z.string().min(1).max(100).nullable(),
+});
 const callSchema = z.object({
   tool: z.string().min(1).max(200),
   arguments: z.record(z.string(), z.unknown()),
@@ -33,13 +43,17 @@ const callSchema = z.object({
  * call under the gate its policy names, the single use of an approval made under that same
  * gate, an `otp` argument check (throttled per key, never the operator), the audit entries
  * for a forwarded call and for a call a shadow-mode rule let through (`gateway.shadow`), and
- * who the key acts for (`GET /gateway/agent`, for rules with `agent:`). The action hash and the
+ * who the key acts for (`GET /gateway/agent`, for rules with `agent:`); with grants, the
+ * approval request carries the rule's grant offer and `POST /gateway/grants/use` forwards a call
+ * under a live standing grant of the key's agent (one use counted). The action hash and the
  * agent are always taken from here, never from the proxy's word.
  */
 export function createGatewayRoutes(deps: {
   service: ApprovalService;
   store: Store;
   totp: TotpStepUp;
+  /** Standing grants; without it no grant serves a call and no offer is recorded. */
+  grants?: GrantService;
   now?: () => number;
 }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -53,6 +67,7 @@ export function createGatewayRoutes(deps: {
         gate: gateSchema,
         timeout_minutes: z.number().int().min(1).max(10_080),
         description: z.string().max(500).optional(),
+        grant_offer: grantOfferSchema.optional(),
       }),
       'E_APPROVAL_INPUT_INVALID',
     );
@@ -63,7 +78,39 @@ export function createGatewayRoutes(deps: {
       timeoutMs: body.timeout_minutes * 60_000,
       ...(body.description ? { description: body.description } : {}),
     });
+    // Quorum approvals are decided vote by vote; no one approver chooses a grant for all.
+    if (body.grant_offer && deps.grants && body.gate.type !== 'quorum') {
+      await deps.grants.recordOffer(record.id, {
+        reaches: body.grant_offer.reaches,
+        maxMinutes: body.grant_offer.max_minutes,
+        maxUses: body.grant_offer.max_uses,
+        sessionId: body.grant_offer.session_id,
+      });
+    }
     return c.json(deps.service.view(record), 201);
+  });
+
+  app.post('/gateway/grants/use', async (c) => {
+    const agent = requireGatewayKey(c);
+    const body = await readJsonBody(
+      c,
+      callSchema.extend({
+        gate: gateSchema,
+        reaches: reachesSchema,
+        session_id: z.string().min(1).max(100),
+      }),
+      'E_APPROVAL_INPUT_INVALID',
+    );
+    const grant = deps.grants
+      ? await deps.grants.useForCall(agent.agentId, {
+          tool: body.tool,
+          arguments: body.arguments,
+          gate: body.gate,
+          reaches: body.reaches,
+          sessionId: body.session_id,
+        })
+      : null;
+    return c.json({ grant: grant ? toGrantUse(grant) : null });
   });
 
   app.post('/gateway/consume', async (c) => {
@@ -105,6 +152,7 @@ export function createGatewayRoutes(deps: {
         tool: z.string().max(200),
         gate: z.string().max(40),
         pause_id: z.string().max(200).nullable(),
+        grant_id: z.string().max(200).optional(),
       }),
       'E_HTTP_BODY_INVALID',
     );
@@ -113,7 +161,11 @@ export function createGatewayRoutes(deps: {
         type: 'gateway.forwarded',
         requestId: body.pause_id,
         actor: `agent:${agent.agentId}`,
-        data: { tool: body.tool, gate: body.gate },
+        data: {
+          tool: body.tool,
+          gate: body.gate,
+          ...(body.grant_id ? { grant_id: body.grant_id } : {}),
+        },
       },
       now(),
     );

@@ -1,12 +1,16 @@
 import { computeActionHash } from '../core/actionHash.js';
 import type { GateSpec } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
+import { toGrantUse, type GrantOffer, type GrantReach, type GrantUse } from '../core/grant.js';
 import { buildShadowAuditData, shadowAuditType, type ShadowCall } from '../core/shadowAudit.js';
 import type { PolicyAgent } from '../gates/policy.js';
 import type { ApprovalService } from '../service/approvalService.js';
+import type { GrantService } from '../service/grantService.js';
 import { findOtpOperator, type TotpStepUp } from '../service/stepUp.js';
 import type { Store } from '../store/store.js';
 import { createApiCaller } from './createApiCaller.js';
+
+export type { GrantUse } from '../core/grant.js';
 
 /** One tool call as the gateway saw it. */
 export interface GatedCall {
@@ -22,8 +26,22 @@ export interface GatedCall {
 export interface GatewayBackend {
   /** The pending approval for exactly this call under exactly this gate, or a new one. */
   requestToolApproval(
-    call: GatedCall & { gate: GateSpec; timeoutMinutes: number; description?: string },
+    call: GatedCall & {
+      gate: GateSpec;
+      timeoutMinutes: number;
+      description?: string;
+      /** What the policy rule lets the human turn the approval into (recorded by the server). */
+      grantOffer?: GrantOffer;
+    },
   ): Promise<ApprovalView>;
+  /**
+   * Forwards-under-grant check: uses a live standing grant of this agent that allows exactly
+   * this call under exactly `gate`, with a reach in `reaches` (what the rule offers now), for
+   * session `sessionId`; counts the use and audits it with the grant id. Null when none does.
+   */
+  useToolGrant(
+    call: GatedCall & { gate: GateSpec; reaches: GrantReach[]; sessionId: string },
+  ): Promise<GrantUse | null>;
   /**
    * Uses an approved decision for exactly this call, made under exactly `gate` (the policy's),
    * once; null when there is none to use.
@@ -34,8 +52,10 @@ export interface GatewayBackend {
    * operator's authenticator: once-only, throttled per gateway, never the operator.
    */
   verifyOtpArgument(call: GatedCall, code: string): Promise<void>;
-  /** Appends `gateway.forwarded` to the audit log. */
-  recordForwarded(call: GatedCall & { gate: string; pauseId: string | null }): Promise<void>;
+  /** Appends `gateway.forwarded` to the audit log (with the grant id for a call under a grant). */
+  recordForwarded(
+    call: GatedCall & { gate: string; pauseId: string | null; grantId?: string },
+  ): Promise<void>;
   /**
    * Appends `gateway.shadow` to the audit log: a call a rule in shadow mode let through that
    * its gate would have held back. `rule` says where the rule is (`policy.yaml:7 (rule 2)` or
@@ -58,8 +78,10 @@ export function createLocalGatewayBackend(deps: {
   agentId: string;
   /** Whose authenticator `otp` arguments are checked against; default the first admin. */
   otpOperator?: string;
+  /** Standing grants; without it no call is forwarded under a grant and no offer is recorded. */
+  grants?: GrantService;
 }): GatewayBackend {
-  const { service, store, agentId } = deps;
+  const { service, store, agentId, grants } = deps;
   return {
     async requestToolApproval(call) {
       const record = await service.requestToolApproval(agentId, {
@@ -69,7 +91,13 @@ export function createLocalGatewayBackend(deps: {
         timeoutMs: call.timeoutMinutes * 60_000,
         ...(call.description ? { description: call.description } : {}),
       });
+      if (call.grantOffer && grants) await grants.recordOffer(record.id, call.grantOffer);
       return service.view(record);
+    },
+    async useToolGrant(call) {
+      if (!grants) return null;
+      const grant = await grants.useForCall(agentId, call);
+      return grant ? toGrantUse(grant) : null;
     },
     async consumeToolApproval(call) {
       const record = await service.consumeApproval(
@@ -89,7 +117,11 @@ export function createLocalGatewayBackend(deps: {
           type: 'gateway.forwarded',
           requestId: call.pauseId,
           actor: `agent:${agentId}`,
-          data: { tool: call.tool, gate: call.gate },
+          data: {
+            tool: call.tool,
+            gate: call.gate,
+            ...(call.grantId ? { grant_id: call.grantId } : {}),
+          },
         },
         Date.now(),
       );
@@ -130,7 +162,28 @@ export function createRemoteGatewayBackend(options: {
         gate: call.gate,
         timeout_minutes: call.timeoutMinutes,
         ...(call.description ? { description: call.description } : {}),
+        ...(call.grantOffer
+          ? {
+              grant_offer: {
+                reaches: call.grantOffer.reaches,
+                max_minutes: call.grantOffer.maxMinutes,
+                max_uses: call.grantOffer.maxUses,
+                session_id: call.grantOffer.sessionId,
+              },
+            }
+          : {}),
       }),
+    async useToolGrant(call) {
+      return (
+        await post<{ grant: GrantUse | null }>('/v1/gateway/grants/use', {
+          tool: call.tool,
+          arguments: call.arguments,
+          gate: call.gate,
+          reaches: call.reaches,
+          session_id: call.sessionId,
+        })
+      ).grant;
+    },
     async consumeToolApproval(call) {
       return (
         await post<{ consumed: ApprovalView | null }>('/v1/gateway/consume', {
@@ -152,6 +205,7 @@ export function createRemoteGatewayBackend(options: {
         tool: call.tool,
         gate: call.gate,
         pause_id: call.pauseId,
+        ...(call.grantId ? { grant_id: call.grantId } : {}),
       });
     },
     async recordShadow(call) {

@@ -47,6 +47,7 @@ async function connected(server: McpServer): Promise<Client> {
 function backendReturning(signedGate: GateSpec | undefined): GatewayBackend {
   return {
     requestToolApproval: () => Promise.reject(new Error('not expected')),
+    useToolGrant: () => Promise.resolve(null),
     async consumeToolApproval(call) {
       const actionHash = computeActionHash({ tool: call.tool, arguments: call.arguments });
       const receipt = await signReceipt(

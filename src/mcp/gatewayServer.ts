@@ -12,6 +12,8 @@ import { computeActionHash } from '../core/actionHash.js';
 import { defaultWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { isLoopgateError, LoopgateError } from '../core/errors.js';
+import type { GrantOffer } from '../core/grant.js';
+import { createId } from '../core/ids.js';
 import { verifyReceipt } from '../crypto/receipt.js';
 import { checkJsonLimits } from '../core/jsonLimits.js';
 import {
@@ -28,7 +30,7 @@ import {
 import type { ApprovalsClient } from './approvalsClient.js';
 import { logToClient } from './clientLog.js';
 import { createMcpServer, describeOutcome } from './createMcpServer.js';
-import type { GatewayBackend } from './gatewayBackend.js';
+import type { GatewayBackend, GrantUse } from './gatewayBackend.js';
 import { toolError } from './toolResult.js';
 import {
   canRequireApprovalInput,
@@ -114,6 +116,21 @@ function toGateSpec(decision: GateDecision): GateSpec {
   return { type: 'approve' };
 }
 
+/** The `_meta` key of a result forwarded under a standing grant: `{grant_id, reach, uses, max_uses, not_after}`. */
+export const grantMetaKey = 'loopgate/grant';
+
+/** The grant offer of the rule that decided, for a `session` grant bound to `sessionId`. */
+function toGrantOffer(decision: GateDecision, sessionId: string): GrantOffer | null {
+  const grants = decision.rule?.grants;
+  if (!grants) return null;
+  return {
+    reaches: grants.reaches,
+    maxMinutes: grants.maxMinutes,
+    maxUses: grants.maxUses,
+    sessionId: grants.reaches.includes('session') ? sessionId : null,
+  };
+}
+
 /** How many held-back calls a gateway remembers, to tell the agent how their approval ended. */
 const maxRememberedApprovals = 500;
 
@@ -126,6 +143,11 @@ const maxRememberedApprovals = 500;
  * from the approvals server refuses the call (fails closed). A call held back again after its
  * approval was rejected, timed out or cancelled is refused once with how it ended (a
  * rejection with the human's reason, revealed and quoted), and asks anew on the next call.
+ *
+ * A rule with `grants:` lets the human approving a call choose a standing grant instead; a call
+ * a live grant allows (checked before asking) is forwarded at once, counted against the grant's
+ * `max_uses` and audited with its id, and its result's `_meta["loopgate/grant"]` names the grant.
+ * Each gateway server is one session (for `session` grants), with an id of its own.
  *
  * Rules match the tool's own `readOnlyHint` annotation and `agent` (who the gateway acts for).
  * A rule in shadow mode forwards the call at once and records `gateway.shadow` (what its gate
@@ -150,6 +172,7 @@ export function createGatewayServer(deps: {
     'verify_receipt',
   ]);
   const wrapped = new Map<string, RegisteredTool>();
+  const sessionId = createId('ses');
 
   const contexts = new Map<string, CallContext>();
   // action hash → the pause_id this gateway last asked for, to report how it ended.
@@ -292,6 +315,28 @@ export function createGatewayServer(deps: {
     );
   }
 
+  async function forwardUnderGrant(
+    name: string,
+    call: { tool: string; arguments: Record<string, unknown> },
+    decision: GateDecision,
+    granted: GrantUse,
+    ctx: ServerContext,
+  ): Promise<CallToolResult> {
+    await deps.backend.recordForwarded({
+      ...call,
+      gate: decision.gate,
+      pauseId: null,
+      grantId: granted.grant_id,
+    });
+    await logToClient(ctx, 'info', 'call forwarded under a standing grant', {
+      tool: name,
+      arguments: call.arguments,
+      grant_id: granted.grant_id,
+    });
+    const result = await forward(name, call.arguments, ctx);
+    return { ...result, _meta: { ...result._meta, [grantMetaKey]: granted } };
+  }
+
   async function handleCall(
     name: string,
     rawArgs: Record<string, unknown>,
@@ -337,6 +382,16 @@ export function createGatewayServer(deps: {
         return forward(name, argsWithoutOtp, ctx);
       }
       const gate = toGateSpec(decision);
+      const offer = toGrantOffer(decision, sessionId);
+      if (offer) {
+        const granted = await deps.backend.useToolGrant({
+          ...call,
+          gate,
+          reaches: offer.reaches,
+          sessionId,
+        });
+        if (granted) return forwardUnderGrant(name, call, decision, granted, ctx);
+      }
       const actionHash = computeActionHash(call);
       // A 2026-07-28 retry after the approval page was opened: wait on that same request.
       const retry = await readApprovalInputRetry(
@@ -391,6 +446,7 @@ export function createGatewayServer(deps: {
         ...call,
         gate,
         timeoutMinutes: decision.timeoutMinutes,
+        ...(offer ? { grantOffer: offer } : {}),
       });
       asked.delete(actionHash);
       asked.set(actionHash, view.pause_id);

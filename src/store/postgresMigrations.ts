@@ -1,5 +1,6 @@
 import { taskClaimsMigration } from './postgresClaims.js';
 import { postgresHandoffOwnersMigration } from './postgresHandoffOwners.js';
+import { grantsMigration } from './postgresGrants.js';
 
 /**
  * PostgreSQL schema migrations, applied in order; the table `loopgate_migrations` records each
@@ -199,4 +200,5 @@ export const postgresMigrations: readonly string[] = [
   `,
   taskClaimsMigration,
   postgresHandoffOwnersMigration,
+  grantsMigration,
 ];

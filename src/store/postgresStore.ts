@@ -1,6 +1,15 @@
 import pg from 'pg';
 import { claimTaskPostgres, claimWebhookMessagePostgres } from './postgresClaims.js';
 import {
+  getGrantOfferPostgres,
+  getGrantPostgres,
+  insertGrantPostgres,
+  listGrantsPostgres,
+  revokeGrantPostgres,
+  saveGrantOfferPostgres,
+  useGrantPostgres,
+} from './postgresGrants.js';
+import {
   findHandoffOwner,
   recordHandoffOwner,
   removeServer,
@@ -1072,6 +1081,38 @@ export async function openPostgresStore(
         };
       }
       return { ok: true, schemaVersion: version };
+    },
+    async saveGrantOffer(pauseId, offer, now) {
+      return saveGrantOfferPostgres(pool, pauseId, offer, now);
+    },
+    async getGrantOffer(pauseId) {
+      return getGrantOfferPostgres(pool, pauseId);
+    },
+    async createGrant(record, audit) {
+      await tx(async (client) => {
+        await insertGrantPostgres(client, record);
+        await appendAuditIn(client, audit, record.createdAt);
+      });
+    },
+    async getGrant(id) {
+      return getGrantPostgres(pool, id);
+    },
+    async listGrants(query) {
+      return listGrantsPostgres(pool, query);
+    },
+    async useGrant(id, now, audit) {
+      return tx(async (client) => {
+        if (!(await useGrantPostgres(client, id, now))) return false;
+        await appendAuditIn(client, audit, now);
+        return true;
+      });
+    },
+    async revokeGrant(id, revokedBy, now, audit) {
+      return tx(async (client) => {
+        if (!(await revokeGrantPostgres(client, id, revokedBy, now))) return false;
+        await appendAuditIn(client, audit, now);
+        return true;
+      });
     },
     async saveServerHeartbeat(entry, forgetBefore) {
       return saveServerHeartbeat(pool, entry, forgetBefore);

@@ -214,4 +214,33 @@ export const sqliteMigrations: readonly string[] = [
   );
   CREATE INDEX handoff_owners_keep_until ON handoff_owners (keep_until);
   `,
+  `
+  CREATE TABLE grant_offers (
+    pause_id TEXT PRIMARY KEY,
+    offer TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    pause_id TEXT NOT NULL UNIQUE,
+    agent_id TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    reach TEXT NOT NULL CHECK (reach IN ('exact', 'tool', 'session')),
+    action_hash TEXT,
+    constraints TEXT,
+    session_id TEXT,
+    gate TEXT NOT NULL,
+    granted_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    max_uses INTEGER,
+    uses INTEGER NOT NULL DEFAULT 0,
+    revoked_at INTEGER,
+    revoked_by TEXT,
+    receipt TEXT NOT NULL
+  );
+  CREATE INDEX grants_agent_tool ON grants (agent_id, tool, not_after);
+  CREATE INDEX grants_created ON grants (created_at);
+  `,
 ];

@@ -9,8 +9,9 @@ import {
 } from '../core/approval.js';
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
+import { grantColumns, grantValues, toGrant, toGrantOffer, type GrantRow } from './grantRows.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
-import type { ApprovalQuery, ServerDirectoryEntry, Store } from './store.js';
+import type { ApprovalQuery, GrantQuery, ServerDirectoryEntry, Store } from './store.js';
 import {
   lastUsedResolutionMs,
   slackPayloadRetentionMs,
@@ -487,7 +488,81 @@ export function openSqliteStore(path: string): Store {
     },
   );
 
+  // Standing grants (core/grant.ts).
+  const grantStmt = {
+    insertOffer: db.prepare(
+      'INSERT INTO grant_offers (pause_id, offer, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    offer: db.prepare('SELECT offer FROM grant_offers WHERE pause_id = ?'),
+    insert: db.prepare(
+      `INSERT INTO grants (${grantColumns.join(', ')}) VALUES (${grantColumns.map(() => '?').join(', ')})`,
+    ),
+    get: db.prepare('SELECT * FROM grants WHERE id = ?'),
+    use: db.prepare(`UPDATE grants SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL
+      AND not_after > ? AND (max_uses IS NULL OR uses < max_uses)`),
+    revoke: db.prepare(
+      'UPDATE grants SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL',
+    ),
+  };
+  const createGrantTx = db.transaction((values: unknown[], audit: AuditInput, now: number) => {
+    grantStmt.insert.run(...values);
+    appendAuditSync(audit, now);
+  });
+  const useGrantTx = db.transaction((id: string, now: number, audit: AuditInput) => {
+    if (grantStmt.use.run(id, now).changes !== 1) return false;
+    appendAuditSync(audit, now);
+    return true;
+  });
+  const revokeGrantTx = db.transaction(
+    (id: string, revokedBy: string, now: number, audit: AuditInput) => {
+      if (grantStmt.revoke.run(now, revokedBy, id).changes !== 1) return false;
+      appendAuditSync(audit, now);
+      return true;
+    },
+  );
+
   const store: Store = {
+    async saveGrantOffer(pauseId, offer, now) {
+      grantStmt.insertOffer.run(pauseId, JSON.stringify(offer), now);
+    },
+    async getGrantOffer(pauseId) {
+      const row = grantStmt.offer.get(pauseId) as { offer: string } | undefined;
+      return row ? toGrantOffer(row.offer) : null;
+    },
+    async createGrant(record, audit) {
+      createGrantTx.immediate(grantValues(record), audit, record.createdAt);
+    },
+    async getGrant(id) {
+      const row = grantStmt.get.get(id) as GrantRow | undefined;
+      return row ? toGrant(row) : null;
+    },
+    async listGrants(query: GrantQuery) {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      if (query.agentId !== undefined) {
+        where.push('agent_id = ?');
+        params.push(query.agentId);
+      }
+      if (query.tool !== undefined) {
+        where.push('tool = ?');
+        params.push(query.tool);
+      }
+      if (query.liveAt !== undefined) {
+        where.push(
+          'revoked_at IS NULL AND not_after > ? AND (max_uses IS NULL OR uses < max_uses)',
+        );
+        params.push(query.liveAt);
+      }
+      const sql = `SELECT * FROM grants ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY created_at DESC, id DESC LIMIT ?`;
+      return (db.prepare(sql).all(...params, query.limit) as GrantRow[]).map(toGrant);
+    },
+    async useGrant(id, now, audit) {
+      return useGrantTx.immediate(id, now, audit);
+    },
+    async revokeGrant(id, revokedBy, now, audit) {
+      return revokeGrantTx.immediate(id, revokedBy, now, audit);
+    },
     async createApproval(record, audit) {
       createApprovalTx.immediate(record, audit);
     },

@@ -6,6 +6,7 @@ import type {
 } from '../core/approval.js';
 import type { AuditEntry } from '../core/auditChain.js';
 import type { ErrorCode } from '../core/errorCodes.js';
+import type { GrantOffer, GrantRecord } from '../core/grant.js';
 import type {
   AgentKeyRecord,
   OperatorRecord,
@@ -29,6 +30,14 @@ import type {
 export interface ApprovalQuery {
   status?: 'pending' | 'decided';
   agentId?: string;
+  limit: number;
+}
+
+/** Filter for {@link Store.listGrants}. `liveAt` keeps only grants live then (core's isGrantLive). */
+export interface GrantQuery {
+  agentId?: string;
+  tool?: string;
+  liveAt?: number;
   limit: number;
 }
 
@@ -333,6 +342,25 @@ export interface Store {
   ): Promise<void>;
   /** The owner of a handoff session whose row is kept past `now`, or null. */
   findHandoffOwner(sessionId: string, now: number): Promise<HandoffOwnerRecord | null>;
+  /**
+   * Records what a gated approval may become (its policy rule's grant offer). The first offer
+   * of an approval stays; a later one is ignored.
+   */
+  saveGrantOffer(pauseId: string, offer: GrantOffer, now: number): Promise<void>;
+  /** The offer recorded for an approval, or null (then only "once" may be chosen). */
+  getGrantOffer(pauseId: string): Promise<GrantOffer | null>;
+  /** Stores a new grant (one per approval: a second for the same `pauseId` throws) and its audit entry. */
+  createGrant(record: GrantRecord, audit: AuditInput): Promise<void>;
+  getGrant(id: string): Promise<GrantRecord | null>;
+  /** Grants newest first. */
+  listGrants(query: GrantQuery): Promise<GrantRecord[]>;
+  /**
+   * Counts one use of a grant and appends `audit`, atomically: true only while the grant is
+   * unrevoked, `notAfter > now` and `uses < maxUses`; so parallel callers never overspend it.
+   */
+  useGrant(id: string, now: number, audit: AuditInput): Promise<boolean>;
+  /** Revokes an unrevoked grant and appends `audit`; true when this call revoked it. */
+  revokeGrant(id: string, revokedBy: string, now: number, audit: AuditInput): Promise<boolean>;
 
   close(): Promise<void>;
 }

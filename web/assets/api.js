@@ -306,6 +306,7 @@ export function fetchApproval(pauseId) {
  *   fields: Record<string, string | number | boolean>,
  *   totp_code?: string,
  *   webauthn?: unknown,
+ *   grant?: import('./grantChoice.js').GrantBody,
  * }} decision
  * @returns {Promise<ApprovalView>}
  */

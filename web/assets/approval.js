@@ -21,6 +21,7 @@ import {
 } from './dom.js';
 import { revealTextAsString } from './revealText.js';
 import { subscribeToApprovals } from './events.js';
+import { fetchGrantOffer, setUpGrantChoice } from './grantChoice.js';
 import { describeOutcome, isDecidable } from './outcome.js';
 import { announce, showConnectionState, startSignedInPage } from './page.js';
 import { PasskeyError, usePasskey } from './passkey.js';
@@ -40,6 +41,9 @@ let currentView = null;
 let fieldControls = [];
 let formBuilt = false;
 let decisionInFlight = false;
+/** Reads the reach chosen (null: this call once); throws with what to fix. */
+/** @type {() => import('./grantChoice.js').GrantBody | null} */
+let readGrantChoice = () => null;
 /** Whether the buttons were usable at the last render; the countdown re-renders when it flips. */
 let wasDecidable = false;
 
@@ -518,6 +522,14 @@ async function submitDecision(decision) {
     totpCode = readTotpCode();
     if (totpCode === null) return;
   }
+  /** @type {import('./grantChoice.js').GrantBody | null} */
+  let grant = null;
+  try {
+    grant = decision === 'approved' ? readGrantChoice() : null;
+  } catch (err) {
+    showDecisionError(err instanceof Error ? err.message : String(err));
+    return;
+  }
   decisionInFlight = true;
   approveButton.disabled = true;
   rejectButton.disabled = true;
@@ -526,6 +538,7 @@ async function submitDecision(decision) {
     /** @type {Parameters<typeof postDecision>[1]} */
     const body = { decision, comment: commentInput.value, fields };
     if (totpCode !== null) body.totp_code = totpCode;
+    if (grant) body.grant = grant;
     if (stepUp === 'webauthn') {
       sendingStatus.textContent = 'Preparing your passkey…';
       const options = await fetchPasskeyOptions(pauseId);
@@ -657,7 +670,15 @@ async function main() {
     },
   });
   try {
-    updateView(await fetchApproval(id));
+    const view = await fetchApproval(id);
+    if (view.tool && view.status === 'pending') {
+      const offer = await fetchGrantOffer(id);
+      readGrantChoice = setUpGrantChoice(
+        offer,
+        /** @type {Record<string, unknown>} */ (view.action_details),
+      );
+    }
+    updateView(view);
   } catch (err) {
     showLoadError(err instanceof ApiError ? err.message : 'This request could not be loaded.');
     return;

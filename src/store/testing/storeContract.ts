@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ApprovalRecord, ApprovalResponse, GateSpec } from '../../core/approval.js';
 import { findBrokenAuditEntry } from '../../core/auditChain.js';
+import type { GrantRecord } from '../../core/grant.js';
 import type { Store } from '../store.js';
 
 /**
@@ -54,6 +55,30 @@ function response(decision: ApprovalResponse['decision'], responder = 'alice'): 
     channel: 'web',
     nonce: randomUUID(),
     signature: 'sha256=00',
+  };
+}
+
+/** A standing grant as the contract stores it; `overrides` change any field. */
+export function grantRecord(overrides: Partial<GrantRecord> = {}): GrantRecord {
+  return {
+    id: `gr_${randomUUID()}`,
+    pauseId: `pa_${randomUUID()}`,
+    agentId: 'agent-1',
+    tool: 'get_weather',
+    reach: 'tool',
+    actionHash: null,
+    constraints: { city: '*', days: { lte: 7 } },
+    sessionId: null,
+    gate: { type: 'approve' },
+    grantedBy: 'alice',
+    createdAt: t0,
+    notAfter: t0 + 3_600_000,
+    maxUses: null,
+    uses: 0,
+    revokedAt: null,
+    revokedBy: null,
+    receipt: 'eyJ.eyJ.sig',
+    ...overrides,
   };
 }
 
@@ -1093,6 +1118,87 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       );
       expect(await store.findHandoffOwner('ho_1', t0)).toBeNull();
       expect((await store.findHandoffOwner('ho_2', t0 + 10))?.serverId).toBe('srv_a');
+    });
+
+    it('keeps grant offers, the first per approval, across a restart', async () => {
+      const offer = { reaches: ['once', 'exact'], maxMinutes: 60, maxUses: 3, sessionId: 'ses_1' };
+      await store.saveGrantOffer('pa_1', offer as never, t0);
+      await store.saveGrantOffer('pa_1', { ...offer, maxMinutes: 9999 } as never, t0 + 1);
+      expect(await store.getGrantOffer('pa_2')).toBeNull();
+      store = await harness.reopen();
+      expect(await store.getGrantOffer('pa_1')).toEqual(offer);
+    });
+
+    it('keeps grants exactly, lists them newest first and live ones only when asked', async () => {
+      const a = grantRecord({ createdAt: t0, notAfter: t0 + 1_000 });
+      const b = grantRecord({
+        createdAt: t0 + 10,
+        agentId: 'agent-2',
+        reach: 'exact',
+        actionHash: 'b'.repeat(64),
+        constraints: null,
+        gate: { type: 'quorum', quorum: { n: 1, approvers: ['alice'], stepUp: 'totp' } },
+        maxUses: 2,
+      });
+      const c = grantRecord({
+        createdAt: t0 + 20,
+        reach: 'session',
+        sessionId: 's',
+        constraints: null,
+      });
+      for (const g of [a, b, c]) await store.createGrant(g, audit('grant.created'));
+      await expect(
+        store.createGrant(grantRecord({ pauseId: a.pauseId }), audit('grant.created')),
+      ).rejects.toThrow();
+      store = await harness.reopen();
+      expect(await store.getGrant(b.id)).toEqual(b);
+      expect(await store.getGrant('gr_none')).toBeNull();
+      expect((await store.listGrants({ limit: 10 })).map((g) => g.id)).toEqual([c.id, b.id, a.id]);
+      expect((await store.listGrants({ agentId: 'agent-1', limit: 10 })).map((g) => g.id)).toEqual([
+        c.id,
+        a.id,
+      ]);
+      expect(
+        (await store.listGrants({ agentId: 'agent-1', liveAt: t0 + 1_000, limit: 10 })).map(
+          (g) => g.id,
+        ),
+      ).toEqual([c.id]);
+      expect(await store.revokeGrant(c.id, 'bob', t0 + 5, audit('grant.revoked'))).toBe(true);
+      expect(await store.revokeGrant(c.id, 'bob', t0 + 6, audit('grant.revoked'))).toBe(false);
+      expect(await store.getGrant(c.id)).toMatchObject({ revokedAt: t0 + 5, revokedBy: 'bob' });
+      expect(await store.listGrants({ liveAt: t0 + 5, tool: 'get_weather', limit: 10 })).toEqual([
+        expect.objectContaining({ id: b.id }),
+        expect.objectContaining({ id: a.id }),
+      ]);
+      expect(await store.revokeGrant('gr_none', 'bob', t0, audit('grant.revoked'))).toBe(false);
+    });
+
+    it('uses a grant only while live: not after not_after, not past max_uses, not once revoked', async () => {
+      const g = grantRecord({ maxUses: 2, notAfter: t0 + 100 });
+      await store.createGrant(g, audit('grant.created'));
+      expect(await store.useGrant(g.id, t0 + 100, audit('grant.used'))).toBe(false);
+      expect(await store.useGrant(g.id, t0 + 1, audit('grant.used'))).toBe(true);
+      expect(await store.useGrant(g.id, t0 + 2, audit('grant.used'))).toBe(true);
+      expect(await store.useGrant(g.id, t0 + 3, audit('grant.used'))).toBe(false);
+      expect((await store.getGrant(g.id))?.uses).toBe(2);
+      const h = grantRecord();
+      await store.createGrant(h, audit('grant.created'));
+      await store.revokeGrant(h.id, 'bob', t0 + 1, audit('grant.revoked'));
+      expect(await store.useGrant(h.id, t0 + 2, audit('grant.used'))).toBe(false);
+      expect(await store.useGrant('gr_none', t0 + 2, audit('grant.used'))).toBe(false);
+      const types = (await store.listAuditEntries()).map((e) => e.type);
+      expect(types.filter((t) => t === 'grant.used')).toHaveLength(2);
+      expect(findBrokenAuditEntry(await store.listAuditEntries())).toBeNull();
+    });
+
+    it('lets exactly one of 20 concurrent uses of a max_uses=1 grant win', async () => {
+      const g = grantRecord({ maxUses: 1 });
+      await store.createGrant(g, audit('grant.created'));
+      const wins = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.useGrant(g.id, t0 + i, audit('grant.used'))),
+      );
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      expect((await store.getGrant(g.id))?.uses).toBe(1);
     });
   });
 }
