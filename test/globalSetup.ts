@@ -49,7 +49,7 @@ function findOrInstallChromium(): string {
 }
 
 /**
- * Makes sure the PostgreSQL server binaries are there for test/support/postgres.ts: on a Debian
+ * Makes sure the PostgreSQL server binaries are there for test/support/postgres.mjs: on a Debian
  * machine run as root where they are missing, installs Debian's `postgresql` package. Anywhere
  * else a missing PostgreSQL is left for the PostgreSQL tests to report (they fail, saying how
  * to install it), so the other tests still run.

@@ -62,19 +62,7 @@ export function grantStatus(grant: GrantRecord, now: number): GrantStatus {
 /** The public view of a grant at `now`. */
 export function toGrantView(grant: GrantRecord, now: number): GrantView {
   return {
-    grant_id: grant.id,
-    pause_id: grant.pauseId,
-    agent: grant.agentId,
-    tool: grant.tool,
-    reach: grant.reach,
-    constraints: grant.constraints,
-    action_hash: grant.actionHash,
-    session_id: grant.sessionId,
-    gate: grant.gate,
-    granted_by: grant.grantedBy,
-    granted_at: new Date(grant.createdAt).toISOString(),
-    not_after: new Date(grant.notAfter).toISOString(),
-    max_uses: grant.maxUses,
+    ...buildGrantPayload(grant),
     uses: grant.uses,
     status: grantStatus(grant, now),
     revoked_at: grant.revokedAt === null ? null : new Date(grant.revokedAt).toISOString(),
