@@ -496,7 +496,7 @@ export const errorCodes = {
   E_CONFIG_INTERNAL_URL: {
     status: 500,
     meaning:
-      'The URL other servers reach this one at cannot be derived from --host (0.0.0.0, ::); pass --internal-url http://<address>:<port>.',
+      'The URL other servers reach this one at cannot be derived from --host (0.0.0.0, ::) on a shared PostgreSQL database; pass --internal-url http://<address>:<port>.',
   },
   E_CLI_DATA_DIR_MISSING: {
     status: 404,
