@@ -394,8 +394,11 @@ async function nodeViewer(
   ws.binaryType = 'nodebuffer';
   let session: E2eeSession | null = null;
   let frames = 0;
+  // One message at a time, in order, as the viewer page does: an agent hello that arrives while
+  // this viewer's keys are still being generated waits for them instead of being dropped.
+  let chain: Promise<unknown> = Promise.resolve();
   ws.on('message', (data: Buffer, isBinary: boolean) => {
-    void (async () => {
+    chain = chain.then(async () => {
       if (!isBinary) {
         const msg = JSON.parse(data.toString()) as { type: string; state?: string };
         if (msg.type === 'peer' && msg.state === 'connected') {
@@ -413,7 +416,7 @@ async function nodeViewer(
       const r = await s.receive(new Uint8Array(data));
       if (r.kind === 'hello') ws.send(r.reply);
       if (r.kind === 'data' && decodeHandoffPayload(r.plaintext)?.kind === 'frame') frames++;
-    })();
+    });
   });
   cleanups.push(async () => ws.close());
   if (options.handshake === 'fails') {
