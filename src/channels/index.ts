@@ -13,12 +13,6 @@ export type {
   NotificationDigest,
   Notifier,
 } from './notifier.js';
-export {
-  NotificationRateLimiter,
-  type AdmitResult,
-  type DueDigest,
-  type NotificationRateLimiterOptions,
-} from './notificationRateLimiter.js';
 
 export { verifySlackSignature, type SlackSignatureInput } from './slack/verifySlackSignature.js';
 export {

@@ -21,8 +21,9 @@ export interface NotificationDelivery {
 }
 
 /**
- * A digest that stands in for notifications held back by the {@link NotificationRateLimiter}:
- * "3 more requests waiting". It only points at the inbox; it never carries a decision button.
+ * A digest that stands in for notifications held back by the per-approver limit (5 a minute,
+ * counted in the store): "3 more requests waiting". It only points at the inbox; it never
+ * carries a decision button.
  */
 export interface NotificationDigest {
   /** The pause_ids held back, oldest first (already-decided ones may be filtered out first). */

@@ -281,7 +281,8 @@ async function openApprovals(
       requestState: createRequestStateSealer({
         agentId: config.agentName,
         secret: server.signingSecret,
-        claimOnce: (id) => server.store.claimTask(`mcp-request-state:${id}`, Date.now()),
+        claimOnce: (id, expiresAtMs) =>
+          server.store.claimTask(`mcp-request-state:${id}`, Date.now(), expiresAtMs),
       }),
     }),
     backend: createLocalGatewayBackend({

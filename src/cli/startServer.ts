@@ -229,7 +229,8 @@ export async function startServer(
               requestState: createRequestStateSealer({
                 agentId,
                 secret: signingSecret,
-                claimOnce: (id) => store.claimTask(`mcp-request-state:${id}`, Date.now()),
+                claimOnce: (id, expiresAtMs) =>
+                  store.claimTask(`mcp-request-state:${id}`, Date.now(), expiresAtMs),
               }),
             }),
           (error) => logger.debug({ err: error }, 'mcp endpoint error'),

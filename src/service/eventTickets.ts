@@ -70,7 +70,9 @@ export class EventTickets {
       return null;
     }
     if (typeof claims.n !== 'string') return null;
-    if (!(await this.#store.claimTask(`event-ticket:${hashSecret(claims.n)}`, now))) return null;
+    if (!(await this.#store.claimTask(`event-ticket:${hashSecret(claims.n)}`, now, claims.e))) {
+      return null;
+    }
     return resolveSessionByHash(this.#store, claims.s, now);
   }
 

@@ -1,10 +1,9 @@
-import { NotificationRateLimiter } from '../channels/notificationRateLimiter.js';
 import type { NotificationDelivery, Notifier } from '../channels/notifier.js';
 import type { ApprovalRecord } from '../core/approval.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { LoopgateError, isLoopgateError } from '../core/errors.js';
 import { createId } from '../core/ids.js';
-import type { Store } from '../store/store.js';
+import type { NotificationLimit, Store } from '../store/store.js';
 import type { NotificationDeliveryRecord } from '../core/records.js';
 import type { ApprovalChange, ApprovalService } from './approvalService.js';
 import type { WebhookOutbox } from './webhookOutbox.js';
@@ -42,8 +41,12 @@ export interface NotificationRouterOptions {
   /** How long before expiry reminders go out, in ms; 0 turns them off. Default 15 min. */
   reminderBeforeMs?: number;
   escalation?: EscalationGroup;
-  /** Default: 5 notifications per approver per minute, on this router's clock. */
-  rateLimiter?: NotificationRateLimiter;
+  /**
+   * Notifications (digests included) per approver per sliding window, counted in the store so
+   * the limit holds across every server of a deployment and across restarts. Default: 5 per
+   * minute (`{limit: 5, windowMs: 60_000}`).
+   */
+  approverLimit?: Partial<NotificationLimit>;
   /**
    * Mail and Slack messages about one agent's requests, across all recipients, per sliding
    * window (`windowMs`, default one hour); counted in the store, so it holds across restarts.
@@ -57,8 +60,17 @@ export interface NotificationRouterOptions {
   sweepIntervalMs?: number;
 }
 
+/** How often a sweep also forgets task claims that can no longer matter, in ms. */
+const claimPurgeIntervalMs = 60_000;
+/**
+ * How long past its `keepUntil` a task claim is still kept, in ms: servers' clocks differ, and a
+ * server whose clock is behind must still find the claim while it thinks the task is live.
+ */
+const claimPurgeGraceMs = 3_600_000;
+
 type Channel = 'slack' | 'email';
 type Kind = 'created' | 'fallback' | 'reminder' | 'escalation';
+type Step = 'fallback' | 'reminder' | 'escalation';
 
 const quietLogger: RouterLogger = { warn: () => undefined, debug: () => undefined };
 
@@ -79,9 +91,11 @@ const quietLogger: RouterLogger = { warn: () => undefined, debug: () => undefine
  * requests until the window moves on; the delivery is stored as failed with
  * `E_NOTIFY_BUDGET_EXCEEDED` and the request stays in the inbox.
  *
- * Every notification to one approver (a Slack channel or user, an email address) goes through
- * the {@link NotificationRateLimiter}: at most 5 a minute; the rest are merged into one digest
- * ("3 more requests waiting") that points at the inbox and never approves anything.
+ * Every notification to one approver (a Slack channel or user, an email address) is counted in
+ * the store (`Store.admitNotification`): at most 5 a minute across the deployment; the rest are
+ * held in the store and merged into one digest ("3 more requests waiting") that points at the
+ * inbox and never approves anything. Held requests survive a restart, and each digest is handed
+ * to one server only (`Store.takeDueDigests`).
  *
  * Every outcome is stored as a notification delivery (sent with its ref, held for a digest, or
  * failed with the error code), so failures show in the UI; a failure never touches the request,
@@ -90,8 +104,8 @@ const quietLogger: RouterLogger = { warn: () => undefined, debug: () => undefine
  * with an injected clock).
  *
  * With several servers on one database every router sweeps, and each time-based step is
- * claimed in the store (`claimTask`) before it is sent, so it goes out once per deployment; the
- * router hears only changes its own server stored ({@link ApprovalService.subscribeLocal}), so
+ * claimed in the store (`claimTask`) before it is sent, so it goes out once per deployment (a
+ * sweep also purges claims past their `keepUntil`, once a minute); the router hears only changes its own server stored ({@link ApprovalService.subscribeLocal}), so
  * the messages about a new or decided request are sent by the server that stored the change.
  */
 export class NotificationRouter {
@@ -103,7 +117,7 @@ export class NotificationRouter {
   readonly #fallbackAfterMs: number;
   readonly #reminderBeforeMs: number;
   readonly #escalation: EscalationGroup | undefined;
-  readonly #limiter: NotificationRateLimiter;
+  readonly #limit: NotificationLimit;
   readonly #agentBudget: { limit: number; windowMs: number } | undefined;
   readonly #now: () => number;
   readonly #log: RouterLogger;
@@ -114,6 +128,7 @@ export class NotificationRouter {
   #digestTimer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
   #timersOn = false;
+  #nextClaimPurgeAt = 0;
 
   constructor(options: NotificationRouterOptions) {
     this.#service = options.service;
@@ -128,7 +143,18 @@ export class NotificationRouter {
     this.#reminderBeforeMs = options.reminderBeforeMs ?? 15 * 60_000;
     this.#escalation = options.escalation;
     this.#now = options.now ?? Date.now;
-    this.#limiter = options.rateLimiter ?? new NotificationRateLimiter({ now: this.#now });
+    this.#limit = {
+      limit: options.approverLimit?.limit ?? 5,
+      windowMs: options.approverLimit?.windowMs ?? 60_000,
+    };
+    if (!Number.isInteger(this.#limit.limit) || this.#limit.limit < 1) {
+      throw new RangeError(
+        `approverLimit.limit must be a positive integer, got ${this.#limit.limit}`,
+      );
+    }
+    if (!(this.#limit.windowMs > 0)) {
+      throw new RangeError(`approverLimit.windowMs must be > 0, got ${this.#limit.windowMs}`);
+    }
     this.#log = options.logger ?? quietLogger;
     this.#agentBudget = options.agentBudget
       ? { limit: options.agentBudget.limit, windowMs: options.agentBudget.windowMs ?? 3_600_000 }
@@ -187,7 +213,8 @@ export class NotificationRouter {
 
   /**
    * Runs what is due at this moment: held digests, email fallbacks, reminders and
-   * escalations. Safe to call at any time; concurrent calls share one run.
+   * escalations, and (once a minute) forgets task claims past their `keepUntil`. Safe to call
+   * at any time; concurrent calls share one run.
    */
   sweep(): Promise<void> {
     this.#sweeping ??= this.#sweepOnce().finally(() => (this.#sweeping = undefined));
@@ -196,6 +223,7 @@ export class NotificationRouter {
 
   async #sweepOnce(): Promise<void> {
     try {
+      await this.#purgeTaskClaims();
       await this.#sendDueDigests();
       const anyRecipientRouting =
         this.#notifiers.slack !== undefined || this.#notifiers.email !== undefined;
@@ -210,6 +238,15 @@ export class NotificationRouter {
     } catch (err) {
       this.#log.warn({ err }, 'notification sweep failed');
     }
+  }
+
+  /** Forgets task claims that can no longer matter, at most once per `claimPurgeIntervalMs`. */
+  async #purgeTaskClaims(): Promise<void> {
+    const now = this.#now();
+    if (now < this.#nextClaimPurgeAt) return;
+    this.#nextClaimPurgeAt = now + claimPurgeIntervalMs;
+    const purged = await this.#store.purgeTaskClaims(now - claimPurgeGraceMs);
+    if (purged > 0) this.#log.debug({ purged }, 'expired task claims purged');
   }
 
   async #runDueSteps(record: ApprovalRecord, now: number): Promise<void> {
@@ -231,7 +268,7 @@ export class NotificationRouter {
       slackAt.length > 0 &&
       !has('email', ['created', 'fallback']) &&
       now - Math.min(...slackAt) >= this.#fallbackAfterMs &&
-      (await this.#claim('fallback', record.id, now))
+      (await this.#claim('fallback', record, now))
     ) {
       await this.#notify('email', 'fallback', view, record.recipientEmail);
     }
@@ -242,7 +279,7 @@ export class NotificationRouter {
       record.expiresAt - record.createdAt > this.#reminderBeforeMs &&
       now >= record.expiresAt - this.#reminderBeforeMs &&
       !has(null, ['reminder']) &&
-      (await this.#claim('reminder', record.id, now))
+      (await this.#claim('reminder', record, now))
     ) {
       const slackMessage = deliveries.find(
         (d) => d.channel === 'slack' && d.kind === 'created' && d.status === 'sent' && d.ref,
@@ -270,7 +307,7 @@ export class NotificationRouter {
       escalation &&
       now - record.createdAt >= escalation.afterMs &&
       !has(null, ['escalation']) &&
-      (await this.#claim('escalation', record.id, now))
+      (await this.#claim('escalation', record, now))
     ) {
       if (escalation.slack && this.#notifiers.slack)
         await this.#notify('slack', 'escalation', view, escalation.slack);
@@ -283,14 +320,11 @@ export class NotificationRouter {
    * Takes a time-based step of one request for this server, once per deployment: two servers
    * sweeping at the same moment both see it due, and only the one whose claim the store took
    * sends. A server that dies between claim and send loses that step (the request stays in the
-   * inbox); nothing is ever sent twice.
+   * inbox); nothing is ever sent twice. The claim is kept until the request expires: after
+   * that, no step of it is ever due again.
    */
-  #claim(
-    step: 'fallback' | 'reminder' | 'escalation',
-    pauseId: string,
-    now: number,
-  ): Promise<boolean> {
-    return this.#store.claimTask(`notify:${step}:${pauseId}`, now);
+  #claim(step: Step, record: ApprovalRecord, now: number): Promise<boolean> {
+    return this.#store.claimTask(`notify:${step}:${record.id}`, now, record.expiresAt);
   }
 
   async #onCreated(record: ApprovalRecord): Promise<void> {
@@ -319,7 +353,7 @@ export class NotificationRouter {
   }
 
   async #onOver(record: ApprovalRecord): Promise<void> {
-    this.#limiter.discard(record.id);
+    await this.#store.discardHeldNotification(record.id);
     const view = this.#service.view(record);
     const type = view.status === 'responded' ? 'request.decided' : 'request.expired';
     const webhook = this.#webhooks?.publish(type, view).catch((err: unknown) => {
@@ -352,7 +386,7 @@ export class NotificationRouter {
   }
 
   /**
-   * Sends one notification through the rate limiter and stores the outcome.
+   * Sends one notification, if the approver's limit lets it through now, and stores the outcome.
    * @returns `sent`, `held` (it will be in a digest) or `failed`.
    */
   async #notify(
@@ -389,7 +423,12 @@ export class NotificationRouter {
       });
       return 'failed';
     }
-    const admission = this.#limiter.admit(approverKey(channel, recipient), view.pause_id);
+    const admission = await this.#store.admitNotification(
+      approverKey(channel, recipient),
+      view.pause_id,
+      this.#now(),
+      this.#limit,
+    );
     if (admission.kind === 'held') {
       await this.#record({ pauseId: view.pause_id, channel, kind, recipient, status: 'held' });
       this.#scheduleDigest(admission.dueAt);
@@ -440,8 +479,10 @@ export class NotificationRouter {
   }
 
   async #sendDueDigests(): Promise<void> {
-    for (const digest of this.#limiter.takeDueDigests()) {
-      const { channel, recipient } = parseApproverKey(digest.approver);
+    // Taking a digest removes its held items from the store: with several servers sweeping,
+    // each digest is handed to one of them.
+    for (const digest of await this.#store.takeDueDigests(this.#now(), this.#limit)) {
+      const { channel, recipient } = parseApproverKey(digest.recipient);
       const notifier = this.#notifiers[channel];
       const still: string[] = [];
       for (const id of digest.pauseIds) {
@@ -470,7 +511,7 @@ export class NotificationRouter {
         });
       }
     }
-    const next = this.#limiter.nextDueAt();
+    const next = await this.#store.nextDigestDueAt(this.#now(), this.#limit);
     if (next !== null) this.#scheduleDigest(next);
   }
 

@@ -26,6 +26,8 @@ const copiedTables = [
   'webhook_endpoints',
   'webhook_messages',
   'agent_notifications',
+  'notification_sends',
+  'notification_held',
   'otp_argument_throttle',
   'audit_log',
 ] as const;
@@ -36,7 +38,8 @@ const batchRows = 200;
 /**
  * Copies everything in a SQLite database (brought up to date first) into an empty PostgreSQL
  * database (migrated first), in one transaction: requests, agent keys, operators, sessions,
- * TOTP enrolments, passkeys, contacts, webhooks and their messages, and the audit log entry
+ * TOTP enrolments, passkeys, contacts, webhooks and their messages, notifications held for a
+ * digest, and the audit log entry
  * for entry, so its hash chain verifies on the copy. Values are copied as stored (JSON text
  * byte for byte). The SQLite file is only read.
  *

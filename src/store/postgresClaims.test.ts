@@ -4,6 +4,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../../test/suppo
 import {
   claimTaskPostgres,
   claimWebhookMessagePostgres,
+  taskClaimsKeepUntilMigration,
   taskClaimsMigration,
 } from './postgresClaims.js';
 
@@ -18,6 +19,7 @@ beforeAll(async () => {
   const url = await cluster.createDatabase();
   pools = [new pg.Pool({ connectionString: url }), new pg.Pool({ connectionString: url })];
   await pools[0]!.query(taskClaimsMigration);
+  await pools[0]!.query(taskClaimsKeepUntilMigration);
   // The columns of postgresMigrations' webhook_messages that the claim reads and writes.
   await pools[0]!.query(`CREATE TABLE webhook_messages (
     msg_id TEXT NOT NULL,
@@ -39,12 +41,16 @@ describe('PostgreSQL claims', () => {
   it('lets one of many concurrent task claims across two pools win, once and for good', async () => {
     const wins = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        claimTaskPostgres(either(i), 'notify:reminder:pa_1', t0),
+        claimTaskPostgres(either(i), 'notify:reminder:pa_1', t0, t0 + 3_600_000),
       ),
     );
     expect(wins.filter(Boolean)).toHaveLength(1);
-    expect(await claimTaskPostgres(pools[1]!, 'notify:reminder:pa_1', t0 + 3_600_000)).toBe(false);
-    expect(await claimTaskPostgres(pools[1]!, 'notify:fallback:pa_1', t0)).toBe(true);
+    expect(
+      await claimTaskPostgres(pools[1]!, 'notify:reminder:pa_1', t0 + 3_600_000, t0 + 3_600_000),
+    ).toBe(false);
+    expect(await claimTaskPostgres(pools[1]!, 'notify:fallback:pa_1', t0, t0 + 3_600_000)).toBe(
+      true,
+    );
   });
 
   it('lets one of many concurrent claims of a due webhook message win per attempt', async () => {

@@ -20,15 +20,39 @@ export const taskClaimsMigration = `
 `;
 
 /**
- * `Store.claimTask` on PostgreSQL: the primary key makes one insert win, on any connection of
- * any server; the others insert nothing.
+ * The PostgreSQL migration that gives each task claim the time until which it is kept
+ * (`keep_until`, ms), so {@link purgeTaskClaimsPostgres} can forget it; claims made before it
+ * are kept 7 days, the longest a request lives (168 h). Append it to `postgresMigrations`.
  */
-export async function claimTaskPostgres(db: Queryable, key: string, now: number): Promise<boolean> {
+export const taskClaimsKeepUntilMigration = `
+  ALTER TABLE task_claims ADD COLUMN keep_until BIGINT;
+  UPDATE task_claims SET keep_until = claimed_at + 604800000;
+  ALTER TABLE task_claims ALTER COLUMN keep_until SET NOT NULL;
+  CREATE INDEX task_claims_keep_until ON task_claims (keep_until);
+`;
+
+/**
+ * `Store.claimTask` on PostgreSQL: the primary key makes one insert win, on any connection of
+ * any server; the others insert nothing. Needs {@link taskClaimsKeepUntilMigration}.
+ */
+export async function claimTaskPostgres(
+  db: Queryable,
+  key: string,
+  now: number,
+  keepUntil: number,
+): Promise<boolean> {
   const result = await db.query(
-    'INSERT INTO task_claims (key, claimed_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
-    [key, now],
+    `INSERT INTO task_claims (key, claimed_at, keep_until) VALUES ($1, $2, $3)
+      ON CONFLICT (key) DO NOTHING`,
+    [key, now, keepUntil],
   );
   return result.rowCount === 1;
+}
+
+/** `Store.purgeTaskClaims` on PostgreSQL: forgets claims kept until before `before` (ms). */
+export async function purgeTaskClaimsPostgres(db: Queryable, before: number): Promise<number> {
+  const result = await db.query('DELETE FROM task_claims WHERE keep_until < $1', [before]);
+  return result.rowCount ?? 0;
 }
 
 /**

@@ -1,6 +1,7 @@
-import { taskClaimsMigration } from './postgresClaims.js';
+import { taskClaimsKeepUntilMigration, taskClaimsMigration } from './postgresClaims.js';
 import { postgresHandoffOwnersMigration } from './postgresHandoffOwners.js';
 import { grantsMigration } from './postgresGrants.js';
+import { notificationLimitsMigration } from './postgresNotificationLimits.js';
 
 /**
  * PostgreSQL schema migrations, applied in order; the table `loopgate_migrations` records each
@@ -201,4 +202,5 @@ export const postgresMigrations: readonly string[] = [
   taskClaimsMigration,
   postgresHandoffOwnersMigration,
   grantsMigration,
+  taskClaimsKeepUntilMigration + notificationLimitsMigration,
 ];

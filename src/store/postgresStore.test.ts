@@ -259,6 +259,10 @@ describe('copySqliteToPostgres', () => {
     await sqlite.consumeApproval('pa_3', t0 + 200, audit('approval.consumed', 'pa_3'));
     await sqlite.cancelApproval('pa_4', t0 + 300, audit('approval.cancelled', 'pa_4'));
     await sqlite.appendAudit(audit('operator.signed_in'), t0 + 400);
+    const perMinute = { limit: 5, windowMs: 60_000 };
+    for (let i = 0; i < 8; i += 1) {
+      await sqlite.admitNotification('slack:#approvals', `pa_${i}`, t0 + 500, perMinute);
+    }
 
     const url = await cluster.createDatabase();
     const counts = await copySqliteToPostgres(path, url);
@@ -280,6 +284,11 @@ describe('copySqliteToPostgres', () => {
         await sqlite.listWebAuthnCredentials(admin.id),
       );
       expect(await copy.findOperatorByContact('email', 'a@example.com')).toEqual(admin);
+      // The limit's count and the held digest move too.
+      expect(await copy.nextDigestDueAt(t0 + 501, perMinute)).toBe(t0 + 60_500);
+      expect(await copy.takeDueDigests(t0 + 60_500, perMinute)).toEqual([
+        { recipient: 'slack:#approvals', pauseIds: ['pa_5', 'pa_6', 'pa_7'] },
+      ]);
       expect(await copy.listWebhookEndpoints()).toEqual(await sqlite.listWebhookEndpoints());
       expect(await copy.listWebhookMessages({ limit: 100 })).toEqual(
         await sqlite.listWebhookMessages({ limit: 100 }),

@@ -1,5 +1,16 @@
 import pg from 'pg';
-import { claimTaskPostgres, claimWebhookMessagePostgres } from './postgresClaims.js';
+import {
+  claimTaskPostgres,
+  claimWebhookMessagePostgres,
+  purgeTaskClaimsPostgres,
+} from './postgresClaims.js';
+import {
+  admitNotificationPostgres,
+  discardHeldNotificationPostgres,
+  listHeldRecipientsPostgres,
+  nextDigestDueAtPostgres,
+  takeDigestPostgres,
+} from './postgresNotificationLimits.js';
 import {
   getGrantOfferPostgres,
   getGrantPostgres,
@@ -31,7 +42,7 @@ import type {
   WebAuthnChallengeRecord,
 } from '../core/records.js';
 import { postgresMigrations } from './postgresMigrations.js';
-import type { Store, StoreReadiness } from './store.js';
+import type { DueDigest, Store, StoreReadiness } from './store.js';
 import {
   lastUsedResolutionMs,
   slackPayloadRetentionMs,
@@ -1126,8 +1137,28 @@ export async function openPostgresStore(
     async findHandoffOwner(sessionId, now) {
       return findHandoffOwner(pool, sessionId, now);
     },
-    async claimTask(key, now) {
-      return claimTaskPostgres(pool, key, now);
+    async admitNotification(recipient, pauseId, now, limit) {
+      return tx((client) => admitNotificationPostgres(client, recipient, pauseId, now, limit));
+    },
+    async discardHeldNotification(pauseId) {
+      return discardHeldNotificationPostgres(pool, pauseId);
+    },
+    async takeDueDigests(now, limit) {
+      const due: DueDigest[] = [];
+      for (const recipient of await listHeldRecipientsPostgres(pool)) {
+        const digest = await tx((client) => takeDigestPostgres(client, recipient, now, limit));
+        if (digest) due.push(digest);
+      }
+      return due;
+    },
+    async nextDigestDueAt(now, limit) {
+      return nextDigestDueAtPostgres(pool, now, limit);
+    },
+    async claimTask(key, now, keepUntil) {
+      return claimTaskPostgres(pool, key, now, keepUntil);
+    },
+    async purgeTaskClaims(before) {
+      return purgeTaskClaimsPostgres(pool, before);
     },
     async claimWebhookMessage(msgId, endpointId, expectedNextAttemptAt, now, leaseUntil) {
       return claimWebhookMessagePostgres(

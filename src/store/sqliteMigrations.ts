@@ -243,4 +243,24 @@ export const sqliteMigrations: readonly string[] = [
   CREATE INDEX grants_agent_tool ON grants (agent_id, tool, not_after);
   CREATE INDEX grants_created ON grants (created_at);
   `,
+  `
+  ALTER TABLE task_claims ADD COLUMN keep_until INTEGER NOT NULL DEFAULT 0;
+  -- Claims made before keep_until: kept 7 days, the longest a request lives (168 h).
+  UPDATE task_claims SET keep_until = claimed_at + 604800000;
+  CREATE INDEX task_claims_keep_until ON task_claims (keep_until);
+
+  CREATE TABLE notification_sends (
+    recipient TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX notification_sends_recipient ON notification_sends (recipient, at);
+
+  CREATE TABLE notification_held (
+    recipient TEXT NOT NULL,
+    pause_id TEXT NOT NULL,
+    held_at INTEGER NOT NULL,
+    PRIMARY KEY (recipient, pause_id)
+  );
+  CREATE INDEX notification_held_pause ON notification_held (pause_id);
+  `,
 ];

@@ -11,7 +11,15 @@ import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../cor
 import { LoopgateError } from '../core/errors.js';
 import { grantColumns, grantValues, toGrant, toGrantOffer, type GrantRow } from './grantRows.js';
 import { sqliteMigrations } from './sqliteMigrations.js';
-import type { ApprovalQuery, GrantQuery, ServerDirectoryEntry, Store } from './store.js';
+import type {
+  ApprovalQuery,
+  DueDigest,
+  GrantQuery,
+  NotificationAdmission,
+  NotificationLimit,
+  ServerDirectoryEntry,
+  Store,
+} from './store.js';
 import {
   lastUsedResolutionMs,
   slackPayloadRetentionMs,
@@ -471,12 +479,77 @@ export function openSqliteStore(path: string): Store {
   // Claims of time-based work, so that it runs once per deployment.
   const claimStmt = {
     task: db.prepare(
-      'INSERT INTO task_claims (key, claimed_at) VALUES (?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO task_claims (key, claimed_at, keep_until) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
     ),
+    purgeTasks: db.prepare('DELETE FROM task_claims WHERE keep_until < ?'),
     webhookMessage: db.prepare(`UPDATE webhook_messages SET next_attempt_at = ?
       WHERE msg_id = ? AND endpoint_id = ? AND status = 'pending' AND next_attempt_at = ?
       AND next_attempt_at <= ?`),
   };
+  // The per-recipient notification limit and held digest items (see Store.admitNotification).
+  const limitStmt = {
+    pruneSends: db.prepare('DELETE FROM notification_sends WHERE recipient = ? AND at <= ?'),
+    countSends: db.prepare('SELECT COUNT(*) AS n FROM notification_sends WHERE recipient = ?'),
+    /** The send that keeps the window full: the `limit`-th newest (OFFSET limit - 1). */
+    limitingSend: db.prepare(`SELECT at FROM notification_sends WHERE recipient = ? AND at > ?
+      ORDER BY at DESC LIMIT 1 OFFSET ?`),
+    insertSend: db.prepare('INSERT INTO notification_sends (recipient, at) VALUES (?, ?)'),
+    anyHeld: db.prepare('SELECT 1 FROM notification_held WHERE recipient = ? LIMIT 1'),
+    insertHeld: db.prepare(`INSERT INTO notification_held (recipient, pause_id, held_at)
+      VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+    heldOf: db.prepare('SELECT pause_id FROM notification_held WHERE recipient = ? ORDER BY rowid'),
+    deleteHeldOf: db.prepare('DELETE FROM notification_held WHERE recipient = ?'),
+    discardHeld: db.prepare('DELETE FROM notification_held WHERE pause_id = ?'),
+    heldRecipients: db.prepare(
+      'SELECT recipient FROM notification_held GROUP BY recipient ORDER BY MIN(rowid)',
+    ),
+  };
+  /** When the recipient next has a free slot: now, or when the send filling the window leaves it. */
+  function freeSlotAt(recipient: string, now: number, limit: NotificationLimit): number {
+    const row = limitStmt.limitingSend.get(recipient, now - limit.windowMs, limit.limit - 1) as
+      { at: number } | undefined;
+    return row === undefined ? now : row.at + limit.windowMs;
+  }
+  const admitNotificationTx = db.transaction(
+    (
+      recipient: string,
+      pauseId: string,
+      now: number,
+      limit: NotificationLimit,
+    ): NotificationAdmission => {
+      limitStmt.pruneSends.run(recipient, now - limit.windowMs);
+      const dueAt = freeSlotAt(recipient, now, limit);
+      if (dueAt <= now && limitStmt.anyHeld.get(recipient) === undefined) {
+        limitStmt.insertSend.run(recipient, now);
+        return { kind: 'send' };
+      }
+      limitStmt.insertHeld.run(recipient, pauseId, now);
+      return { kind: 'held', dueAt };
+    },
+  );
+  const takeDueDigestsTx = db.transaction((now: number, limit: NotificationLimit): DueDigest[] => {
+    const due: DueDigest[] = [];
+    for (const { recipient } of limitStmt.heldRecipients.all() as { recipient: string }[]) {
+      limitStmt.pruneSends.run(recipient, now - limit.windowMs);
+      if (freeSlotAt(recipient, now, limit) > now) continue;
+      const pauseIds = (limitStmt.heldOf.all(recipient) as { pause_id: string }[]).map(
+        (r) => r.pause_id,
+      );
+      limitStmt.deleteHeldOf.run(recipient);
+      limitStmt.insertSend.run(recipient, now);
+      due.push({ recipient, pauseIds });
+    }
+    return due;
+  });
+  const nextDigestDueAtTx = db.transaction((now: number, limit: NotificationLimit) => {
+    let next: number | null = null;
+    for (const { recipient } of limitStmt.heldRecipients.all() as { recipient: string }[]) {
+      const at = freeSlotAt(recipient, now, limit);
+      if (next === null || at < next) next = at;
+    }
+    return next;
+  });
+
   const saveServerTx = db.transaction((entry: ServerDirectoryEntry, forgetBefore: number) => {
     stmt.forgetServers.run(forgetBefore);
     stmt.upsertServer.run(entry.id, entry.internalUrl, entry.heartbeatAt);
@@ -794,8 +867,23 @@ export function openSqliteStore(path: string): Store {
     async takeAgentNotification(agentId, now, windowMs, limit) {
       return takeNotificationTx.immediate(agentId, now, windowMs, limit);
     },
-    async claimTask(key, now) {
-      return claimStmt.task.run(key, now).changes === 1;
+    async admitNotification(recipient, pauseId, now, limit) {
+      return admitNotificationTx.immediate(recipient, pauseId, now, limit);
+    },
+    async discardHeldNotification(pauseId) {
+      limitStmt.discardHeld.run(pauseId);
+    },
+    async takeDueDigests(now, limit) {
+      return takeDueDigestsTx.immediate(now, limit);
+    },
+    async nextDigestDueAt(now, limit) {
+      return nextDigestDueAtTx(now, limit);
+    },
+    async claimTask(key, now, keepUntil) {
+      return claimStmt.task.run(key, now, keepUntil).changes === 1;
+    },
+    async purgeTaskClaims(before) {
+      return claimStmt.purgeTasks.run(before).changes;
     },
     async claimWebhookMessage(msgId, endpointId, expectedNextAttemptAt, now, leaseUntil) {
       return (

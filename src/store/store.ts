@@ -64,6 +64,33 @@ export interface HandoffOwnerRecord {
 }
 
 /**
+ * The per-recipient notification limit: at most `limit` notifications (digests included) in any
+ * sliding window of `windowMs` milliseconds (issue 5: 5 a minute).
+ */
+export interface NotificationLimit {
+  limit: number;
+  windowMs: number;
+}
+
+/** What {@link Store.admitNotification} decided. */
+export type NotificationAdmission =
+  /** Send this notification now; it has been counted. */
+  | { kind: 'send' }
+  /**
+   * Held back for the recipient's next digest, which {@link Store.takeDueDigests} hands out at
+   * `dueAt` (ms since epoch) or later.
+   */
+  | { kind: 'held'; dueAt: number };
+
+/** A digest that is due: one notification standing in for every held request of `recipient`. */
+export interface DueDigest {
+  /** The recipient key given to {@link Store.admitNotification}. */
+  recipient: string;
+  /** Held pause_ids, oldest first. Never empty. */
+  pauseIds: string[];
+}
+
+/**
  * Whether a store can serve requests (`/readyz`): the database answers and its schema is the
  * one this loopgate was built for. `schemaVersion` counts the migrations applied.
  */
@@ -268,12 +295,40 @@ export interface Store {
   ): Promise<boolean>;
 
   /**
+   * Asks whether a notification about `pauseId` may go to `recipient` now, under `limit`, and
+   * records the answer, atomically across every server of the deployment: `send` counts it;
+   * `held` stores it for the recipient's next digest. While a recipient has held requests, new
+   * ones are held too, so the digest goes out before anything newer. Holding a pause_id that is
+   * held for that recipient already changes nothing.
+   */
+  admitNotification(
+    recipient: string,
+    pauseId: string,
+    now: number,
+    limit: NotificationLimit,
+  ): Promise<NotificationAdmission>;
+  /** Forgets a held request, for every recipient (it was decided or expired meanwhile). */
+  discardHeldNotification(pauseId: string): Promise<void>;
+  /**
+   * Hands out, and counts as sent, one digest per recipient who has held requests and a free
+   * slot under `limit` at `now`; the held items are removed as they are handed out, so with
+   * several servers each item goes to exactly one caller.
+   */
+  takeDueDigests(now: number, limit: NotificationLimit): Promise<DueDigest[]>;
+  /** The earliest time (ms) a held digest can go out under `limit`, or null when none is held. */
+  nextDigestDueAt(now: number, limit: NotificationLimit): Promise<number | null>;
+
+  /**
    * Takes the one-off task named `key` (e.g. `notify:reminder:pa_…`): true for the first caller
    * ever, on any server of the deployment; false for every later one. Time-based work that must
    * happen once per deployment (a fallback mail, a reminder) is claimed here before it is done,
-   * so it is done at most once even when several servers sweep at the same moment.
+   * so it is done at most once even when several servers sweep at the same moment. The claim is
+   * kept at least until `keepUntil` (ms), when the task can no longer come due (the request
+   * expired, the ticket or state ran out); then {@link purgeTaskClaims} may forget it.
    */
-  claimTask(key: string, now: number): Promise<boolean>;
+  claimTask(key: string, now: number, keepUntil: number): Promise<boolean>;
+  /** Forgets every task claim whose `keepUntil` is before `before` (ms); returns how many. */
+  purgeTaskClaims(before: number): Promise<number>;
 
   /**
    * Takes a pending webhook message for one delivery attempt: compare-and-set on its

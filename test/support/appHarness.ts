@@ -56,7 +56,8 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
         requestState: createRequestStateSealer({
           agentId,
           secret: signingSecret,
-          claimOnce: (id) => store.claimTask(`mcp-request-state:${id}`, Date.now()),
+          claimOnce: (id, expiresAtMs) =>
+            store.claimTask(`mcp-request-state:${id}`, Date.now(), expiresAtMs),
         }),
       }),
     undefined,

@@ -18,6 +18,8 @@ export interface StoreHarness {
 }
 
 const t0 = Date.UTC(2026, 10, 20, 10, 0, 0);
+/** The per-approver notification limit loopgate uses: 5 a minute. */
+const perMinute = { limit: 5, windowMs: 60_000 };
 
 function approval(overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
   return {
@@ -262,6 +264,46 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
           ),
         );
         expect(taken.filter(Boolean)).toHaveLength(3);
+      });
+
+      it('lets 5 of 20 concurrent notifications to one approver through across both, and holds 15', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            either(i).admitNotification('slack:#approvals', `pa_${i}`, t0, perMinute),
+          ),
+        );
+        expect(results.filter((r) => r.kind === 'send')).toHaveLength(5);
+        expect(results.filter((r) => r.kind === 'held')).toHaveLength(15);
+        // The window is full for both stores: the next one is held too, on either.
+        expect(
+          await other.admitNotification('slack:#approvals', 'pa_x', t0 + 1, perMinute),
+        ).toEqual({ kind: 'held', dueAt: t0 + 60_000 });
+        expect(await store.nextDigestDueAt(t0 + 1, perMinute)).toBe(t0 + 60_000);
+      });
+
+      it('hands each held item to exactly one of two digest flushers', async () => {
+        for (const [i, recipient] of ['email:a@example.com', 'email:b@example.com'].entries()) {
+          for (let n = 0; n < 5; n += 1) {
+            await store.admitNotification(recipient, `pa_${i}_sent_${n}`, t0, perMinute);
+          }
+          for (let n = 0; n < 10; n += 1) {
+            await either(n).admitNotification(recipient, `pa_${i}_${n}`, t0, perMinute);
+          }
+        }
+        const flushes = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => either(i).takeDueDigests(t0 + 60_000, perMinute)),
+        );
+        const digests = flushes.flat();
+        expect(digests.map((d) => d.recipient).sort()).toEqual([
+          'email:a@example.com',
+          'email:b@example.com',
+        ]);
+        for (const digest of digests) {
+          const i = digest.recipient === 'email:a@example.com' ? 0 : 1;
+          expect(digest.pauseIds).toEqual(Array.from({ length: 10 }, (_, n) => `pa_${i}_${n}`));
+        }
+        expect(await other.takeDueDigests(t0 + 3_600_000, perMinute)).toEqual([]);
+        expect(await store.nextDigestDueAt(t0 + 60_000, perMinute)).toBeNull();
       });
     });
 
@@ -991,12 +1033,130 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
 
     it('lets one of many concurrent claims of a task win, once and for good', async () => {
       const claims = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => store.claimTask('notify:reminder:pa_1', t0 + i)),
+        Array.from({ length: 20 }, (_, i) =>
+          store.claimTask('notify:reminder:pa_1', t0 + i, t0 + 7_200_000),
+        ),
       );
       expect(claims.filter(Boolean)).toHaveLength(1);
-      expect(await store.claimTask('notify:fallback:pa_1', t0)).toBe(true);
+      expect(await store.claimTask('notify:fallback:pa_1', t0, t0 + 7_200_000)).toBe(true);
       store = await harness.reopen();
-      expect(await store.claimTask('notify:reminder:pa_1', t0 + 3_600_000)).toBe(false);
+      expect(await store.claimTask('notify:reminder:pa_1', t0 + 3_600_000, t0 + 7_200_000)).toBe(
+        false,
+      );
+    });
+
+    it('purges task claims kept until before the given time, and only those', async () => {
+      expect(await store.claimTask('event-ticket:a', t0, t0 + 60_000)).toBe(true);
+      expect(await store.claimTask('event-ticket:b', t0, t0 + 120_000)).toBe(true);
+      expect(await store.claimTask('notify:reminder:pa_1', t0, t0 + 3_600_000)).toBe(true);
+      expect(await store.purgeTaskClaims(t0 + 60_000)).toBe(0);
+      expect(await store.claimTask('event-ticket:a', t0 + 1, t0 + 60_000)).toBe(false);
+      expect(await store.purgeTaskClaims(t0 + 120_001)).toBe(2);
+      // Forgotten claims can be taken again; the one still kept cannot.
+      expect(await store.claimTask('event-ticket:a', t0 + 2, t0 + 60_000)).toBe(true);
+      expect(await store.claimTask('event-ticket:b', t0 + 2, t0 + 120_000)).toBe(true);
+      expect(await store.claimTask('notify:reminder:pa_1', t0 + 2, t0 + 3_600_000)).toBe(false);
+    });
+
+    it('lets 5 notifications a minute through per approver and holds the rest for one digest', async () => {
+      const results = [];
+      for (let i = 0; i < 8; i += 1) {
+        results.push(
+          await store.admitNotification('slack:#approvals', `pa_${i}`, t0 + i, perMinute),
+        );
+      }
+      expect(results.slice(0, 5).every((r) => r.kind === 'send')).toBe(true);
+      // The window frees up when the first of the five sends leaves it.
+      expect(results.slice(5)).toEqual([
+        { kind: 'held', dueAt: t0 + 60_000 },
+        { kind: 'held', dueAt: t0 + 60_000 },
+        { kind: 'held', dueAt: t0 + 60_000 },
+      ]);
+      expect(await store.admitNotification('slack:U0BOB', 'pa_b', t0 + 8, perMinute)).toEqual({
+        kind: 'send',
+      });
+      // Held again: still one entry.
+      await store.admitNotification('slack:#approvals', 'pa_6', t0 + 9, perMinute);
+      expect(await store.nextDigestDueAt(t0 + 10, perMinute)).toBe(t0 + 60_000);
+      expect(await store.takeDueDigests(t0 + 59_999, perMinute)).toEqual([]);
+      expect(await store.takeDueDigests(t0 + 60_000, perMinute)).toEqual([
+        { recipient: 'slack:#approvals', pauseIds: ['pa_5', 'pa_6', 'pa_7'] },
+      ]);
+      expect(await store.nextDigestDueAt(t0 + 60_000, perMinute)).toBeNull();
+      // The digest counted as a notification: the window is full again until t0 + 60_001.
+      expect(
+        await store.admitNotification('slack:#approvals', 'pa_9', t0 + 60_000, perMinute),
+      ).toEqual({ kind: 'held', dueAt: t0 + 60_001 });
+    });
+
+    it('holds new notifications behind a pending digest, and drops discarded ones from it', async () => {
+      for (let i = 0; i < 7; i += 1) {
+        await store.admitNotification('email:bob@example.com', `pa_${i}`, t0, perMinute);
+      }
+      await store.discardHeldNotification('pa_5');
+      // A free slot, but a digest is pending: the new one joins it.
+      expect(
+        await store.admitNotification('email:bob@example.com', 'pa_new', t0 + 61_000, perMinute),
+      ).toEqual({ kind: 'held', dueAt: t0 + 61_000 });
+      expect(await store.takeDueDigests(t0 + 61_000, perMinute)).toEqual([
+        { recipient: 'email:bob@example.com', pauseIds: ['pa_6', 'pa_new'] },
+      ]);
+      for (let i = 0; i < 5; i += 1) {
+        await store.admitNotification('email:carol@example.com', `pc_${i}`, t0, perMinute);
+      }
+      await store.admitNotification('email:carol@example.com', 'pc_5', t0, perMinute);
+      await store.discardHeldNotification('pc_5');
+      expect(await store.nextDigestDueAt(t0, perMinute)).toBeNull();
+    });
+
+    it('keeps held notifications and the count across a restart', async () => {
+      for (let i = 0; i < 7; i += 1) {
+        await store.admitNotification('slack:#approvals', `pa_${i}`, t0, perMinute);
+      }
+      store = await harness.reopen();
+      expect(await store.admitNotification('slack:#approvals', 'pa_7', t0 + 1, perMinute)).toEqual({
+        kind: 'held',
+        dueAt: t0 + 60_000,
+      });
+      expect(await store.nextDigestDueAt(t0 + 1, perMinute)).toBe(t0 + 60_000);
+      expect(await store.takeDueDigests(t0 + 60_000, perMinute)).toEqual([
+        { recipient: 'slack:#approvals', pauseIds: ['pa_5', 'pa_6', 'pa_7'] },
+      ]);
+    });
+
+    it('sends at most 5 notifications in any minute for 300 requests over a minute, losing none', async () => {
+      const sentAt: number[] = [];
+      const covered = new Set<string>();
+      const flush = async (now: number) => {
+        for (const digest of await store.takeDueDigests(now, perMinute)) {
+          sentAt.push(now);
+          digest.pauseIds.forEach((id) => covered.add(id));
+        }
+      };
+      for (let i = 0; i < 300; i += 1) {
+        const now = t0 + i * 200;
+        const due = await store.nextDigestDueAt(now, perMinute);
+        if (due !== null && due <= now) await flush(now);
+        const result = await store.admitNotification(
+          'email:bob@example.com',
+          `pa_${i}`,
+          now,
+          perMinute,
+        );
+        if (result.kind === 'send') {
+          sentAt.push(now);
+          covered.add(`pa_${i}`);
+        }
+      }
+      for (let due = await store.nextDigestDueAt(t0 + 60_000, perMinute); due !== null;) {
+        await flush(due);
+        due = await store.nextDigestDueAt(due, perMinute);
+      }
+      expect(covered.size).toBe(300);
+      for (const t of sentAt) {
+        expect(sentAt.filter((s) => s > t - 60_000 && s <= t).length).toBeLessThanOrEqual(5);
+      }
+      expect(sentAt.length).toBeLessThanOrEqual(6);
     });
 
     it('lets one caller take a due webhook message per attempt, and another once its lease ran out', async () => {
