@@ -4,7 +4,7 @@ import { startRecordingServer, type RecordingServer } from '../channels/testing/
 import { startSmtpCatcher, type SmtpCatcher } from '../channels/testing/smtpCatcher.js';
 import type { NotificationsConfig, RunningNotifications } from '../cli/notificationsSetup.js';
 import { startNotifications } from '../cli/notificationsSetup.js';
-import { createServiceHarness } from './testing/notificationsHarness.js';
+import { createServiceHarness, type HarnessServer } from './testing/notificationsHarness.js';
 
 // Slack is a local stand-in for its Web API that records every call (we cannot reach Slack);
 // email goes to a real SMTP server; the clock is the test's.
@@ -24,7 +24,15 @@ function slackCalls(method?: string): { path: string; body: Record<string, unkno
 }
 
 async function start(extra: Partial<NotificationsConfig> = {}) {
-  notifications = await startNotifications(
+  notifications = await startOn(harness, extra);
+}
+
+/** Starts notifications as the server that owns `server`'s store connection and service. */
+function startOn(
+  server: HarnessServer,
+  extra: Partial<NotificationsConfig> = {},
+): Promise<RunningNotifications> {
+  return startNotifications(
     {
       slackBotToken: 'xoxb-test',
       slackApiUrl: `${slack.origin}/api`,
@@ -37,8 +45,8 @@ async function start(extra: Partial<NotificationsConfig> = {}) {
       ...extra,
     },
     {
-      store: harness.store,
-      service: harness.service,
+      store: server.store,
+      service: server.service,
       publicUrl: 'http://localhost:7878',
       logger: pino({ level: 'silent' }),
       now: harness.now,
@@ -209,6 +217,76 @@ describe('NotificationRouter', () => {
     });
     expect(JSON.stringify(posts[5]!.body).toLowerCase()).not.toContain('approve');
     expect(await harness.service.listApprovals({ status: 'pending', limit: 100 })).toHaveLength(19);
+  });
+
+  it('keeps held requests across a restart and sends their digest once afterwards', async () => {
+    await start();
+    for (let i = 0; i < 7; i += 1) await request({ action_description: `Pay invoice ${i}` });
+    expect(slackCalls('chat.postMessage')).toHaveLength(5);
+    // The server stops before the digest is due, and comes back on the same database.
+    await notifications.close();
+    await harness.restart();
+    await start();
+    await notifications.router.sweep();
+    expect(slackCalls('chat.postMessage')).toHaveLength(5);
+    harness.clock.now += minute;
+    await notifications.router.sweep();
+    await notifications.router.sweep();
+    harness.clock.now += minute;
+    await notifications.router.sweep();
+    const posts = slackCalls('chat.postMessage');
+    expect(posts).toHaveLength(6);
+    expect(posts[5]!.body).toMatchObject({
+      channel: '#approvals',
+      text: '2 more requests waiting',
+    });
+  });
+
+  it('holds one approver to 5 a minute across two servers on one database, and sends one digest', async () => {
+    await start();
+    const second = await harness.openAnother();
+    const other = await startOn(second);
+    try {
+      // Each server notifies about the requests it stored itself.
+      for (let i = 0; i < 10; i += 1) {
+        const server = i % 2 === 0 ? harness : second;
+        await server.service.createApproval(
+          {
+            action_description: `Pay invoice ${i}`,
+            action_details: { amount: String(i) },
+            recipient_slack: '#approvals',
+          },
+          'claude',
+        );
+        await notifications.router.idle();
+        await other.router.idle();
+      }
+      expect(slackCalls('chat.postMessage')).toHaveLength(5);
+      harness.clock.now += minute;
+      // Both servers sweep at the same moment; one of them sends the digest.
+      await Promise.all([notifications.router.sweep(), other.router.sweep()]);
+      await Promise.all([notifications.router.sweep(), other.router.sweep()]);
+      const posts = slackCalls('chat.postMessage');
+      expect(posts).toHaveLength(6);
+      expect(posts[5]!.body).toMatchObject({ text: '5 more requests waiting' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('forgets a request’s task claims an hour after it expired, in the sweep', async () => {
+    await start({ fallbackAfterMinutes: 1 });
+    const record = await request({}, 60 * minute);
+    harness.clock.now += 2 * minute;
+    await notifications.router.sweep();
+    expect((await smtp.nextMail()).rcptTo).toEqual(['bob@example.com']);
+    const key = `notify:fallback:${record.id}`;
+    harness.clock.now = record.expiresAt + 30 * minute;
+    await notifications.router.sweep();
+    expect(await harness.store.claimTask(key, harness.now(), record.expiresAt)).toBe(false);
+    harness.clock.now = record.expiresAt + 61 * minute;
+    await notifications.router.sweep();
+    expect(await harness.store.claimTask(key, harness.now(), record.expiresAt)).toBe(true);
   });
 
   it('reminds in the Slack thread and by mail before expiry, once', async () => {
