@@ -1,6 +1,7 @@
 import type { Client } from '@modelcontextprotocol/client';
 import {
   fromJsonSchema,
+  UrlElicitationRequiredError,
   type CallToolResult,
   type InputRequiredResult,
   type McpServer,
@@ -37,7 +38,13 @@ import {
   readApprovalInputRetry,
   requireApprovalPage,
 } from './inputRequired.js';
-import { elicitApprovalUrl, type UrlElicitationOutcome } from './urlElicitation.js';
+import {
+  canElicitUrl,
+  elicitApprovalUrl,
+  throwApprovalUrlRequired,
+  type GatedCallElicitation,
+  type UrlElicitationOutcome,
+} from './urlElicitation.js';
 
 /** A downstream tool as `tools/list` describes it. */
 export interface DownstreamTool {
@@ -149,6 +156,11 @@ const maxRememberedApprovals = 500;
  * `max_uses` and audited with its id, and its result's `_meta["loopgate/grant"]` names the grant.
  * Each gateway server is one session (for `session` grants), with an id of its own.
  *
+ * A client that declared URL elicitation (2025-11-25) is sent to the approval page: by
+ * `elicitation/create` during the call (`urlElicitation: "request"`), or by answering the call
+ * with JSON-RPC error -32042 (`"error"`), after which the client retries the identical call; a
+ * 2026-07-28 client gets an input-required result instead.
+ *
  * Rules match the tool's own `readOnlyHint` annotation and `agent` (who the gateway acts for).
  * A rule in shadow mode forwards the call at once and records `gateway.shadow` (what its gate
  * would have asked); a record that cannot be written does not hold the call back.
@@ -161,6 +173,12 @@ export function createGatewayServer(deps: {
   agent?: PolicyAgent | null;
   backend: GatewayBackend;
   approvals: ApprovalsClient;
+  /**
+   * How a held call sends a client that declared URL elicitation (2025-11-25) to the approval
+   * page: `request` (default, `elicitation/create` during the call) or `error` (JSON-RPC error
+   * -32042 at once; the client retries after `notifications/elicitation/complete`).
+   */
+  urlElicitation?: GatedCallElicitation;
   onError?: (error: unknown) => void;
 }): McpServer {
   const server = createMcpServer(deps.approvals, { toolsListChanged: true });
@@ -177,6 +195,8 @@ export function createGatewayServer(deps: {
   const contexts = new Map<string, CallContext>();
   // action hash → the pause_id this gateway last asked for, to report how it ended.
   const asked = new Map<string, string>();
+  // pause_id → the elicitationId a -32042 answer named, until the request is decided.
+  const elicitationIds = new Map<string, string>();
 
   function wrapTool(tool: DownstreamTool): void {
     const context: CallContext = {
@@ -467,9 +487,13 @@ export function createGatewayServer(deps: {
           view.approval_url,
           message,
         );
+      if (deps.urlElicitation === 'error' && canElicitUrl(server))
+        throwApprovalUrlRequired(server, deps.approvals, view, message, elicitationIds);
       const elicitation = await elicitApprovalUrl(server, ctx, deps.approvals, view, message);
       return heldBack(name, decision, view, elicitation);
     } catch (err) {
+      // -32042 is the answer itself: the SDK sends it as the JSON-RPC error.
+      if (err instanceof UrlElicitationRequiredError) throw err;
       deps.onError?.(err);
       if (isLoopgateError(err)) {
         const closed =
