@@ -190,6 +190,8 @@ export function createGatewayServer(deps: {
     'verify_receipt',
   ]);
   const wrapped = new Map<string, RegisteredTool>();
+  // The wrapped tools whose own server declared an outputSchema (see refuse()).
+  const withOutputSchema = new Set<string>();
   const sessionId = createId('ses');
 
   const contexts = new Map<string, CallContext>();
@@ -204,6 +206,8 @@ export function createGatewayServer(deps: {
       readOnly: tool.annotations?.['readOnlyHint'] === true,
     };
     contexts.set(tool.name, context);
+    if (tool.outputSchema) withOutputSchema.add(tool.name);
+    else withOutputSchema.delete(tool.name);
     const gates = listToolGates(deps.policy, tool.name, context).filter(
       (d) => d.mode === 'enforce',
     );
@@ -228,7 +232,8 @@ export function createGatewayServer(deps: {
         ...(tool.title ? { title: tool.title } : {}),
         description: `${tool.description ?? ''}${tool.description ? '\n\n' : ''}[loopgate] ${gateNote}`,
         inputSchema: fromJsonSchema<Record<string, unknown>>(schema as never),
-        // The wrapped server's own schema describes its results; loopgate's refusals are isError.
+        // The wrapped server's own schema describes its results; loopgate's refusals are isError
+        // and, for such a tool, carry no structuredContent (refuse()).
         ...(tool.outputSchema
           ? { outputSchema: fromJsonSchema<Record<string, unknown>>(tool.outputSchema as never) }
           : {}),
@@ -243,6 +248,7 @@ export function createGatewayServer(deps: {
   function rewrapTools(tools: readonly DownstreamTool[]): void {
     for (const registered of wrapped.values()) registered.remove();
     wrapped.clear();
+    withOutputSchema.clear();
     for (const tool of tools) if (!ownTools.has(tool.name)) wrapTool(tool);
   }
 
@@ -312,6 +318,20 @@ export function createGatewayServer(deps: {
     }
   }
 
+  /**
+   * A refusal of loopgate's own (isError) with what it knows as JSON, in the text and as
+   * `structuredContent`. A wrapped tool's `outputSchema` is its own server's and describes that
+   * server's results, not loopgate's refusals, so for such a tool the JSON stays in the text
+   * only: a client that validates every `structuredContent` against the declared schema, error
+   * results included, then accepts every answer (MCP 2025-11-25 §Tools, "Output Schema").
+   */
+  function refuse(name: string, text: string, structured: Record<string, unknown>): CallToolResult {
+    const result = toolError(text, structured);
+    if (!withOutputSchema.has(name)) return result;
+    delete result.structuredContent;
+    return result;
+  }
+
   /** The refusal of a call held for a human's approval, with what to do next. */
   function heldBack(
     name: string,
@@ -320,7 +340,8 @@ export function createGatewayServer(deps: {
     elicitation: UrlElicitationOutcome | undefined,
   ): CallToolResult {
     const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
-    return toolError(
+    return refuse(
+      name,
       `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
       {
         status: 'approval_required',
@@ -430,7 +451,8 @@ export function createGatewayServer(deps: {
           );
         if (view.status === 'pending') return heldBack(name, decision, view, retry.elicitation);
         if (view.response?.decision !== 'approved')
-          return toolError(
+          return refuse(
+            name,
             `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(view).text} Calling ${name} again asks a human anew.`,
             view as unknown as Record<string, unknown>,
           );
@@ -456,7 +478,8 @@ export function createGatewayServer(deps: {
         asked.delete(actionHash);
         const ended = await deps.approvals.getApproval(earlier);
         if (ended.status !== 'pending' && ended.response?.decision !== 'approved') {
-          return toolError(
+          return refuse(
+            name,
             `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(ended).text} Calling ${name} again asks a human anew.`,
             ended as unknown as Record<string, unknown>,
           );

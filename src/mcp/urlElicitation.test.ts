@@ -8,6 +8,7 @@ import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import { computeActionHash } from '../core/actionHash.js';
 import { parsePolicy } from '../gates/policyParse.js';
 import type { GatewayBackend } from './gatewayBackend.js';
@@ -25,12 +26,15 @@ type Elicitation = { mode?: string; url?: string; elicitationId?: string; messag
 let h: Harness;
 let baseUrl: string;
 const closers: (() => Promise<unknown>)[] = [];
+/** Every client's tool results, checked against the declared outputSchemas after each test. */
+const strict: ReturnType<typeof recordToolResults>[] = [];
 
 beforeEach(async () => {
   h = await createAppHarness({ progressIntervalMs: 100 });
   baseUrl = await h.listen();
 });
 afterEach(async () => {
+  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   await h.close();
 });
@@ -59,12 +63,13 @@ function elicitingClient(declares: boolean, era: 'legacy' | 'modern' = 'legacy')
   return { client, asked, completed };
 }
 
-const connectHttp = (client: Client) =>
-  client.connect(
-    new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${h.agent.key}` } },
-    }),
-  );
+async function connectHttp(client: Client) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${h.agent.key}` } },
+  });
+  await client.connect(transport);
+  strict.push(recordToolResults(client, transport));
+}
 
 /** A human signed in to loopgate decides on the approval page's API. */
 async function humanApproves(pauseId: string) {
@@ -154,12 +159,28 @@ async function proxyClient(declares: boolean, urlElicitation?: 'request' | 'erro
       return { content: [{ type: 'text', text: `sent ${amount}` }] };
     },
   );
+  // A wrapped tool whose own server declares an outputSchema.
+  wrapped.registerTool(
+    'quote',
+    {
+      description: 'Quote a price.',
+      inputSchema: z.object({ item: z.string() }),
+      outputSchema: z.object({ item: z.string(), price: z.number() }),
+    },
+    ({ item }) => ({
+      content: [{ type: 'text', text: `${item}: 12` }],
+      structuredContent: { item, price: 12 },
+    }),
+  );
   const downstream = new Client({ name: 'proxy', version: '1.0.0' });
   const [down, up] = InMemoryTransport.createLinkedPair();
   await wrapped.connect(up);
   await downstream.connect(down);
   closers.push(() => downstream.close());
-  const parsed = parsePolicy('default: none\nrules:\n  - {tool: transfer, gate: approve}\n', 'p');
+  const parsed = parsePolicy(
+    'default: none\nrules:\n  - {tool: transfer, gate: approve}\n  - {tool: quote, gate: approve}\n',
+    'p',
+  );
   if (!parsed.ok) throw new Error(parsed.message);
   const approvals = createLocalApprovalsClient({
     service: h.service,
@@ -195,6 +216,7 @@ async function proxyClient(declares: boolean, urlElicitation?: 'request' | 'erro
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await gateway.connect(serverSide);
   await agent.client.connect(clientSide);
+  strict.push(recordToolResults(agent.client, clientSide));
   return { ...agent, sent };
 }
 
@@ -329,5 +351,69 @@ describe('URL-elicitation-required error (-32042) for a gated call (--url-elicit
     expect(held.isError).toBe(true);
     expect(held.content[0]?.text).toMatch(/^APPROVAL REQUIRED/);
     expect(sent).toEqual([]);
+  });
+});
+
+describe('structuredContent and the wrapped tool’s outputSchema', () => {
+  it('a refusal of a tool whose server declared an outputSchema carries its JSON in the text only; the approved call’s result fits the schema', async () => {
+    const { client } = await proxyClient(false);
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'quote')?.outputSchema).toMatchObject({
+      properties: { item: {}, price: {} },
+    });
+    const held = (await client.callTool({
+      name: 'quote',
+      arguments: { item: 'gold' },
+    })) as ToolResult;
+    expect(held.isError).toBe(true);
+    // A strict client would check a structuredContent against {item, price}: there is none.
+    expect(held.structuredContent).toBeUndefined();
+    const text = held.content[0]!.text!;
+    expect(text).toMatch(/^APPROVAL REQUIRED/);
+    const json = JSON.parse(text.slice(text.indexOf('\n\n{') + 2)) as Record<string, string>;
+    expect(json).toMatchObject({ status: 'approval_required', pause_id: expect.any(String) });
+
+    await humanApproves(json['pause_id']!);
+    const ran = (await client.callTool({
+      name: 'quote',
+      arguments: { item: 'gold' },
+    })) as ToolResult;
+    expect(ran.structuredContent).toEqual({ item: 'gold', price: 12 });
+
+    // A tool without an outputSchema keeps loopgate's structuredContent (nothing to contradict).
+    const transfer = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 1 },
+    })) as ToolResult;
+    expect(transfer.structuredContent).toMatchObject({ status: 'approval_required' });
+  });
+
+  it('the strict check refuses a refusal whose structuredContent the declared schema does not describe', async () => {
+    // The shape loopgate proxy used to send for such a tool.
+    const server = new McpServer({ name: 'old-proxy', version: '1.0.0' });
+    server.registerTool(
+      'quote',
+      {
+        description: 'Quote a price.',
+        inputSchema: z.object({ item: z.string() }),
+        outputSchema: z.object({ item: z.string(), price: z.number() }),
+      },
+      () => ({
+        isError: true,
+        content: [{ type: 'text', text: 'APPROVAL REQUIRED' }],
+        structuredContent: { status: 'approval_required', pause_id: 'pa_1' },
+      }),
+    );
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new Client({ name: 'strict', version: '1.0.0' });
+    await client.connect(clientSide);
+    closers.push(() => client.close());
+    const recorder = recordToolResults(client, clientSide);
+    await client.callTool({ name: 'quote', arguments: { item: 'gold' } });
+    expect(recorder.recorded).toHaveLength(1);
+    expect(await recorder.violations()).toEqual([
+      expect.stringMatching(/^quote \(tools\/call, isError\): /),
+    ]);
   });
 });

@@ -7,6 +7,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import { LoopgateError } from '../core/errors.js';
 import type { HandoffView } from '../handoff/handoffView.js';
 import { createAgentKey } from '../service/operatorAuth.js';
@@ -24,12 +25,15 @@ type ToolResult = {
 let h: Harness;
 let baseUrl: string;
 const closers: (() => Promise<unknown>)[] = [];
+/** Every client's tool results, checked against the declared outputSchemas after each test. */
+const strict: ReturnType<typeof recordToolResults>[] = [];
 
 beforeEach(async () => {
   h = await createAppHarness({ progressIntervalMs: 100 });
   baseUrl = await h.listen();
 });
 afterEach(async () => {
+  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   await h.close();
 });
@@ -37,12 +41,12 @@ afterEach(async () => {
 /** A v1 SDK client (it implements 2025-11-25 tasks) on a streamable-HTTP session. */
 async function connectV1(key = h.agent.key): Promise<ClientV1> {
   const client = new ClientV1({ name: 'tasks-test', version: '1.0.0' });
-  await client.connect(
-    new StreamableHTTPClientTransportV1(new URL(`${baseUrl}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${key}` } },
-    }),
-  );
+  const transport = new StreamableHTTPClientTransportV1(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+  });
+  await client.connect(transport);
   closers.push(() => client.close());
+  strict.push(recordToolResults(client, transport as never));
   await client.listTools();
   return client;
 }
@@ -193,6 +197,7 @@ describe('wait_for_handoff as a 2025-11-25 task', () => {
     const client = new ClientV1({ name: 'tasks-test', version: '1.0.0' });
     await client.connect(clientSide as unknown as Transport);
     closers.push(() => client.close());
+    strict.push(recordToolResults(client, clientSide));
 
     const { task } = await client.request(
       {
@@ -296,6 +301,7 @@ describe('authloop_handoff as a 2025-11-25 task (v2 client)', () => {
     );
     await client.connect(clientSide);
     closers.push(() => client.close());
+    strict.push(recordToolResults(client, clientSide));
     return client;
   }
 
