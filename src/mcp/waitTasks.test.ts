@@ -1,4 +1,7 @@
-import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as StreamableHTTPClientTransportV2,
+} from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -157,6 +160,37 @@ describe('wait_for_approval as a 2025-11-25 task', () => {
     const other = await createAgentKey(h.store, 'other-agent', Date.now());
     const thief = await connectV1(other.key);
     await expect(startTask(thief, pauseId)).rejects.toThrow(/E_APPROVAL_NOT_FOUND/);
+  });
+
+  it('a 2026-07-28 call carrying params.task is the plain tool (no core tasks on that revision)', async () => {
+    const client = new ClientV2(
+      { name: 'tasks-test', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    const transport = new StreamableHTTPClientTransportV2(new URL(`${baseUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${h.agent.key}` } },
+    });
+    await client.connect(transport);
+    closers.push(() => client.close());
+    strict.push(recordToolResults(client, transport));
+    const created = (await client.callTool({
+      name: 'request_approval',
+      arguments: { action_description: 'Rotate the prod keys', action_details: {} },
+    })) as ToolResult;
+    const pauseId = created.structuredContent!['pause_id'] as string;
+    const result = (await client.request(
+      {
+        method: 'tools/call',
+        params: {
+          name: 'wait_for_approval',
+          arguments: { pause_id: pauseId, max_wait_seconds: 0 },
+          task: {},
+        },
+      },
+      z.object({ task: z.unknown().optional() }).passthrough(),
+    )) as Record<string, unknown>;
+    expect(result['task']).toBeUndefined();
+    expect(result['structuredContent']).toMatchObject({ pause_id: pauseId, status: 'pending' });
   });
 
   it('a call without a task is today’s bounded long-poll', async () => {

@@ -30,6 +30,9 @@ interface WaitTask {
   spec: WaitTaskSpec;
 }
 
+/** The first revision without the core `tasks` of 2025-11-25. */
+const firstStatelessRevision = '2026-07-28';
+
 /** How often a client should poll `tasks/get`, ms. */
 export const taskPollIntervalMs = 1_000;
 
@@ -125,7 +128,11 @@ export function serveWaitsAsTasks(server: McpServer, waits: Record<string, Start
       task?: { ttl?: number };
     };
     const start = waits[params.name];
-    if (!params.task || !start) return (await callTool(request, ctx)) as CallToolResult;
+    // 2026-07-28 removed these tasks from the core protocol (its tasks extension asks servers to
+    // ignore params.task), and serves each request on its own: such a call is the plain tool.
+    const version = protocol.getNegotiatedProtocolVersion();
+    const modern = version !== undefined && version >= firstStatelessRevision;
+    if (!params.task || !start || modern) return (await callTool(request, ctx)) as CallToolResult;
     // Checks the arguments and the request (another agent's pause is not found) before a task.
     const started = await start(params.arguments ?? {}, ctx);
     const spec: WaitTaskSpec = typeof started === 'function' ? { wait: started } : started;
