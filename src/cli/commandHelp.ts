@@ -74,6 +74,7 @@ export const commandSpecs: Record<string, CommandSpec> = {
       'policy',
       'downstreamUrl',
       'otpOperator',
+      'urlElicitation',
       ...serverSettings,
       ...remoteSettings,
       'agentName',

@@ -387,6 +387,7 @@ async function commandProxy(config: Config, positionals: string[]): Promise<void
         agent,
         backend: approvals.backend,
         approvals: approvals.client,
+        urlElicitation: config.urlElicitation,
         onError: (error) => logger.warn({ err: error }, 'gateway call refused'),
       }),
     (error) => logger.debug({ err: error }, 'proxy stdio error'),

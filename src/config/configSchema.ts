@@ -100,6 +100,12 @@ export const configSchema = z
       .describe(
         'proxy: whose authenticator `otp` arguments are checked against; default the first admin.',
       ),
+    urlElicitation: z
+      .enum(['request', 'error'])
+      .default('request')
+      .describe(
+        'proxy: how a held call sends a client that declares URL elicitation (2025-11-25) to the approval page: request (elicitation/create during the call) or error (JSON-RPC error -32042; the client retries after the human decided).',
+      ),
     cdpUrl: z
       .string()
       .min(1)

@@ -11,6 +11,7 @@ import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createAppHarness } from '../../test/support/appHarness.js';
+import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import type { HandoffView } from '../handoff/handoffView.js';
 import { createAgentKey } from '../service/operatorAuth.js';
 import { parsePolicy } from '../gates/policyParse.js';
@@ -34,12 +35,15 @@ type LogLine = { level: string; logger?: string; data: Record<string, unknown> }
 let h: Harness;
 let baseUrl: string;
 const closers: (() => Promise<unknown>)[] = [];
+/** Every client's tool results, checked against the declared outputSchemas after each test. */
+const strict: ReturnType<typeof recordToolResults>[] = [];
 
 beforeEach(async () => {
   h = await createAppHarness({ progressIntervalMs: 100 });
   baseUrl = await h.listen();
 });
 afterEach(async () => {
+  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   await h.close();
 });
@@ -62,6 +66,7 @@ async function connectV2(
   });
   await client.connect(transport);
   closers.push(() => client.close());
+  strict.push(recordToolResults(client, transport));
   return { client, transport };
 }
 
@@ -237,6 +242,7 @@ describe('output schemas', () => {
     const client = new Client({ name: 'strict', version: '1.0.0' });
     await client.connect(clientSide);
     closers.push(() => client.close());
+    strict.push(recordToolResults(client, clientSide));
 
     const { tools } = await client.listTools();
     const ajv = new AjvJsonSchemaValidator();

@@ -17,7 +17,11 @@ import { verifyApprovalResult } from '../crypto/verifyApprovalResult.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { HandoffAgent } from './handoffAgent.js';
 import { logToClient } from './clientLog.js';
-import { registerHandoffTools, startHandoffWaitTask } from './handoffTools.js';
+import {
+  registerHandoffTools,
+  startAuthloopHandoffTask,
+  startHandoffWaitTask,
+} from './handoffTools.js';
 import {
   approvalViewOutputSchema,
   requestApprovalOutputSchema,
@@ -400,7 +404,10 @@ export function createMcpServer(
       };
     },
     ...(options.handoff
-      ? { wait_for_handoff: (args) => startHandoffWaitTask(options.handoff!, args) }
+      ? {
+          wait_for_handoff: (args) => startHandoffWaitTask(options.handoff!, args),
+          authloop_handoff: (args) => startAuthloopHandoffTask(options.handoff!, args),
+        }
       : {}),
   });
   return server;

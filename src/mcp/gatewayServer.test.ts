@@ -15,6 +15,7 @@ import {
   type ReceiptSigningKey,
 } from '../crypto/signingKeys.js';
 import { parsePolicy } from '../gates/policyParse.js';
+import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { GatewayBackend } from './gatewayBackend.js';
 import { createGatewayServer, DownstreamToolList, listDownstreamTools } from './gatewayServer.js';
@@ -23,6 +24,8 @@ let dir: string;
 let key: ReceiptSigningKey;
 const forwarded: string[] = [];
 const clients: Client[] = [];
+/** Every client's tool results, checked against the declared outputSchemas after each test. */
+const strict: ReturnType<typeof recordToolResults>[] = [];
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'loopgate-gateway-'));
@@ -30,6 +33,7 @@ beforeEach(async () => {
   forwarded.length = 0;
 });
 afterEach(async () => {
+  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
   for (const client of clients.splice(0)) await client.close().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 });
@@ -40,6 +44,7 @@ async function connected(server: McpServer): Promise<Client> {
   const client = new Client({ name: 'test', version: '1.0.0' });
   await client.connect(clientSide);
   clients.push(client);
+  strict.push(recordToolResults(client, clientSide));
   return client;
 }
 

@@ -1,6 +1,7 @@
 import type { Client } from '@modelcontextprotocol/client';
 import {
   fromJsonSchema,
+  UrlElicitationRequiredError,
   type CallToolResult,
   type InputRequiredResult,
   type McpServer,
@@ -37,7 +38,13 @@ import {
   readApprovalInputRetry,
   requireApprovalPage,
 } from './inputRequired.js';
-import { elicitApprovalUrl, type UrlElicitationOutcome } from './urlElicitation.js';
+import {
+  canElicitUrl,
+  elicitApprovalUrl,
+  throwApprovalUrlRequired,
+  type GatedCallElicitation,
+  type UrlElicitationOutcome,
+} from './urlElicitation.js';
 
 /** A downstream tool as `tools/list` describes it. */
 export interface DownstreamTool {
@@ -149,6 +156,11 @@ const maxRememberedApprovals = 500;
  * `max_uses` and audited with its id, and its result's `_meta["loopgate/grant"]` names the grant.
  * Each gateway server is one session (for `session` grants), with an id of its own.
  *
+ * A client that declared URL elicitation (2025-11-25) is sent to the approval page: by
+ * `elicitation/create` during the call (`urlElicitation: "request"`), or by answering the call
+ * with JSON-RPC error -32042 (`"error"`), after which the client retries the identical call; a
+ * 2026-07-28 client gets an input-required result instead.
+ *
  * Rules match the tool's own `readOnlyHint` annotation and `agent` (who the gateway acts for).
  * A rule in shadow mode forwards the call at once and records `gateway.shadow` (what its gate
  * would have asked); a record that cannot be written does not hold the call back.
@@ -161,6 +173,12 @@ export function createGatewayServer(deps: {
   agent?: PolicyAgent | null;
   backend: GatewayBackend;
   approvals: ApprovalsClient;
+  /**
+   * How a held call sends a client that declared URL elicitation (2025-11-25) to the approval
+   * page: `request` (default, `elicitation/create` during the call) or `error` (JSON-RPC error
+   * -32042 at once; the client retries after `notifications/elicitation/complete`).
+   */
+  urlElicitation?: GatedCallElicitation;
   onError?: (error: unknown) => void;
 }): McpServer {
   const server = createMcpServer(deps.approvals, { toolsListChanged: true });
@@ -172,11 +190,15 @@ export function createGatewayServer(deps: {
     'verify_receipt',
   ]);
   const wrapped = new Map<string, RegisteredTool>();
+  // The wrapped tools whose own server declared an outputSchema (see refuse()).
+  const withOutputSchema = new Set<string>();
   const sessionId = createId('ses');
 
   const contexts = new Map<string, CallContext>();
   // action hash → the pause_id this gateway last asked for, to report how it ended.
   const asked = new Map<string, string>();
+  // pause_id → the elicitationId a -32042 answer named, until the request is decided.
+  const elicitationIds = new Map<string, string>();
 
   function wrapTool(tool: DownstreamTool): void {
     const context: CallContext = {
@@ -184,6 +206,8 @@ export function createGatewayServer(deps: {
       readOnly: tool.annotations?.['readOnlyHint'] === true,
     };
     contexts.set(tool.name, context);
+    if (tool.outputSchema) withOutputSchema.add(tool.name);
+    else withOutputSchema.delete(tool.name);
     const gates = listToolGates(deps.policy, tool.name, context).filter(
       (d) => d.mode === 'enforce',
     );
@@ -208,7 +232,8 @@ export function createGatewayServer(deps: {
         ...(tool.title ? { title: tool.title } : {}),
         description: `${tool.description ?? ''}${tool.description ? '\n\n' : ''}[loopgate] ${gateNote}`,
         inputSchema: fromJsonSchema<Record<string, unknown>>(schema as never),
-        // The wrapped server's own schema describes its results; loopgate's refusals are isError.
+        // The wrapped server's own schema describes its results; loopgate's refusals are isError
+        // and, for such a tool, carry no structuredContent (refuse()).
         ...(tool.outputSchema
           ? { outputSchema: fromJsonSchema<Record<string, unknown>>(tool.outputSchema as never) }
           : {}),
@@ -223,6 +248,7 @@ export function createGatewayServer(deps: {
   function rewrapTools(tools: readonly DownstreamTool[]): void {
     for (const registered of wrapped.values()) registered.remove();
     wrapped.clear();
+    withOutputSchema.clear();
     for (const tool of tools) if (!ownTools.has(tool.name)) wrapTool(tool);
   }
 
@@ -292,6 +318,20 @@ export function createGatewayServer(deps: {
     }
   }
 
+  /**
+   * A refusal of loopgate's own (isError) with what it knows as JSON, in the text and as
+   * `structuredContent`. A wrapped tool's `outputSchema` is its own server's and describes that
+   * server's results, not loopgate's refusals, so for such a tool the JSON stays in the text
+   * only: a client that validates every `structuredContent` against the declared schema, error
+   * results included, then accepts every answer (MCP 2025-11-25 §Tools, "Output Schema").
+   */
+  function refuse(name: string, text: string, structured: Record<string, unknown>): CallToolResult {
+    const result = toolError(text, structured);
+    if (!withOutputSchema.has(name)) return result;
+    delete result.structuredContent;
+    return result;
+  }
+
   /** The refusal of a call held for a human's approval, with what to do next. */
   function heldBack(
     name: string,
@@ -300,7 +340,8 @@ export function createGatewayServer(deps: {
     elicitation: UrlElicitationOutcome | undefined,
   ): CallToolResult {
     const next = `Call wait_for_approval with pause_id "${view.pause_id}". When it returns decision "approved", call ${name} again with exactly the same arguments; it will run once. Changed arguments need a new approval.`;
-    return toolError(
+    return refuse(
+      name,
       `APPROVAL REQUIRED: ${describeGate(decision)} A human can decide at ${view.approval_url}. ${next}`,
       {
         status: 'approval_required',
@@ -410,7 +451,8 @@ export function createGatewayServer(deps: {
           );
         if (view.status === 'pending') return heldBack(name, decision, view, retry.elicitation);
         if (view.response?.decision !== 'approved')
-          return toolError(
+          return refuse(
+            name,
             `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(view).text} Calling ${name} again asks a human anew.`,
             view as unknown as Record<string, unknown>,
           );
@@ -436,7 +478,8 @@ export function createGatewayServer(deps: {
         asked.delete(actionHash);
         const ended = await deps.approvals.getApproval(earlier);
         if (ended.status !== 'pending' && ended.response?.decision !== 'approved') {
-          return toolError(
+          return refuse(
+            name,
             `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(ended).text} Calling ${name} again asks a human anew.`,
             ended as unknown as Record<string, unknown>,
           );
@@ -467,9 +510,13 @@ export function createGatewayServer(deps: {
           view.approval_url,
           message,
         );
+      if (deps.urlElicitation === 'error' && canElicitUrl(server))
+        throwApprovalUrlRequired(server, deps.approvals, view, message, elicitationIds);
       const elicitation = await elicitApprovalUrl(server, ctx, deps.approvals, view, message);
       return heldBack(name, decision, view, elicitation);
     } catch (err) {
+      // -32042 is the answer itself: the SDK sends it as the JSON-RPC error.
+      if (err instanceof UrlElicitationRequiredError) throw err;
       deps.onError?.(err);
       if (isLoopgateError(err)) {
         const closed =

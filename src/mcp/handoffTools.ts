@@ -21,7 +21,7 @@ import {
   handoffStateOutputSchema,
 } from './toolOutputSchemas.js';
 import { guardToolErrors, toolResult } from './toolResult.js';
-import type { TaskWait } from './waitTasks.js';
+import type { TaskWait, WaitTaskSpec } from './waitTasks.js';
 
 /** Longest `wait_for_handoff` blocks: MCP clients time a tool call out at 60 s by default. */
 
@@ -276,14 +276,14 @@ export function registerHandoffTools(
       }),
   );
 
-  server.registerTool(
+  const authloopTool = server.registerTool(
     'authloop_handoff',
     {
       title: 'Hand the browser to a human and wait (AuthLoop-compatible)',
       description:
         'AuthLoop-compatible: starts a browser handoff and blocks until the human finishes, returning {session_url, status} with status resolved, cancelled, error or timeout. ' +
         'The session_url comes in the first progress notification and then every 10 s at most; send it to the user. ' +
-        'Clients with a 60 s tool-call timeout (most do by default) should use browser_handoff + wait_for_handoff instead.',
+        'Clients with a 60 s tool-call timeout (most do by default) should use browser_handoff + wait_for_handoff instead, or run this as a task (then tasks/get carries the session_url).',
       inputSchema: z.object(handoffInputShape),
       outputSchema: authloopHandoffOutputSchema,
       annotations: {
@@ -310,20 +310,77 @@ export function registerHandoffTools(
           while (!isFinalHandoffStatus(view.status) && !signal.aborted) {
             view = await handoff.waitForChange(started.session_id, maxWaitSeconds, signal);
           }
-          const status =
-            view.status === 'resolved' || view.status === 'cancelled' || view.status === 'timeout'
-              ? view.status
-              : 'error';
-          return toolResult(
-            describeHandoff(view).text,
-            { session_url: started.session_url, status, session_id: started.session_id },
-            status !== 'resolved',
-          );
+          return authloopResult(view, started.session_url);
         } finally {
           stop();
         }
       }),
   );
+  // A 2025-11-25 client may run the whole handoff as a task and poll tasks/get (waitTasks.ts).
+  authloopTool.execution = { taskSupport: 'optional' };
+}
+
+/** The `authloop_handoff` answer for a handoff that ended (or was left) in `view`. */
+function authloopResult(view: HandoffView, sessionUrl: string) {
+  const status =
+    view.status === 'resolved' || view.status === 'cancelled' || view.status === 'timeout'
+      ? view.status
+      : 'error';
+  return toolResult(
+    describeHandoff(view).text,
+    { session_url: sessionUrl, status, session_id: view.session_id },
+    status !== 'resolved',
+  );
+}
+
+/** What the human's side of a handoff looks like now, with the link to send them. */
+function describeViewer(
+  handoff: HandoffAgent,
+  started: { session_id: string; session_url: string },
+) {
+  const state = handoff.viewerState(started.session_id);
+  if (state?.keysConfirmed)
+    return `The human is connected, end-to-end encrypted; waiting for them to finish and press Done. Session: ${started.session_url}`;
+  if (state?.viewerConnected)
+    return `The human opened the link; checking the encryption keys. Session: ${started.session_url}`;
+  return `Waiting for the human. Send them: ${started.session_url}`;
+}
+
+/**
+ * `authloop_handoff` as a task (waitTasks.ts): starts the handoff at once, so the task's
+ * `statusMessage` (each `tasks/get`) carries session_url and whether the human is connected;
+ * the wait goes through every change until the handoff ends, and its ending is the task's
+ * result, as `authloop_handoff` words it. `tasks/cancel` cancels the handoff itself (the live
+ * view stops, the link stops working): the task started it and no one else holds its id.
+ * @throws ProtocolError InvalidParams for bad arguments, or a handoff that could not start
+ */
+export async function startAuthloopHandoffTask(
+  handoff: HandoffAgent,
+  args: Record<string, unknown>,
+): Promise<WaitTaskSpec> {
+  const parsed = z.object(handoffInputShape).safeParse(args);
+  if (!parsed.success)
+    throw new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      `authloop_handoff needs {service, cdp_url?, context?}: ${parsed.error.message}`,
+    );
+  let started: { session_id: string; session_url: string };
+  try {
+    started = await handoff.start(parsed.data);
+  } catch (err) {
+    if (!isLoopgateError(err)) throw err;
+    throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+  }
+  return {
+    statusMessage: () => describeViewer(handoff, started),
+    wait: async (signal) => {
+      const view = await handoff.waitForChange(started.session_id, maxWaitSeconds, signal);
+      return isFinalHandoffStatus(view.status)
+        ? authloopResult(view, started.session_url)
+        : undefined;
+    },
+    onCancel: () => handoff.cancel(started.session_id),
+  };
 }
 
 /**

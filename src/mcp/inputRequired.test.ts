@@ -3,6 +3,7 @@ import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import { computeActionHash } from '../core/actionHash.js';
 import { parsePolicy } from '../gates/policyParse.js';
 import { createAgentKey } from '../service/operatorAuth.js';
@@ -26,12 +27,15 @@ type InputRequired = {
 let h: Harness;
 let baseUrl: string;
 const closers: (() => Promise<unknown>)[] = [];
+/** Every client's tool results, checked against the declared outputSchemas after each test. */
+const strict: ReturnType<typeof recordToolResults>[] = [];
 
 beforeEach(async () => {
   h = await createAppHarness({ progressIntervalMs: 100 });
   baseUrl = await h.listen();
 });
 afterEach(async () => {
+  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   await h.close();
 });
@@ -52,12 +56,12 @@ async function modernClient(options: { declares: boolean; manual?: boolean; key?
       asked.push(request.params as (typeof asked)[number]);
       return { action: 'accept' };
     });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${options.key ?? h.agent.key}` } },
-    }),
-  );
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${options.key ?? h.agent.key}` } },
+  });
+  await client.connect(transport);
   closers.push(() => client.close());
+  strict.push(recordToolResults(client, transport));
   return { client, asked };
 }
 
@@ -268,6 +272,7 @@ describe('input-required results for a gated call in loopgate proxy (2026-07-28)
       });
     await client.connect(clientSide);
     closers.push(() => client.close());
+    strict.push(recordToolResults(client, clientSide));
     return { client, asked, sent };
   }
 

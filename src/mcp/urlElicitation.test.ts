@@ -1,8 +1,15 @@
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import {
+  Client,
+  ProtocolErrorCode,
+  StreamableHTTPClientTransport,
+  UrlElicitationRequiredError,
+} from '@modelcontextprotocol/client';
 import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { recordToolResults } from '../../test/support/toolResultRecorder.js';
+import { computeActionHash } from '../core/actionHash.js';
 import { parsePolicy } from '../gates/policyParse.js';
 import type { GatewayBackend } from './gatewayBackend.js';
 import { createGatewayServer, DownstreamToolList, listDownstreamTools } from './gatewayServer.js';
@@ -19,12 +26,15 @@ type Elicitation = { mode?: string; url?: string; elicitationId?: string; messag
 let h: Harness;
 let baseUrl: string;
 const closers: (() => Promise<unknown>)[] = [];
+/** Every client's tool results, checked against the declared outputSchemas after each test. */
+const strict: ReturnType<typeof recordToolResults>[] = [];
 
 beforeEach(async () => {
   h = await createAppHarness({ progressIntervalMs: 100 });
   baseUrl = await h.listen();
 });
 afterEach(async () => {
+  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   await h.close();
 });
@@ -53,12 +63,13 @@ function elicitingClient(declares: boolean, era: 'legacy' | 'modern' = 'legacy')
   return { client, asked, completed };
 }
 
-const connectHttp = (client: Client) =>
-  client.connect(
-    new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${h.agent.key}` } },
-    }),
-  );
+async function connectHttp(client: Client) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${h.agent.key}` } },
+  });
+  await client.connect(transport);
+  strict.push(recordToolResults(client, transport));
+}
 
 /** A human signed in to loopgate decides on the approval page's API. */
 async function humanApproves(pauseId: string) {
@@ -136,56 +147,80 @@ describe('URL-mode elicitation for request_approval', () => {
   }
 });
 
-describe('URL-mode elicitation for a gated call in loopgate proxy', () => {
-  async function proxyClient(declares: boolean) {
-    const wrapped = new McpServer({ name: 'bank', version: '1.0.0' });
-    const sent: number[] = [];
-    wrapped.registerTool(
-      'transfer',
-      { description: 'Send money.', inputSchema: z.object({ amount: z.number() }) },
-      ({ amount }) => {
-        sent.push(amount);
-        return { content: [{ type: 'text', text: `sent ${amount}` }] };
-      },
-    );
-    const downstream = new Client({ name: 'proxy', version: '1.0.0' });
-    const [down, up] = InMemoryTransport.createLinkedPair();
-    await wrapped.connect(up);
-    await downstream.connect(down);
-    closers.push(() => downstream.close());
-    const parsed = parsePolicy('default: none\nrules:\n  - {tool: transfer, gate: approve}\n', 'p');
-    if (!parsed.ok) throw new Error(parsed.message);
-    const approvals = createLocalApprovalsClient({
-      service: h.service,
-      agentId: 'claude',
-      jwks: () => h.jwks,
-    });
-    const backend = {
-      async requestToolApproval(call) {
-        const record = await h.service.requestToolApproval('claude', {
-          tool: call.tool,
-          arguments: call.arguments,
-          gate: call.gate,
-          timeoutMs: call.timeoutMinutes * 60_000,
-        });
-        return h.service.view(record);
-      },
-      consumeToolApproval: () => Promise.resolve(null),
-    } as Partial<GatewayBackend> as GatewayBackend;
-    const gateway = createGatewayServer({
-      downstream,
-      tools: new DownstreamToolList(await listDownstreamTools(downstream)),
-      policy: parsed.value,
-      backend,
-      approvals,
-    });
-    const agent = elicitingClient(declares);
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await gateway.connect(serverSide);
-    await agent.client.connect(clientSide);
-    return { ...agent, sent };
-  }
+/** loopgate proxy over a wrapped `transfer` tool (gate: approve), and a client of it. */
+async function proxyClient(declares: boolean, urlElicitation?: 'request' | 'error') {
+  const wrapped = new McpServer({ name: 'bank', version: '1.0.0' });
+  const sent: number[] = [];
+  wrapped.registerTool(
+    'transfer',
+    { description: 'Send money.', inputSchema: z.object({ amount: z.number() }) },
+    ({ amount }) => {
+      sent.push(amount);
+      return { content: [{ type: 'text', text: `sent ${amount}` }] };
+    },
+  );
+  // A wrapped tool whose own server declares an outputSchema.
+  wrapped.registerTool(
+    'quote',
+    {
+      description: 'Quote a price.',
+      inputSchema: z.object({ item: z.string() }),
+      outputSchema: z.object({ item: z.string(), price: z.number() }),
+    },
+    ({ item }) => ({
+      content: [{ type: 'text', text: `${item}: 12` }],
+      structuredContent: { item, price: 12 },
+    }),
+  );
+  const downstream = new Client({ name: 'proxy', version: '1.0.0' });
+  const [down, up] = InMemoryTransport.createLinkedPair();
+  await wrapped.connect(up);
+  await downstream.connect(down);
+  closers.push(() => downstream.close());
+  const parsed = parsePolicy(
+    'default: none\nrules:\n  - {tool: transfer, gate: approve}\n  - {tool: quote, gate: approve}\n',
+    'p',
+  );
+  if (!parsed.ok) throw new Error(parsed.message);
+  const approvals = createLocalApprovalsClient({
+    service: h.service,
+    agentId: 'claude',
+    jwks: () => h.jwks,
+  });
+  const backend = {
+    async requestToolApproval(call) {
+      const record = await h.service.requestToolApproval('claude', {
+        tool: call.tool,
+        arguments: call.arguments,
+        gate: call.gate,
+        timeoutMs: call.timeoutMinutes * 60_000,
+      });
+      return h.service.view(record);
+    },
+    async consumeToolApproval(call) {
+      const hash = computeActionHash({ tool: call.tool, arguments: call.arguments });
+      const record = await h.service.consumeApproval('claude', hash, call.gate);
+      return record ? h.service.view(record) : null;
+    },
+    recordForwarded: () => Promise.resolve(),
+  } as Partial<GatewayBackend> as GatewayBackend;
+  const gateway = createGatewayServer({
+    downstream,
+    tools: new DownstreamToolList(await listDownstreamTools(downstream)),
+    policy: parsed.value,
+    backend,
+    approvals,
+    ...(urlElicitation ? { urlElicitation } : {}),
+  });
+  const agent = elicitingClient(declares);
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await gateway.connect(serverSide);
+  await agent.client.connect(clientSide);
+  strict.push(recordToolResults(agent.client, clientSide));
+  return { ...agent, sent };
+}
 
+describe('URL-mode elicitation for a gated call in loopgate proxy', () => {
   it('asks the client to open the page for the held call and tells it once a human decided', async () => {
     const { client, asked, completed, sent } = await proxyClient(true);
     const held = (await client.callTool({
@@ -219,5 +254,166 @@ describe('URL-mode elicitation for a gated call in loopgate proxy', () => {
     expect(held.content[0]?.text).toMatch(/^APPROVAL REQUIRED/);
     expect(held.structuredContent).not.toHaveProperty('elicitation');
     expect(asked).toEqual([]);
+  });
+});
+
+describe('URL-elicitation-required error (-32042) for a gated call (--url-elicitation error)', () => {
+  /** The -32042 error a held call is answered with (a UrlElicitationRequiredError). */
+  async function heldWithUrlError(client: Client, amount: number) {
+    const error = await client.callTool({ name: 'transfer', arguments: { amount } }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(UrlElicitationRequiredError);
+    const urlError = error as UrlElicitationRequiredError;
+    expect(urlError.code).toBe(ProtocolErrorCode.UrlElicitationRequired);
+    expect(urlError.code).toBe(-32042);
+    expect(urlError.elicitations).toHaveLength(1);
+    return urlError.elicitations[0] as Elicitation;
+  }
+
+  it('answers the call with -32042 naming the approval page; the retry after the human approved runs once', async () => {
+    const { client, asked, completed, sent } = await proxyClient(true, 'error');
+    const first = await heldWithUrlError(client, 5000);
+    expect(first).toMatchObject({
+      mode: 'url',
+      url: expect.stringMatching(new RegExp(`^${testOrigin}/approvals/pa_`)),
+      message: expect.stringMatching(/transfer/),
+      elicitationId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    // The client shows the link itself: loopgate sends no elicitation/create.
+    expect(asked).toEqual([]);
+    const pauseId = first.url!.split('/').at(-1)!;
+
+    // Retried before a human decided: the same request, the same elicitationId; nothing runs.
+    const again = await heldWithUrlError(client, 5000);
+    expect(again).toEqual(first);
+    expect(sent).toEqual([]);
+    expect(completed).toEqual([]);
+
+    // The URL alone decides nothing.
+    const anonymous = await h.request(`/v1/approvals/${pauseId}/decision`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: testOrigin },
+      body: JSON.stringify({ decision: 'approved' }),
+    });
+    expect(anonymous.status).toBe(401);
+
+    await humanApproves(pauseId);
+    await expect.poll(() => completed).toEqual([first.elicitationId]);
+    const ran = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5000 },
+    })) as ToolResult;
+    expect(ran.isError).toBeFalsy();
+    expect(ran.content[0]?.text).toBe('sent 5000');
+    expect(sent).toEqual([5000]);
+
+    // The approval was used up: the same call again asks anew, under a new elicitationId.
+    const next = await heldWithUrlError(client, 5000);
+    expect(next.elicitationId).not.toBe(first.elicitationId);
+    expect(next.url).not.toBe(first.url);
+    expect(sent).toEqual([5000]);
+  });
+
+  it('a rejected call is refused once with how it ended, and never runs', async () => {
+    const { client, completed, sent } = await proxyClient(true, 'error');
+    const first = await heldWithUrlError(client, 7);
+    const pauseId = first.url!.split('/').at(-1)!;
+    const auth = await h.signIn();
+    const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-loopgate-session': auth.session,
+        'x-csrf-token': auth.csrf,
+        origin: testOrigin,
+      },
+      body: JSON.stringify({ decision: 'rejected', comment: 'no' }),
+    });
+    expect(response.status).toBe(200);
+    await expect.poll(() => completed).toEqual([first.elicitationId]);
+    const refused = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 7 },
+    })) as ToolResult;
+    expect(refused.isError).toBe(true);
+    expect(refused.content[0]?.text).toMatch(/^NOT RUN: transfer was held back/);
+    expect(sent).toEqual([]);
+  });
+
+  it('holds the call as before for a client that does not declare URL elicitation', async () => {
+    const { client, sent } = await proxyClient(false, 'error');
+    const held = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 5000 },
+    })) as ToolResult;
+    expect(held.isError).toBe(true);
+    expect(held.content[0]?.text).toMatch(/^APPROVAL REQUIRED/);
+    expect(sent).toEqual([]);
+  });
+});
+
+describe('structuredContent and the wrapped tool’s outputSchema', () => {
+  it('a refusal of a tool whose server declared an outputSchema carries its JSON in the text only; the approved call’s result fits the schema', async () => {
+    const { client } = await proxyClient(false);
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'quote')?.outputSchema).toMatchObject({
+      properties: { item: {}, price: {} },
+    });
+    const held = (await client.callTool({
+      name: 'quote',
+      arguments: { item: 'gold' },
+    })) as ToolResult;
+    expect(held.isError).toBe(true);
+    // A strict client would check a structuredContent against {item, price}: there is none.
+    expect(held.structuredContent).toBeUndefined();
+    const text = held.content[0]!.text!;
+    expect(text).toMatch(/^APPROVAL REQUIRED/);
+    const json = JSON.parse(text.slice(text.indexOf('\n\n{') + 2)) as Record<string, string>;
+    expect(json).toMatchObject({ status: 'approval_required', pause_id: expect.any(String) });
+
+    await humanApproves(json['pause_id']!);
+    const ran = (await client.callTool({
+      name: 'quote',
+      arguments: { item: 'gold' },
+    })) as ToolResult;
+    expect(ran.structuredContent).toEqual({ item: 'gold', price: 12 });
+
+    // A tool without an outputSchema keeps loopgate's structuredContent (nothing to contradict).
+    const transfer = (await client.callTool({
+      name: 'transfer',
+      arguments: { amount: 1 },
+    })) as ToolResult;
+    expect(transfer.structuredContent).toMatchObject({ status: 'approval_required' });
+  });
+
+  it('the strict check refuses a refusal whose structuredContent the declared schema does not describe', async () => {
+    // The shape loopgate proxy used to send for such a tool.
+    const server = new McpServer({ name: 'old-proxy', version: '1.0.0' });
+    server.registerTool(
+      'quote',
+      {
+        description: 'Quote a price.',
+        inputSchema: z.object({ item: z.string() }),
+        outputSchema: z.object({ item: z.string(), price: z.number() }),
+      },
+      () => ({
+        isError: true,
+        content: [{ type: 'text', text: 'APPROVAL REQUIRED' }],
+        structuredContent: { status: 'approval_required', pause_id: 'pa_1' },
+      }),
+    );
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new Client({ name: 'strict', version: '1.0.0' });
+    await client.connect(clientSide);
+    closers.push(() => client.close());
+    const recorder = recordToolResults(client, clientSide);
+    await client.callTool({ name: 'quote', arguments: { item: 'gold' } });
+    expect(recorder.recorded).toHaveLength(1);
+    expect(await recorder.violations()).toEqual([
+      expect.stringMatching(/^quote \(tools\/call, isError\): /),
+    ]);
   });
 });

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { McpServer, ServerContext } from '@modelcontextprotocol/server';
+import {
+  UrlElicitationRequiredError,
+  type McpServer,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
 import { maxWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 
@@ -54,6 +58,50 @@ export async function elicitApprovalUrl(
   }
   if (outcome === 'accept') void notifyWhenDecided(server, approvals, view.pause_id, elicitationId);
   return outcome;
+}
+
+/**
+ * How a gated call in `loopgate proxy` sends a client that declared URL elicitation to the
+ * approval page (MCP 2025-11-25 §Client Features/Elicitation, URL mode):
+ * - `request`: loopgate asks during the call (`elicitation/create`), then answers the call
+ *   with the "approval required" tool result the model acts on (wait_for_approval, call again);
+ * - `error`: loopgate answers the call at once with JSON-RPC error -32042
+ *   (URLElicitationRequiredError) listing the approval page; the client shows the link itself
+ *   and retries the call after `notifications/elicitation/complete`. For hosts that handle
+ *   -32042 themselves, or that cannot answer a server's request in the middle of a call.
+ */
+export type GatedCallElicitation = 'request' | 'error';
+
+/**
+ * Answers a held-back call with the URL-elicitation-required error (-32042, MCP 2025-11-25
+ * §Client Features/Elicitation, "URL Elicitation Required Error"): its `data.elicitations`
+ * lists the approval page (`mode: "url"`, `url`, `message`, `elicitationId`); once the request
+ * leaves `pending`, `notifications/elicitation/complete` says so and the client may retry the
+ * call. `elicitationIds` keeps one id per request for this connection, so a retry while the
+ * human has not decided yet repeats the same id (and watches once). Only for a client that
+ * declared URL elicitation on a 2025-era connection ({@link canElicitUrl}); the URL grants
+ * nothing by itself.
+ * @throws UrlElicitationRequiredError always
+ */
+export function throwApprovalUrlRequired(
+  server: McpServer,
+  approvals: ApprovalsClient,
+  view: { pause_id: string; approval_url: string },
+  message: string,
+  elicitationIds: Map<string, string>,
+): never {
+  let elicitationId = elicitationIds.get(view.pause_id);
+  if (elicitationId === undefined) {
+    elicitationId = randomUUID();
+    elicitationIds.set(view.pause_id, elicitationId);
+    void notifyWhenDecided(server, approvals, view.pause_id, elicitationId).finally(() =>
+      elicitationIds.delete(view.pause_id),
+    );
+  }
+  throw new UrlElicitationRequiredError(
+    [{ mode: 'url', message, url: view.approval_url, elicitationId }],
+    message,
+  );
 }
 
 async function notifyWhenDecided(

@@ -1,10 +1,16 @@
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as StreamableHTTPClientTransportV2,
+} from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import { LoopgateError } from '../core/errors.js';
 import type { HandoffView } from '../handoff/handoffView.js';
 import { createAgentKey } from '../service/operatorAuth.js';
@@ -22,12 +28,15 @@ type ToolResult = {
 let h: Harness;
 let baseUrl: string;
 const closers: (() => Promise<unknown>)[] = [];
+/** Every client's tool results, checked against the declared outputSchemas after each test. */
+const strict: ReturnType<typeof recordToolResults>[] = [];
 
 beforeEach(async () => {
   h = await createAppHarness({ progressIntervalMs: 100 });
   baseUrl = await h.listen();
 });
 afterEach(async () => {
+  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   await h.close();
 });
@@ -35,12 +44,12 @@ afterEach(async () => {
 /** A v1 SDK client (it implements 2025-11-25 tasks) on a streamable-HTTP session. */
 async function connectV1(key = h.agent.key): Promise<ClientV1> {
   const client = new ClientV1({ name: 'tasks-test', version: '1.0.0' });
-  await client.connect(
-    new StreamableHTTPClientTransportV1(new URL(`${baseUrl}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${key}` } },
-    }),
-  );
+  const transport = new StreamableHTTPClientTransportV1(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+  });
+  await client.connect(transport);
   closers.push(() => client.close());
+  strict.push(recordToolResults(client, transport as never));
   await client.listTools();
   return client;
 }
@@ -153,6 +162,37 @@ describe('wait_for_approval as a 2025-11-25 task', () => {
     await expect(startTask(thief, pauseId)).rejects.toThrow(/E_APPROVAL_NOT_FOUND/);
   });
 
+  it('a 2026-07-28 call carrying params.task is the plain tool (no core tasks on that revision)', async () => {
+    const client = new ClientV2(
+      { name: 'tasks-test', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    const transport = new StreamableHTTPClientTransportV2(new URL(`${baseUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${h.agent.key}` } },
+    });
+    await client.connect(transport);
+    closers.push(() => client.close());
+    strict.push(recordToolResults(client, transport));
+    const created = (await client.callTool({
+      name: 'request_approval',
+      arguments: { action_description: 'Rotate the prod keys', action_details: {} },
+    })) as ToolResult;
+    const pauseId = created.structuredContent!['pause_id'] as string;
+    const result = (await client.request(
+      {
+        method: 'tools/call',
+        params: {
+          name: 'wait_for_approval',
+          arguments: { pause_id: pauseId, max_wait_seconds: 0 },
+          task: {},
+        },
+      },
+      z.object({ task: z.unknown().optional() }).passthrough(),
+    )) as Record<string, unknown>;
+    expect(result['task']).toBeUndefined();
+    expect(result['structuredContent']).toMatchObject({ pause_id: pauseId, status: 'pending' });
+  });
+
   it('a call without a task is today’s bounded long-poll', async () => {
     const client = await connectV1();
     const pauseId = await requestApproval(client);
@@ -191,6 +231,7 @@ describe('wait_for_handoff as a 2025-11-25 task', () => {
     const client = new ClientV1({ name: 'tasks-test', version: '1.0.0' });
     await client.connect(clientSide as unknown as Transport);
     closers.push(() => client.close());
+    strict.push(recordToolResults(client, clientSide));
 
     const { task } = await client.request(
       {
@@ -216,5 +257,169 @@ describe('wait_for_handoff as a 2025-11-25 task', () => {
         CreateTaskResultSchema,
       ),
     ).rejects.toThrow(/E_HANDOFF_NOT_FOUND/);
+  });
+});
+
+describe('authloop_handoff as a 2025-11-25 task (v2 client)', () => {
+  const taskShape = z.object({
+    taskId: z.string(),
+    status: z.string(),
+    statusMessage: z.string().optional(),
+    pollInterval: z.number().optional(),
+  });
+  const createdShape = z.object({ task: taskShape });
+  const resultShape = z.object({
+    isError: z.boolean().optional(),
+    content: z.array(z.object({ type: z.string(), text: z.string().optional() })),
+    structuredContent: z.record(z.string(), z.unknown()).optional(),
+  });
+
+  /** A handoff agent whose session changes only when the test says so. */
+  function scriptedHandoff() {
+    const sessionUrl = `${testOrigin}/handoff/ho_1#k=secret`;
+    let status: HandoffView['status'] = 'pending';
+    let viewer = false;
+    let changed: (() => void) | undefined;
+    const cancelled: string[] = [];
+    const view = (): HandoffView => ({
+      session_id: 'ho_1',
+      agent_id: 'claude',
+      service: 'Acme Bank',
+      status,
+      viewer_connected: viewer,
+      created_at: new Date().toISOString(),
+      expires_at: new Date(Date.now() + 600_000).toISOString(),
+    });
+    const handoff = {
+      start: () =>
+        Promise.resolve({
+          session_id: 'ho_1',
+          session_url: sessionUrl,
+          expires_at: view().expires_at,
+        }),
+      get: () => Promise.resolve(view()),
+      viewerState: () => (viewer ? { viewerConnected: true, keysConfirmed: true } : null),
+      waitForChange: (_id: string, _s: number, signal?: AbortSignal) =>
+        new Promise<HandoffView>((resolve) => {
+          // An ending that came before this wait began is returned at once.
+          if (['resolved', 'cancelled', 'timeout', 'error'].includes(status)) resolve(view());
+          changed = () => resolve(view());
+          signal?.addEventListener('abort', () => resolve(view()), { once: true });
+        }),
+      cancel: (id: string) => {
+        cancelled.push(id);
+        status = 'cancelled';
+        changed?.();
+        return Promise.resolve(view());
+      },
+    } as unknown as HandoffAgent;
+    return {
+      handoff,
+      sessionUrl,
+      cancelled,
+      set(next: HandoffView['status'], viewerConnected: boolean) {
+        status = next;
+        viewer = viewerConnected;
+        changed?.();
+      },
+    };
+  }
+
+  async function connectV2(handoff: HandoffAgent) {
+    const server = createMcpServer({} as ApprovalsClient, { handoff });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new ClientV2(
+      { name: 'tasks-test', version: '1.0.0' },
+      { capabilities: { tasks: { requests: { tools: { call: {} } } } } as never },
+    );
+    await client.connect(clientSide);
+    closers.push(() => client.close());
+    strict.push(recordToolResults(client, clientSide));
+    return client;
+  }
+
+  const startAuthloop = (client: ClientV2) =>
+    client.request(
+      {
+        method: 'tools/call',
+        params: {
+          name: 'authloop_handoff',
+          arguments: { service: 'Acme Bank', cdp_url: 'http://127.0.0.1:9222' },
+          task: {},
+        },
+      },
+      createdShape,
+    );
+  const getTask = (client: ClientV2, taskId: string) =>
+    client.request({ method: 'tasks/get', params: { taskId } } as never, taskShape);
+
+  it('tasks/get shows the link while it works; the handoff’s ending is the task’s result', async () => {
+    const script = scriptedHandoff();
+    const client = await connectV2(script.handoff);
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'authloop_handoff')?.execution).toEqual({
+      taskSupport: 'optional',
+    });
+
+    const { task } = await startAuthloop(client);
+    expect(task.status).toBe('working');
+    expect(task.statusMessage).toBe(`Waiting for the human. Send them: ${script.sessionUrl}`);
+
+    script.set('active', true);
+    await expect
+      .poll(async () => (await getTask(client, task.taskId)).statusMessage)
+      .toMatch(/^The human is connected, end-to-end encrypted/);
+    expect((await getTask(client, task.taskId)).status).toBe('working');
+
+    script.set('resolved', false);
+    const result = await client.request(
+      { method: 'tasks/result', params: { taskId: task.taskId } } as never,
+      resultShape,
+    );
+    expect(result.isError).toBeFalsy();
+    expect(result.content[0]?.text).toMatch(/^RESOLVED: the human pressed Done/);
+    expect(result.structuredContent).toEqual({
+      session_url: script.sessionUrl,
+      status: 'resolved',
+      session_id: 'ho_1',
+    });
+    expect((await getTask(client, task.taskId)).status).toBe('completed');
+    expect(script.cancelled).toEqual([]);
+  });
+
+  it('tasks/cancel cancels the handoff the task started', async () => {
+    const script = scriptedHandoff();
+    const client = await connectV2(script.handoff);
+    const { task } = await startAuthloop(client);
+    const cancelled = await client.request(
+      { method: 'tasks/cancel', params: { taskId: task.taskId } } as never,
+      taskShape,
+    );
+    expect(cancelled.status).toBe('cancelled');
+    expect(script.cancelled).toEqual(['ho_1']);
+    expect((await getTask(client, task.taskId)).status).toBe('cancelled');
+    await expect(
+      client.request(
+        { method: 'tasks/result', params: { taskId: task.taskId } } as never,
+        resultShape,
+      ),
+    ).rejects.toThrow(/ended without a result: cancelled/);
+  });
+
+  it('a call without a task blocks as before and returns the same ending', async () => {
+    const script = scriptedHandoff();
+    const client = await connectV2(script.handoff);
+    const call = client.callTool({
+      name: 'authloop_handoff',
+      arguments: { service: 'Acme Bank', cdp_url: 'http://127.0.0.1:9222' },
+    });
+    script.set('resolved', false);
+    const result = (await call) as ToolResult;
+    expect(result.structuredContent).toEqual({
+      session_url: script.sessionUrl,
+      status: 'resolved',
+      session_id: 'ho_1',
+    });
   });
 });

@@ -27,7 +27,11 @@ interface WaitTask {
   view: TaskView;
   stop: AbortController;
   done: Promise<CallToolResult | undefined>;
+  spec: WaitTaskSpec;
 }
+
+/** The first revision without the core `tasks` of 2025-11-25. */
+const firstStatelessRevision = '2026-07-28';
 
 /** How often a client should poll `tasks/get`, ms. */
 export const taskPollIntervalMs = 1_000;
@@ -44,12 +48,31 @@ export const maxTasksPerServer = 100;
  */
 export type TaskWait = (signal: AbortSignal) => Promise<CallToolResult | undefined>;
 
+/** A wait with more to say than {@link TaskWait} alone. */
+export interface WaitTaskSpec {
+  wait: TaskWait;
+  /**
+   * What `tasks/get` says while the task works (read at each `tasks/get`); default "Waiting for
+   * a human decision."
+   */
+  statusMessage?: () => string;
+  /** Runs once when `tasks/cancel` stops the wait (e.g. to end what the task itself started). */
+  onCancel?: () => Promise<unknown>;
+}
+
+/** Starts one wait: checks the arguments and the caller's right to it, then hands the wait over. */
+export type StartWaitTask = (
+  args: Record<string, unknown>,
+  ctx: ServerContext,
+) => Promise<TaskWait | WaitTaskSpec>;
+
 /**
  * Lets a 2025-11-25 client run loopgate's waits as tasks (MCP 2025-11-25 §Tasks, experimental):
  * a `tools/call` of a tool in `waits` that carries `params.task` answers at once with a
  * `CreateTaskResult`; the wait goes on in this server; `tasks/get` reads its status,
  * `tasks/result` returns the decision (the same result the tool returns without a task) once
- * there is one, `tasks/cancel` stops the wait (the approval request itself stays). Every other
+ * there is one, `tasks/cancel` stops the wait (the request waited on stays, unless the wait's
+ * {@link WaitTaskSpec.onCancel} ends what the task itself started). Every other
  * call, and every call without `params.task`, goes to the tool as before.
  *
  * The MCP server SDK has no task runtime: this installs the `tasks/*` handlers and wraps the
@@ -57,10 +80,7 @@ export type TaskWait = (signal: AbortSignal) => Promise<CallToolResult | undefin
  * connection or one streamable-HTTP session (clients learn of tasks at `initialize`, which opens
  * a session). Call after every tool is registered.
  */
-export function serveWaitsAsTasks(
-  server: McpServer,
-  waits: Record<string, (args: Record<string, unknown>, ctx: ServerContext) => Promise<TaskWait>>,
-): void {
+export function serveWaitsAsTasks(server: McpServer, waits: Record<string, StartWaitTask>): void {
   const tasks = new Map<string, WaitTask>();
   const protocol = server.server;
   protocol.registerCapabilities({
@@ -108,9 +128,15 @@ export function serveWaitsAsTasks(
       task?: { ttl?: number };
     };
     const start = waits[params.name];
-    if (!params.task || !start) return (await callTool(request, ctx)) as CallToolResult;
+    // 2026-07-28 removed these tasks from the core protocol (its tasks extension asks servers to
+    // ignore params.task), and serves each request on its own: such a call is the plain tool.
+    const version = protocol.getNegotiatedProtocolVersion();
+    const modern = version !== undefined && version >= firstStatelessRevision;
+    if (!params.task || !start || modern) return (await callTool(request, ctx)) as CallToolResult;
     // Checks the arguments and the request (another agent's pause is not found) before a task.
-    const wait = await start(params.arguments ?? {}, ctx);
+    const started = await start(params.arguments ?? {}, ctx);
+    const spec: WaitTaskSpec = typeof started === 'function' ? { wait: started } : started;
+    const wait = spec.wait;
     for (const [id, old] of tasks)
       if (tasks.size >= maxTasksPerServer && old.view.status !== 'working') tasks.delete(id);
     if (tasks.size >= maxTasksPerServer)
@@ -125,7 +151,7 @@ export function serveWaitsAsTasks(
       view: {
         taskId: randomUUID(),
         status: 'working',
-        statusMessage: 'Waiting for a human decision.',
+        statusMessage: spec.statusMessage?.() ?? 'Waiting for a human decision.',
         createdAt: now,
         lastUpdatedAt: now,
         ttl,
@@ -133,6 +159,7 @@ export function serveWaitsAsTasks(
       },
       stop,
       done: Promise.resolve(undefined),
+      spec,
     };
     task.done = (async () => {
       try {
@@ -166,9 +193,12 @@ export function serveWaitsAsTasks(
 
   // The SDK's typed surface has no tasks/* methods: they are registered as custom methods.
   const byTaskId = { params: z.object({ taskId: z.string() }) };
-  protocol.setRequestHandler('tasks/get', byTaskId, (params) =>
-    Promise.resolve({ ...find(params.taskId).view }),
-  );
+  protocol.setRequestHandler('tasks/get', byTaskId, (params) => {
+    const task = find(params.taskId);
+    if (task.view.status === 'working' && task.spec.statusMessage)
+      task.view = { ...task.view, statusMessage: task.spec.statusMessage() };
+    return Promise.resolve({ ...task.view });
+  });
 
   protocol.setRequestHandler('tasks/result', byTaskId, async (params) => {
     const task = find(params.taskId);
@@ -184,15 +214,22 @@ export function serveWaitsAsTasks(
     };
   });
 
-  protocol.setRequestHandler('tasks/cancel', byTaskId, (params) => {
+  protocol.setRequestHandler('tasks/cancel', byTaskId, async (params) => {
     const task = find(params.taskId);
     if (task.view.status !== 'working')
       throw new ProtocolError(
         ProtocolErrorCode.InvalidParams,
         `Task "${task.view.taskId}" already ended (${task.view.status}); it cannot be cancelled.`,
       );
-    touch(task, 'cancelled', 'The client cancelled the wait; the approval request is unchanged.');
+    touch(
+      task,
+      'cancelled',
+      task.spec.onCancel
+        ? 'The client cancelled the task.'
+        : 'The client cancelled the wait; the request it waited on is unchanged.',
+    );
     task.stop.abort();
-    return Promise.resolve({ ...task.view });
+    await task.spec.onCancel?.().catch(() => undefined);
+    return { ...task.view };
   });
 }
