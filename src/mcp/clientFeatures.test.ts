@@ -178,6 +178,33 @@ describe('2025-11-25 streamable-HTTP sessions', () => {
     const modern = await connectV2('modern');
     expect(modern.transport.sessionId).toBeUndefined();
   });
+
+  it('answers a 2026-07-28 initialize (a removed method) 404 with -32601 and opens no session', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+      'io.modelcontextprotocol/clientInfo': { name: 'features-test', version: '1.0.0' },
+    };
+    const response = await fetch(`${baseUrl}/mcp`, {
+      method: 'POST',
+      headers: {
+        ...bearer().headers,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'initialize',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'initialize',
+        params: { _meta: meta },
+      }),
+    });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('mcp-session-id')).toBeNull();
+    expect(await response.json()).toMatchObject({ id: 7, error: { code: -32601 } });
+  });
 });
 
 /** Every property of a JSON Schema (at any depth) has a description. */
