@@ -225,6 +225,32 @@ function undescribed(schema: unknown, path = '$'): string[] {
   return out;
 }
 
+const validationKeywords = ['type', '$ref', 'anyOf', 'oneOf', 'allOf', 'enum', 'const', 'not'];
+/**
+ * What `@modelcontextprotocol/inspector --cli --strict` warns about in a tool schema, at any
+ * depth: a `type` array (clients that map schemas onto a one-type dialect reject it) and a
+ * subschema with no validation keyword (it accepts anything, like a bare `true`).
+ */
+function unportable(schema: unknown, path = '$'): string[] {
+  if (schema === null || typeof schema !== 'object') return [];
+  const node = schema as Record<string, unknown>;
+  const out: string[] = [];
+  if (Array.isArray(node['type'])) out.push(`${path}: type array`);
+  if (!validationKeywords.some((k) => k in node)) out.push(`${path}: no validation keyword`);
+  const children: [string, unknown][] = [];
+  for (const key of ['properties', '$defs'])
+    for (const [name, sub] of Object.entries((node[key] as object | undefined) ?? {}))
+      children.push([`${path}.${key === '$defs' ? '$defs.' : ''}${name}`, sub]);
+  for (const key of ['items', 'additionalProperties'])
+    if (node[key] && typeof node[key] === 'object') children.push([`${path}.${key}`, node[key]]);
+  for (const key of ['anyOf', 'oneOf', 'allOf'])
+    ((node[key] as unknown[] | undefined) ?? []).forEach((branch, i) =>
+      children.push([`${path}.${key}[${i}]`, branch]),
+    );
+  for (const [at, sub] of children) out.push(...unportable(sub, at));
+  return out;
+}
+
 /** The handoff agent side, as views the relay would give: the tools' result shapes only. */
 function handoffAgentStub(): HandoffAgent {
   const view = (status: HandoffView['status']): HandoffView => ({
@@ -252,7 +278,7 @@ function handoffAgentStub(): HandoffAgent {
 }
 
 describe('output schemas', () => {
-  it('every structured result validates against its tool’s outputSchema, and every property is described', async () => {
+  it('every structured result validates against its tool’s outputSchema, and every property is described and portable', async () => {
     const approvals = createLocalApprovalsClient({
       service: h.service,
       agentId: 'claude',
@@ -272,6 +298,8 @@ describe('output schemas', () => {
       expect(tool.outputSchema, `${tool.name} declares an outputSchema`).toBeDefined();
       expect(undescribed(tool.outputSchema), tool.name).toEqual([]);
       expect(undescribed(tool.inputSchema), tool.name).toEqual([]);
+      expect(unportable(tool.outputSchema), tool.name).toEqual([]);
+      expect(unportable(tool.inputSchema), tool.name).toEqual([]);
     }
     const call = async (name: string, args: Record<string, unknown>) => {
       // The SDK client itself validates every successful result against the declared schema.
