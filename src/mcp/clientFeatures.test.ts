@@ -183,6 +183,33 @@ describe('2025-11-25 streamable-HTTP sessions', () => {
     const modern = await connectV2('modern');
     expect(modern.transport.sessionId).toBeUndefined();
   });
+
+  it('answers a 2026-07-28 initialize (a removed method) 404 with -32601 and opens no session', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+      'io.modelcontextprotocol/clientInfo': { name: 'features-test', version: '1.0.0' },
+    };
+    const response = await fetch(`${baseUrl}/mcp`, {
+      method: 'POST',
+      headers: {
+        ...bearer().headers,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'initialize',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'initialize',
+        params: { _meta: meta },
+      }),
+    });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('mcp-session-id')).toBeNull();
+    expect(await response.json()).toMatchObject({ id: 7, error: { code: -32601 } });
+  });
 });
 
 /** Every property of a JSON Schema (at any depth) has a description. */
@@ -200,6 +227,32 @@ function undescribed(schema: unknown, path = '$'): string[] {
   for (const key of ['anyOf', 'oneOf', 'allOf'])
     for (const branch of (node[key] as unknown[] | undefined) ?? [])
       out.push(...undescribed(branch, path));
+  return out;
+}
+
+const validationKeywords = ['type', '$ref', 'anyOf', 'oneOf', 'allOf', 'enum', 'const', 'not'];
+/**
+ * What `@modelcontextprotocol/inspector --cli --strict` warns about in a tool schema, at any
+ * depth: a `type` array (clients that map schemas onto a one-type dialect reject it) and a
+ * subschema with no validation keyword (it accepts anything, like a bare `true`).
+ */
+function unportable(schema: unknown, path = '$'): string[] {
+  if (schema === null || typeof schema !== 'object') return [];
+  const node = schema as Record<string, unknown>;
+  const out: string[] = [];
+  if (Array.isArray(node['type'])) out.push(`${path}: type array`);
+  if (!validationKeywords.some((k) => k in node)) out.push(`${path}: no validation keyword`);
+  const children: [string, unknown][] = [];
+  for (const key of ['properties', '$defs'])
+    for (const [name, sub] of Object.entries((node[key] as object | undefined) ?? {}))
+      children.push([`${path}.${key === '$defs' ? '$defs.' : ''}${name}`, sub]);
+  for (const key of ['items', 'additionalProperties'])
+    if (node[key] && typeof node[key] === 'object') children.push([`${path}.${key}`, node[key]]);
+  for (const key of ['anyOf', 'oneOf', 'allOf'])
+    ((node[key] as unknown[] | undefined) ?? []).forEach((branch, i) =>
+      children.push([`${path}.${key}[${i}]`, branch]),
+    );
+  for (const [at, sub] of children) out.push(...unportable(sub, at));
   return out;
 }
 
@@ -230,7 +283,7 @@ function handoffAgentStub(): HandoffAgent {
 }
 
 describe('output schemas', () => {
-  it('every structured result validates against its tool’s outputSchema, and every property is described', async () => {
+  it('every structured result validates against its tool’s outputSchema, and every property is described and portable', async () => {
     const approvals = createLocalApprovalsClient({
       service: h.service,
       agentId: 'claude',
@@ -251,6 +304,8 @@ describe('output schemas', () => {
       expect(tool.outputSchema, `${tool.name} declares an outputSchema`).toBeDefined();
       expect(undescribed(tool.outputSchema), tool.name).toEqual([]);
       expect(undescribed(tool.inputSchema), tool.name).toEqual([]);
+      expect(unportable(tool.outputSchema), tool.name).toEqual([]);
+      expect(unportable(tool.inputSchema), tool.name).toEqual([]);
     }
     const call = async (name: string, args: Record<string, unknown>) => {
       // The SDK client itself validates every successful result against the declared schema.

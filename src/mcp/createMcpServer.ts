@@ -26,6 +26,7 @@ import {
   approvalViewOutputSchema,
   requestApprovalOutputSchema,
   verifyReceiptOutputSchema,
+  jsonValue,
 } from './toolOutputSchemas.js';
 import { guardToolErrors, toolError, toolResult } from './toolResult.js';
 import {
@@ -65,7 +66,7 @@ const waitInputSchema = z.object({
 const verifyInputSchema = z.object({
   receipt: z.string().min(1).max(20_000).optional().describe('The compact JWS receipt.'),
   result: z
-    .record(z.string(), z.unknown())
+    .record(z.string(), jsonValue)
     .optional()
     .describe('A whole check_approval / wait_for_approval result.'),
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   createMcpHandler,
+  isLegacyRequest,
   WebStandardStreamableHTTPServerTransport,
   type AuthInfo,
   type McpServer,
@@ -58,7 +59,8 @@ function sessionNotFound(): Response {
  * it: the id presented with another key reads as unknown (404). Sessions live in this process
  * ({@link mcpSessionLimits}); behind a load balancer without affinity a client meets 404 and
  * starts a new one, as the spec requires. A 2025-era request without a session id is still
- * served statelessly; 2026-07-28 requests are always stateless.
+ * served statelessly; 2026-07-28 requests are always stateless (a 2026-07-28 `initialize`, a
+ * method that revision removed, is answered 404 with -32601 like any unknown method).
  *
  * Stateless 2025 serving answers a `notifications/cancelled` on a fresh server instance that
  * knows nothing of the call it cancels, so this endpoint routes it itself: every in-flight
@@ -158,7 +160,13 @@ export function createMcpHttpEndpoint(
         );
       }
       const messages = (Array.isArray(parsedBody) ? parsedBody : [parsedBody]) as JsonRpcMessage[];
-      if (messages.length === 1 && messages[0]?.method === 'initialize')
+      // Only a 2025-era handshake opens a session: 2026-07-28 removed `initialize`, so one sent
+      // with the per-request envelope goes to the stateless handler, which answers 404/-32601.
+      if (
+        messages.length === 1 &&
+        messages[0]?.method === 'initialize' &&
+        (await isLegacyRequest(request, parsedBody))
+      )
         return openSession(agent, request, authInfo, parsedBody);
       const keyOf = (id: unknown) => `${agent.keyId}\0${JSON.stringify(id)}`;
       for (const message of messages) {

@@ -8,8 +8,20 @@ import { z } from 'zod';
  */
 
 const iso = (what: string) => z.string().describe(`${what} (ISO 8601, UTC).`);
-const detailValue = z.union([z.string(), z.number(), z.boolean()]);
-const jsonValue = z.unknown().describe('A value as sent: any JSON.');
+// Unions and nullables spell each branch out (`anyOf` of single-type, described branches)
+// rather than a `type` array, which clients that map schemas onto a one-type dialect reject.
+const detailValue = z
+  .union([
+    z.string().describe('A text value.'),
+    z.number().describe('A number.'),
+    z.boolean().describe('A yes/no value.'),
+  ])
+  .describe('A detail or field value: text, a number or yes/no.');
+/** A string, or null (meaning `nullMeans`). */
+const stringOrNull = (description: string, nullMeans: string) =>
+  z.union([z.string().describe(description), z.null().describe(nullMeans)]);
+/** Any JSON value as sent (e.g. a gated call's arguments), spelled out recursively. */
+export const jsonValue = z.json().describe('A value as sent: any JSON.');
 
 const gateType = z
   .enum(['approve', 'totp', 'webauthn', 'quorum'])
@@ -86,8 +98,13 @@ export const approvalViewOutputSchema = z.object({
       }),
     )
     .describe('Values the human is asked to fill in.'),
-  recipient_email: z.string().nullable().describe('Who was emailed, or null.'),
-  recipient_slack: z.string().nullable().describe('Which Slack channel or user, or null.'),
+  recipient_email: stringOrNull('Who was emailed.', 'Nobody was emailed.').describe(
+    'Who was emailed, or null.',
+  ),
+  recipient_slack: stringOrNull(
+    'Which Slack channel or user.',
+    'Nobody was asked on Slack.',
+  ).describe('Which Slack channel or user, or null.'),
   created_at: iso('When the request was made'),
   expires_at: iso('When it times out if no human decides'),
   action_hash: z
@@ -95,11 +112,13 @@ export const approvalViewOutputSchema = z.object({
     .describe('SHA-256 of the canonical action: the decision is for exactly this action.'),
   approval_url: z.string().describe('The page where a signed-in human decides.'),
   gate: gateView,
-  tool: z.string().nullable().describe('The gated tool, when loopgate proxy asked; else null.'),
-  consumed_at: z
-    .string()
-    .nullable()
-    .describe('When loopgate proxy forwarded the approved call (ISO 8601), or null.'),
+  tool: stringOrNull('The gated tool.', 'Not asked by loopgate proxy.').describe(
+    'The gated tool, when loopgate proxy asked; else null.',
+  ),
+  consumed_at: stringOrNull(
+    'When loopgate proxy forwarded the approved call (ISO 8601).',
+    'Not forwarded (yet).',
+  ).describe('When loopgate proxy forwarded the approved call (ISO 8601), or null.'),
   votes: z
     .array(
       z.object({
