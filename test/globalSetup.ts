@@ -66,7 +66,25 @@ function installPostgresIfMissing(): void {
   });
 }
 
+/**
+ * Installs the conformance suite's own folder (`test/conformance`: the official MCP conformance
+ * suite and the Node 22 it runs on) when `npm install`'s postinstall has not, e.g. after
+ * `npm install --ignore-scripts`. A failed install is left for the conformance test to report.
+ */
+function installConformanceSuiteIfMissing(): void {
+  const dir = 'test/conformance';
+  if (!existsSync(`${dir}/package-lock.json`)) return;
+  if (existsSync(`${dir}/node_modules/@modelcontextprotocol/conformance/package.json`)) return;
+  process.stderr.write('The MCP conformance suite is missing: npm ci --prefix test/conformance…\n');
+  try {
+    execFileSync('npm', ['ci', '--prefix', dir, '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  } catch {
+    // The conformance test names what is missing and how to install it.
+  }
+}
+
 export default function setup(project: TestProject): void {
   project.provide('chromePath', findOrInstallChromium());
   installPostgresIfMissing();
+  installConformanceSuiteIfMissing();
 }
