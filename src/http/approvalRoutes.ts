@@ -100,11 +100,11 @@ export function createApprovalRoutes(
   app.get('/approvals/:id/wait', async (c) => {
     const principal = requirePrincipal(c);
     const id = c.req.param('id');
-    assertMayRead(principal, await service.getApproval(id));
     const seconds = parseWaitSeconds(c.req.query('max_wait_seconds'), 'E_APPROVAL_INPUT_INVALID');
     const record = await service.waitForDecision(id, {
       maxWaitMs: seconds * 1_000,
       signal: c.req.raw.signal,
+      authorize: (found) => assertMayRead(principal, found),
     });
     return c.json(service.view(record));
   });

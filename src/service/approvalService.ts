@@ -615,7 +615,9 @@ export class ApprovalService {
    * Resolves with the request the moment it is no longer pending, or as it is after
    * `maxWaitMs` (capped at 50 s), or when `signal` aborts. Never throws for a timeout.
    * `onTick` is called about every `tickMs` while waiting (for progress notifications).
-   * @throws LoopgateError E_APPROVAL_NOT_FOUND
+   * `authorize` sees the request as first read, before any waiting, and may throw to refuse
+   * the caller (so a caller's access check needs no read of its own).
+   * @throws LoopgateError E_APPROVAL_NOT_FOUND, and whatever `authorize` throws
    */
   async waitForDecision(
     id: string,
@@ -624,6 +626,7 @@ export class ApprovalService {
       signal?: AbortSignal;
       onTick?: (elapsedMs: number) => void;
       tickMs?: number;
+      authorize?: (record: ApprovalRecord) => void;
     },
   ): Promise<ApprovalRecord> {
     // Listen before reading: a change stored between the read and the listening (on this
@@ -641,6 +644,7 @@ export class ApprovalService {
     };
     try {
       const initial = await this.getApproval(id);
+      options.authorize?.(initial);
       if (initial.status !== 'pending' || options.signal?.aborted) return initial;
       if (woken) return woken;
       const maxWaitMs = Math.max(0, Math.min(options.maxWaitMs, maxWaitSeconds * 1_000));

@@ -64,6 +64,19 @@ async function kill(feed: PostgresChangeFeed): Promise<number> {
 }
 
 describe('openPostgresChangeFeed', () => {
+  it('delivers every one of 250 notices published at once, in the order published', async () => {
+    const a = await openFeed();
+    const b = await openFeed();
+    const sent = Array.from({ length: 250 }, (_, i) => ({
+      type: 'decided' as const,
+      id: `pa_${i}`,
+    }));
+    for (const notice of sent) a.feed.publish(notice);
+    await expect.poll(() => b.heard.length).toBe(250);
+    expect(b.heard).toEqual(sent);
+    expect(a.heard).toEqual([]);
+  });
+
   it('tells every other server’s feed, never the sender’s own, and ignores foreign payloads', async () => {
     const a = await openFeed();
     const b = await openFeed();

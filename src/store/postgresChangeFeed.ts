@@ -30,6 +30,9 @@ export interface PostgresChangeFeed extends ChangeFeed {
   close(): Promise<void>;
 }
 
+/** At most this many notices go in one `SELECT pg_notify(…), …` statement. */
+const maxNoticesPerStatement = 100;
+
 /** Ends a connection whose server has not answered at all for this long, in ms. */
 const connectTimeoutMs = 10_000;
 
@@ -123,6 +126,26 @@ export function openPostgresChangeFeed(options: PostgresChangeFeedOptions): Post
     }
   }
 
+  // Notices published while one `pg_notify` statement is on its way go together in the next
+  // (one round trip for many under load), still in the order they were published.
+  const queued: string[] = [];
+  let sending = false;
+  const sendQueued = () => {
+    const current = client;
+    const payloads = queued.splice(0, maxNoticesPerStatement);
+    if (!current || payloads.length === 0) {
+      queued.length = 0;
+      sending = false;
+      return;
+    }
+    sending = true;
+    const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
+    current
+      .query(`SELECT ${calls}`, [channel, ...payloads])
+      .catch(report)
+      .finally(sendQueued);
+  };
+
   connecting = connect();
 
   return {
@@ -131,11 +154,9 @@ export function openPostgresChangeFeed(options: PostgresChangeFeedOptions): Post
       return backendPid;
     },
     publish(notice) {
-      const current = client;
-      if (!current) return; // a hint only: the other servers' re-reads find the change
-      current
-        .query('SELECT pg_notify($1, $2)', [channel, formatChangeNotice(notice)])
-        .catch(report);
+      if (!client) return; // a hint only: the other servers' re-reads find the change
+      queued.push(formatChangeNotice(notice));
+      if (!sending) sendQueued();
     },
     onRemoteChange(listener) {
       changeListeners.add(listener);

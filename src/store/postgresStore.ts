@@ -107,6 +107,15 @@ const typeParsers: pg.CustomTypesConfig = {
       : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * A transaction holding the audit chain's lock, and the chain's head as it will be after the
+ * entries this transaction has appended so far.
+ */
+interface AuditedClient {
+  readonly client: PoolClient;
+  head: { seq: number; hash: string };
+}
+
 /** SQLSTATEs after which a transaction may simply run again: deadlock, serialization failure. */
 const retryableStates = new Set(['40P01', '40001']);
 
@@ -284,13 +293,19 @@ export async function openPostgresStore(
     return client.query<R>(sql, params);
   }
 
-  /** Runs `work` in one transaction, again from the start after a deadlock (at most 5 times). */
-  async function tx<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one transaction, again from the start after a deadlock (at most 5 times).
+   * With `begun`, `work`'s first statement begins the transaction itself.
+   */
+  async function tx<T>(
+    work: (client: PoolClient) => Promise<T>,
+    { begun = false }: { begun?: boolean } = {},
+  ): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
+        if (!begun) await client.query('BEGIN');
         const result = await work(client);
         await client.query('COMMIT');
         return result;
@@ -307,44 +322,99 @@ export async function openPostgresStore(
     }
   }
 
-  async function appendAuditIn(
-    client: PoolClient,
-    audit: AuditInput,
-    now: number,
-  ): Promise<AuditEntry> {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [auditChainLock]);
-    const last = (
-      await query<{ seq: number; hash: string }>(
-        'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
-        [],
-        client,
-      )
-    ).rows[0];
+  /**
+   * Runs `work` in one transaction that holds the audit chain's lock from its first statement:
+   * `BEGIN`, the transaction-scoped advisory lock and the read of the chain's head go to the
+   * server as one simple-protocol query (one round trip). Each statement of it reads with its
+   * own snapshot (READ COMMITTED), so the head is read after the lock is held and is the latest
+   * committed one. Every audited transaction takes this lock before any row lock, so two of
+   * them never wait on each other in opposite orders. Run again from the start after a
+   * deadlock (at most 5 times).
+   */
+  async function auditedTx<T>(work: (audited: AuditedClient) => Promise<T>): Promise<T> {
+    return tx(
+      async (client) => {
+        const results = (await client.query(
+          `BEGIN; SELECT pg_advisory_xact_lock(${auditChainLock});
+           SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`,
+        )) as unknown as pg.QueryResult<{ seq: number; hash: string }>[];
+        const last = results[2]?.rows[0];
+        return work({
+          client,
+          head: { seq: last?.seq ?? 0, hash: last?.hash ?? auditGenesisHash },
+        });
+      },
+      { begun: true },
+    );
+  }
+
+  /** The chain entry that follows the transaction's head (not yet stored). */
+  function nextAuditEntry(audited: AuditedClient, audit: AuditInput, now: number): AuditEntry {
     const base = {
-      seq: (last?.seq ?? 0) + 1,
+      seq: audited.head.seq + 1,
       at: now,
       type: audit.type,
       requestId: audit.requestId,
       actor: audit.actor,
       data: audit.data,
-      prevHash: last?.hash ?? auditGenesisHash,
+      prevHash: audited.head.hash,
     };
-    const entry: AuditEntry = { ...base, hash: computeAuditEntryHash(base) };
-    await client.query(
-      `INSERT INTO audit_log (seq, at, type, request_id, actor, data, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [
-        entry.seq,
-        entry.at,
-        entry.type,
-        entry.requestId,
-        entry.actor,
-        JSON.stringify(entry.data),
-        entry.prevHash,
-        entry.hash,
-      ],
+    return { ...base, hash: computeAuditEntryHash(base) };
+  }
+
+  const auditColumns = '(seq, at, type, request_id, actor, data, prev_hash, hash)';
+  /** An entry's values in `auditColumns` order. */
+  const auditValues = (entry: AuditEntry): unknown[] => [
+    entry.seq,
+    entry.at,
+    entry.type,
+    entry.requestId,
+    entry.actor,
+    JSON.stringify(entry.data),
+    entry.prevHash,
+    entry.hash,
+  ];
+  /** `$n, …` for the 8 audit values, the first being `$first`, typed for `INSERT … SELECT`. */
+  const auditPlaceholders = (first: number): string =>
+    ['bigint', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text']
+      .map((type, i) => `$${first + i}::${type}`)
+      .join(', ');
+
+  async function appendAuditIn(
+    audited: AuditedClient,
+    audit: AuditInput,
+    now: number,
+  ): Promise<AuditEntry> {
+    const entry = nextAuditEntry(audited, audit, now);
+    await audited.client.query(
+      `INSERT INTO audit_log ${auditColumns} VALUES (${auditPlaceholders(1)})`,
+      auditValues(entry),
     );
+    audited.head = { seq: entry.seq, hash: entry.hash };
     return entry;
+  }
+
+  /**
+   * Runs the data-modifying `change` (whose `RETURNING` yields one row when it applied) and, in
+   * the same statement, appends `audit` only if it did: one round trip for both.
+   * @returns whether the change applied
+   */
+  async function changeAndAudit(
+    audited: AuditedClient,
+    change: string,
+    params: unknown[],
+    audit: AuditInput,
+    now: number,
+  ): Promise<boolean> {
+    const entry = nextAuditEntry(audited, audit, now);
+    const result = await audited.client.query(
+      `WITH changed AS (${change})
+       INSERT INTO audit_log ${auditColumns} SELECT ${auditPlaceholders(params.length + 1)} FROM changed`,
+      [...params, ...auditValues(entry)],
+    );
+    if (result.rowCount !== 1) return false;
+    audited.head = { seq: entry.seq, hash: entry.hash };
+    return true;
   }
 
   type OperatorRow = { id: string; name: string; role: OperatorRecord['role']; created_at: number };
@@ -360,12 +430,15 @@ export async function openPostgresStore(
   const store: PostgresStore = {
     databaseUrl: redactDatabaseUrl(url),
     async createApproval(record, audit) {
-      await tx(async (client) => {
-        await client.query(
+      // An INSERT without ON CONFLICT stores its row or fails: the entry is always appended.
+      await auditedTx((audited) =>
+        changeAndAudit(
+          audited,
           `INSERT INTO approvals (id, agent_id, status, action_description, action_details,
             fields, recipient_email, recipient_slack, action_hash, created_at, expires_at,
             updated_at, response, receipt, gate, tool_name, consumed_at, votes)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+           RETURNING id`,
           [
             record.id,
             record.agentId,
@@ -386,9 +459,10 @@ export async function openPostgresStore(
             record.consumedAt,
             JSON.stringify(record.votes),
           ],
-        );
-        await appendAuditIn(client, audit, record.createdAt);
-      });
+          audit,
+          record.createdAt,
+        ),
+      );
     },
     async getApproval(id) {
       const row = (await query<ApprovalRow>('SELECT * FROM approvals WHERE id = $1', [id])).rows[0];
@@ -409,30 +483,32 @@ export async function openPostgresStore(
       return (await query<ApprovalRow>(sql, params)).rows.map(toApproval);
     },
     async recordDecision(id, change, audit) {
-      return tx(async (client) => {
-        const result = await client.query(
+      return auditedTx((audited) =>
+        changeAndAudit(
+          audited,
           `UPDATE approvals SET status = 'responded', response = $1, receipt = $2, updated_at = $3
-           WHERE id = $4 AND status = 'pending' AND expires_at > $3`,
+           WHERE id = $4 AND status = 'pending' AND expires_at > $3 RETURNING id`,
           [JSON.stringify(change.response), change.receipt, change.now, id],
-        );
-        if (result.rowCount !== 1) return false;
-        await appendAuditIn(client, audit, change.now);
-        return true;
-      });
+          audit,
+          change.now,
+        ),
+      );
     },
     async cancelApproval(id, now, audit) {
-      return tx(async (client) => {
-        const result = await client.query(
-          `UPDATE approvals SET status = 'expired', updated_at = $1 WHERE id = $2 AND status = 'pending'`,
+      return auditedTx((audited) =>
+        changeAndAudit(
+          audited,
+          `UPDATE approvals SET status = 'expired', updated_at = $1
+           WHERE id = $2 AND status = 'pending' RETURNING id`,
           [now, id],
-        );
-        if (result.rowCount !== 1) return false;
-        await appendAuditIn(client, audit, now);
-        return true;
-      });
+          audit,
+          now,
+        ),
+      );
     },
     async addQuorumVote(id, vote, now, audit) {
-      return tx(async (client) => {
+      return auditedTx(async (audited) => {
+        const { client } = audited;
         const row = (
           await query<ApprovalRow>('SELECT * FROM approvals WHERE id = $1 FOR UPDATE', [id], client)
         ).rows[0];
@@ -443,7 +519,7 @@ export async function openPostgresStore(
           now,
           id,
         ]);
-        await appendAuditIn(client, audit, now);
+        await appendAuditIn(audited, audit, now);
         return toApproval({ ...row, votes, updated_at: now });
       });
     },
@@ -465,19 +541,20 @@ export async function openPostgresStore(
       return rows.rows.map(toApproval).find((record) => isSameGate(record.gate, gate)) ?? null;
     },
     async consumeApproval(id, now, audit) {
-      return tx(async (client) => {
-        const result = await client.query(
+      return auditedTx((audited) =>
+        changeAndAudit(
+          audited,
           `UPDATE approvals SET consumed_at = $1, updated_at = $1 WHERE id = $2
-           AND status = 'responded' AND consumed_at IS NULL AND ${approvedDecision}`,
+           AND status = 'responded' AND consumed_at IS NULL AND ${approvedDecision} RETURNING id`,
           [now, id],
-        );
-        if (result.rowCount !== 1) return false;
-        await appendAuditIn(client, audit, now);
-        return true;
-      });
+          audit,
+          now,
+        ),
+      );
     },
     async expireDueApprovals(now) {
-      return tx(async (client) => {
+      return auditedTx(async (audited) => {
+        const { client } = audited;
         // Rows another store is changing right now are skipped: that change (or the next
         // sweep) settles them. Locking in one order keeps two sweepers from deadlocking.
         const rows = (
@@ -493,7 +570,7 @@ export async function openPostgresStore(
         ).rows.sort((a, b) => a.expires_at - b.expires_at || (a.id < b.id ? -1 : 1));
         for (const row of rows) {
           await appendAuditIn(
-            client,
+            audited,
             {
               type: 'approval.timed_out',
               requestId: row.id,
@@ -812,7 +889,7 @@ export async function openPostgresStore(
       await query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);
     },
     async appendAudit(audit, now) {
-      return tx((client) => appendAuditIn(client, audit, now));
+      return auditedTx((audited) => appendAuditIn(audited, audit, now));
     },
     async listAuditEntries(afterSeq = 0, limit = 10_000) {
       // LIMIT ALL for limits beyond BIGINT (the CLI asks for Number.MAX_SAFE_INTEGER).
@@ -1100,9 +1177,9 @@ export async function openPostgresStore(
       return getGrantOfferPostgres(pool, pauseId);
     },
     async createGrant(record, audit) {
-      await tx(async (client) => {
-        await insertGrantPostgres(client, record);
-        await appendAuditIn(client, audit, record.createdAt);
+      await auditedTx(async (audited) => {
+        await insertGrantPostgres(audited.client, record);
+        await appendAuditIn(audited, audit, record.createdAt);
       });
     },
     async getGrant(id) {
@@ -1112,16 +1189,16 @@ export async function openPostgresStore(
       return listGrantsPostgres(pool, query);
     },
     async useGrant(id, now, audit) {
-      return tx(async (client) => {
-        if (!(await useGrantPostgres(client, id, now))) return false;
-        await appendAuditIn(client, audit, now);
+      return auditedTx(async (audited) => {
+        if (!(await useGrantPostgres(audited.client, id, now))) return false;
+        await appendAuditIn(audited, audit, now);
         return true;
       });
     },
     async revokeGrant(id, revokedBy, now, audit) {
-      return tx(async (client) => {
-        if (!(await revokeGrantPostgres(client, id, revokedBy, now))) return false;
-        await appendAuditIn(client, audit, now);
+      return auditedTx(async (audited) => {
+        if (!(await revokeGrantPostgres(audited.client, id, revokedBy, now))) return false;
+        await appendAuditIn(audited, audit, now);
         return true;
       });
     },

@@ -1,45 +1,35 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   startRecordingServer,
   type RecordingServer,
 } from '../../src/channels/testing/recordingServer.js';
-import { keyFileNames } from '../../src/crypto/signingKeys.js';
-import { startBalancer, type Balancer } from '../support/balancer.mjs';
-import { runCli, startServe, type ServeProcess } from '../support/cli.js';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/postgres.mjs';
+import type { Balancer } from '../support/balancer.mjs';
+import { runCli, type ServeProcess } from '../support/cli.js';
+import {
+  directUrl as direct,
+  freshLoginUrl,
+  startSeveralServers,
+  type SeveralServers,
+} from '../support/severalServers.js';
 import { waitFor } from '../support/waitFor.js';
 
 /**
  * Two real `loopgate serve` processes on one PostgreSQL database, behind a round-robin TCP
- * balancer whose URL both announce (`--public-url`), as a team runs loopgate. A server's own
- * port is used where a test must reach one server in particular. `--wait-recheck-seconds 300`
- * takes the periodic re-read out of the way, so a wake-up across servers can come only from
- * the database's change notifications.
+ * balancer whose URL both announce (`--public-url`), as a team runs loopgate
+ * (test/support/severalServers.ts). A server's own port is used where a test must reach one
+ * server in particular. `--wait-recheck-seconds 300` takes the periodic re-read out of the
+ * way, so a wake-up across servers can come only from the database's change notifications.
  */
 
-let cluster: ThrowawayPostgres;
+let servers: SeveralServers;
 let databaseUrl: string;
 let balancer: Balancer;
 let receiver: RecordingServer;
 let a: ServeProcess;
 let b: ServeProcess;
 let agentKey: string;
-const dirs: string[] = [];
-let serverArgs: string[];
-
-function tempDir(label: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `loopgate-several-${label}-`));
-  dirs.push(dir);
-  return dir;
-}
-
-/** The URL of one server in particular (its own port; it accepts the public origin). */
-const direct = (server: ServeProcess) => `http://127.0.0.1:${server.port}`;
 
 /** A signed-in operator session on `server`, from its banner's one-time sign-in link. */
 async function signIn(server: ServeProcess, loginUrl = server.loginUrl) {
@@ -59,14 +49,7 @@ async function signIn(server: ServeProcess, loginUrl = server.loginUrl) {
 }
 
 /** A fresh one-time sign-in link (the banner's works once). */
-async function loginUrl(): Promise<string> {
-  const made = await runCli(['login-url', '--database-url', databaseUrl, '--data-dir', dirs[0]!]);
-  expect(made.code, made.stderr).toBe(0);
-  return made.stdout
-    .trim()
-    .split(/\s+/)
-    .find((w) => w.includes('/login?token='))!;
-}
+const loginUrl = () => freshLoginUrl(servers);
 
 async function createRequest(server: ServeProcess, body: Record<string, unknown> = {}) {
   const created = await fetch(`${direct(server)}/v1/approvals`, {
@@ -93,32 +76,9 @@ function waitThrough(server: ServeProcess, pauseId: string, signal?: AbortSignal
 }
 
 beforeAll(async () => {
-  cluster = await startThrowawayPostgres();
-  databaseUrl = await cluster.createDatabase();
-  balancer = await startBalancer();
+  servers = await startSeveralServers();
+  ({ databaseUrl, balancer, a, b, agentKey } = servers);
   receiver = await startRecordingServer();
-  serverArgs = [
-    '--database-url',
-    databaseUrl,
-    '--public-url',
-    balancer.url,
-    '--wait-recheck-seconds',
-    '300',
-  ];
-  const dirA = tempDir('a');
-  a = await startServe(dirA, serverArgs);
-  // Server B joins the deployment with A's key files, as the README says.
-  const dirB = tempDir('b');
-  for (const name of Object.values(keyFileNames)) copyFileSync(join(dirA, name), join(dirB, name));
-  b = await startServe(dirB, serverArgs);
-  balancer.add({ host: '127.0.0.1', port: a.port });
-  balancer.add({ host: '127.0.0.1', port: b.port });
-  const key = await runCli(
-    ['keys', 'create', '--name', 'claude', '--database-url', databaseUrl, '--data-dir', dirA],
-    {},
-  );
-  expect(key.code, key.stderr).toBe(0);
-  agentKey = key.stdout.trim();
   const hook = await runCli([
     'webhooks',
     'add',
@@ -128,18 +88,14 @@ beforeAll(async () => {
     '--database-url',
     databaseUrl,
     '--data-dir',
-    dirA,
+    servers.dirA,
   ]);
   expect(hook.code, hook.stderr).toBe(0);
 });
 
 afterAll(async () => {
-  await a?.stop('SIGKILL');
-  await b?.stop('SIGKILL');
-  await balancer?.close();
+  await servers?.stop();
   await receiver?.close();
-  await cluster?.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('two servers on one PostgreSQL database', () => {

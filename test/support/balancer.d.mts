@@ -9,6 +9,8 @@ export interface Balancer {
   add(backend: { host: string; port: number }): void;
   /** Takes a backend out (a dead server): new connections skip it. */
   remove(index: number): void;
+  /** Puts a backend taken out back in turn. */
+  restore(index: number): void;
   close(): Promise<void>;
 }
 /**

@@ -66,6 +66,7 @@ export async function startBalancer(initial = []) {
       counts.push(0);
     },
     remove: (index) => removed.add(index),
+    restore: (index) => removed.delete(index),
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
