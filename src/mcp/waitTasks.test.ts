@@ -3,8 +3,13 @@ import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV1 } from
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { describe, expect, it } from 'vitest';
+import {
+  decideAsHuman,
+  useListeningAppHarness,
+  type AppHarness,
+  type ToolResult,
+} from '../../test/support/mcpHarness.js';
 import { LoopgateError } from '../core/errors.js';
 import type { HandoffView } from '../handoff/handoffView.js';
 import { createAgentKey } from '../service/operatorAuth.js';
@@ -12,24 +17,11 @@ import type { ApprovalsClient } from './approvalsClient.js';
 import { createMcpServer } from './createMcpServer.js';
 import type { HandoffAgent } from './handoffAgent.js';
 
-type Harness = Awaited<ReturnType<typeof createAppHarness>>;
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-};
-
-let h: Harness;
+let h: AppHarness;
 let baseUrl: string;
-const closers: (() => Promise<unknown>)[] = [];
-
-beforeEach(async () => {
-  h = await createAppHarness({ progressIntervalMs: 100 });
-  baseUrl = await h.listen();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  await h.close();
+const closers = useListeningAppHarness({ progressIntervalMs: 100 }, (started, url) => {
+  h = started;
+  baseUrl = url;
 });
 
 /** A v1 SDK client (it implements 2025-11-25 tasks) on a streamable-HTTP session. */
@@ -53,20 +45,8 @@ async function requestApproval(client: ClientV1): Promise<string> {
   return created.structuredContent!['pause_id'] as string;
 }
 
-async function humanDecides(pauseId: string, decision: 'approved' | 'rejected') {
-  const auth = await h.signIn();
-  const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-loopgate-session': auth.session,
-      'x-csrf-token': auth.csrf,
-      origin: testOrigin,
-    },
-    body: JSON.stringify({ decision, comment: decision === 'rejected' ? 'not today' : 'go' }),
-  });
-  expect(response.status).toBe(200);
-}
+const humanDecides = (pauseId: string, decision: 'approved' | 'rejected') =>
+  decideAsHuman(h, pauseId, decision, decision === 'rejected' ? 'not today' : 'go');
 
 const startTask = (client: ClientV1, pauseId: string) =>
   client.request(
