@@ -1,24 +1,24 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioClientTransportV2 } from '@modelcontextprotocol/client/stdio';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTotpCode } from '../../src/gates/index.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import type { ToolResult } from '../support/mcpHarness.js';
+import {
+  callTool,
+  closeClients,
+  connectProxyClient,
+  repoRoot,
+  resultText,
+} from '../support/proxyClient.js';
 
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-};
-
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+const repo = repoRoot;
 const demoServer = join(repo, 'examples/demo-server/server.mjs');
 const demoPolicy = join(repo, 'examples/policy.yaml');
 
@@ -58,38 +58,12 @@ rules:
     gate: otp_argument
 `;
 
-async function proxyClient(
-  policy: string,
-  command: string[],
-  flags: string[] = [],
-): Promise<Client> {
-  const client = new Client({ name: 'gateway-e2e', version: '1.0.0' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [
-        cliPath,
-        'proxy',
-        '--data-dir',
-        dataDir,
-        '--policy',
-        policy,
-        ...flags,
-        '--',
-        ...command,
-      ],
-      cwd: repo,
-      stderr: 'pipe',
-    }),
-  );
-  clients.push(client);
-  return client;
-}
+const proxyClient = (policy: string, command: string[], flags: string[] = []) =>
+  connectProxyClient({ clientName: 'gateway-e2e', dataDir, policy, command, flags }, clients);
 
-const call = (client: Client, name: string, args: Record<string, unknown> = {}) =>
-  client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+const call = callTool;
 const call_ = call;
-const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+const text = resultText;
 
 async function approveInBrowser(approvalUrl: string, code?: string): Promise<void> {
   const link = await runCli(['login-url', '--data-dir', dataDir]);
@@ -111,7 +85,7 @@ beforeAll(async () => {
   browser = await launchTestBrowser();
 });
 afterAll(async () => {
-  for (const client of clients) await client.close().catch(() => undefined);
+  await closeClients(clients);
   await serve?.stop('SIGKILL');
   await browser?.close();
   rmSync(dataDir, { recursive: true, force: true });

@@ -18,6 +18,7 @@ export type ToolResult = {
   isError?: boolean;
   content: { type: string; text?: string }[];
   structuredContent?: Record<string, unknown>;
+  _meta?: Record<string, unknown>;
 };
 
 /** Things a test opened (clients, servers) that are closed after it, last opened first. */
