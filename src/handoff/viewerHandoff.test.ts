@@ -5,7 +5,11 @@ import createDebug from 'debug';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestBrowser } from '../../test/support/chromium.js';
-import { startHandoffStage, type HandoffStage } from '../../test/support/handoffStage.js';
+import {
+  startHandoffStage,
+  waitForViewerReady,
+  type HandoffStage,
+} from '../../test/support/handoffStage.js';
 import { createE2eeSession, type E2eeSession } from '../crypto/e2ee/e2eeSession.js';
 import { generateFragmentSecret } from '../crypto/e2ee/fragmentSecret.js';
 import { decodeHandoffPayload, encodeMessagePayload } from '../crypto/e2ee/handoffPayload.js';
@@ -22,7 +26,7 @@ import type { CdpChromium } from './testing/launchCdpChromium.js';
 import { startRelayDouble, type RelayDirection, type RelayDouble } from './testing/relayDouble.js';
 import { waitFor } from '../../test/support/waitFor.js';
 
-let stage: HandoffStage;
+let handoffStage: HandoffStage;
 let siteOrigin: string;
 let agentBrowser: CdpChromium;
 let human: TestBrowser;
@@ -34,8 +38,8 @@ const cleanups: Array<() => Promise<void>> = [];
 beforeAll(async () => {
   createDebug.enable('loopgate:*');
   createDebug.log = (...args: unknown[]) => logLines.push(format(...args));
-  [stage, e2eeDir] = await Promise.all([startHandoffStage(), buildE2eeForBrowser()]);
-  ({ siteOrigin, agentBrowser, human, submissions } = stage);
+  [handoffStage, e2eeDir] = await Promise.all([startHandoffStage(), buildE2eeForBrowser()]);
+  ({ siteOrigin, agentBrowser, human, submissions } = handoffStage);
 });
 
 afterEach(async () => {
@@ -44,12 +48,12 @@ afterEach(async () => {
 
 afterAll(async () => {
   createDebug.disable();
-  await stage?.close();
+  await handoffStage?.close();
 });
 
-const resetLoginPage = () => stage.resetLoginPage();
-const agentViewport = (targetId: string) => stage.agentViewport(targetId);
-const otpValue = (targetId: string) => stage.otpValue(targetId);
+const resetLoginPage = () => handoffStage.resetLoginPage();
+const agentViewport = (targetId: string) => handoffStage.agentViewport(targetId);
+const otpValue = (targetId: string) => handoffStage.otpValue(targetId);
 
 interface Handoff {
   relay: RelayDouble;
@@ -102,14 +106,7 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
       const page = await human.browser.newPage({ viewport });
       cleanups.push(() => page.close());
       await page.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
-      await waitFor(
-        'keys confirmed in the viewer',
-        async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-      );
-      await waitFor(
-        'the first frame drawn',
-        async () => (await page.textContent('#message')) === '',
-      );
+      await waitForViewerReady(page);
       expect(h.channel.state).toEqual({ viewerConnected: true, keysConfirmed: true });
 
       // Click where the OTP field is drawn, mapping page CSS px to the canvas as the page does.
@@ -165,11 +162,7 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
       ),
     ).toEqual(['auto', 'auto', 'pinch-zoom']);
 
-    await waitFor(
-      'keys confirmed in the viewer',
-      async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-    );
-    await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
+    await waitForViewerReady(page);
     expect(original.width).toBeGreaterThan(390);
     const stage = await page.evaluate(() => {
       const el = document.getElementById('stage')!;

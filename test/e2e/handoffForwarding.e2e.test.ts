@@ -19,7 +19,11 @@ import { createHandoffAgent, type HandoffAgent } from '../../src/mcp/handoffAgen
 import { createRemoteHandoffClient, type HandoffClient } from '../../src/mcp/handoffClient.js';
 import { createAgentKey } from '../../src/service/operatorAuth.js';
 import type { TestBrowser } from '../support/chromium.js';
-import { startHandoffStage, type HandoffStage } from '../support/handoffStage.js';
+import {
+  startHandoffStage,
+  waitForViewerReady,
+  type HandoffStage,
+} from '../support/handoffStage.js';
 import { waitFor } from '../support/waitFor.js';
 
 /*
@@ -39,7 +43,7 @@ let b: RunningServer;
 let front: ReturnType<typeof createTcpServer>;
 let frontOrigin: string;
 let agentKey: string;
-let stage: HandoffStage;
+let handoffStage: HandoffStage;
 let siteOrigin: string;
 let agentBrowser: CdpChromium;
 let human: TestBrowser;
@@ -74,12 +78,12 @@ beforeAll(async () => {
   b = await start();
   agentKey = (await createAgentKey(a.store, 'agent', Date.now())).key;
 
-  stage = await startHandoffStage();
-  ({ siteOrigin, agentBrowser, human, submissions } = stage);
+  handoffStage = await startHandoffStage();
+  ({ siteOrigin, agentBrowser, human, submissions } = handoffStage);
 });
 
 afterAll(async () => {
-  await stage?.close();
+  await handoffStage?.close();
   await b?.close();
   await a?.close();
   front?.close();
@@ -140,8 +144,8 @@ function refusedViewerSocket(
   });
 }
 
-const resetLoginPage = () => stage.resetLoginPage();
-const otpValue = (targetId: string) => stage.otpValue(targetId);
+const resetLoginPage = () => handoffStage.resetLoginPage();
+const otpValue = (targetId: string) => handoffStage.otpValue(targetId);
 
 describe('a handoff whose agent is on server A and whose viewer is on server B', () => {
   let agent: HandoffAgent;
@@ -185,14 +189,7 @@ describe('a handoff whose agent is on server A and whose viewer is on server B',
     const page: Page = await human.browser.newPage({ viewport: { width: 1280, height: 800 } });
     try {
       await page.goto(session_url);
-      await waitFor(
-        'keys confirmed in the viewer',
-        async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-      );
-      await waitFor(
-        'the first frame drawn',
-        async () => (await page.textContent('#message')) === '',
-      );
+      await waitForViewerReady(page);
       expect(await first).toMatchObject({ status: 'active', viewer_connected: true });
 
       const box = (await page.locator('#screen').boundingBox())!;

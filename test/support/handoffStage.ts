@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Page } from 'playwright-core';
 import { CdpConnection } from '../../src/handoff/cdpConnection.js';
 import { resolveCdpTarget } from '../../src/handoff/resolveCdpTarget.js';
 import {
@@ -7,6 +8,7 @@ import {
   type CdpChromium,
 } from '../../src/handoff/testing/launchCdpChromium.js';
 import { launchTestBrowser, type TestBrowser } from './chromium.js';
+import { waitFor } from './waitFor.js';
 
 // The agent's login page: an OTP field at a known place, focused, submitted with Enter.
 const loginPage = `<!doctype html><html><body style="margin:0;font:16px sans-serif">
@@ -120,4 +122,16 @@ export async function startHandoffStage(): Promise<HandoffStage> {
       await closeSite();
     },
   };
+}
+
+/**
+ * Waits until the handoff viewer open in `page` says its keys are confirmed ("End-to-end
+ * encrypted") and has drawn the agent's first frame (its message line is empty).
+ */
+export async function waitForViewerReady(page: Page): Promise<void> {
+  await waitFor(
+    'keys confirmed in the viewer',
+    async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
+  );
+  await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
 }
