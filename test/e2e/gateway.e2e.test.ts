@@ -12,10 +12,11 @@ import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.j
 import type { ToolResult } from '../support/mcpHarness.js';
 import {
   callTool,
-  closeClients,
   connectProxyClient,
+  openSignedInPage,
   repoRoot,
   resultText,
+  stopProxyTests,
 } from '../support/proxyClient.js';
 
 const repo = repoRoot;
@@ -66,9 +67,7 @@ const call_ = call;
 const text = resultText;
 
 async function approveInBrowser(approvalUrl: string, code?: string): Promise<void> {
-  const link = await runCli(['login-url', '--data-dir', dataDir]);
-  const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await signInWithLink(page, link.stdout.trim());
+  const page = await openSignedInPage(browser, dataDir);
   await page.goto(approvalUrl);
   if (code) await page.getByLabel('Authenticator code').fill(code);
   await page.getByRole('button', { name: 'Approve' }).click();
@@ -84,12 +83,7 @@ beforeAll(async () => {
   totpSecret = new URL(/otpauth:\/\/\S+/.exec(enrolled.stdout)![0]).searchParams.get('secret')!;
   browser = await launchTestBrowser();
 });
-afterAll(async () => {
-  await closeClients(clients);
-  await serve?.stop('SIGKILL');
-  await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stopProxyTests({ clients, serve, browser, dirs: [dataDir] }));
 
 describe('loopgate proxy in front of the demo server (the mcp-hitl demo)', () => {
   it('lists the downstream tools with their gates, next to the approval tools', async () => {

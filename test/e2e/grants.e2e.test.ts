@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -8,9 +8,9 @@ import { runCli, startServe, type ServeProcess } from '../support/cli.js';
 import type { ToolResult } from '../support/mcpHarness.js';
 import {
   callTool,
-  closeClients,
   connectProxyClient,
   resultText,
+  stopProxyTests,
   writeWrappedServer,
 } from '../support/proxyClient.js';
 
@@ -159,13 +159,7 @@ beforeAll(async () => {
   human = await operator();
   browser = await launchTestBrowser();
 });
-afterAll(async () => {
-  await closeClients(clients);
-  await serve?.stop('SIGKILL');
-  await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(workDir, { recursive: true, force: true });
-});
+afterAll(() => stopProxyTests({ clients, serve, browser, dirs: [dataDir, workDir] }));
 
 describe('standing grants through the real proxy', { timeout: spawnsSeveral }, () => {
   it('an exact-call grant forwards that call up to max_uses, for that agent only', async () => {

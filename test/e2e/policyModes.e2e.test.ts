@@ -1,16 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
+import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
 import { runCli, startServe, type ServeProcess } from '../support/cli.js';
 import {
   callTool,
-  closeClients,
   connectProxyClient,
+  openSignedInPage,
   resultText,
+  stopProxyTests,
   writeWrappedServer,
 } from '../support/proxyClient.js';
 
@@ -64,12 +64,7 @@ const proxyClient = (policy: string, flags: string[] = []) =>
 const call = callTool;
 const text = resultText;
 
-async function signedInPage(): Promise<Page> {
-  const link = await runCli(['login-url', '--data-dir', dataDir]);
-  const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await signInWithLink(page, link.stdout.trim());
-  return page;
-}
+const signedInPage = () => openSignedInPage(browser, dataDir);
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'loopgate-policy-modes-'));
@@ -77,13 +72,7 @@ beforeAll(async () => {
   serve = await startServe(dataDir);
   browser = await launchTestBrowser();
 });
-afterAll(async () => {
-  await closeClients(clients);
-  await serve?.stop('SIGKILL');
-  await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(workDir, { recursive: true, force: true });
-});
+afterAll(() => stopProxyTests({ clients, serve, browser, dirs: [dataDir, workDir] }));
 
 describe(
   'rules that fit how people work, through the real proxy',

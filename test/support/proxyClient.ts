@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { cliPath } from './cli.js';
+import type { Page } from 'playwright-core';
+import { signInWithLink, type TestBrowser } from './chromium.js';
+import { cliPath, runCli, type ServeProcess } from './cli.js';
 import type { ToolResult } from './mcpHarness.js';
 
 /**
@@ -74,6 +76,33 @@ export async function connectProxyClient(
 /** Closes every client (a proxy that already ended is no failure) and empties the list. */
 export async function closeClients(clients: Client[]): Promise<void> {
   for (const client of clients.splice(0)) await client.close().catch(() => undefined);
+}
+
+/**
+ * After the tests: closes the proxy clients, kills `loopgate serve`, closes the browser and
+ * removes the folders (the data dir, the wrapped server's), each only if it was made.
+ */
+export async function stopProxyTests(parts: {
+  clients: Client[];
+  serve: ServeProcess | undefined;
+  browser: TestBrowser | undefined;
+  dirs: (string | undefined)[];
+}): Promise<void> {
+  await closeClients(parts.clients);
+  await parts.serve?.stop('SIGKILL');
+  await parts.browser?.close();
+  for (const dir of parts.dirs) if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * A new page of `browser`, 390×844 (a phone), signed in as the admin with a fresh link from
+ * `loopgate login-url --data-dir <dataDir>`.
+ */
+export async function openSignedInPage(browser: TestBrowser, dataDir: string): Promise<Page> {
+  const link = await runCli(['login-url', '--data-dir', dataDir]);
+  const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
+  await signInWithLink(page, link.stdout.trim());
+  return page;
 }
 
 /** Calls a tool through a proxy client. */
