@@ -4,12 +4,16 @@ import { format } from 'node:util';
 import createDebug from 'debug';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchTestBrowser, type TestBrowser } from '../../test/support/chromium.js';
+import type { TestBrowser } from '../../test/support/chromium.js';
+import {
+  startHandoffStage,
+  waitForViewerReady,
+  type HandoffStage,
+} from '../../test/support/handoffStage.js';
 import { createE2eeSession, type E2eeSession } from '../crypto/e2ee/e2eeSession.js';
 import { generateFragmentSecret } from '../crypto/e2ee/fragmentSecret.js';
 import { decodeHandoffPayload, encodeMessagePayload } from '../crypto/e2ee/handoffPayload.js';
 import { buildE2eeForBrowser } from '../crypto/e2ee/testing/buildE2eeForBrowser.js';
-import { CdpConnection } from './cdpConnection.js';
 import { createAgentChannel, type AgentChannel, type ViewerAction } from './agentChannel.js';
 import {
   createRelayHub,
@@ -18,47 +22,24 @@ import {
   type RelayAgentLink,
 } from './relayHub.js';
 import { resolveCdpTarget } from './resolveCdpTarget.js';
-import { launchCdpChromium, type CdpChromium } from './testing/launchCdpChromium.js';
+import type { CdpChromium } from './testing/launchCdpChromium.js';
 import { startRelayDouble, type RelayDirection, type RelayDouble } from './testing/relayDouble.js';
 import { waitFor } from '../../test/support/waitFor.js';
 
-// The agent's login page: an OTP field at a known place, focused, submitted with Enter.
-const loginPage = `<!doctype html><html><body style="margin:0;font:16px sans-serif">
-<form method="POST" action="/submit" style="position:absolute;left:100px;top:100px;margin:0">
-<input id="otp" name="otp" autocomplete="off" autofocus style="box-sizing:border-box;width:200px;height:40px"></form>
-<script>document.getElementById('otp').focus();</script></body></html>`;
-
-let site: Server;
+let handoffStage: HandoffStage;
 let siteOrigin: string;
 let agentBrowser: CdpChromium;
 let human: TestBrowser;
 let e2eeDir: string;
-const submissions: string[] = [];
+let submissions: string[];
 const logLines: string[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   createDebug.enable('loopgate:*');
   createDebug.log = (...args: unknown[]) => logLines.push(format(...args));
-  site = createServer((req, res) => {
-    if (req.method === 'POST') {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        submissions.push(new URLSearchParams(body).get('otp') ?? '');
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>signed in</p>');
-      });
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html' }).end(loginPage);
-  });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-  [agentBrowser, human, e2eeDir] = await Promise.all([
-    launchCdpChromium(`${siteOrigin}/login`),
-    launchTestBrowser(),
-    buildE2eeForBrowser(),
-  ]);
+  [handoffStage, e2eeDir] = await Promise.all([startHandoffStage(), buildE2eeForBrowser()]);
+  ({ siteOrigin, agentBrowser, human, submissions } = handoffStage);
 });
 
 afterEach(async () => {
@@ -67,68 +48,12 @@ afterEach(async () => {
 
 afterAll(async () => {
   createDebug.disable();
-  await human?.close();
-  await agentBrowser?.close();
-  if (site) await new Promise((resolve) => site.close(resolve));
+  await handoffStage?.close();
 });
 
-/** Puts the agent's page back on a fresh, focused login form. */
-async function resetLoginPage(): Promise<string> {
-  const target = await resolveCdpTarget(agentBrowser.httpUrl);
-  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-  try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', {
-      targetId: target.targetId,
-      flatten: true,
-    })) as { sessionId: string };
-    await conn.send('Page.enable', {}, sessionId);
-    await conn.send('Page.navigate', { url: `${siteOrigin}/login` }, sessionId);
-    await new Promise((r) => setTimeout(r, 500));
-  } finally {
-    await conn.close();
-  }
-  submissions.length = 0;
-  return target.targetId;
-}
-
-/** The agent page's `window.innerWidth` × `innerHeight`, read through the agent's Chromium. */
-async function agentViewport(targetId: string): Promise<{ width: number; height: number }> {
-  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-  try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', {
-      targetId,
-      flatten: true,
-    })) as { sessionId: string };
-    const r = (await conn.send(
-      'Runtime.evaluate',
-      { expression: '({width: innerWidth, height: innerHeight})', returnByValue: true },
-      sessionId,
-    )) as { result: { value: { width: number; height: number } } };
-    return r.result.value;
-  } finally {
-    await conn.close();
-  }
-}
-
-async function otpValue(targetId: string): Promise<string> {
-  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-  try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', {
-      targetId,
-      flatten: true,
-    })) as { sessionId: string };
-    const r = (await conn.send(
-      'Runtime.evaluate',
-      { expression: 'document.getElementById("otp")?.value ?? null', returnByValue: true },
-      sessionId,
-    )) as {
-      result: { value: string };
-    };
-    return r.result.value;
-  } finally {
-    await conn.close();
-  }
-}
+const resetLoginPage = () => handoffStage.resetLoginPage();
+const agentViewport = (targetId: string) => handoffStage.agentViewport(targetId);
+const otpValue = (targetId: string) => handoffStage.otpValue(targetId);
 
 interface Handoff {
   relay: RelayDouble;
@@ -181,14 +106,7 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
       const page = await human.browser.newPage({ viewport });
       cleanups.push(() => page.close());
       await page.goto(`${h.relay.origin}/handoff/${h.sessionId}?t=${h.token}#k=${h.secret}`);
-      await waitFor(
-        'keys confirmed in the viewer',
-        async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-      );
-      await waitFor(
-        'the first frame drawn',
-        async () => (await page.textContent('#message')) === '',
-      );
+      await waitForViewerReady(page);
       expect(h.channel.state).toEqual({ viewerConnected: true, keysConfirmed: true });
 
       // Click where the OTP field is drawn, mapping page CSS px to the canvas as the page does.
@@ -244,11 +162,7 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
       ),
     ).toEqual(['auto', 'auto', 'pinch-zoom']);
 
-    await waitFor(
-      'keys confirmed in the viewer',
-      async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-    );
-    await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
+    await waitForViewerReady(page);
     expect(original.width).toBeGreaterThan(390);
     const stage = await page.evaluate(() => {
       const el = document.getElementById('stage')!;

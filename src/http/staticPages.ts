@@ -56,19 +56,63 @@ function decodePath(raw: string): string {
   }
 }
 
+/** A line `<!-- partial: NAME -->` of a page, with its indentation. */
+const partialLine = /^([ \t]*)<!-- partial: ([a-z][a-z-]*) -->[ \t]*$/gm;
+
+/**
+ * A page with each `<!-- partial: NAME -->` line replaced by `web/partials/NAME.html`, every
+ * line of it indented as the placeholder was: the `<head>` lines and the header every page
+ * shares are kept once. `readPartial` returns a partial's text, or null when there is none.
+ * @returns the page, or null when a partial it names is missing
+ */
+export function assemblePage(
+  page: string,
+  readPartial: (name: string) => string | null,
+): string | null {
+  let missing = false;
+  const assembled = page.replace(partialLine, (_line, indent: string, name: string) => {
+    const partial = readPartial(name);
+    if (partial === null) {
+      missing = true;
+      return '';
+    }
+    return partial
+      .trimEnd()
+      .split('\n')
+      .map((line) => (line === '' ? line : indent + line))
+      .join('\n');
+  });
+  return missing ? null : assembled;
+}
+
+/**
+ * Reads `web/pages/<name>` and fills in its partials ({@link assemblePage}); null when the page
+ * or a partial it names is missing from this install.
+ */
+function readPage(name: string): Buffer | null {
+  const page = readFile(join(webRoot, 'pages', name));
+  if (!page) return null;
+  const partials = join(webRoot, 'partials');
+  const assembled = assemblePage(page.toString('utf8'), (partial) => {
+    const path = resolveBelow(partials, `${partial}.html`);
+    return path === null ? null : (readFile(path)?.toString('utf8') ?? null);
+  });
+  return assembled === null ? null : Buffer.from(assembled, 'utf8');
+}
+
+/** The answer for a page missing from the install (a packaging fault, not the caller's). */
+const missingPage = () => new Response('Page missing from this install.', { status: 500 });
+
 /**
  * A handler that serves `web/pages/<name>` with the pages' CSP and `no-store`, `noindex` and
  * `no-referrer` (for pages reached by a one-time link: sign-in, email confirm, deliveries).
- * The file is read once; a file missing from the install answers 500 with a plain message.
+ * The page is read and assembled once, when the handler is made; a page missing from the
+ * install answers 500 with a plain message.
  */
 export function servePrivatePage(name: string): () => Response {
-  let body: Buffer | null | undefined;
+  const body = readPage(name);
   return () => {
-    if (body === undefined) {
-      const path = join(webRoot, 'pages', name);
-      body = existsSync(path) ? readFileSync(path) : null;
-    }
-    if (!body) return new Response('Page missing from this install.', { status: 500 });
+    if (!body) return missingPage();
     return new Response(new Uint8Array(body), {
       headers: {
         'Content-Type': 'text/html; charset=utf-8',
@@ -83,7 +127,8 @@ export function servePrivatePage(name: string): () => Response {
 }
 
 /**
- * The pages humans use (`/`, `/approvals/:id`, `/signin`) and their assets (`/assets/*` from
+ * The pages humans use (`/`, `/approvals/:id`, `/signin`, `/settings`; assembled once, at
+ * start, see {@link assemblePage}) and their assets (`/assets/*` from
  * `web/assets`, plus extra asset folders such as the compiled E2EE module). Files that exist are
  * read once and kept in memory, keyed by their resolved path and at most {@link maxCachedFiles}
  * of them; a miss is never remembered, so unique missing paths cost no memory.
@@ -110,11 +155,10 @@ export function createStaticRoutes(extraAssets: Record<string, string> = {}): Ho
         'Cache-Control': 'no-cache',
       },
     });
-  const page = (name: string) => () => {
-    const body = load(join(webRoot, 'pages'), name);
-    return body
-      ? send(body, name)
-      : new Response('Page missing from this install.', { status: 500 });
+  // Each page is read and assembled once, here.
+  const page = (name: string) => {
+    const body = readPage(name);
+    return () => (body ? send(body, name) : missingPage());
   };
 
   app.get('/', page('inbox.html'));
@@ -124,9 +168,7 @@ export function createStaticRoutes(extraAssets: Record<string, string> = {}): Ho
   // The live handoff viewer; its token is in the query and its key in the fragment (never sent).
   app.get('/handoff/:id', () => {
     const body = load(join(webRoot, 'viewer'), 'viewer.html');
-    return body
-      ? send(body, 'viewer.html')
-      : new Response('Page missing from this install.', { status: 500 });
+    return body ? send(body, 'viewer.html') : missingPage();
   });
   for (const [prefix, root] of Object.entries(extraAssets)) {
     app.get(`/assets/${prefix}/*`, (c, next) => {

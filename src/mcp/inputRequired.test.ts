@@ -1,44 +1,33 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { InMemoryTransport } from '@modelcontextprotocol/server';
+import { describe, expect, it } from 'vitest';
+import { testOrigin } from '../../test/support/appHarness.js';
+import {
+  createGatedBank,
+  decideAsHuman,
+  useListeningAppHarness,
+  useStrictToolResults,
+  type AppHarness,
+  type ToolResult,
+} from '../../test/support/mcpHarness.js';
 import { recordToolResults } from '../../test/support/toolResultRecorder.js';
-import { computeActionHash } from '../core/actionHash.js';
-import { parsePolicy } from '../gates/policyParse.js';
 import { createAgentKey } from '../service/operatorAuth.js';
-import type { GatewayBackend } from './gatewayBackend.js';
-import { createGatewayServer, DownstreamToolList, listDownstreamTools } from './gatewayServer.js';
-import { createLocalApprovalsClient } from './localApprovalsClient.js';
+import { createGatewayServer } from './gatewayServer.js';
 import { createRequestStateSealer } from './requestState.js';
 
-type Harness = Awaited<ReturnType<typeof createAppHarness>>;
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-};
 type InputRequired = {
   resultType: 'input_required';
   inputRequests: Record<string, { method: string; params: Record<string, unknown> }>;
   requestState: string;
 };
 
-let h: Harness;
+let h: AppHarness;
 let baseUrl: string;
-const closers: (() => Promise<unknown>)[] = [];
-/** Every client's tool results, checked against the declared outputSchemas after each test. */
-const strict: ReturnType<typeof recordToolResults>[] = [];
-
-beforeEach(async () => {
-  h = await createAppHarness({ progressIntervalMs: 100 });
-  baseUrl = await h.listen();
+const closers = useListeningAppHarness({ progressIntervalMs: 100 }, (started, url) => {
+  h = started;
+  baseUrl = url;
 });
-afterEach(async () => {
-  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
-  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  await h.close();
-});
+const strict = useStrictToolResults();
 
 /** A 2026-07-28 client over HTTP that declares URL elicitation (or not). */
 async function modernClient(options: { declares: boolean; manual?: boolean; key?: string }) {
@@ -65,20 +54,7 @@ async function modernClient(options: { declares: boolean; manual?: boolean; key?
   return { client, asked };
 }
 
-async function humanApproves(pauseId: string) {
-  const auth = await h.signIn();
-  const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-loopgate-session': auth.session,
-      'x-csrf-token': auth.csrf,
-      origin: testOrigin,
-    },
-    body: JSON.stringify({ decision: 'approved', comment: 'go' }),
-  });
-  expect(response.status).toBe(200);
-}
+const humanApproves = (pauseId: string) => decideAsHuman(h, pauseId, 'approved', 'go');
 
 const approvalArgs = {
   action_description: 'Drop the staging database',
@@ -204,54 +180,13 @@ describe('input-required results for request_approval (2026-07-28)', () => {
 
 describe('input-required results for a gated call in loopgate proxy (2026-07-28)', () => {
   async function proxyClient(options: { declares: boolean; manual?: boolean }) {
-    const wrapped = new McpServer({ name: 'bank', version: '1.0.0' });
-    const sent: number[] = [];
-    wrapped.registerTool(
-      'transfer',
-      { description: 'Send money.', inputSchema: z.object({ amount: z.number() }) },
-      ({ amount }) => {
-        sent.push(amount);
-        return { content: [{ type: 'text', text: `sent ${amount}` }] };
-      },
-    );
-    const downstream = new Client({ name: 'proxy', version: '1.0.0' });
-    const [down, up] = InMemoryTransport.createLinkedPair();
-    await wrapped.connect(up);
-    await downstream.connect(down);
-    closers.push(() => downstream.close());
-    const parsed = parsePolicy('default: none\nrules:\n  - {tool: transfer, gate: approve}\n', 'p');
-    if (!parsed.ok) throw new Error(parsed.message);
     // One process serves every round (stdio): its sealer, with in-memory claims, is shared.
-    const approvals = createLocalApprovalsClient({
-      service: h.service,
-      agentId: 'claude',
-      jwks: () => h.jwks,
+    const { gateway, sent } = await createGatedBank(h, closers, {
       requestState: createRequestStateSealer({ agentId: 'claude', secret: h.signingSecret }),
     });
-    const backend = {
-      async requestToolApproval(call) {
-        const record = await h.service.requestToolApproval('claude', {
-          tool: call.tool,
-          arguments: call.arguments,
-          gate: call.gate,
-          timeoutMs: call.timeoutMinutes * 60_000,
-        });
-        return h.service.view(record);
-      },
-      async consumeToolApproval(call) {
-        const hash = computeActionHash({ tool: call.tool, arguments: call.arguments });
-        const record = await h.service.consumeApproval('claude', hash, call.gate);
-        return record ? h.service.view(record) : null;
-      },
-      recordForwarded: () => Promise.resolve(),
-    } as Partial<GatewayBackend> as GatewayBackend;
-    const tools = new DownstreamToolList(await listDownstreamTools(downstream));
     const { serveStdio } = await import('@modelcontextprotocol/server/stdio');
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    const handle = serveStdio(
-      () => createGatewayServer({ downstream, tools, policy: parsed.value, backend, approvals }),
-      { transport: serverSide },
-    );
+    const handle = serveStdio(() => createGatewayServer(gateway), { transport: serverSide });
     closers.push(() => handle.close());
     const asked: { url?: string; message: string }[] = [];
     const client = new Client(

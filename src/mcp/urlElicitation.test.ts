@@ -5,39 +5,29 @@ import {
   UrlElicitationRequiredError,
 } from '@modelcontextprotocol/client';
 import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { testOrigin } from '../../test/support/appHarness.js';
+import {
+  createGatedBank,
+  decideAsHuman,
+  useListeningAppHarness,
+  useStrictToolResults,
+  type AppHarness,
+  type ToolResult,
+} from '../../test/support/mcpHarness.js';
 import { recordToolResults } from '../../test/support/toolResultRecorder.js';
-import { computeActionHash } from '../core/actionHash.js';
-import { parsePolicy } from '../gates/policyParse.js';
-import type { GatewayBackend } from './gatewayBackend.js';
-import { createGatewayServer, DownstreamToolList, listDownstreamTools } from './gatewayServer.js';
-import { createLocalApprovalsClient } from './localApprovalsClient.js';
+import { createGatewayServer } from './gatewayServer.js';
 
-type Harness = Awaited<ReturnType<typeof createAppHarness>>;
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-};
 type Elicitation = { mode?: string; url?: string; elicitationId?: string; message: string };
 
-let h: Harness;
+let h: AppHarness;
 let baseUrl: string;
-const closers: (() => Promise<unknown>)[] = [];
-/** Every client's tool results, checked against the declared outputSchemas after each test. */
-const strict: ReturnType<typeof recordToolResults>[] = [];
-
-beforeEach(async () => {
-  h = await createAppHarness({ progressIntervalMs: 100 });
-  baseUrl = await h.listen();
+const closers = useListeningAppHarness({ progressIntervalMs: 100 }, (started, url) => {
+  h = started;
+  baseUrl = url;
 });
-afterEach(async () => {
-  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
-  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  await h.close();
-});
+const strict = useStrictToolResults();
 
 /** A client that declares URL elicitation (or not), recording what it is asked and told. */
 function elicitingClient(declares: boolean, era: 'legacy' | 'modern' = 'legacy') {
@@ -72,20 +62,7 @@ async function connectHttp(client: Client) {
 }
 
 /** A human signed in to loopgate decides on the approval page's API. */
-async function humanApproves(pauseId: string) {
-  const auth = await h.signIn();
-  const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-loopgate-session': auth.session,
-      'x-csrf-token': auth.csrf,
-      origin: testOrigin,
-    },
-    body: JSON.stringify({ decision: 'approved', comment: 'go' }),
-  });
-  expect(response.status).toBe(200);
-}
+const humanApproves = (pauseId: string) => decideAsHuman(h, pauseId, 'approved', 'go');
 
 describe('URL-mode elicitation for request_approval', () => {
   it('asks a client that declares it to open the approval page, then says when a human decided', async () => {
@@ -147,71 +124,10 @@ describe('URL-mode elicitation for request_approval', () => {
   }
 });
 
-/** loopgate proxy over a wrapped `transfer` tool (gate: approve), and a client of it. */
+/** loopgate proxy over wrapped `transfer` and `quote` tools (gate: approve), and a client of it. */
 async function proxyClient(declares: boolean, urlElicitation?: 'request' | 'error') {
-  const wrapped = new McpServer({ name: 'bank', version: '1.0.0' });
-  const sent: number[] = [];
-  wrapped.registerTool(
-    'transfer',
-    { description: 'Send money.', inputSchema: z.object({ amount: z.number() }) },
-    ({ amount }) => {
-      sent.push(amount);
-      return { content: [{ type: 'text', text: `sent ${amount}` }] };
-    },
-  );
-  // A wrapped tool whose own server declares an outputSchema.
-  wrapped.registerTool(
-    'quote',
-    {
-      description: 'Quote a price.',
-      inputSchema: z.object({ item: z.string() }),
-      outputSchema: z.object({ item: z.string(), price: z.number() }),
-    },
-    ({ item }) => ({
-      content: [{ type: 'text', text: `${item}: 12` }],
-      structuredContent: { item, price: 12 },
-    }),
-  );
-  const downstream = new Client({ name: 'proxy', version: '1.0.0' });
-  const [down, up] = InMemoryTransport.createLinkedPair();
-  await wrapped.connect(up);
-  await downstream.connect(down);
-  closers.push(() => downstream.close());
-  const parsed = parsePolicy(
-    'default: none\nrules:\n  - {tool: transfer, gate: approve}\n  - {tool: quote, gate: approve}\n',
-    'p',
-  );
-  if (!parsed.ok) throw new Error(parsed.message);
-  const approvals = createLocalApprovalsClient({
-    service: h.service,
-    agentId: 'claude',
-    jwks: () => h.jwks,
-  });
-  const backend = {
-    async requestToolApproval(call) {
-      const record = await h.service.requestToolApproval('claude', {
-        tool: call.tool,
-        arguments: call.arguments,
-        gate: call.gate,
-        timeoutMs: call.timeoutMinutes * 60_000,
-      });
-      return h.service.view(record);
-    },
-    async consumeToolApproval(call) {
-      const hash = computeActionHash({ tool: call.tool, arguments: call.arguments });
-      const record = await h.service.consumeApproval('claude', hash, call.gate);
-      return record ? h.service.view(record) : null;
-    },
-    recordForwarded: () => Promise.resolve(),
-  } as Partial<GatewayBackend> as GatewayBackend;
-  const gateway = createGatewayServer({
-    downstream,
-    tools: new DownstreamToolList(await listDownstreamTools(downstream)),
-    policy: parsed.value,
-    backend,
-    approvals,
-    ...(urlElicitation ? { urlElicitation } : {}),
-  });
+  const { gateway: deps, sent } = await createGatedBank(h, closers);
+  const gateway = createGatewayServer({ ...deps, ...(urlElicitation ? { urlElicitation } : {}) });
   const agent = elicitingClient(declares);
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await gateway.connect(serverSide);

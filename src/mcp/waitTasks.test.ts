@@ -7,9 +7,16 @@ import { StreamableHTTPClientTransport as StreamableHTTPClientTransportV1 } from
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { testOrigin } from '../../test/support/appHarness.js';
+import {
+  decideAsHuman,
+  useListeningAppHarness,
+  useStrictToolResults,
+  type AppHarness,
+  type ToolResult,
+} from '../../test/support/mcpHarness.js';
 import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import { LoopgateError } from '../core/errors.js';
 import type { HandoffView } from '../handoff/handoffView.js';
@@ -18,28 +25,13 @@ import type { ApprovalsClient } from './approvalsClient.js';
 import { createMcpServer } from './createMcpServer.js';
 import type { HandoffAgent } from './handoffAgent.js';
 
-type Harness = Awaited<ReturnType<typeof createAppHarness>>;
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-};
-
-let h: Harness;
+let h: AppHarness;
 let baseUrl: string;
-const closers: (() => Promise<unknown>)[] = [];
-/** Every client's tool results, checked against the declared outputSchemas after each test. */
-const strict: ReturnType<typeof recordToolResults>[] = [];
-
-beforeEach(async () => {
-  h = await createAppHarness({ progressIntervalMs: 100 });
-  baseUrl = await h.listen();
+const closers = useListeningAppHarness({ progressIntervalMs: 100 }, (started, url) => {
+  h = started;
+  baseUrl = url;
 });
-afterEach(async () => {
-  for (const recorder of strict.splice(0)) expect(await recorder.violations()).toEqual([]);
-  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  await h.close();
-});
+const strict = useStrictToolResults();
 
 /** A v1 SDK client (it implements 2025-11-25 tasks) on a streamable-HTTP session. */
 async function connectV1(key = h.agent.key): Promise<ClientV1> {
@@ -62,20 +54,8 @@ async function requestApproval(client: ClientV1): Promise<string> {
   return created.structuredContent!['pause_id'] as string;
 }
 
-async function humanDecides(pauseId: string, decision: 'approved' | 'rejected') {
-  const auth = await h.signIn();
-  const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-loopgate-session': auth.session,
-      'x-csrf-token': auth.csrf,
-      origin: testOrigin,
-    },
-    body: JSON.stringify({ decision, comment: decision === 'rejected' ? 'not today' : 'go' }),
-  });
-  expect(response.status).toBe(200);
-}
+const humanDecides = (pauseId: string, decision: 'approved' | 'rejected') =>
+  decideAsHuman(h, pauseId, decision, decision === 'rejected' ? 'not today' : 'go');
 
 const startTask = (client: ClientV1, pauseId: string) =>
   client.request(

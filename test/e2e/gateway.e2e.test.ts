@@ -1,24 +1,25 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as StdioClientTransportV2 } from '@modelcontextprotocol/client/stdio';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTotpCode } from '../../src/gates/index.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import type { ToolResult } from '../support/mcpHarness.js';
+import {
+  callTool,
+  connectProxyClient,
+  openSignedInPage,
+  repoRoot,
+  resultText,
+  stopProxyTests,
+} from '../support/proxyClient.js';
 
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-};
-
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+const repo = repoRoot;
 const demoServer = join(repo, 'examples/demo-server/server.mjs');
 const demoPolicy = join(repo, 'examples/policy.yaml');
 
@@ -58,43 +59,15 @@ rules:
     gate: otp_argument
 `;
 
-async function proxyClient(
-  policy: string,
-  command: string[],
-  flags: string[] = [],
-): Promise<Client> {
-  const client = new Client({ name: 'gateway-e2e', version: '1.0.0' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [
-        cliPath,
-        'proxy',
-        '--data-dir',
-        dataDir,
-        '--policy',
-        policy,
-        ...flags,
-        '--',
-        ...command,
-      ],
-      cwd: repo,
-      stderr: 'pipe',
-    }),
-  );
-  clients.push(client);
-  return client;
-}
+const proxyClient = (policy: string, command: string[], flags: string[] = []) =>
+  connectProxyClient({ clientName: 'gateway-e2e', dataDir, policy, command, flags }, clients);
 
-const call = (client: Client, name: string, args: Record<string, unknown> = {}) =>
-  client.callTool({ name, arguments: args }) as Promise<ToolResult>;
+const call = callTool;
 const call_ = call;
-const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+const text = resultText;
 
 async function approveInBrowser(approvalUrl: string, code?: string): Promise<void> {
-  const link = await runCli(['login-url', '--data-dir', dataDir]);
-  const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await signInWithLink(page, link.stdout.trim());
+  const page = await openSignedInPage(browser, dataDir);
   await page.goto(approvalUrl);
   if (code) await page.getByLabel('Authenticator code').fill(code);
   await page.getByRole('button', { name: 'Approve' }).click();
@@ -110,12 +83,7 @@ beforeAll(async () => {
   totpSecret = new URL(/otpauth:\/\/\S+/.exec(enrolled.stdout)![0]).searchParams.get('secret')!;
   browser = await launchTestBrowser();
 });
-afterAll(async () => {
-  for (const client of clients) await client.close().catch(() => undefined);
-  await serve?.stop('SIGKILL');
-  await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stopProxyTests({ clients, serve, browser, dirs: [dataDir] }));
 
 describe('loopgate proxy in front of the demo server (the mcp-hitl demo)', () => {
   it('lists the downstream tools with their gates, next to the approval tools', async () => {

@@ -1,21 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
-import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
-
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-  _meta?: Record<string, unknown>;
-};
-
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+import { runCli, startServe, type ServeProcess } from '../support/cli.js';
+import type { ToolResult } from '../support/mcpHarness.js';
+import {
+  callTool,
+  connectProxyClient,
+  resultText,
+  stopProxyTests,
+  writeWrappedServer,
+} from '../support/proxyClient.js';
 
 /** The wrapped server: each tool answers with what it received, so the test sees what ran. */
 const wrappedServer = `
@@ -56,35 +53,20 @@ let serve: ServeProcess;
 let browser: TestBrowser;
 const clients: Client[] = [];
 
-async function proxyClient(agentName: string): Promise<Client> {
-  const client = new Client({ name: 'grants-e2e', version: '1.0.0' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [
-        cliPath,
-        'proxy',
-        '--data-dir',
-        dataDir,
-        '--policy',
-        policy,
-        '--agent-name',
-        agentName,
-        '--',
-        'node',
-        join(workDir, 'shop.mjs'),
-      ],
-      cwd: repo,
-      stderr: 'pipe',
-    }),
+const proxyClient = (agentName: string) =>
+  connectProxyClient(
+    {
+      clientName: 'grants-e2e',
+      dataDir,
+      policy,
+      command: ['node', join(workDir, 'shop.mjs')],
+      flags: ['--agent-name', agentName],
+    },
+    clients,
   );
-  clients.push(client);
-  return client;
-}
 
-const call = (client: Client, name: string, args: Record<string, unknown>) =>
-  client.callTool({ name, arguments: args }) as Promise<ToolResult>;
-const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+const call = callTool;
+const text = resultText;
 const grantOf = (r: ToolResult) =>
   r._meta?.['loopgate/grant'] as Record<string, unknown> | undefined;
 
@@ -170,21 +152,14 @@ async function approveWithGrant(pauseId: string, grant: Record<string, unknown>)
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'loopgate-grants-'));
-  workDir = mkdtempSync(join(repo, '.tmp-grants-'));
-  writeFileSync(join(workDir, 'shop.mjs'), wrappedServer);
+  workDir = writeWrappedServer('grants', 'shop.mjs', wrappedServer).dir;
   policy = join(workDir, 'policy.yaml');
   writeFileSync(policy, policyText);
   serve = await startServe(dataDir);
   human = await operator();
   browser = await launchTestBrowser();
 });
-afterAll(async () => {
-  for (const client of clients) await client.close().catch(() => undefined);
-  await serve?.stop('SIGKILL');
-  await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(workDir, { recursive: true, force: true });
-});
+afterAll(() => stopProxyTests({ clients, serve, browser, dirs: [dataDir, workDir] }));
 
 describe('standing grants through the real proxy', { timeout: spawnsSeveral }, () => {
   it('an exact-call grant forwards that call up to max_uses, for that agent only', async () => {

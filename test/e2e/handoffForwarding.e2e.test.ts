@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { createServer as createTcpServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,19 +11,19 @@ import { startServer, type RunningServer } from '../../src/cli/startServer.js';
 import type * as StartServerModule from '../../src/cli/startServer.js';
 import { configSchema } from '../../src/config/configSchema.js';
 import { isLoopgateError } from '../../src/core/errors.js';
-import { CdpConnection } from '../../src/handoff/cdpConnection.js';
 import type { CreatedHandoff } from '../../src/handoff/handoffView.js';
 import { handoffSubprotocol, relayCloseCodes } from '../../src/handoff/relayHub.js';
-import { resolveCdpTarget } from '../../src/handoff/resolveCdpTarget.js';
-import {
-  launchCdpChromium,
-  type CdpChromium,
-} from '../../src/handoff/testing/launchCdpChromium.js';
+import type { CdpChromium } from '../../src/handoff/testing/launchCdpChromium.js';
 import { forwardedByHeader } from '../../src/http/handoffForwarder.js';
 import { createHandoffAgent, type HandoffAgent } from '../../src/mcp/handoffAgent.js';
 import { createRemoteHandoffClient, type HandoffClient } from '../../src/mcp/handoffClient.js';
 import { createAgentKey } from '../../src/service/operatorAuth.js';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import type { TestBrowser } from '../support/chromium.js';
+import {
+  startHandoffStage,
+  waitForViewerReady,
+  type HandoffStage,
+} from '../support/handoffStage.js';
 import { waitFor } from '../support/waitFor.js';
 
 /*
@@ -36,11 +36,6 @@ import { waitFor } from '../support/waitFor.js';
  */
 const builtServer = new URL('../../dist/cli/startServer.js', import.meta.url).href;
 
-const loginPage = `<!doctype html><html><body style="margin:0;font:16px sans-serif">
-<form method="POST" action="/submit" style="position:absolute;left:100px;top:100px;margin:0">
-<input id="otp" name="otp" autocomplete="off" autofocus style="box-sizing:border-box;width:200px;height:40px"></form>
-<script>document.getElementById('otp').focus();</script></body></html>`;
-
 let dataDir: string;
 let a: RunningServer;
 let b: RunningServer;
@@ -48,11 +43,11 @@ let b: RunningServer;
 let front: ReturnType<typeof createTcpServer>;
 let frontOrigin: string;
 let agentKey: string;
-let site: Server;
+let handoffStage: HandoffStage;
 let siteOrigin: string;
 let agentBrowser: CdpChromium;
 let human: TestBrowser;
-const submissions: string[] = [];
+let submissions: string[];
 
 const tcpPort = (server: { address(): unknown }) => (server.address() as AddressInfo).port;
 
@@ -83,30 +78,12 @@ beforeAll(async () => {
   b = await start();
   agentKey = (await createAgentKey(a.store, 'agent', Date.now())).key;
 
-  site = createHttpServer((req, res) => {
-    if (req.method === 'POST') {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        submissions.push(new URLSearchParams(body).get('otp') ?? '');
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>signed in</p>');
-      });
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html' }).end(loginPage);
-  });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  siteOrigin = `http://127.0.0.1:${tcpPort(site)}`;
-  [agentBrowser, human] = await Promise.all([
-    launchCdpChromium(`${siteOrigin}/login`),
-    launchTestBrowser(),
-  ]);
+  handoffStage = await startHandoffStage();
+  ({ siteOrigin, agentBrowser, human, submissions } = handoffStage);
 });
 
 afterAll(async () => {
-  await human?.close();
-  await agentBrowser?.close();
-  if (site) await new Promise((resolve) => site.close(resolve));
+  await handoffStage?.close();
   await b?.close();
   await a?.close();
   front?.close();
@@ -167,42 +144,8 @@ function refusedViewerSocket(
   });
 }
 
-/** Puts the agent's page back on a fresh, focused login form. */
-async function resetLoginPage(): Promise<string> {
-  const target = await resolveCdpTarget(agentBrowser.httpUrl);
-  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-  try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', {
-      targetId: target.targetId,
-      flatten: true,
-    })) as { sessionId: string };
-    await conn.send('Page.enable', {}, sessionId);
-    await conn.send('Page.navigate', { url: `${siteOrigin}/login` }, sessionId);
-    await new Promise((r) => setTimeout(r, 500));
-  } finally {
-    await conn.close();
-  }
-  submissions.length = 0;
-  return target.targetId;
-}
-
-async function otpValue(targetId: string): Promise<string> {
-  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-  try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', {
-      targetId,
-      flatten: true,
-    })) as { sessionId: string };
-    const r = (await conn.send(
-      'Runtime.evaluate',
-      { expression: 'document.getElementById("otp")?.value ?? null', returnByValue: true },
-      sessionId,
-    )) as { result: { value: string } };
-    return r.result.value;
-  } finally {
-    await conn.close();
-  }
-}
+const resetLoginPage = () => handoffStage.resetLoginPage();
+const otpValue = (targetId: string) => handoffStage.otpValue(targetId);
 
 describe('a handoff whose agent is on server A and whose viewer is on server B', () => {
   let agent: HandoffAgent;
@@ -246,14 +189,7 @@ describe('a handoff whose agent is on server A and whose viewer is on server B',
     const page: Page = await human.browser.newPage({ viewport: { width: 1280, height: 800 } });
     try {
       await page.goto(session_url);
-      await waitFor(
-        'keys confirmed in the viewer',
-        async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-      );
-      await waitFor(
-        'the first frame drawn',
-        async () => (await page.textContent('#message')) === '',
-      );
+      await waitForViewerReady(page);
       expect(await first).toMatchObject({ status: 'active', viewer_connected: true });
 
       const box = (await page.locator('#screen').boundingBox())!;

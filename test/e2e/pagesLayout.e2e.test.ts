@@ -1,7 +1,10 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer } from '../../src/cli/startServer.js';
 import { generateTotpCode } from '../../src/gates/totpCode.js';
+import { webRoot } from '../../src/http/staticPages.js';
 import { createLoginUrl } from '../../src/service/operatorAuth.js';
 import { startLocalServer, type LocalServer } from '../support/localServer.js';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
@@ -10,7 +13,8 @@ import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/
  * The inbox and the approval page as a person reads them on a 390 px wide phone, in real
  * Chromium against a real server: the header is one row, a detail name wraps only after `_`,
  * a wrong authenticator code and the decision are each said once, and the inbox names a gated
- * tool call with its first arguments.
+ * tool call with its first arguments. Every page is served with the one shared `<head>` and
+ * header, whose pages sit behind Menu at 390 px and in the row on a laptop.
  */
 
 const longName = 'notification_recipient_email_address_for_the_weekly_summary';
@@ -38,6 +42,39 @@ function countOf(haystack: string, needle: string | RegExp): number {
   if (typeof needle === 'string') return haystack.split(needle).length - 1;
   return [...haystack.matchAll(new RegExp(needle.source, `${needle.flags.replace('g', '')}g`))]
     .length;
+}
+
+/** The header's pages, as its navigation names them. */
+const headerPages = [
+  { name: 'Standing grants', path: '/grants' },
+  { name: 'Shadow calls', path: '/shadow' },
+  { name: 'Delivery', path: '/deliveries' },
+];
+
+/**
+ * The boxes of the header's items that are shown, asserting that they share one row: every item
+ * overlaps every other vertically and the header is no taller than two of its tallest item.
+ */
+async function expectHeaderOnOneRow(target: Page, selector: string, what: string) {
+  const boxes = await target.locator(selector).evaluateAll((nodes) =>
+    nodes.map((node) => {
+      const rect = node.getBoundingClientRect();
+      return { top: rect.top, bottom: rect.bottom, width: rect.width, right: rect.right };
+    }),
+  );
+  const lowestTop = Math.max(...boxes.map((box) => box.top));
+  const highestBottom = Math.min(...boxes.map((box) => box.bottom));
+  expect(lowestTop, what).toBeLessThan(highestBottom);
+  const header = await target.locator('.topbar').boundingBox();
+  const tallest = Math.max(...boxes.map((box) => box.bottom - box.top));
+  expect(header!.height, what).toBeLessThan(tallest * 2);
+  const width = target.viewportSize()!.width;
+  for (const box of boxes) expect(box.right, what).toBeLessThanOrEqual(width);
+  expect(
+    await target.evaluate(() => document.documentElement.scrollWidth),
+    what,
+  ).toBeLessThanOrEqual(width);
+  return boxes;
 }
 
 /** The text of every live region on the page (role alert/status or aria-live), as shown now. */
@@ -115,6 +152,116 @@ describe('the inbox and the approval page at 390 px', () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
         390,
       );
+    }
+  });
+
+  it('keeps the header on one row on every signed-in page, its pages behind Menu', async () => {
+    for (const path of [
+      '/',
+      `/approvals/${requestId}`,
+      ...headerPages.map((p) => p.path),
+      '/settings',
+    ]) {
+      await page.goto(`${server.url}${path}`);
+      await page.locator('#account:not([hidden])').waitFor();
+      const nav = page.getByRole('navigation', { name: 'Pages' });
+      // At 390 px the pages are not in the row: Menu is, beside Settings and Sign out.
+      expect(await nav.isVisible(), path).toBe(false);
+      const boxes = await expectHeaderOnOneRow(
+        page,
+        '.topbar .brand img, #operator-name, .nav-toggle, #settings-link, #sign-out',
+        path,
+      );
+      expect(boxes, path).toHaveLength(5);
+      expect(boxes[1]!.width, path).toBeGreaterThan(20);
+
+      await page.getByRole('button', { name: 'Menu' }).click();
+      await nav.waitFor();
+      for (const { name, path: href } of headerPages) {
+        const link = nav.getByRole('link', { name, exact: true });
+        expect(await link.getAttribute('href')).toBe(href);
+        const box = (await link.boundingBox())!;
+        expect(box.x, name).toBeGreaterThanOrEqual(0);
+        expect(box.x + box.width, name).toBeLessThanOrEqual(390);
+        expect(await link.getAttribute('aria-current'), `${name} on ${path}`).toBe(
+          href === path ? 'page' : null,
+        );
+      }
+      expect(await page.locator('#settings-link').getAttribute('aria-current'), path).toBe(
+        path === '/settings' ? 'page' : null,
+      );
+      await expectHeaderOnOneRow(page, '.topbar .brand img, #operator-name, #sign-out', path);
+    }
+    // A page of the menu opens.
+    await page.goto(`${server.url}/`);
+    await page.getByRole('button', { name: 'Menu' }).click();
+    await page.getByRole('link', { name: 'Shadow calls' }).click();
+    await page.getByRole('heading', { name: 'Shadow mode', level: 1 }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/shadow');
+  });
+
+  it('shows the header’s pages in its one row on a laptop, without Menu', async () => {
+    const laptop = page;
+    try {
+      await laptop.setViewportSize({ width: 1280, height: 800 });
+      await laptop.goto(`${server.url}/`);
+      await laptop.locator('#account:not([hidden])').waitFor();
+      expect(await laptop.getByRole('button', { name: 'Menu' }).isVisible()).toBe(false);
+      const nav = laptop.getByRole('navigation', { name: 'Pages' });
+      for (const { name } of headerPages)
+        expect(await nav.getByRole('link', { name, exact: true }).isVisible(), name).toBe(true);
+      const boxes = await expectHeaderOnOneRow(
+        laptop,
+        '.topbar .brand img, .site-nav a, #operator-name, #settings-link, #sign-out',
+        'laptop',
+      );
+      expect(boxes).toHaveLength(4 + headerPages.length);
+    } finally {
+      await laptop.setViewportSize({ width: 390, height: 844 });
+    }
+  });
+
+  it('serves every page with the shared head and header, and nothing the CSP would block', async () => {
+    const paths: Record<string, string> = {
+      'approval.html': `/approvals/${requestId}`,
+      'confirm.html': '/email/confirm?token=x',
+      'deliveries.html': '/deliveries',
+      'grants.html': '/grants',
+      'inbox.html': '/',
+      'login.html': '/login?token=x',
+      'settings.html': '/settings',
+      'shadow.html': '/shadow',
+      'signin.html': '/signin',
+    };
+    // A page added to web/pages without a route here fails this test.
+    expect(readdirSync(join(webRoot, 'pages')).sort()).toEqual(Object.keys(paths).sort());
+    for (const [file, path] of Object.entries(paths)) {
+      const response = await fetch(`${server.url}${path}`);
+      expect(response.status, file).toBe(200);
+      expect(response.headers.get('content-security-policy'), file).toMatch(
+        /script-src 'self'; style-src 'self'/,
+      );
+      const html = await response.text();
+      const head = /<head>([\s\S]*)<\/head>/.exec(html)?.[1] ?? '';
+      // The shared head, once, with the charset first (within the first 1024 bytes).
+      expect(head.trimStart().startsWith('<meta charset="utf-8" />'), file).toBe(true);
+      expect(countOf(html, '<meta charset="utf-8" />'), file).toBe(1);
+      expect(
+        countOf(head, '<meta name="viewport" content="width=device-width, initial-scale=1" />'),
+        file,
+      ).toBe(1);
+      expect(countOf(head, '<link rel="stylesheet" href="/assets/app.css" />'), file).toBe(1);
+      expect(countOf(head, /<title>[^<]+ · loopgate<\/title>/), file).toBe(1);
+      // The shared header, once, and no partial left unfilled.
+      expect(countOf(html, '<header class="topbar">'), file).toBe(1);
+      expect(countOf(html, 'href="/grants"'), file).toBeGreaterThanOrEqual(1);
+      expect(countOf(html, 'href="/shadow"'), file).toBeGreaterThanOrEqual(1);
+      expect(html, file).not.toContain('<!-- partial:');
+      // Nothing inline: every script is a file of /assets, no handler or style attributes.
+      const scripts = [...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]);
+      expect(scripts.length, file).toBeGreaterThan(0);
+      for (const tag of scripts) expect(tag, file).toMatch(/ src="\/assets\/[^"]+\.js"/);
+      expect(html, file).not.toMatch(/<style\b|\sstyle=|\son[a-z]+=/i);
     }
   });
 

@@ -1,21 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { Page } from 'playwright-core';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
-import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
-
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-};
-
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { runCli, startServe, type ServeProcess } from '../support/cli.js';
+import {
+  callTool,
+  connectProxyClient,
+  openSignedInPage,
+  resultText,
+  stopProxyTests,
+  writeWrappedServer,
+} from '../support/proxyClient.js';
 
 /**
  * The wrapped server: a read-only tool, a write and a tool without annotations. Each answers
@@ -52,57 +49,30 @@ function writePolicy(name: string, text: string): string {
   return path;
 }
 
-async function proxyClient(policy: string, flags: string[] = []): Promise<Client> {
-  const client = new Client({ name: 'policy-e2e', version: '1.0.0' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [
-        cliPath,
-        'proxy',
-        '--data-dir',
-        dataDir,
-        '--policy',
-        policy,
-        ...flags,
-        '--',
-        'node',
-        join(workDir, 'files.mjs'),
-      ],
-      cwd: repo,
-      stderr: 'pipe',
-    }),
+const proxyClient = (policy: string, flags: string[] = []) =>
+  connectProxyClient(
+    {
+      clientName: 'policy-e2e',
+      dataDir,
+      policy,
+      command: ['node', join(workDir, 'files.mjs')],
+      flags,
+    },
+    clients,
   );
-  clients.push(client);
-  return client;
-}
 
-const call = (client: Client, name: string, args: Record<string, unknown> = {}) =>
-  client.callTool({ name, arguments: args }) as Promise<ToolResult>;
-const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+const call = callTool;
+const text = resultText;
 
-async function signedInPage(): Promise<Page> {
-  const link = await runCli(['login-url', '--data-dir', dataDir]);
-  const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await signInWithLink(page, link.stdout.trim());
-  return page;
-}
+const signedInPage = () => openSignedInPage(browser, dataDir);
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'loopgate-policy-modes-'));
-  // Inside the repo, so the wrapped server resolves the MCP SDK from its node_modules.
-  workDir = mkdtempSync(join(repo, '.tmp-policy-modes-'));
-  writeFileSync(join(workDir, 'files.mjs'), filesServer);
+  workDir = writeWrappedServer('policy-modes', 'files.mjs', filesServer).dir;
   serve = await startServe(dataDir);
   browser = await launchTestBrowser();
 });
-afterAll(async () => {
-  for (const client of clients) await client.close().catch(() => undefined);
-  await serve?.stop('SIGKILL');
-  await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(workDir, { recursive: true, force: true });
-});
+afterAll(() => stopProxyTests({ clients, serve, browser, dirs: [dataDir, workDir] }));
 
 describe(
   'rules that fit how people work, through the real proxy',

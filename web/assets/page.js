@@ -1,38 +1,28 @@
 // @ts-check
 /**
- * What every signed-in page shares: the header with the operator's name and the Sign out
- * button, the connection banner, and the polite announcer for screen readers.
+ * What every signed-in page shares: the header with its navigation, the operator's name and
+ * the Sign out button, the connection banner, and the polite announcer for screen readers.
  */
 
 import { ApiError, fetchSession, redirectToSignIn, signOut } from './api.js';
-import { createElement, requireElement } from './dom.js';
+import { requireElement } from './dom.js';
 
 /** @typedef {import('./api.js').Session} Session */
 
 /**
- * Adds the Settings link to the header, once, before the Sign out button; on the settings
- * page itself it is marked as the current page.
+ * Marks the header's link to this page (navigation, Settings) as the current page.
  * @param {HTMLElement} account
- * @param {HTMLElement} signOutButton
  */
-function addSettingsLink(account, signOutButton) {
-  if (document.getElementById('settings-link')) return;
-  const link = createElement(
-    'a',
-    {
-      class: 'button button-quiet',
-      id: 'settings-link',
-      href: '/settings',
-      'aria-current': location.pathname === '/settings' ? 'page' : null,
-    },
-    ['Settings'],
-  );
-  account.insertBefore(link, signOutButton);
+function markCurrentPage(account) {
+  for (const link of account.querySelectorAll('a[href]')) {
+    if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
+  }
 }
 
 /**
  * Fetches the session (a 401 goes to `/signin?next=…` and this never settles), shows who is
- * signed in, adds the Settings link and wires the Sign out button.
+ * signed in with the header's navigation (the shared header of web/partials/header.html) and
+ * wires the Sign out button.
  * @returns {Promise<Session>}
  */
 export async function startSignedInPage() {
@@ -43,7 +33,7 @@ export async function startSignedInPage() {
   requireElement('operator-name', HTMLElement).textContent = session.operator.name;
   account.hidden = false;
   const button = requireElement('sign-out', HTMLButtonElement);
-  addSettingsLink(account, button);
+  markCurrentPage(account);
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {
