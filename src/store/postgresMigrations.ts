@@ -201,4 +201,8 @@ export const postgresMigrations: readonly string[] = [
   taskClaimsMigration,
   postgresHandoffOwnersMigration,
   grantsMigration,
+  `
+  ALTER TABLE approvals ADD COLUMN edit_constraints TEXT;
+  ALTER TABLE approvals ADD COLUMN edit TEXT;
+  `,
 ];

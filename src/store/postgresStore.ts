@@ -353,8 +353,10 @@ export async function openPostgresStore(
         await client.query(
           `INSERT INTO approvals (id, agent_id, status, action_description, action_details,
             fields, recipient_email, recipient_slack, action_hash, created_at, expires_at,
-            updated_at, response, receipt, gate, tool_name, consumed_at, votes)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+            updated_at, response, receipt, gate, tool_name, consumed_at, votes, edit_constraints,
+            edit)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20)`,
           [
             record.id,
             record.agentId,
@@ -374,6 +376,8 @@ export async function openPostgresStore(
             record.toolName,
             record.consumedAt,
             JSON.stringify(record.votes),
+            record.editConstraints ? JSON.stringify(record.editConstraints) : null,
+            record.edit ? JSON.stringify(record.edit) : null,
           ],
         );
         await appendAuditIn(client, audit, record.createdAt);
@@ -399,11 +403,27 @@ export async function openPostgresStore(
     },
     async recordDecision(id, change, audit) {
       return tx(async (client) => {
-        const result = await client.query(
-          `UPDATE approvals SET status = 'responded', response = $1, receipt = $2, updated_at = $3
-           WHERE id = $4 AND status = 'pending' AND expires_at > $3`,
-          [JSON.stringify(change.response), change.receipt, change.now, id],
-        );
+        const edited = change.edited;
+        const result = edited
+          ? await client.query(
+              `UPDATE approvals SET status = 'responded', response = $1, receipt = $2,
+                updated_at = $3, action_hash = $5, action_details = $6, edit = $7
+               WHERE id = $4 AND status = 'pending' AND expires_at > $3`,
+              [
+                JSON.stringify(change.response),
+                change.receipt,
+                change.now,
+                id,
+                edited.actionHash,
+                JSON.stringify(edited.actionDetails),
+                JSON.stringify(edited.edit),
+              ],
+            )
+          : await client.query(
+              `UPDATE approvals SET status = 'responded', response = $1, receipt = $2, updated_at = $3
+               WHERE id = $4 AND status = 'pending' AND expires_at > $3`,
+              [JSON.stringify(change.response), change.receipt, change.now, id],
+            );
         if (result.rowCount !== 1) return false;
         await appendAuditIn(client, audit, change.now);
         return true;

@@ -243,4 +243,8 @@ export const sqliteMigrations: readonly string[] = [
   CREATE INDEX grants_agent_tool ON grants (agent_id, tool, not_after);
   CREATE INDEX grants_created ON grants (created_at);
   `,
+  `
+  ALTER TABLE approvals ADD COLUMN edit_constraints TEXT;
+  ALTER TABLE approvals ADD COLUMN edit TEXT;
+  `,
 ];

@@ -1,3 +1,4 @@
+import { validateToolArguments } from '../../src/mcp/validateToolArguments.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -44,6 +45,7 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     receiptKey,
     signingSecret,
     publicUrl: testOrigin,
+    validateToolArguments,
     now,
   });
   const allowed = buildAllowedOrigins(testOrigin, 7878, true);
