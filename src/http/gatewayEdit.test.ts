@@ -8,6 +8,7 @@ const asked = { amount: 500, to: 'ACME' };
 const policyText = `default: none
 rules:
   - {tool: pay, gate: deny, when: {amount: {gt: 1000}}}
+  - {tool: pay, gate: totp, when: {amount: {gt: 600}}}
   - {tool: pay, gate: approve}
 `;
 
@@ -111,6 +112,12 @@ describe('edit before approve over /v1/gateway', () => {
       ],
       [
         { decision: 'approved', arguments: { amount: 5000, to: 'ACME' } },
+        403,
+        'E_APPROVAL_EDIT_DENIED',
+      ],
+      // The policy asks for an authenticator code for 700; this request is decided with a click.
+      [
+        { decision: 'approved', arguments: { amount: 700, to: 'ACME' } },
         403,
         'E_APPROVAL_EDIT_DENIED',
       ],
