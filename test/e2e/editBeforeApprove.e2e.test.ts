@@ -225,7 +225,15 @@ describe('edit before approve through the real proxy', { timeout: spawnsSeveral 
   it('refuses an edit that does not match the tool’s input schema, on the page, and decides nothing', async () => {
     const agent = await proxyClient('schema-bot');
     const { pause_id, approval_url } = await heldBack(agent, { amount: 300, to: 'ACME' });
-    const page = await editOnPage(approval_url, { amount: 'fifty', to: 'ACME' });
+    const page = await editOnPage(approval_url, { amount: 'fifty', to: 'AC\u202eME' });
+    // The human sees each change, with the hidden character in their own edit made visible.
+    const changes = page.getByRole('table', { name: 'Your changes' }).locator('tbody tr');
+    await expect
+      .poll(() => changes.allInnerTexts())
+      .toEqual([
+        'amount\t300\t"fifty"',
+        expect.stringMatching(/^to\t"ACME"\t"AC⟨U\+202E[^⟩]*⟩ME"$/),
+      ]);
     await page.getByLabel('Authenticator code').fill('123456');
     await page.getByRole('button', { name: 'Approve edited call' }).click();
     await expect
