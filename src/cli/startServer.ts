@@ -198,6 +198,9 @@ export async function startServer(
     webauthn,
     recipientPolicy,
     recheckIntervalMs: config.waitRecheckSeconds * 1_000,
+    // Loaded on the first edit, like the MCP SDK it comes from.
+    validateToolArguments: async (schema, args) =>
+      (await import('../mcp/validateToolArguments.js')).validateToolArguments(schema, args),
   });
   const grants = new GrantService({ store, approvals: service, receiptKey });
   const factorGuard = new FactorChangeGuard({ store, totp, passkeys: webauthn });

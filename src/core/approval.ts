@@ -1,3 +1,4 @@
+import type { ApprovalEdit, EditConstraints } from './approvalEdit.js';
 /**
  * The approval request: domain types and the rules of its state machine (DESIGN.md "Domain").
  * States: `pending → responded (approved | rejected) | timed_out | expired (cancelled)`.
@@ -135,6 +136,10 @@ export interface ApprovalRecord {
   consumedAt: number | null;
   /** Votes so far, for quorum requests. */
   votes: QuorumVoteRecord[];
+  /** What the server checks edited arguments against (gated calls only); absent: not editable. */
+  editConstraints?: EditConstraints | null;
+  /** Set when the human approved edited arguments: what the agent asked for and what changed. */
+  edit?: ApprovalEdit | null;
 }
 
 /** Limits on request_approval input, shared by the MCP tool, the HTTP API and the docs. */

@@ -51,6 +51,23 @@ export interface ApprovalView {
     approvers?: string[];
   };
   receipt?: string;
+  /**
+   * True when a human may edit the arguments before approving (a gated call whose gateway sent
+   * the tool's input schema and its policy; not a quorum); the schema is `input_schema`.
+   */
+  editable?: boolean;
+  /** The wrapped tool's input schema, on editable requests, for the approval page. */
+  input_schema?: Record<string, unknown>;
+  /**
+   * Present when the human approved edited arguments: `action_hash` and `action_details` are
+   * then the edited call's (what the receipt binds and the gateway forwards); this keeps what
+   * the agent asked for and each change (`path`, `from`, `to`; a missing side is absent).
+   */
+  edit?: {
+    original_action_hash: string;
+    original_arguments: Record<string, unknown>;
+    changes: { path: string; from?: unknown; to?: unknown }[];
+  };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -105,5 +122,20 @@ export function toApprovalView(
     };
   }
   if (record.receipt) view.receipt = record.receipt;
+  if (record.editConstraints && record.toolName && record.gate.type !== 'quorum') {
+    view.editable = view.status === 'pending';
+    view.input_schema = record.editConstraints.inputSchema;
+  }
+  if (record.edit) {
+    view.edit = {
+      original_action_hash: record.edit.originalActionHash,
+      original_arguments: record.edit.originalArguments,
+      changes: record.edit.changes.map((c) => ({
+        path: c.path,
+        ...(c.from !== undefined ? { from: c.from } : {}),
+        ...(c.to !== undefined ? { to: c.to } : {}),
+      })),
+    };
+  }
   return view;
 }

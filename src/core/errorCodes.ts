@@ -478,6 +478,18 @@ export const errorCodes = {
   },
   E_GRANT_NOT_FOUND: { status: 404, meaning: 'No standing grant has that id.' },
 
+  // --- edit before approve ---
+  E_APPROVAL_EDIT_INVALID: {
+    status: 400,
+    meaning:
+      'Edited arguments were refused: the request cannot be edited, or they do not match the wrapped tool’s input schema or limits; nothing was decided.',
+  },
+  E_APPROVAL_EDIT_DENIED: {
+    status: 403,
+    meaning:
+      'The gateway’s policy denies the edited call, or asks for another gate for it than the request is decided under; nothing was decided.',
+  },
+
   // --- configuration and CLI ---
   E_CONFIG_INVALID: { status: 500, meaning: 'A flag, env var or config file value is invalid.' },
   E_CONFIG_PUBLIC_BIND: {

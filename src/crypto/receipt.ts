@@ -30,6 +30,11 @@ export interface ReceiptPayload {
    * Absent only in receipts signed before the gate was signed in; a gateway never accepts those.
    */
   gate?: GateSpec;
+  /**
+   * Present when the human edited the call before approving: the action hash of the arguments
+   * the agent asked for. `action_hash` is then that of the edited arguments, the call forwarded.
+   */
+  original_action_hash?: string;
 }
 
 /**

@@ -131,6 +131,11 @@ export type Policy = {
   rules: PolicyRule[];
   /** The file name the policy came from, for messages. */
   source: string;
+  /**
+   * The policy file's text as parsed, sent with a gated call's approval request so the server
+   * can apply the same policy to arguments a human edits; absent for policies built in code.
+   */
+  text?: string;
 };
 
 /** The timeout of a gated call's approval when the policy names none, in minutes. */

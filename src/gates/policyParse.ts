@@ -465,7 +465,7 @@ export function parsePolicy(text: string, fileName: string): Validation<Policy> 
   const policy = compilePolicy(result.data, fileName, (index) =>
     lineAt(doc, lines, ['rules', index]),
   );
-  return { ok: true, value: policy };
+  return { ok: true, value: { ...policy, text } };
 }
 
 /**

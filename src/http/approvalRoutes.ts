@@ -31,6 +31,8 @@ const decisionSchema = z
       })
       .strict()
       .optional(),
+    /** Edited arguments of a gated call, approved instead of those asked (docs/api.md). */
+    arguments: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 
@@ -138,7 +140,13 @@ export function createApprovalRoutes(
         ...(body.totp_code !== undefined ? { totpCode: body.totp_code } : {}),
         ...(body.webauthn !== undefined ? { webauthn: body.webauthn } : {}),
       },
+      ...(body.arguments !== undefined ? { arguments: body.arguments } : {}),
     };
+    if (body.grant && body.arguments !== undefined)
+      throw new LoopgateError(
+        'E_APPROVAL_EDIT_INVALID',
+        'An edited call is approved once; choose "this call once" or approve the call as asked. Nothing was decided.',
+      );
     if (body.grant && !grants)
       throw new LoopgateError('E_GRANT_NOT_OFFERED', 'This server makes no standing grants.');
     const { record, grant } = grants

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { computeActionHash } from '../core/actionHash.js';
+import { editLimits } from '../core/approvalEdit.js';
 import { buildShadowAuditData, shadowAuditType } from '../core/shadowAudit.js';
 import { grantReaches, toGrantUse } from '../core/grant.js';
 import { maxGrantMinutes } from '../gates/policy.js';
@@ -31,6 +32,18 @@ const grantOfferSchema = z.object({
   max_minutes: z.number().int().min(0).max(maxGrantMinutes),
   max_uses: z.number().int().min(1).nullable(),
   session_id: z.string().min(1).max(100).nullable(),
+});
+/** What a human's edit is checked against: the wrapped tool's input schema and the policy. */
+const editSchema = z.object({
+  input_schema: z
+    .record(z.string(), z.unknown())
+    .refine((schema) => JSON.stringify(schema).length <= editLimits.maxSchemaBytes, {
+      message: `input_schema is at most ${editLimits.maxSchemaBytes} bytes of JSON`,
+    }),
+  policy_text: z.string().max(editLimits.maxPolicyChars),
+  policy_source: z.string().min(1).max(300),
+  agent: z.object({ name: z.string().max(200), key_id: z.string().max(200).nullable() }).nullable(),
+  read_only: z.boolean(),
 });
 const callSchema = z.object({
   tool: z.string().min(1).max(200),
@@ -68,6 +81,7 @@ export function createGatewayRoutes(deps: {
         timeout_minutes: z.number().int().min(1).max(10_080),
         description: z.string().max(500).optional(),
         grant_offer: grantOfferSchema.optional(),
+        edit: editSchema.optional(),
       }),
       'E_APPROVAL_INPUT_INVALID',
     );
@@ -77,6 +91,19 @@ export function createGatewayRoutes(deps: {
       gate: body.gate,
       timeoutMs: body.timeout_minutes * 60_000,
       ...(body.description ? { description: body.description } : {}),
+      ...(body.edit
+        ? {
+            editConstraints: {
+              inputSchema: body.edit.input_schema,
+              policyText: body.edit.policy_text,
+              policySource: body.edit.policy_source,
+              agent: body.edit.agent
+                ? { name: body.edit.agent.name, keyId: body.edit.agent.key_id }
+                : null,
+              readOnly: body.edit.read_only,
+            },
+          }
+        : {}),
     });
     // Quorum approvals are decided vote by vote; no one approver chooses a grant for all.
     if (body.grant_offer && deps.grants && body.gate.type !== 'quorum') {

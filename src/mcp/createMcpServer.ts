@@ -1,3 +1,4 @@
+import { describeArgumentChanges } from '../core/approvalEdit.js';
 import {
   McpServer,
   ProtocolError,
@@ -108,6 +109,12 @@ export function describeOutcome(view: ApprovalView): { text: string; isError: bo
     case 'responded': {
       const r = view.response!;
       const words = describeHumanWords(r.responder, r.decision, r.comment, r.fields);
+      if (r.decision === 'approved' && view.edit && view.tool) {
+        return {
+          text: `APPROVED WITH EDITS by ${r.responder} at ${r.responded_at}.${words} The human changed the arguments of ${view.tool} before approving: ${describeArgumentChanges(view.edit.changes)}. Call ${view.tool} again with the same arguments as before: loopgate runs the edited call once (action_hash ${view.action_hash}) and tells you what ran; the arguments as you sent them will not run under this approval.`,
+          isError: false,
+        };
+      }
       return r.decision === 'approved'
         ? {
             text: `APPROVED by ${r.responder} at ${r.responded_at}.${words} You may now perform exactly the approved action (action_hash ${view.action_hash}); keep the receipt as proof.`,

@@ -1,5 +1,6 @@
 import { computeActionHash } from '../core/actionHash.js';
 import type { GateSpec } from '../core/approval.js';
+import type { EditConstraints } from '../core/approvalEdit.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { toGrantUse, type GrantOffer, type GrantReach, type GrantUse } from '../core/grant.js';
 import { buildShadowAuditData, shadowAuditType, type ShadowCall } from '../core/shadowAudit.js';
@@ -32,6 +33,8 @@ export interface GatewayBackend {
       description?: string;
       /** What the policy rule lets the human turn the approval into (recorded by the server). */
       grantOffer?: GrantOffer;
+      /** What a human's edit of the arguments is checked against (recorded by the server). */
+      editConstraints?: EditConstraints;
     },
   ): Promise<ApprovalView>;
   /**
@@ -90,6 +93,7 @@ export function createLocalGatewayBackend(deps: {
         gate: call.gate,
         timeoutMs: call.timeoutMinutes * 60_000,
         ...(call.description ? { description: call.description } : {}),
+        ...(call.editConstraints ? { editConstraints: call.editConstraints } : {}),
       });
       if (call.grantOffer && grants) await grants.recordOffer(record.id, call.grantOffer);
       return service.view(record);
@@ -169,6 +173,22 @@ export function createRemoteGatewayBackend(options: {
                 max_minutes: call.grantOffer.maxMinutes,
                 max_uses: call.grantOffer.maxUses,
                 session_id: call.grantOffer.sessionId,
+              },
+            }
+          : {}),
+        ...(call.editConstraints
+          ? {
+              edit: {
+                input_schema: call.editConstraints.inputSchema,
+                policy_text: call.editConstraints.policyText,
+                policy_source: call.editConstraints.policySource,
+                agent: call.editConstraints.agent
+                  ? {
+                      name: call.editConstraints.agent.name,
+                      key_id: call.editConstraints.agent.keyId,
+                    }
+                  : null,
+                read_only: call.editConstraints.readOnly,
               },
             }
           : {}),

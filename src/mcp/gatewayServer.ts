@@ -10,6 +10,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { isSameGate, type GateSpec } from '../core/approval.js';
 import { computeActionHash } from '../core/actionHash.js';
+import { describeArgumentChanges, type EditConstraints } from '../core/approvalEdit.js';
 import { defaultWaitSeconds } from '../core/longPoll.js';
 import type { ApprovalView } from '../core/approvalView.js';
 import { isLoopgateError, LoopgateError } from '../core/errors.js';
@@ -138,6 +139,12 @@ function toGrantOffer(decision: GateDecision, sessionId: string): GrantOffer | n
   };
 }
 
+/**
+ * The `_meta` key of a result a human edited before approving:
+ * `{pause_id, original_action_hash, action_hash, changes: [{path, from, to}]}`.
+ */
+export const editedMetaKey = 'loopgate/edited';
+
 /** How many held-back calls a gateway remembers, to tell the agent how their approval ended. */
 const maxRememberedApprovals = 500;
 
@@ -195,6 +202,8 @@ export function createGatewayServer(deps: {
   const sessionId = createId('ses');
 
   const contexts = new Map<string, CallContext>();
+  // tool name → the wrapped tool's own input schema, sent so a human's edit can be checked.
+  const inputSchemas = new Map<string, Record<string, unknown>>();
   // action hash → the pause_id this gateway last asked for, to report how it ended.
   const asked = new Map<string, string>();
   // pause_id → the elicitationId a -32042 answer named, until the request is decided.
@@ -208,6 +217,7 @@ export function createGatewayServer(deps: {
     contexts.set(tool.name, context);
     if (tool.outputSchema) withOutputSchema.add(tool.name);
     else withOutputSchema.delete(tool.name);
+    inputSchemas.set(tool.name, tool.inputSchema);
     const gates = listToolGates(deps.policy, tool.name, context).filter(
       (d) => d.mode === 'enforce',
     );
@@ -297,6 +307,8 @@ export function createGatewayServer(deps: {
     view: ApprovalView,
     call: { tool: string; arguments: Record<string, unknown> },
     gate: GateSpec,
+    /** For an edited approval: the action hash of the call as the agent asked it. */
+    originalActionHash?: string,
   ): Promise<void> {
     const verified = view.receipt
       ? await verifyReceipt(view.receipt, await deps.approvals.getJwks())
@@ -309,7 +321,8 @@ export function createGatewayServer(deps: {
       signed.decision !== 'approved' ||
       signed.action_hash !== computeActionHash(call) ||
       !signedGate ||
-      !isSameGate(signedGate, gate)
+      !isSameGate(signedGate, gate) ||
+      signed.original_action_hash !== originalActionHash
     ) {
       throw new LoopgateError(
         'E_GATEWAY_GATE_MISMATCH',
@@ -376,6 +389,81 @@ export function createGatewayServer(deps: {
     });
     const result = await forward(name, call.arguments, ctx);
     return { ...result, _meta: { ...result._meta, [grantMetaKey]: granted } };
+  }
+
+  /** What the server checks a human's edit against; none when the policy was built in code. */
+  function editConstraintsFor(name: string): EditConstraints | undefined {
+    const inputSchema = inputSchemas.get(name);
+    if (deps.policy.text === undefined || !inputSchema) return undefined;
+    return {
+      inputSchema,
+      policyText: deps.policy.text,
+      policySource: deps.policy.source,
+      agent: deps.agent ?? null,
+      readOnly: contexts.get(name)?.readOnly ?? false,
+    };
+  }
+
+  /**
+   * Forwards the edited call a human approved in place of `call` (the agent's), once: the
+   * approval must say it was edited from exactly `call`, the policy applied to the edited
+   * arguments must still ask for `gate` (or nothing), and its signed receipt must bind the
+   * edited call, `call`'s hash as the original, and `gate`. Null when it cannot be used (already
+   * used, or not an edit of this call): the caller then asks anew.
+   */
+  async function forwardEdited(
+    name: string,
+    call: { tool: string; arguments: Record<string, unknown> },
+    gate: GateSpec,
+    gateName: string,
+    view: ApprovalView,
+    ctx: ServerContext,
+  ): Promise<CallToolResult | null> {
+    const originalActionHash = computeActionHash(call);
+    if (
+      !view.edit ||
+      view.tool !== name ||
+      view.response?.decision !== 'approved' ||
+      view.edit.original_action_hash !== originalActionHash
+    )
+      return null;
+    const edited = { tool: name, arguments: view.action_details as Record<string, unknown> };
+    const again = evaluatePolicy(deps.policy, name, edited.arguments, contexts.get(name));
+    if (again.mode === 'enforce' && again.gate !== 'none') {
+      const againGate =
+        again.gate === 'deny' || again.gate === 'otp_argument' ? null : toGateSpec(again);
+      if (!againGate || !isSameGate(againGate, gate)) {
+        return toolError(
+          `E_POLICY_DENIED: a human edited ${name} before approving it, and loopgate's policy does not allow the edited call under this approval (${describeGate(again)}); nothing was run. Calling ${name} again asks a human anew.`,
+        );
+      }
+    }
+    const consumed = await deps.backend.consumeToolApproval({ ...edited, gate });
+    if (!consumed) return null;
+    await assertApprovedUnder(consumed, edited, gate, originalActionHash);
+    await deps.backend.recordForwarded({ ...edited, gate: gateName, pauseId: consumed.pause_id });
+    const changes = consumed.edit?.changes ?? view.edit.changes;
+    await logToClient(ctx, 'info', 'edited call forwarded', {
+      tool: name,
+      arguments: edited.arguments,
+      pause_id: consumed.pause_id,
+      changes,
+    });
+    const result = await forward(name, edited.arguments, ctx);
+    const note = `[loopgate] A human edited this call before approving it, so ${name} ran with different arguments than you sent: ${describeArgumentChanges(changes)}. The result above is that of the edited call.`;
+    return {
+      ...result,
+      content: [...(result.content ?? []), { type: 'text', text: note }],
+      _meta: {
+        ...result._meta,
+        [editedMetaKey]: {
+          pause_id: consumed.pause_id,
+          original_action_hash: originalActionHash,
+          action_hash: consumed.action_hash,
+          changes,
+        },
+      },
+    };
   }
 
   async function handleCall(
@@ -456,6 +544,10 @@ export function createGatewayServer(deps: {
             `NOT RUN: ${name} was held back and its approval ended. ${describeOutcome(view).text} Calling ${name} again asks a human anew.`,
             view as unknown as Record<string, unknown>,
           );
+        if (view.edit) {
+          const ran = await forwardEdited(name, call, gate, decision.gate, view, ctx);
+          if (ran) return ran;
+        }
       }
       const consumed = await deps.backend.consumeToolApproval({ ...call, gate });
       if (consumed) {
@@ -477,6 +569,11 @@ export function createGatewayServer(deps: {
       if (earlier !== undefined) {
         asked.delete(actionHash);
         const ended = await deps.approvals.getApproval(earlier);
+        // A human approved this call with edited arguments: the edited call runs, once.
+        if (ended.edit) {
+          const ran = await forwardEdited(name, call, gate, decision.gate, ended, ctx);
+          if (ran) return ran;
+        }
         if (ended.status !== 'pending' && ended.response?.decision !== 'approved') {
           return refuse(
             name,
@@ -490,6 +587,7 @@ export function createGatewayServer(deps: {
         gate,
         timeoutMinutes: decision.timeoutMinutes,
         ...(offer ? { grantOffer: offer } : {}),
+        ...(editConstraintsFor(name) ? { editConstraints: editConstraintsFor(name)! } : {}),
       });
       asked.delete(actionHash);
       asked.set(actionHash, view.pause_id);

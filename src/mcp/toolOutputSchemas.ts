@@ -133,6 +133,32 @@ export const approvalViewOutputSchema = z.object({
     .string()
     .optional()
     .describe('The signed decision, a compact JWS (EdDSA); check it with verify_receipt.'),
+  editable: z
+    .boolean()
+    .optional()
+    .describe('Whether a human may still edit the gated call’s arguments before approving.'),
+  input_schema: z
+    .record(z.string(), jsonValue)
+    .optional()
+    .describe('The wrapped tool’s input schema, for edits (editable requests only).'),
+  edit: z
+    .object({
+      original_action_hash: z.string().describe('The action hash of the call as asked.'),
+      original_arguments: z.record(z.string(), jsonValue).describe('The arguments as asked.'),
+      changes: z
+        .array(
+          z.object({
+            path: z.string().describe('The changed argument (dots for nested keys).'),
+            from: jsonValue.optional().describe('Its value as asked (absent: not given).'),
+            to: jsonValue.optional().describe('Its value as approved (absent: removed).'),
+          }),
+        )
+        .describe('What the human changed.'),
+    })
+    .optional()
+    .describe(
+      'Present when the human approved edited arguments: action_details and action_hash are then the edited call’s, which is what runs.',
+    ),
 });
 
 /** What `request_approval` returns. */

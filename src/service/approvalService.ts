@@ -32,6 +32,12 @@ import { computeResponseSignature } from '../crypto/responseHmac.js';
 import { buildJwks, type Jwks, type ReceiptSigningKey } from '../crypto/signingKeys.js';
 import { evaluateQuorum } from '../gates/quorum.js';
 import type { ApprovalQuery, Store } from '../store/store.js';
+import type { EditConstraints } from '../core/approvalEdit.js';
+import {
+  checkApprovalEdit,
+  type ApprovalEditCheck,
+  type ToolArgumentsValidator,
+} from './checkApprovalEdit.js';
 import type { RecipientPolicy } from './recipientPolicy.js';
 import {
   mustVoidRequest,
@@ -63,6 +69,11 @@ export interface ApprovalServiceDeps {
    * in ms, so a lost notice only delays a wake-up (`--wait-recheck-seconds`). Default 2 000.
    */
   recheckIntervalMs?: number;
+  /**
+   * Checks a gated call's edited arguments against the wrapped tool's input schema; without it
+   * no edit is accepted (E_APPROVAL_EDIT_INVALID).
+   */
+  validateToolArguments?: ToolArgumentsValidator;
   now?: () => number;
 }
 
@@ -75,6 +86,8 @@ export interface CreateApprovalOptions {
   timeoutMs?: number;
   /** The details to store instead of `action_details` (a gated call's arguments, any JSON). */
   actionDetails?: ActionDetails;
+  /** What edited arguments are checked against (gated calls; see core/approvalEdit.ts). */
+  editConstraints?: EditConstraints;
 }
 
 /** A human's decision as the HTTP layer (or a channel) hands it over. */
@@ -88,6 +101,11 @@ export interface DecisionInput {
   channel: DecisionChannel;
   /** The authenticator code or passkey assertion the gate asks for. */
   stepUp?: StepUpInput;
+  /**
+   * Edited arguments of a gated call, approved instead of those asked (approvals only): checked
+   * by {@link checkApprovalEdit}; the receipt then binds the edited call's action hash.
+   */
+  arguments?: Record<string, unknown>;
 }
 
 /**
@@ -121,6 +139,7 @@ export class ApprovalService {
   readonly #totp: TotpStepUp | undefined;
   readonly #webauthn: WebAuthnStepUpVerifier | undefined;
   readonly #recipientPolicy: RecipientPolicy | undefined;
+  readonly #validateToolArguments: ToolArgumentsValidator | undefined;
   readonly #jwks: Jwks;
   readonly #events = new EventEmitter();
   readonly #waiters = new Map<string, Set<(record: ApprovalRecord) => void>>();
@@ -140,6 +159,7 @@ export class ApprovalService {
     this.#totp = deps.totp;
     this.#webauthn = deps.webauthn;
     this.#recipientPolicy = deps.recipientPolicy;
+    this.#validateToolArguments = deps.validateToolArguments;
     this.#jwks = buildJwks([deps.receiptKey]);
     this.#events.setMaxListeners(0);
     this.#feed = deps.changeFeed ?? singleProcessChangeFeed;
@@ -227,6 +247,7 @@ export class ApprovalService {
       toolName: options.toolName ?? null,
       consumedAt: null,
       votes: [],
+      ...(options.editConstraints ? { editConstraints: options.editConstraints } : {}),
     };
     await this.#store.createApproval(record, {
       type: 'approval.created',
@@ -287,6 +308,17 @@ export class ApprovalService {
       );
     }
     const fields = validateFieldValues(record.fields, input.fields ?? {}, input.decision);
+    if (input.arguments !== undefined && input.decision !== 'approved') {
+      throw new LoopgateError(
+        'E_APPROVAL_EDIT_INVALID',
+        'Edited arguments come only with an approval; a rejection rejects the call as asked. Nothing was decided.',
+      );
+    }
+    // Checked before the second factor, so a refused edit does not use up a code.
+    const edited =
+      input.arguments === undefined
+        ? null
+        : await checkApprovalEdit(record, input.arguments, this.#validateToolArguments);
     const quorum = record.gate.type === 'quorum' ? record.gate.quorum : undefined;
     if (quorum) {
       if (!quorum.approvers.includes(input.responder)) {
@@ -311,6 +343,7 @@ export class ApprovalService {
         fields,
         responder: input.responder,
         channel: input.channel,
+        ...(edited ? { edited } : {}),
       });
 
     const now = this.#now();
@@ -369,6 +402,7 @@ export class ApprovalService {
       gate: GateSpec;
       timeoutMs: number;
       description?: string;
+      editConstraints?: EditConstraints;
     },
   ): Promise<ApprovalRecord> {
     const limited = checkToolCallLimits(call);
@@ -393,7 +427,13 @@ export class ApprovalService {
       },
       agentId,
       actionHash,
-      { gate: call.gate, toolName: call.tool, timeoutMs: call.timeoutMs, actionDetails: details },
+      {
+        gate: call.gate,
+        toolName: call.tool,
+        timeoutMs: call.timeoutMs,
+        actionDetails: details,
+        ...(call.editConstraints ? { editConstraints: call.editConstraints } : {}),
+      },
     );
   }
 
@@ -512,15 +552,17 @@ export class ApprovalService {
       responder: string;
       channel: DecisionChannel;
       approvers?: string[];
+      edited?: ApprovalEditCheck;
     },
   ): Promise<ApprovalRecord> {
     const id = record.id;
     const now = this.#now();
     // pause_id and action_hash sit inside the HMAC'd response so that one request's response and
     // signature cannot be presented as another's to a verifier that checks only the HMAC.
+    const edited = decision.edited;
     const unsigned = {
       pause_id: record.id,
-      action_hash: record.actionHash,
+      action_hash: edited ? edited.actionHash : record.actionHash,
       decision: decision.decision,
       comment: decision.comment,
       fields: decision.fields,
@@ -538,6 +580,7 @@ export class ApprovalService {
         record.gate.type === 'quorum' && record.gate.quorum
           ? { type: 'quorum', quorum: record.gate.quorum }
           : { type: record.gate.type },
+      ...(edited ? { original_action_hash: edited.edit.originalActionHash } : {}),
     };
     const receipt = await signReceipt(payload, this.#receiptKey);
     const won = await this.#store.recordDecision(
@@ -558,6 +601,15 @@ export class ApprovalService {
         },
         receipt,
         now,
+        ...(edited
+          ? {
+              edited: {
+                actionHash: edited.actionHash,
+                actionDetails: edited.actionDetails as ActionDetails,
+                edit: edited.edit,
+              },
+            }
+          : {}),
       },
       {
         type: 'approval.decided',
@@ -568,6 +620,13 @@ export class ApprovalService {
           channel: decision.channel,
           nonce: unsigned.nonce,
           ...(decision.approvers ? { approvers: decision.approvers } : {}),
+          ...(edited
+            ? {
+                action_hash: edited.actionHash,
+                original_action_hash: edited.edit.originalActionHash,
+                edited_paths: edited.edit.changes.map((c) => c.path),
+              }
+            : {}),
         },
       },
     );

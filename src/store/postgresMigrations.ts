@@ -203,4 +203,8 @@ export const postgresMigrations: readonly string[] = [
   postgresHandoffOwnersMigration,
   grantsMigration,
   taskClaimsKeepUntilMigration + notificationLimitsMigration,
+  `
+  ALTER TABLE approvals ADD COLUMN edit_constraints TEXT;
+  ALTER TABLE approvals ADD COLUMN edit TEXT;
+  `,
 ];

@@ -436,8 +436,10 @@ export async function openPostgresStore(
           audited,
           `INSERT INTO approvals (id, agent_id, status, action_description, action_details,
             fields, recipient_email, recipient_slack, action_hash, created_at, expires_at,
-            updated_at, response, receipt, gate, tool_name, consumed_at, votes)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+            updated_at, response, receipt, gate, tool_name, consumed_at, votes, edit_constraints,
+            edit)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20)
            RETURNING id`,
           [
             record.id,
@@ -458,6 +460,8 @@ export async function openPostgresStore(
             record.toolName,
             record.consumedAt,
             JSON.stringify(record.votes),
+            record.editConstraints ? JSON.stringify(record.editConstraints) : null,
+            record.edit ? JSON.stringify(record.edit) : null,
           ],
           audit,
           record.createdAt,
@@ -483,15 +487,34 @@ export async function openPostgresStore(
       return (await query<ApprovalRow>(sql, params)).rows.map(toApproval);
     },
     async recordDecision(id, change, audit) {
+      const edited = change.edited;
       return auditedTx((audited) =>
-        changeAndAudit(
-          audited,
-          `UPDATE approvals SET status = 'responded', response = $1, receipt = $2, updated_at = $3
-           WHERE id = $4 AND status = 'pending' AND expires_at > $3 RETURNING id`,
-          [JSON.stringify(change.response), change.receipt, change.now, id],
-          audit,
-          change.now,
-        ),
+        edited
+          ? changeAndAudit(
+              audited,
+              `UPDATE approvals SET status = 'responded', response = $1, receipt = $2,
+                updated_at = $3, action_hash = $5, action_details = $6, edit = $7
+               WHERE id = $4 AND status = 'pending' AND expires_at > $3 RETURNING id`,
+              [
+                JSON.stringify(change.response),
+                change.receipt,
+                change.now,
+                id,
+                edited.actionHash,
+                JSON.stringify(edited.actionDetails),
+                JSON.stringify(edited.edit),
+              ],
+              audit,
+              change.now,
+            )
+          : changeAndAudit(
+              audited,
+              `UPDATE approvals SET status = 'responded', response = $1, receipt = $2, updated_at = $3
+               WHERE id = $4 AND status = 'pending' AND expires_at > $3 RETURNING id`,
+              [JSON.stringify(change.response), change.receipt, change.now, id],
+              audit,
+              change.now,
+            ),
       );
     },
     async cancelApproval(id, now, audit) {

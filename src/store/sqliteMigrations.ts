@@ -263,4 +263,8 @@ export const sqliteMigrations: readonly string[] = [
   );
   CREATE INDEX notification_held_pause ON notification_held (pause_id);
   `,
+  `
+  ALTER TABLE approvals ADD COLUMN edit_constraints TEXT;
+  ALTER TABLE approvals ADD COLUMN edit TEXT;
+  `,
 ];

@@ -1,12 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import {
-  isSameGate,
-  type ApprovalRecord,
-  type ApprovalResponse,
-  type QuorumVoteRecord,
-} from '../core/approval.js';
+import { isSameGate, type ApprovalRecord, type QuorumVoteRecord } from '../core/approval.js';
 import { auditGenesisHash, computeAuditEntryHash, type AuditEntry } from '../core/auditChain.js';
 import { LoopgateError } from '../core/errors.js';
 import { grantColumns, grantValues, toGrant, toGrantOffer, type GrantRow } from './grantRows.js';
@@ -76,10 +71,11 @@ export function openSqliteStore(path: string): Store {
   const stmt = {
     insertApproval: db.prepare(`INSERT INTO approvals (id, agent_id, status, action_description,
       action_details, fields, recipient_email, recipient_slack, action_hash, created_at, expires_at,
-      updated_at, response, receipt, gate, tool_name, consumed_at, votes) VALUES (@id, @agent_id,
+      updated_at, response, receipt, gate, tool_name, consumed_at, votes, edit_constraints, edit)
+      VALUES (@id, @agent_id,
       @status, @action_description, @action_details, @fields, @recipient_email, @recipient_slack,
       @action_hash, @created_at, @expires_at, @updated_at, @response, @receipt, @gate, @tool_name,
-      @consumed_at, @votes)`),
+      @consumed_at, @votes, @edit_constraints, @edit)`),
     setVotes: db.prepare(`UPDATE approvals SET votes = ?, updated_at = ?
       WHERE id = ? AND status = 'pending' AND expires_at > ?`),
     consumable: db.prepare(`SELECT * FROM approvals WHERE agent_id = ? AND action_hash = ?
@@ -120,6 +116,9 @@ export function openSqliteStore(path: string): Store {
     getApproval: db.prepare('SELECT * FROM approvals WHERE id = ?'),
     decide: db.prepare(`UPDATE approvals SET status = 'responded', response = ?, receipt = ?,
       updated_at = ? WHERE id = ? AND status = 'pending' AND expires_at > ?`),
+    decideEdited: db.prepare(`UPDATE approvals SET status = 'responded', response = ?, receipt = ?,
+      updated_at = ?, action_hash = ?, action_details = ?, edit = ?
+      WHERE id = ? AND status = 'pending' AND expires_at > ?`),
     cancel: db.prepare(`UPDATE approvals SET status = 'expired', updated_at = ?
       WHERE id = ? AND status = 'pending'`),
     expireDue: db.prepare(`UPDATE approvals SET status = 'timed_out', updated_at = ?
@@ -287,6 +286,8 @@ export function openSqliteStore(path: string): Store {
       tool_name: record.toolName,
       consumed_at: record.consumedAt,
       votes: JSON.stringify(record.votes),
+      edit_constraints: record.editConstraints ? JSON.stringify(record.editConstraints) : null,
+      edit: record.edit ? JSON.stringify(record.edit) : null,
     });
     appendAuditSync(audit, record.createdAt);
   });
@@ -383,18 +384,25 @@ export function openSqliteStore(path: string): Store {
   );
 
   const decideTx = db.transaction(
-    (
-      id: string,
-      change: { response: ApprovalResponse; receipt: string; now: number },
-      audit: AuditInput,
-    ) => {
-      const result = stmt.decide.run(
-        JSON.stringify(change.response),
-        change.receipt,
-        change.now,
-        id,
-        change.now,
-      );
+    (id: string, change: Parameters<Store['recordDecision']>[1], audit: AuditInput) => {
+      const result = change.edited
+        ? stmt.decideEdited.run(
+            JSON.stringify(change.response),
+            change.receipt,
+            change.now,
+            change.edited.actionHash,
+            JSON.stringify(change.edited.actionDetails),
+            JSON.stringify(change.edited.edit),
+            id,
+            change.now,
+          )
+        : stmt.decide.run(
+            JSON.stringify(change.response),
+            change.receipt,
+            change.now,
+            id,
+            change.now,
+          );
       if (result.changes !== 1) return false;
       appendAuditSync(audit, change.now);
       return true;

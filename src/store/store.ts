@@ -1,4 +1,6 @@
+import type { ApprovalEdit } from '../core/approvalEdit.js';
 import type {
+  ActionDetails,
   ApprovalRecord,
   ApprovalResponse,
   GateSpec,
@@ -118,7 +120,16 @@ export interface Store {
    */
   recordDecision(
     id: string,
-    change: { response: ApprovalResponse; receipt: string; now: number },
+    change: {
+      response: ApprovalResponse;
+      receipt: string;
+      now: number;
+      /**
+       * Edited arguments approved: the request's action hash and details become the edited
+       * call's, and the edit (original hash and arguments, changes) is recorded with them.
+       */
+      edited?: { actionHash: string; actionDetails: ActionDetails; edit: ApprovalEdit };
+    },
     audit: AuditInput,
   ): Promise<boolean>;
   /** pending → expired (cancelled). Returns true when this call made the change. */

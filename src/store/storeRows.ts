@@ -8,6 +8,7 @@ import type {
   ApprovalResponse,
   QuorumVoteRecord,
 } from '../core/approval.js';
+import type { ApprovalEdit, EditConstraints } from '../core/approvalEdit.js';
 import type { AuditEntry } from '../core/auditChain.js';
 import type {
   AgentKeyRecord,
@@ -37,6 +38,9 @@ export interface ApprovalRow {
   tool_name: string | null;
   consumed_at: number | null;
   votes: string;
+  /** Absent in rows read before the edit migration's columns existed (never after). */
+  edit_constraints?: string | null;
+  edit?: string | null;
 }
 
 export interface TotpRow {
@@ -131,6 +135,10 @@ export function toApproval(row: ApprovalRow): ApprovalRecord {
     toolName: row.tool_name,
     consumedAt: row.consumed_at,
     votes: JSON.parse(row.votes) as QuorumVoteRecord[],
+    ...(row.edit_constraints
+      ? { editConstraints: JSON.parse(row.edit_constraints) as EditConstraints }
+      : {}),
+    ...(row.edit ? { edit: JSON.parse(row.edit) as ApprovalEdit } : {}),
   };
 }
 

@@ -1,3 +1,7 @@
+import { validateToolArguments } from '../../src/mcp/validateToolArguments.js';
+import { createGatewayRoutes } from '../../src/http/gatewayRoutes.js';
+import { TotpStepUp } from '../../src/service/stepUp.js';
+import { createTotpEncryptionKey } from '../../src/gates/totpSecretEncryption.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,7 +35,13 @@ export const testOrigin = 'http://127.0.0.1:7878';
  * A real app over a real SQLite store in a temp dir, called with `app.request()` (no port).
  * `clock.now` can be moved forward to expire requests.
  */
-export async function createAppHarness(options: { progressIntervalMs?: number } = {}) {
+export async function createAppHarness(
+  options: {
+    progressIntervalMs?: number;
+    /** Also serve `/v1/gateway/*` (what a remote `loopgate proxy` calls with a gateway key). */
+    gatewayRoutes?: boolean;
+  } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'loopgate-app-'));
   const store = openSqliteStore(join(dir, 'loopgate.db'));
   const receiptKey = await loadOrCreateReceiptKey(dir);
@@ -44,6 +54,7 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     receiptKey,
     signingSecret,
     publicUrl: testOrigin,
+    validateToolArguments,
     now,
   });
   const allowed = buildAllowedOrigins(testOrigin, 7878, true);
@@ -71,6 +82,18 @@ export async function createAppHarness(options: { progressIntervalMs?: number } 
     allowedOrigins: () => allowed,
     mcp,
     now,
+    ...(options.gatewayRoutes
+      ? {
+          extraApiRoutes: [
+            createGatewayRoutes({
+              service,
+              store,
+              totp: new TotpStepUp(store, createTotpEncryptionKey(), now),
+              now,
+            }),
+          ],
+        }
+      : {}),
   });
   const admin = await ensureDefaultOperator(store, clock.now);
   const agent = await createAgentKey(store, 'claude', clock.now);

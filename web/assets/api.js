@@ -40,7 +40,15 @@
  *   tool?: string | null,
  *   consumed_at?: string | null,
  *   votes?: QuorumVote[] | null,
+ *   editable?: boolean,
+ *   input_schema?: Record<string, unknown>,
+ *   edit?: {
+ *     original_action_hash: string,
+ *     original_arguments: Record<string, unknown>,
+ *     changes: ArgumentChange[],
+ *   },
  * }} ApprovalView
+ * @typedef {{ path: string, from?: unknown, to?: unknown }} ArgumentChange
  * @typedef {{
  *   type: 'approve' | 'totp' | 'webauthn' | 'quorum',
  *   quorum?: { n: number, approvers: string[], step_up: 'none' | 'totp' | 'webauthn' | string },
@@ -298,7 +306,8 @@ export function fetchApproval(pauseId) {
  * `POST /v1/approvals/:id/decision`. Resolves to the decided view (with `response` and
  * `receipt`), or, for a quorum that needs more approvers, the still-pending view with this
  * vote in `votes`; throws ApiError 409 when the request was already decided or expired, 400
- * when the fields are invalid, 403 when the step-up (`totp_code`, `webauthn`) is refused.
+ * when the fields are invalid, 403 when the step-up (`totp_code`, `webauthn`) is refused;
+ * with edited `arguments`, 400 E_APPROVAL_EDIT_INVALID or 403 E_APPROVAL_EDIT_DENIED.
  * @param {string} pauseId
  * @param {{
  *   decision: 'approved' | 'rejected',
@@ -307,6 +316,7 @@ export function fetchApproval(pauseId) {
  *   totp_code?: string,
  *   webauthn?: unknown,
  *   grant?: import('./grantChoice.js').GrantBody,
+ *   arguments?: Record<string, unknown>,
  * }} decision
  * @returns {Promise<ApprovalView>}
  */

@@ -22,6 +22,7 @@ import {
 import { revealTextAsString } from './revealText.js';
 import { subscribeToApprovals } from './events.js';
 import { fetchGrantOffer, setUpGrantChoice } from './grantChoice.js';
+import { renderArgumentChanges, setUpArgumentEdit } from './argumentEdit.js';
 import { describeOutcome, isDecidable } from './outcome.js';
 import { announce, showConnectionState, startSignedInPage } from './page.js';
 import { PasskeyError, usePasskey } from './passkey.js';
@@ -44,6 +45,9 @@ let decisionInFlight = false;
 /** Reads the reach chosen (null: this call once); throws with what to fix. */
 /** @type {() => import('./grantChoice.js').GrantBody | null} */
 let readGrantChoice = () => null;
+/** Reads the edited arguments (null: as asked); throws with what to fix. */
+/** @type {() => Record<string, unknown> | null} */
+let readEditedArguments = () => null;
 /** Whether the buttons were usable at the last render; the countdown re-renders when it flips. */
 let wasDecidable = false;
 
@@ -311,6 +315,12 @@ function renderOutcome(view, now) {
   const receiptText = requireElement('receipt', HTMLTextAreaElement);
   if (receiptText.value !== receipt) receiptText.value = receipt;
   requireElement('action-hash', HTMLElement).textContent = view.action_hash ?? '';
+  const edit = response?.decision === 'approved' ? view.edit : undefined;
+  requireElement('outcome-edit', HTMLElement).hidden = !edit;
+  if (edit) {
+    renderArgumentChanges(requireElement('outcome-edit-changes', HTMLElement), edit.changes);
+    requireElement('original-action-hash', HTMLElement).textContent = edit.original_action_hash;
+  }
 }
 
 /** Updates the countdown; at zero it re-renders, which disables and hides the buttons. */
@@ -524,8 +534,15 @@ async function submitDecision(decision) {
   }
   /** @type {import('./grantChoice.js').GrantBody | null} */
   let grant = null;
+  /** @type {Record<string, unknown> | null} */
+  let editedArguments = null;
   try {
     grant = decision === 'approved' ? readGrantChoice() : null;
+    editedArguments = decision === 'approved' ? readEditedArguments() : null;
+    if (grant && editedArguments)
+      throw new Error(
+        'An edited call is approved once: choose “This call, once”, or undo your changes.',
+      );
   } catch (err) {
     showDecisionError(err instanceof Error ? err.message : String(err));
     return;
@@ -539,6 +556,7 @@ async function submitDecision(decision) {
     const body = { decision, comment: commentInput.value, fields };
     if (totpCode !== null) body.totp_code = totpCode;
     if (grant) body.grant = grant;
+    if (editedArguments) body.arguments = editedArguments;
     if (stepUp === 'webauthn') {
       sendingStatus.textContent = 'Preparing your passkey…';
       const options = await fetchPasskeyOptions(pauseId);
@@ -677,6 +695,15 @@ async function main() {
         offer,
         /** @type {Record<string, unknown>} */ (view.action_details),
       );
+      if (view.editable) {
+        const editor = setUpArgumentEdit(
+          /** @type {Record<string, unknown>} */ (view.action_details),
+        );
+        readEditedArguments = editor.read;
+        editor.onChange((edited) => {
+          approveButton.textContent = edited ? 'Approve edited call' : 'Approve';
+        });
+      }
     }
     updateView(view);
   } catch (err) {

@@ -616,6 +616,55 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       ).toBe(false);
     });
 
+    it('keeps a gated call’s edit constraints, and binds an edited approval to the edited hash only', async () => {
+      const asked = 'a'.repeat(64);
+      const edited = 'b'.repeat(64);
+      const editConstraints = {
+        inputSchema: { type: 'object', properties: { amount: { type: 'number' } } },
+        policyText: 'rules:\n  - tool: pay\n    gate: approve\n',
+        policySource: 'policy.yaml',
+        agent: { name: 'agent-1', keyId: null },
+        readOnly: false,
+      };
+      const record = approval({
+        actionHash: asked,
+        actionDetails: { amount: 500 },
+        toolName: 'pay',
+        editConstraints,
+      });
+      await store.createApproval(record, audit('approval.created', record.id));
+      expect((await store.getApproval(record.id))?.editConstraints).toEqual(editConstraints);
+      const edit = {
+        originalActionHash: asked,
+        originalArguments: { amount: 500 },
+        changes: [{ path: 'amount', from: 500, to: 50 }],
+      };
+      expect(
+        await store.recordDecision(
+          record.id,
+          {
+            response: response('approved'),
+            receipt: 'jws',
+            now: t0 + 20,
+            edited: { actionHash: edited, actionDetails: { amount: 50 }, edit },
+          },
+          audit('approval.decided', record.id),
+        ),
+      ).toBe(true);
+      const stored = await store.getApproval(record.id);
+      expect(stored).toMatchObject({ actionHash: edited, actionDetails: { amount: 50 }, edit });
+      const gate: GateSpec = { type: 'approve' };
+      expect(await store.findConsumableApproval('agent-1', asked, gate, t0 + 100)).toBeNull();
+      expect((await store.findConsumableApproval('agent-1', edited, gate, t0 + 100))?.id).toBe(
+        record.id,
+      );
+      const plain = approval();
+      await store.createApproval(plain, audit('approval.created', plain.id));
+      const read = await store.getApproval(plain.id);
+      expect(read?.edit ?? null).toBeNull();
+      expect(read?.editConstraints ?? null).toBeNull();
+    });
+
     it('never finds a request made under another gate than the one asked for', async () => {
       const hash = 'b'.repeat(64);
       const totp: GateSpec = { type: 'totp' };
