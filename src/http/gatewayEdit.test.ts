@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { computeActionHash } from '../core/actionHash.js';
 import { createRemoteGatewayBackend, type GatewayBackend } from '../mcp/gatewayBackend.js';
 import { createAgentKey } from '../service/operatorAuth.js';
-import { createAppHarness, testOrigin } from '../../test/support/appHarness.js';
+import { createAppHarness } from '../../test/support/appHarness.js';
+import { postDecision } from '../../test/support/mcpHarness.js';
 
 const asked = { amount: 500, to: 'ACME' };
 const policyText = `default: none
@@ -47,17 +48,7 @@ async function askToPay() {
 }
 
 async function decide(pauseId: string, body: Record<string, unknown>) {
-  const auth = await h.signIn();
-  const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-loopgate-session': auth.session,
-      'x-csrf-token': auth.csrf,
-      origin: testOrigin,
-    },
-    body: JSON.stringify(body),
-  });
+  const response = await postDecision(h, pauseId, body);
   return {
     status: response.status,
     body: (await response.json()) as Record<string, unknown> & { error?: { code: string } },

@@ -236,18 +236,7 @@ describe('URL-elicitation-required error (-32042) for a gated call (--url-elicit
     const { client, completed, sent } = await proxyClient(true, 'error');
     const first = await heldWithUrlError(client, 7);
     const pauseId = first.url!.split('/').at(-1)!;
-    const auth = await h.signIn();
-    const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-loopgate-session': auth.session,
-        'x-csrf-token': auth.csrf,
-        origin: testOrigin,
-      },
-      body: JSON.stringify({ decision: 'rejected', comment: 'no' }),
-    });
-    expect(response.status).toBe(200);
+    await decideAsHuman(h, pauseId, 'rejected', 'no');
     await expect.poll(() => completed).toEqual([first.elicitationId]);
     const refused = (await client.callTool({
       name: 'transfer',

@@ -1,23 +1,21 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeActionHash } from '../../src/core/actionHash.js';
 import { generateTotpCode } from '../../src/gates/index.js';
-import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
-import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
-
-type ToolResult = {
-  isError?: boolean;
-  content: { type: string; text?: string }[];
-  structuredContent?: Record<string, unknown>;
-  _meta?: Record<string, unknown>;
-};
-
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import { runCli, startServe, type ServeProcess } from '../support/cli.js';
+import {
+  callTool,
+  connectProxyClient,
+  openSignedInPage,
+  repoRoot,
+  resultText,
+  signInOperator,
+  stopProxyTests,
+} from '../support/proxyClient.js';
 
 /** The wrapped server: `pay` appends every call it receives to a log, so the test sees what ran. */
 const wrappedServer = (log: string) => `
@@ -56,35 +54,20 @@ let browser: TestBrowser;
 let totpSecret: string;
 const clients: Client[] = [];
 
-async function proxyClient(agentName: string): Promise<Client> {
-  const client = new Client({ name: 'edit-e2e', version: '1.0.0' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [
-        cliPath,
-        'proxy',
-        '--data-dir',
-        dataDir,
-        '--policy',
-        join(workDir, 'policy.yaml'),
-        '--agent-name',
-        agentName,
-        '--',
-        'node',
-        join(workDir, 'bank.mjs'),
-      ],
-      cwd: repo,
-      stderr: 'pipe',
-    }),
+const proxyClient = (agentName: string) =>
+  connectProxyClient(
+    {
+      clientName: 'edit-e2e',
+      dataDir,
+      policy: join(workDir, 'policy.yaml'),
+      command: ['node', join(workDir, 'bank.mjs')],
+      flags: ['--agent-name', agentName],
+    },
+    clients,
   );
-  clients.push(client);
-  return client;
-}
 
-const call = (client: Client, name: string, args: Record<string, unknown>) =>
-  client.callTool({ name, arguments: args }) as Promise<ToolResult>;
-const text = (r: ToolResult) => r.content.map((c) => c.text ?? '').join('\n');
+const call = callTool;
+const text = resultText;
 /** Every call the wrapped server received, in order. */
 const received = () =>
   readFileSync(log, 'utf8')
@@ -99,41 +82,11 @@ async function heldBack(client: Client, args: Record<string, unknown>) {
 }
 
 /** A signed-in operator over the API, as the approval page is. */
-async function operator() {
-  const link = (await runCli(['login-url', '--data-dir', dataDir])).stdout.trim();
-  const login = await fetch(`${serve.url}/v1/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin: serve.url },
-    body: JSON.stringify({ token: new URL(link).searchParams.get('token') }),
-  });
-  const { session, csrf_token } = (await login.json()) as { session: string; csrf_token: string };
-  const headers = {
-    'x-loopgate-session': session,
-    'x-csrf-token': csrf_token,
-    'content-type': 'application/json',
-    origin: serve.url,
-  };
-  return {
-    async post(path: string, body: unknown) {
-      const response = await fetch(`${serve.url}${path}`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-      });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-    },
-    async get(path: string) {
-      const response = await fetch(`${serve.url}${path}`, { headers });
-      return (await response.json()) as Record<string, unknown>;
-    },
-  };
-}
+const operator = () => signInOperator(serve, dataDir);
 
 /** Opens the approval page signed in, ticks "Change the arguments" and types `args` as JSON. */
 async function editOnPage(approvalUrl: string, args: Record<string, unknown>) {
-  const link = (await runCli(['login-url', '--data-dir', dataDir])).stdout.trim();
-  const page = await browser.browser.newPage({ viewport: { width: 390, height: 844 } });
-  await signInWithLink(page, link);
+  const page = await openSignedInPage(browser, dataDir);
   await page.goto(approvalUrl);
   await page.getByLabel('Change the arguments before approving').check();
   await page.getByLabel('Arguments (JSON)').fill(JSON.stringify(args, null, 2));
@@ -142,7 +95,7 @@ async function editOnPage(approvalUrl: string, args: Record<string, unknown>) {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'loopgate-edit-'));
-  workDir = mkdtempSync(join(repo, '.tmp-edit-'));
+  workDir = mkdtempSync(join(repoRoot, '.tmp-edit-'));
   log = join(workDir, 'received.log');
   writeFileSync(log, '');
   writeFileSync(join(workDir, 'bank.mjs'), wrappedServer(log));
@@ -153,13 +106,7 @@ beforeAll(async () => {
   totpSecret = new URL(/otpauth:\/\/\S+/.exec(enrolled.stdout)![0]).searchParams.get('secret')!;
   browser = await launchTestBrowser();
 });
-afterAll(async () => {
-  for (const client of clients) await client.close().catch(() => undefined);
-  await serve?.stop('SIGKILL');
-  await browser?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(workDir, { recursive: true, force: true });
-});
+afterAll(() => stopProxyTests({ clients, serve, browser, dirs: [dataDir, workDir] }));
 
 describe('edit before approve through the real proxy', { timeout: spawnsSeveral }, () => {
   it('forwards the edited call once, tells the agent what changed, and never the original', async () => {

@@ -10,8 +10,10 @@ import {
   callTool,
   connectProxyClient,
   resultText,
+  signInOperator,
   stopProxyTests,
   writeWrappedServer,
+  type Operator,
 } from '../support/proxyClient.js';
 
 /** The wrapped server: each tool answers with what it received, so the test sees what ran. */
@@ -98,35 +100,7 @@ async function expectHeld(client: Client, name: string, args: Record<string, unk
 }
 
 /** A signed-in operator over the API, as the approval page is. */
-async function operator() {
-  const link = (await runCli(['login-url', '--data-dir', dataDir])).stdout.trim();
-  const login = await fetch(`${serve.url}/v1/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin: serve.url },
-    body: JSON.stringify({ token: new URL(link).searchParams.get('token') }),
-  });
-  const { session, csrf_token } = (await login.json()) as { session: string; csrf_token: string };
-  const headers = {
-    'x-loopgate-session': session,
-    'x-csrf-token': csrf_token,
-    'content-type': 'application/json',
-    origin: serve.url,
-  };
-  return {
-    async post(path: string, body: unknown) {
-      const response = await fetch(`${serve.url}${path}`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-      });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-    },
-    async get(path: string) {
-      const response = await fetch(`${serve.url}${path}`, { headers });
-      return (await response.json()) as Record<string, unknown>;
-    },
-  };
-}
+const operator = () => signInOperator(serve, dataDir);
 
 /** A grant as the decision and grants APIs return it (the fields the tests read). */
 type GrantJson = {
@@ -138,7 +112,6 @@ type GrantJson = {
   status: string;
 };
 
-type Operator = Awaited<ReturnType<typeof operator>>;
 let human: Operator;
 
 async function approveWithGrant(pauseId: string, grant: Record<string, unknown>) {

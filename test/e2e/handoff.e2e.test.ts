@@ -1,20 +1,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CdpConnection } from '../../src/handoff/cdpConnection.js';
-import { resolveCdpTarget } from '../../src/handoff/resolveCdpTarget.js';
 import {
   launchCdpChromium,
   type CdpChromium,
 } from '../../src/handoff/testing/launchCdpChromium.js';
-import { launchTestBrowser, type TestBrowser } from '../support/chromium.js';
+import type { TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import {
+  startHandoffStage,
+  waitForViewerReady,
+  type HandoffStage,
+} from '../support/handoffStage.js';
 import { waitFor } from '../support/waitFor.js';
 
 type ToolResult = {
@@ -23,14 +24,10 @@ type ToolResult = {
   structuredContent?: Record<string, unknown>;
 };
 
-// The agent's site: an OTP form at a known place, and a page that opens a popup (an OAuth
-// window) with its own code field, which closes itself once submitted.
+// The agent's site (beside its OTP form at /login): a page that opens a popup (an OAuth window)
+// with its own code field, which closes itself once submitted.
 const field = 'box-sizing:border-box;width:200px;height:40px';
 const pages: Record<string, string> = {
-  '/login': `<!doctype html><html><body style="margin:0;font:16px sans-serif">
-<form method="POST" action="/submit" style="position:absolute;left:100px;top:100px;margin:0">
-<input id="otp" name="otp" autocomplete="off" autofocus style="${field}"></form>
-<script>document.getElementById('otp').focus();</script></body></html>`,
   '/opener': `<!doctype html><html><body style="margin:0">
 <button id="open" style="position:absolute;left:100px;top:100px;width:200px;height:60px">Sign in with Provider</button>
 <script>document.getElementById('open').onclick = () => window.open('/popup', 'oauth', 'width=600,height=500');</script></body></html>`,
@@ -40,44 +37,23 @@ const pages: Record<string, string> = {
 <script>document.getElementById('code').focus();</script></body></html>`,
 };
 
-let site: Server;
+let stage: HandoffStage;
 let siteOrigin: string;
 let agentBrowser: CdpChromium;
 let human: TestBrowser;
-const submissions: Array<{ path: string; value: string }> = [];
+let submissions: HandoffStage['posts'];
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  site = createServer((req, res) => {
-    if (req.method === 'POST') {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        const form = new URLSearchParams(body);
-        submissions.push({ path: req.url ?? '', value: form.get('otp') ?? form.get('code') ?? '' });
-        const close =
-          req.url === '/popup-submit'
-            ? '<script>setTimeout(() => window.close(), 200)</script>'
-            : '';
-        res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>signed in</p>${close}`);
-      });
-      return;
-    }
-    const page = pages[req.url ?? ''];
-    res.writeHead(page ? 200 : 404, { 'content-type': 'text/html' }).end(page ?? 'not found');
+  stage = await startHandoffStage({
+    pages,
+    afterSubmit: { '/popup-submit': '<script>setTimeout(() => window.close(), 200)</script>' },
   });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-  [agentBrowser, human] = await Promise.all([
-    launchCdpChromium(`${siteOrigin}/login`),
-    launchTestBrowser(),
-  ]);
+  ({ siteOrigin, agentBrowser, human, posts: submissions } = stage);
 });
 
 afterAll(async () => {
-  await human?.close();
-  await agentBrowser?.close();
-  if (site) await new Promise((resolve) => site.close(resolve));
+  await stage?.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -110,23 +86,7 @@ async function startMcp(
 }
 
 /** Navigates the agent's page to `path` on the test site and waits for it to load. */
-async function showAgentPage(path: string): Promise<string> {
-  const target = await resolveCdpTarget(agentBrowser.httpUrl);
-  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-  try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', {
-      targetId: target.targetId,
-      flatten: true,
-    })) as { sessionId: string };
-    await conn.send('Page.enable', {}, sessionId);
-    await conn.send('Page.navigate', { url: `${siteOrigin}${path}` }, sessionId);
-    await new Promise((r) => setTimeout(r, 500));
-  } finally {
-    await conn.close();
-  }
-  submissions.length = 0;
-  return target.targetId;
-}
+const showAgentPage = (path: string) => stage.showPage(path);
 
 /** Opens the session URL in the human's Chromium and waits until the first frame is drawn. */
 async function openViewer(
@@ -135,11 +95,7 @@ async function openViewer(
 ): Promise<Page> {
   const page = await human.browser.newPage({ viewport });
   await page.goto(sessionUrl);
-  await waitFor(
-    'keys confirmed in the viewer',
-    async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-  );
-  await waitFor('the first frame drawn', async () => (await page.textContent('#message')) === '');
+  await waitForViewerReady(page);
   return page;
 }
 

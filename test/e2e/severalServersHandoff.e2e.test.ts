@@ -1,16 +1,14 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CdpConnection } from '../../src/handoff/cdpConnection.js';
 import { resolveCdpTarget } from '../../src/handoff/resolveCdpTarget.js';
-import {
-  launchCdpChromium,
-  type CdpChromium,
-} from '../../src/handoff/testing/launchCdpChromium.js';
 import { forwardedByHeader } from '../../src/http/handoffForwarder.js';
 import { createHandoffAgent, type HandoffAgent } from '../../src/mcp/handoffAgent.js';
 import { createRemoteHandoffClient } from '../../src/mcp/handoffClient.js';
-import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
+import { signInWithLink } from '../support/chromium.js';
+import {
+  startHandoffStage,
+  waitForViewerReady,
+  type HandoffStage,
+} from '../support/handoffStage.js';
 import {
   directUrl,
   freshLoginUrl,
@@ -26,67 +24,20 @@ import { waitFor } from '../support/waitFor.js';
  * reaches only B, which forwards the viewer to A.
  */
 
-const loginPage = `<!doctype html><html><body style="margin:0;font:16px sans-serif">
-<form method="POST" action="/submit" style="position:absolute;left:100px;top:100px;margin:0">
-<input id="otp" name="otp" autocomplete="off" autofocus style="box-sizing:border-box;width:200px;height:40px"></form>
-<script>document.getElementById('otp').focus();</script></body></html>`;
-
 let servers: SeveralServers;
-let site: Server;
-let siteOrigin: string;
-let agentBrowser: CdpChromium;
-let human: TestBrowser;
+let stage: HandoffStage;
 let agent: HandoffAgent | undefined;
-const submissions: string[] = [];
 
 beforeAll(async () => {
   servers = await startSeveralServers();
-  site = createHttpServer((req, res) => {
-    if (req.method === 'POST') {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        submissions.push(new URLSearchParams(body).get('otp') ?? '');
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>signed in</p>');
-      });
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html' }).end(loginPage);
-  });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-  [agentBrowser, human] = await Promise.all([
-    launchCdpChromium(`${siteOrigin}/login`),
-    launchTestBrowser(),
-  ]);
+  stage = await startHandoffStage();
 });
 
 afterAll(async () => {
   await agent?.closeAll();
-  await human?.close();
-  await agentBrowser?.close();
-  if (site) await new Promise((resolve) => site.close(resolve));
+  await stage?.close();
   await servers?.stop();
 });
-
-/** The value of the OTP field in the agent's page, read over CDP. */
-async function otpValue(targetId: string): Promise<string> {
-  const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-  try {
-    const { sessionId } = (await conn.send('Target.attachToTarget', {
-      targetId,
-      flatten: true,
-    })) as { sessionId: string };
-    const r = (await conn.send(
-      'Runtime.evaluate',
-      { expression: 'document.getElementById("otp")?.value ?? null', returnByValue: true },
-      sessionId,
-    )) as { result: { value: string } };
-    return r.result.value;
-  } finally {
-    await conn.close();
-  }
-}
 
 /** `GET /v1/handoff/:id` straight to `server`, served by that server itself (not forwarded). */
 async function statusServedBy(server: SeveralServers['a'], sessionId: string): Promise<number> {
@@ -100,6 +51,7 @@ async function statusServedBy(server: SeveralServers['a'], sessionId: string): P
 describe('a handoff across two loopgate serve processes on PostgreSQL', () => {
   it('the agent is on A; the human, signed in through the balancer that reaches only B, types the OTP and presses Done; the agent’s wait on A resolves', async () => {
     const { a, b, balancer } = servers;
+    const { agentBrowser, human, siteOrigin, submissions, otpValue } = stage;
     const { targetId } = await resolveCdpTarget(agentBrowser.httpUrl);
     const client = createRemoteHandoffClient({ serverUrl: directUrl(a), apiKey: servers.agentKey });
     agent = createHandoffAgent({ client, defaultCdpUrl: agentBrowser.httpUrl });
@@ -122,14 +74,7 @@ describe('a handoff across two loopgate serve processes on PostgreSQL', () => {
       await signInWithLink(page, await freshLoginUrl(servers));
       const first = agent.waitForChange(session_id, 40);
       await page.goto(session_url);
-      await waitFor(
-        'keys confirmed in the viewer',
-        async () => (await page.textContent('#encryption')) === 'End-to-end encrypted',
-      );
-      await waitFor(
-        'the first frame drawn',
-        async () => (await page.textContent('#message')) === '',
-      );
+      await waitForViewerReady(page);
       expect(await first).toMatchObject({ status: 'active', viewer_connected: true });
 
       const box = (await page.locator('#screen').boundingBox())!;

@@ -28,8 +28,18 @@ export interface HandoffStage {
   readonly human: TestBrowser;
   /** The OTPs the login form received, in order; {@link HandoffStage.resetLoginPage} empties it. */
   readonly submissions: string[];
+  /**
+   * Every form the site received, in order: the path posted to and the form's `otp` (else
+   * `code`) field; {@link HandoffStage.showPage} empties it.
+   */
+  readonly posts: Array<{ path: string; value: string }>;
   /** Puts the agent's page back on a fresh, focused login form; resolves with its target id. */
   resetLoginPage(): Promise<string>;
+  /**
+   * Navigates the agent's page to `path` on the site and empties the submissions; resolves with
+   * the page's target id.
+   */
+  showPage(path: string): Promise<string>;
   /** The OTP field's value in the agent's page (null without the field). */
   otpValue(targetId: string): Promise<string>;
   /** The agent page's `window.innerWidth` × `innerHeight`. */
@@ -61,20 +71,33 @@ async function evaluateInAgentPage<T>(
   }
 }
 
+/** More of the site: pages beside the login page, and what follows a form posted to a path. */
+export interface HandoffStageOptions {
+  /** HTML served at these paths (any other path serves the login page). */
+  readonly pages?: Readonly<Record<string, string>>;
+  /** HTML appended to the "signed in" answer to a form posted to these paths. */
+  readonly afterSubmit?: Readonly<Record<string, string>>;
+}
+
 /** Starts the login site, the agent's Chromium on its login page and the human's Chromium. */
-export async function startHandoffStage(): Promise<HandoffStage> {
+export async function startHandoffStage(options: HandoffStageOptions = {}): Promise<HandoffStage> {
   const submissions: string[] = [];
+  const posts: Array<{ path: string; value: string }> = [];
   const site = createServer((req, res) => {
     if (req.method === 'POST') {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
-        submissions.push(new URLSearchParams(body).get('otp') ?? '');
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>signed in</p>');
+        const form = new URLSearchParams(body);
+        submissions.push(form.get('otp') ?? '');
+        posts.push({ path: req.url ?? '', value: form.get('otp') ?? form.get('code') ?? '' });
+        const after = options.afterSubmit?.[req.url ?? ''] ?? '';
+        res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>signed in</p>${after}`);
       });
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html' }).end(loginPage);
+    const page = options.pages?.[req.url ?? ''] ?? loginPage;
+    res.writeHead(200, { 'content-type': 'text/html' }).end(page);
   });
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
   const siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
@@ -90,28 +113,32 @@ export async function startHandoffStage(): Promise<HandoffStage> {
     await closeSite();
     throw error;
   }
+  const showPage = async (path: string) => {
+    const target = await resolveCdpTarget(agentBrowser.httpUrl);
+    const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
+    try {
+      const { sessionId } = (await conn.send('Target.attachToTarget', {
+        targetId: target.targetId,
+        flatten: true,
+      })) as { sessionId: string };
+      await conn.send('Page.enable', {}, sessionId);
+      await conn.send('Page.navigate', { url: `${siteOrigin}${path}` }, sessionId);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await conn.close();
+    }
+    submissions.length = 0;
+    posts.length = 0;
+    return target.targetId;
+  };
   return {
     siteOrigin,
     agentBrowser,
     human,
     submissions,
-    async resetLoginPage() {
-      const target = await resolveCdpTarget(agentBrowser.httpUrl);
-      const conn = await CdpConnection.connect(agentBrowser.browserWsUrl);
-      try {
-        const { sessionId } = (await conn.send('Target.attachToTarget', {
-          targetId: target.targetId,
-          flatten: true,
-        })) as { sessionId: string };
-        await conn.send('Page.enable', {}, sessionId);
-        await conn.send('Page.navigate', { url: `${siteOrigin}/login` }, sessionId);
-        await new Promise((r) => setTimeout(r, 500));
-      } finally {
-        await conn.close();
-      }
-      submissions.length = 0;
-      return target.targetId;
-    },
+    posts,
+    resetLoginPage: () => showPage('/login'),
+    showPage,
     otpValue: (targetId) =>
       evaluateInAgentPage(agentBrowser, targetId, 'document.getElementById("otp")?.value ?? null'),
     agentViewport: (targetId) =>

@@ -66,6 +66,28 @@ export function useStrictToolResults(): ToolResultRecorder[] {
 }
 
 /**
+ * A signed-in human sends `body` as the approval page's decision on `pauseId`
+ * (`POST /v1/approvals/:id/decision`, with session, CSRF token and origin); the response.
+ */
+export async function postDecision(
+  h: AppHarness,
+  pauseId: string,
+  body: Record<string, unknown>,
+): Promise<Response> {
+  const auth = await h.signIn();
+  return h.request(`/v1/approvals/${pauseId}/decision`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-loopgate-session': auth.session,
+      'x-csrf-token': auth.csrf,
+      origin: testOrigin,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+/**
  * A signed-in human decides `pauseId` through the approval page's API
  * (`POST /v1/approvals/:id/decision`) and the test expects a 200.
  */
@@ -75,17 +97,7 @@ export async function decideAsHuman(
   decision: 'approved' | 'rejected',
   comment: string,
 ): Promise<void> {
-  const auth = await h.signIn();
-  const response = await h.request(`/v1/approvals/${pauseId}/decision`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-loopgate-session': auth.session,
-      'x-csrf-token': auth.csrf,
-      origin: testOrigin,
-    },
-    body: JSON.stringify({ decision, comment }),
-  });
+  const response = await postDecision(h, pauseId, { decision, comment });
   expect(response.status).toBe(200);
 }
 

@@ -112,3 +112,45 @@ export const callTool = (client: Client, name: string, args: Record<string, unkn
 /** The text of a result's content, one line per item. */
 export const resultText = (result: ToolResult) =>
   result.content.map((c) => c.text ?? '').join('\n');
+
+/** The admin signed in over the API (as the approval page is): {@link signInOperator}. */
+export interface Operator {
+  /** POSTs `body` as JSON to `path`; the answer's status and JSON body. */
+  post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** GETs `path`; the answer's JSON body. */
+  get(path: string): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Signs the admin in to `serve` over `POST /v1/login` with a fresh link from `loopgate login-url
+ * --data-dir <dataDir>`; requests then carry the session and CSRF token, with `serve`'s origin.
+ */
+export async function signInOperator(serve: ServeProcess, dataDir: string): Promise<Operator> {
+  const link = (await runCli(['login-url', '--data-dir', dataDir])).stdout.trim();
+  const login = await fetch(`${serve.url}/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: serve.url },
+    body: JSON.stringify({ token: new URL(link).searchParams.get('token') }),
+  });
+  const { session, csrf_token } = (await login.json()) as { session: string; csrf_token: string };
+  const headers = {
+    'x-loopgate-session': session,
+    'x-csrf-token': csrf_token,
+    'content-type': 'application/json',
+    origin: serve.url,
+  };
+  return {
+    async post(path, body) {
+      const response = await fetch(`${serve.url}${path}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    },
+    async get(path) {
+      const response = await fetch(`${serve.url}${path}`, { headers });
+      return (await response.json()) as Record<string, unknown>;
+    },
+  };
+}
