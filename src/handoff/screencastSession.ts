@@ -309,12 +309,14 @@ export class ScreencastSession {
    */
   async fitViewport(width: number, height: number): Promise<void> {
     const sessionId = this.#current().sessionId;
+    // Noted before the command is sent: a handoff that ends while it is on its way still restores
+    // the page (CDP runs one connection's commands in order, so the clear comes after it).
+    this.#fitted.add(sessionId);
     await this.#conn.send(
       'Emulation.setDeviceMetricsOverride',
       { width, height, deviceScaleFactor: 0, mobile: false },
       sessionId,
     );
-    this.#fitted.add(sessionId);
     debug('viewport of %s fitted to %dx%d', this.#current().targetId, width, height);
   }
 
