@@ -227,13 +227,19 @@ export function createMcpServer(
         }
         const structured = {
           pause_id: view.pause_id,
-          status: 'pending' as const,
+          status: view.status,
           expires_at: view.expires_at,
           approval_url: view.approval_url,
           action_hash: view.action_hash,
           next_step: `Call wait_for_approval with pause_id "${view.pause_id}". Do not perform the action until it returns decision "approved".`,
           ...(elicitation ? { elicitation } : {}),
         };
+        if (view.status !== 'pending') {
+          // A retry after the human already decided says so, not "requested".
+          const outcome = describeOutcome(view);
+          const text = `${outcome.text} (check_approval with pause_id "${view.pause_id}" gives the signed receipt.)`;
+          return outcome.isError ? toolError(text, structured) : toolResult(text, structured);
+        }
         return toolResult(
           `Approval requested. A human can decide at ${view.approval_url}. ${structured.next_step}`,
           structured,

@@ -164,7 +164,11 @@ export const approvalViewOutputSchema = z.object({
 /** What `request_approval` returns. */
 export const requestApprovalOutputSchema = z.object({
   pause_id: z.string().describe('The request’s id: pass it to wait_for_approval.'),
-  status: z.literal('pending').describe('Always "pending": no human has decided yet.'),
+  status: z
+    .enum(['pending', 'responded', 'timed_out', 'expired'])
+    .describe(
+      '"pending" when the request is made. On a 2026-07-28 retry (input-required), where it stands now: check_approval or wait_for_approval give the decision and its receipt.',
+    ),
   expires_at: iso('When the request times out if no human decides'),
   approval_url: z.string().describe('The page where a signed-in human decides.'),
   action_hash: z

@@ -210,10 +210,13 @@ describe('a v2 client on 2026-07-28 that declares URL elicitation', () => {
       { allowInputRequired: true },
     )) as ToolResult;
     expect(retried.isError, retried.content[0]?.text).toBeFalsy();
-    const { pause_id, approval_url, elicitation } = retried.structuredContent as Record<
+    const { pause_id, approval_url, elicitation, status } = retried.structuredContent as Record<
       string,
       string
     >;
+    // The retry says the human approved, not "requested".
+    expect(status).toBe('responded');
+    expect(retried.content[0]?.text).toMatch(/^APPROVED by admin at /);
     // The retry continued the first round's request (the page the human decided on).
     expect(approval_url).toBe(url);
     expect(elicitation).toBe('accept');
