@@ -56,7 +56,9 @@ export interface HandoffForwarderOptions {
  */
 export class HandoffForwarder {
   #options: HandoffForwarderOptions;
-  #agent = new Agent({ keepAlive: true });
+  // A new connection per forwarded request: a kept-alive one that the owner closes as idle just
+  // as it is reused fails with ECONNRESET (a wait lost to a race, seen under load).
+  #agent = new Agent({ keepAlive: false });
   /** Piped WebSockets, closed with the server (the HTTP server no longer tracks them). */
   #pipes = new Set<Duplex>();
 
@@ -106,7 +108,7 @@ export class HandoffForwarder {
     );
   }
 
-  /** Closes the kept-alive connections to other servers and every piped WebSocket. */
+  /** Closes the connections to other servers and every piped WebSocket. */
   close(): void {
     this.#agent.destroy();
     for (const socket of this.#pipes) socket.destroy();
