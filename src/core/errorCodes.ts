@@ -284,7 +284,7 @@ export const errorCodes = {
   E_CDP_NO_PAGE: { status: 404, meaning: 'The browser has no open page to stream.' },
   E_CDP_COMMAND_FAILED: {
     status: 502,
-    meaning: 'Chromium answered a DevTools command with an error.',
+    meaning: 'Chromium answered a DevTools command with an error, or not within 30 s.',
   },
   E_CDP_DISCONNECTED: {
     status: 502,

@@ -13,6 +13,9 @@ export interface CdpEvent {
 
 interface Pending {
   method: string;
+  /** The flat-mode session the command was sent to; undefined for the connection's own target. */
+  sessionId: string | undefined;
+  timer: NodeJS.Timeout;
   resolve: (value: Record<string, unknown>) => void;
   reject: (err: Error) => void;
 }
@@ -36,10 +39,12 @@ export class CdpConnection {
   #closeListeners = new Set<(reason: string) => void>();
   #closed = false;
   #closingOnPurpose = false;
+  #commandTimeoutMs: number;
 
-  private constructor(url: string, ws: WebSocket) {
+  private constructor(url: string, ws: WebSocket, commandTimeoutMs: number) {
     this.url = url;
     this.#ws = ws;
+    this.#commandTimeoutMs = commandTimeoutMs;
     ws.on('message', (data: WebSocket.RawData) => this.#onMessage(data));
     ws.on('close', (code: number) =>
       this.#onClose(this.#closingOnPurpose ? 'closed' : `socket closed (${code})`),
@@ -51,9 +56,16 @@ export class CdpConnection {
    * Opens a connection to a DevTools WebSocket endpoint (`ws://host:port/devtools/browser/…` or
    * `…/devtools/page/…`).
    *
+   * `timeoutMs` (default 10,000 ms) bounds the opening handshake; `commandTimeoutMs` (default
+   * 30,000 ms) bounds how long any one command waits for its answer, so nothing queued behind a
+   * command Chromium never answers waits for ever.
+   *
    * @throws {LoopgateError} `E_CDP_UNREACHABLE` when the socket does not open within `timeoutMs`.
    */
-  static async connect(url: string, options: { timeoutMs?: number } = {}): Promise<CdpConnection> {
+  static async connect(
+    url: string,
+    options: { timeoutMs?: number; commandTimeoutMs?: number } = {},
+  ): Promise<CdpConnection> {
     const timeoutMs = options.timeoutMs ?? 10_000;
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
     await new Promise<void>((resolve, reject) => {
@@ -69,7 +81,7 @@ export class CdpConnection {
       );
     });
     debug('connected to %s', url);
-    return new CdpConnection(url, ws);
+    return new CdpConnection(url, ws, options.commandTimeoutMs ?? 30_000);
   }
 
   /** True once the socket closed, by us or by the browser. */
@@ -80,8 +92,11 @@ export class CdpConnection {
   /**
    * Sends one command and resolves with its `result`.
    *
-   * @throws {LoopgateError} `E_CDP_COMMAND_FAILED` when Chromium answers with an error;
-   *   `E_CDP_DISCONNECTED` when the connection is or becomes closed before the answer.
+   * @throws {LoopgateError} `E_CDP_COMMAND_FAILED` when Chromium answers with an error or not
+   *   within the command timeout; `E_CDP_DISCONNECTED` when the connection is or becomes closed,
+   *   or the flat-mode session `sessionId` is detached (its page closed), before the answer.
+   *   Chromium may drop the answer to a command whose page closes while it runs (a click on a
+   *   button that closes its window), so a detach settles that session's commands.
    */
   send(
     method: string,
@@ -107,7 +122,18 @@ export class CdpConnection {
       quietMethods.has(method) ? '(params not logged)' : '',
     );
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { method, resolve, reject });
+      const timer = setTimeout(() => {
+        if (!this.#pending.delete(id)) return;
+        debug('← %s #%d not answered', method, id);
+        reject(
+          new LoopgateError(
+            'E_CDP_COMMAND_FAILED',
+            `Chromium did not answer ${method} within ${this.#commandTimeoutMs / 1000} s.`,
+          ),
+        );
+      }, this.#commandTimeoutMs);
+      timer.unref();
+      this.#pending.set(id, { method, sessionId, timer, resolve, reject });
       this.#ws.send(JSON.stringify(message));
     });
   }
@@ -160,6 +186,7 @@ export class CdpConnection {
       const pending = this.#pending.get(message.id);
       if (!pending) return;
       this.#pending.delete(message.id);
+      clearTimeout(pending.timer);
       if (message.error) {
         debug('← %s #%d error %s', pending.method, message.id, message.error.message);
         pending.reject(
@@ -176,7 +203,27 @@ export class CdpConnection {
     if (typeof message.method === 'string') {
       const event: CdpEvent = { method: message.method, params: message.params ?? {} };
       if (typeof message.sessionId === 'string') event.sessionId = message.sessionId;
+      if (event.method === 'Target.detachedFromTarget') {
+        const detached = event.params['sessionId'];
+        if (typeof detached === 'string') this.#rejectSession(detached);
+      }
       for (const listener of this.#listeners) listener(event);
+    }
+  }
+
+  /** Settles the commands of a detached flat-mode session; Chromium will not answer them. */
+  #rejectSession(sessionId: string): void {
+    for (const [id, pending] of this.#pending) {
+      if (pending.sessionId !== sessionId) continue;
+      this.#pending.delete(id);
+      clearTimeout(pending.timer);
+      debug('← %s #%d: its page closed first', pending.method, id);
+      pending.reject(
+        new LoopgateError(
+          'E_CDP_DISCONNECTED',
+          `The page closed before ${pending.method} was answered.`,
+        ),
+      );
     }
   }
 
@@ -185,6 +232,7 @@ export class CdpConnection {
     this.#closed = true;
     debug('connection %s closed: %s', this.url, reason);
     for (const [, pending] of this.#pending) {
+      clearTimeout(pending.timer);
       pending.reject(
         new LoopgateError(
           'E_CDP_DISCONNECTED',

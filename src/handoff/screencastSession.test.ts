@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
 import { isLoopgateError } from '../core/errors.js';
 import { CdpConnection } from './cdpConnection.js';
 import { resolveCdpTarget } from './resolveCdpTarget.js';
@@ -11,6 +10,7 @@ import {
   type ScreencastTargetInfo,
 } from './screencastSession.js';
 import { launchCdpChromium, type CdpChromium } from './testing/launchCdpChromium.js';
+import { startFakeDevTools } from './testing/fakeDevTools.js';
 import { waitFor } from '../../test/support/waitFor.js';
 
 const pages: Record<string, string> = {
@@ -407,35 +407,27 @@ describe('ScreencastSession on a real Chromium', () => {
   });
 });
 
-describe('ScreencastSession before the first frame', () => {
+describe('ScreencastSession on a fake DevTools endpoint', () => {
   it('refuses input until a frame gave the viewport, and sends no Input command', async () => {
-    // A DevTools endpoint that answers every command and never sends a frame.
-    const http = createServer();
-    const wss = new WebSocketServer({ server: http });
-    const methods: string[] = [];
-    wss.on('connection', (ws) => {
-      ws.on('message', (data: Buffer) => {
-        const msg = JSON.parse(data.toString()) as { id: number; method: string };
-        methods.push(msg.method);
-        ws.send(
-          JSON.stringify({
-            id: msg.id,
-            result: msg.method === 'Target.attachToTarget' ? { sessionId: 'S1' } : {},
-          }),
-        );
-      });
-    });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const ws = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/devtools/browser/fake`;
+    // Answers every command and never sends a frame.
+    const devtools = await startFakeDevTools((c) =>
+      c.method === 'Target.attachToTarget' ? { sessionId: 'S1' } : {},
+    );
     const session = await ScreencastSession.start({
-      target: { browserWsUrl: ws, pageWsUrl: null, targetId: 'T1', url: '', title: '' },
+      target: {
+        browserWsUrl: devtools.browserWsUrl,
+        pageWsUrl: null,
+        targetId: 'T1',
+        url: '',
+        title: '',
+      },
       onFrame: () => undefined,
     });
     try {
       expect(await errorCode(session.dispatchInput({ type: 'insertText', text: '123456' }))).toBe(
         'E_HANDOFF_NO_VIEWPORT',
       );
-      expect(methods).toEqual([
+      expect(devtools.commands.map((c) => c.method)).toEqual([
         'Target.setDiscoverTargets',
         'Target.attachToTarget',
         'Page.enable',
@@ -443,8 +435,78 @@ describe('ScreencastSession before the first frame', () => {
       ]);
     } finally {
       await session.stop();
-      for (const c of wss.clients) c.terminate();
-      await new Promise((resolve) => http.close(resolve));
+      await devtools.close();
+    }
+  });
+
+  it('takes a click whose popup closes before Chromium answers it as done, and types into the opener next', async () => {
+    // Chromium may never answer the input that closed its page; only the detach tells.
+    const devtools = await startFakeDevTools((c) => {
+      if (c.method === 'Target.attachToTarget')
+        return { sessionId: c.params['targetId'] === 'POPUP' ? 'S-popup' : 'S-opener' };
+      if (c.method === 'Runtime.evaluate') return { result: { value: 'complete' } };
+      if (c.sessionId === 'S-popup' && c.params['type'] === 'mouseReleased') return 'never';
+      return {};
+    });
+    const frame = (sessionId: string, n: number): void =>
+      devtools.emit(
+        'Page.screencastFrame',
+        { data: 'AA==', sessionId: n, metadata: { deviceWidth: 800, deviceHeight: 600 } },
+        sessionId,
+      );
+    const changes: ScreencastTargetInfo[] = [];
+    const session = await ScreencastSession.start({
+      target: {
+        browserWsUrl: devtools.browserWsUrl,
+        pageWsUrl: null,
+        targetId: 'OPENER',
+        url: 'https://bank.example/',
+        title: '',
+      },
+      onFrame: () => undefined,
+      onTargetChanged: (c) => changes.push(c),
+    });
+    try {
+      frame('S-opener', 1);
+      await waitFor('the opener viewport', () => session.viewport !== null);
+      devtools.emit('Target.targetCreated', {
+        targetInfo: {
+          type: 'page',
+          targetId: 'POPUP',
+          openerId: 'OPENER',
+          url: 'https://idp.example/',
+        },
+      });
+      await waitFor('the popup screencast', () =>
+        devtools.commands.some((c) => c.sessionId === 'S-popup' && c.method === 'Runtime.evaluate'),
+      );
+      frame('S-popup', 2);
+      await waitFor('the popup announced', () => changes.some((c) => c.popup));
+
+      let settled: string | undefined;
+      session.dispatchInput({ type: 'click', x: 50, y: 50 }).then(
+        () => (settled = 'done'),
+        (err: unknown) => (settled = String(err)),
+      );
+      await waitFor('the unanswered mouseReleased', () =>
+        devtools.commands.some((c) => c.params['type'] === 'mouseReleased'),
+      );
+      devtools.emit('Target.detachedFromTarget', { sessionId: 'S-popup', targetId: 'POPUP' });
+      await waitFor('the click to settle', () => settled !== undefined);
+      expect(settled).toBe('done');
+      await waitFor('the opener again', () => changes.some((c) => !c.popup));
+      expect(session.targetId).toBe('OPENER');
+
+      frame('S-opener', 3);
+      await waitFor('an opener frame', () => session.viewport !== null);
+      await session.dispatchInput({ type: 'insertText', text: '7' });
+      expect(devtools.commands.at(-1)).toMatchObject({
+        method: 'Input.insertText',
+        sessionId: 'S-opener',
+      });
+    } finally {
+      await session.stop();
+      await devtools.close();
     }
   });
 });

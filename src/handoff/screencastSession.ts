@@ -1,5 +1,5 @@
 import createDebug from 'debug';
-import { LoopgateError } from '../core/errors.js';
+import { isLoopgateError, LoopgateError } from '../core/errors.js';
 import type { FrameMeta } from '../crypto/e2ee/handoffPayload.js';
 import { CdpConnection, type CdpEvent } from './cdpConnection.js';
 import { validateInputEvent } from './inputEvent.js';
@@ -270,6 +270,27 @@ export class ScreencastSession {
     }
     const steps = mapInputEvent(validation.value, this.#viewport);
     const sessionId = this.#current().sessionId;
+    try {
+      await this.#sendSteps(steps, sessionId);
+    } catch (err) {
+      // A click on a popup's "Allow" that closes it: the page is gone, the input did its work.
+      const pageClosed =
+        isLoopgateError(err) &&
+        err.code === 'E_CDP_DISCONNECTED' &&
+        sessionId !== undefined &&
+        !this.#conn.isClosed &&
+        !this.#stack.some((t) => t.sessionId === sessionId);
+      if (!pageClosed) throw err;
+      debug('input %s closed its page', validation.value.type);
+      return;
+    }
+    debug('input %s dispatched (%d steps)', validation.value.type, steps.length);
+  }
+
+  async #sendSteps(
+    steps: ReturnType<typeof mapInputEvent>,
+    sessionId: string | undefined,
+  ): Promise<void> {
     for (const step of steps) {
       if ('method' in step) {
         await this.#sendInput(step, sessionId);
@@ -289,7 +310,6 @@ export class ScreencastSession {
           sessionId,
         );
     }
-    debug('input %s dispatched (%d steps)', validation.value.type, steps.length);
   }
 
   async #sendInput(
