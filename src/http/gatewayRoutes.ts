@@ -179,7 +179,6 @@ export function createGatewayRoutes(deps: {
         tool: z.string().max(200),
         gate: z.string().max(40),
         pause_id: z.string().max(200).nullable(),
-        grant_id: z.string().max(200).optional(),
       }),
       'E_HTTP_BODY_INVALID',
     );
@@ -188,11 +187,7 @@ export function createGatewayRoutes(deps: {
         type: 'gateway.forwarded',
         requestId: body.pause_id,
         actor: `agent:${agent.agentId}`,
-        data: {
-          tool: body.tool,
-          gate: body.gate,
-          ...(body.grant_id ? { grant_id: body.grant_id } : {}),
-        },
+        data: { tool: body.tool, gate: body.gate },
       },
       now(),
     );

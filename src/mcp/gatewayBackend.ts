@@ -55,10 +55,11 @@ export interface GatewayBackend {
    * operator's authenticator: once-only, throttled per gateway, never the operator.
    */
   verifyOtpArgument(call: GatedCall, code: string): Promise<void>;
-  /** Appends `gateway.forwarded` to the audit log (with the grant id for a call under a grant). */
-  recordForwarded(
-    call: GatedCall & { gate: string; pauseId: string | null; grantId?: string },
-  ): Promise<void>;
+  /**
+   * Appends `gateway.forwarded` to the audit log. A call under a grant has none: its
+   * `grant.used` entry (from {@link useToolGrant}) records it.
+   */
+  recordForwarded(call: GatedCall & { gate: string; pauseId: string | null }): Promise<void>;
   /**
    * Appends `gateway.shadow` to the audit log: a call a rule in shadow mode let through that
    * its gate would have held back. `rule` says where the rule is (`policy.yaml:7 (rule 2)` or
@@ -124,7 +125,6 @@ export function createLocalGatewayBackend(deps: {
           data: {
             tool: call.tool,
             gate: call.gate,
-            ...(call.grantId ? { grant_id: call.grantId } : {}),
           },
         },
         Date.now(),
@@ -225,7 +225,6 @@ export function createRemoteGatewayBackend(options: {
         tool: call.tool,
         gate: call.gate,
         pause_id: call.pauseId,
-        ...(call.grantId ? { grant_id: call.grantId } : {}),
       });
     },
     async recordShadow(call) {

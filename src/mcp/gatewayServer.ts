@@ -372,16 +372,11 @@ export function createGatewayServer(deps: {
   async function forwardUnderGrant(
     name: string,
     call: { tool: string; arguments: Record<string, unknown> },
-    decision: GateDecision,
     granted: GrantUse,
     ctx: ServerContext,
   ): Promise<CallToolResult> {
-    await deps.backend.recordForwarded({
-      ...call,
-      gate: decision.gate,
-      pauseId: null,
-      grantId: granted.grant_id,
-    });
+    // The grant's use (`grant.used`: grant id, tool, action hash) is this call's audit entry; it
+    // was appended with the use, so the call costs one durable write, not two.
     await logToClient(ctx, 'info', 'call forwarded under a standing grant', {
       tool: name,
       arguments: call.arguments,
@@ -519,7 +514,7 @@ export function createGatewayServer(deps: {
           reaches: offer.reaches,
           sessionId,
         });
-        if (granted) return forwardUnderGrant(name, call, decision, granted, ctx);
+        if (granted) return forwardUnderGrant(name, call, granted, ctx);
       }
       const actionHash = computeActionHash(call);
       // A 2026-07-28 retry after the approval page was opened: wait on that same request.

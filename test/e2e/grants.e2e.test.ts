@@ -149,6 +149,22 @@ describe('standing grants through the real proxy', { timeout: spawnsSeveral }, (
     await expectHeld(agent, 'get_weather', { city: 'Paris', days: 3 });
     await expectForwarded(agent, 'get_weather', args, grant['grant_id']);
     await expectHeld(agent, 'get_weather', args);
+    // The approval became the grant; each forwarded use is then one audit entry, with the grant
+    // id and the call's action hash.
+    const exported = await runCli(['audit', 'export', '--data-dir', dataDir]);
+    const entries = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> })
+      .filter((e) => e.data['grant_id'] === grant['grant_id']);
+    expect(entries.map((e) => e.type)).toEqual([
+      'grant.created',
+      'approval.consumed',
+      'grant.used',
+      'grant.used',
+      'grant.used',
+    ]);
+    expect(new Set(entries.slice(2).map((e) => e.data['action_hash'])).size).toBe(1);
 
     // Another agent's identical call is not this agent's grant.
     const other = await proxyClient('other-bot');
