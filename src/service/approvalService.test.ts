@@ -467,3 +467,33 @@ describe('otp arguments (gate otp_argument)', () => {
     );
   });
 });
+
+describe('the decided request', () => {
+  it('is returned exactly as stored, for one approver and for a quorum', async () => {
+    const asked = await service.createApproval(
+      { ...input, fields: [{ name: 'ticket', type: 'string', label: 'Ticket', required: true }] },
+      'agent',
+    );
+    clock.now += 1_000;
+    const decided = await service.decide(asked.id, {
+      decision: 'approved',
+      comment: 'ok, once',
+      fields: { ticket: 'CHG-7' },
+      responder: 'bob',
+      operatorId: bob.id,
+      channel: 'web',
+    });
+    expect(decided).toMatchObject({ status: 'responded', updatedAt: clock.now });
+    expect(decided).toEqual(await service.getApproval(asked.id));
+
+    const voted = await gated({
+      type: 'quorum',
+      quorum: { n: 2, approvers: ['alice', 'bob'], stepUp: 'none' },
+    });
+    await approveAs(alice, voted.id);
+    clock.now += 1_000;
+    const final = await approveAs(bob, voted.id);
+    expect(final.votes).toHaveLength(2);
+    expect(final).toEqual(await service.getApproval(voted.id));
+  });
+});

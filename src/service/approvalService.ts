@@ -10,6 +10,7 @@ import {
   type ApprovalRecord,
   type Decision,
   type DecisionChannel,
+  type ApprovalResponse,
   type FieldSpec,
   type FieldValues,
   type GateSpec,
@@ -583,33 +584,33 @@ export class ApprovalService {
       ...(edited ? { original_action_hash: edited.edit.originalActionHash } : {}),
     };
     const receipt = await signReceipt(payload, this.#receiptKey);
+    const response: ApprovalResponse = {
+      pauseId: unsigned.pause_id,
+      actionHash: unsigned.action_hash,
+      decision: unsigned.decision,
+      comment: unsigned.comment,
+      fields: unsigned.fields,
+      responder: unsigned.responder,
+      respondedAt: now,
+      channel: unsigned.channel,
+      nonce: unsigned.nonce,
+      signature,
+      ...(decision.approvers ? { approvers: decision.approvers } : {}),
+    };
+    const edits = edited
+      ? {
+          actionHash: edited.actionHash,
+          actionDetails: edited.actionDetails as ActionDetails,
+          edit: edited.edit,
+        }
+      : null;
     const won = await this.#store.recordDecision(
       id,
       {
-        response: {
-          pauseId: unsigned.pause_id,
-          actionHash: unsigned.action_hash,
-          decision: unsigned.decision,
-          comment: unsigned.comment,
-          fields: unsigned.fields,
-          responder: unsigned.responder,
-          respondedAt: now,
-          channel: unsigned.channel,
-          nonce: unsigned.nonce,
-          signature,
-          ...(decision.approvers ? { approvers: decision.approvers } : {}),
-        },
+        response,
         receipt,
         now,
-        ...(edited
-          ? {
-              edited: {
-                actionHash: edited.actionHash,
-                actionDetails: edited.actionDetails as ActionDetails,
-                edit: edited.edit,
-              },
-            }
-          : {}),
+        ...(edits ? { edited: edits } : {}),
       },
       {
         type: 'approval.decided',
@@ -630,7 +631,10 @@ export class ApprovalService {
         },
       },
     );
-    const latest = await this.getApproval(id);
+    // The one winner knows the stored row already (no re-read); everyone else reads who won.
+    const latest: ApprovalRecord = won
+      ? { ...record, status: 'responded', response, receipt, updatedAt: now, ...edits }
+      : await this.getApproval(id);
     if (!won) this.#assertDecidable(latest);
     if (!won || latest.status !== 'responded') {
       throw new LoopgateError(
