@@ -129,10 +129,7 @@ export async function resolveSessionByHash(
   idHash: string,
   now: number,
 ): Promise<{ session: SessionRecord; operator: OperatorRecord } | null> {
-  const session = await store.getSession(idHash, now);
-  if (!session) return null;
-  const operator = await store.getOperator(session.operatorId);
-  return operator ? { session, operator } : null;
+  return store.getSessionWithOperator(idHash, now);
 }
 
 /** True when `given` is the session's CSRF token (constant time). */

@@ -51,6 +51,7 @@ import {
   toAudit,
   toCredential,
   toDelivery,
+  toSession,
   toTotp,
   toWebhookEndpoint,
   toWebhookMessage,
@@ -59,6 +60,7 @@ import {
   type AuditRow,
   type CredentialRow,
   type DeliveryRow,
+  type SessionRow,
   type TotpRow,
   type WebhookEndpointRow,
   type WebhookMessageRow,
@@ -888,25 +890,39 @@ export async function openPostgresStore(
     },
     async getSession(idHash, now) {
       const row = (
-        await query<{
-          id_hash: string;
-          operator_id: string;
-          csrf_token: string;
-          created_at: number;
-          expires_at: number;
-          source: SessionSource;
-        }>('SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2', [idHash, now])
+        await query<SessionRow>('SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2', [
+          idHash,
+          now,
+        ])
       ).rows[0];
-      return row
-        ? {
-            idHash: row.id_hash,
-            operatorId: row.operator_id,
-            csrfToken: row.csrf_token,
-            createdAt: row.created_at,
-            expiresAt: row.expires_at,
-            source: row.source,
+      return row ? toSession(row) : null;
+    },
+    async getSessionWithOperator(idHash, now) {
+      const row = (
+        await query<
+          SessionRow & {
+            operator_name: string;
+            operator_role: OperatorRecord['role'];
+            operator_created_at: number;
           }
-        : null;
+        >(
+          `SELECT s.*, o.name AS operator_name, o.role AS operator_role,
+                  o.created_at AS operator_created_at
+             FROM sessions s JOIN operators o ON o.id = s.operator_id
+            WHERE s.id_hash = $1 AND s.expires_at > $2`,
+          [idHash, now],
+        )
+      ).rows[0];
+      if (!row) return null;
+      return {
+        session: toSession(row),
+        operator: toOperator({
+          id: row.operator_id,
+          name: row.operator_name,
+          role: row.operator_role,
+          created_at: row.operator_created_at,
+        }),
+      };
     },
     async deleteSession(idHash) {
       await query('DELETE FROM sessions WHERE id_hash = $1', [idHash]);

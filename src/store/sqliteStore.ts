@@ -23,6 +23,7 @@ import {
   toAudit,
   toCredential,
   toDelivery,
+  toSession,
   toTotp,
   toWebhookEndpoint,
   toWebhookMessage,
@@ -31,6 +32,7 @@ import {
   type AuditRow,
   type CredentialRow,
   type DeliveryRow,
+  type SessionRow,
   type TotpRow,
   type WebhookEndpointRow,
   type WebhookMessageRow,
@@ -830,26 +832,13 @@ export function openSqliteStore(path: string): Store {
       );
     },
     async getSession(idHash, now) {
-      const row = stmt.session.get(idHash, now) as
-        | {
-            id_hash: string;
-            operator_id: string;
-            csrf_token: string;
-            created_at: number;
-            expires_at: number;
-            source: SessionSource;
-          }
-        | undefined;
-      return row
-        ? {
-            idHash: row.id_hash,
-            operatorId: row.operator_id,
-            csrfToken: row.csrf_token,
-            createdAt: row.created_at,
-            expiresAt: row.expires_at,
-            source: row.source,
-          }
-        : null;
+      const row = stmt.session.get(idHash, now) as SessionRow | undefined;
+      return row ? toSession(row) : null;
+    },
+    async getSessionWithOperator(idHash, now) {
+      const session = await store.getSession(idHash, now);
+      const operator = session ? await store.getOperator(session.operatorId) : null;
+      return session && operator ? { session, operator } : null;
     },
     async deleteSession(idHash) {
       stmt.deleteSession.run(idHash);

@@ -259,6 +259,14 @@ export interface Store {
   createSession(record: SessionRecord): Promise<void>;
   /** The unexpired session with this hash, or null. */
   getSession(idHash: string, now: number): Promise<SessionRecord | null>;
+  /**
+   * The unexpired session with this hash and its operator, read together (one query on
+   * PostgreSQL: every signed-in request makes it); null when either is gone.
+   */
+  getSessionWithOperator(
+    idHash: string,
+    now: number,
+  ): Promise<{ session: SessionRecord; operator: OperatorRecord } | null>;
   deleteSession(idHash: string): Promise<void>;
 
   /** Appends an audit entry on its own (for events that change no request). */

@@ -13,6 +13,8 @@ import type { AuditEntry } from '../core/auditChain.js';
 import type {
   AgentKeyRecord,
   NotificationDeliveryRecord,
+  SessionRecord,
+  SessionSource,
   TotpEnrollmentRecord,
   WebAuthnCredentialRecord,
   WebhookEndpointRecord,
@@ -152,6 +154,26 @@ export function toAudit(row: AuditRow): AuditEntry {
     data: JSON.parse(row.data) as Record<string, unknown>,
     prevHash: row.prev_hash,
     hash: row.hash,
+  };
+}
+
+export interface SessionRow {
+  id_hash: string;
+  operator_id: string;
+  csrf_token: string;
+  created_at: number;
+  expires_at: number;
+  source: SessionSource;
+}
+
+export function toSession(row: SessionRow): SessionRecord {
+  return {
+    idHash: row.id_hash,
+    operatorId: row.operator_id,
+    csrfToken: row.csrf_token,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    source: row.source,
   };
 }
 

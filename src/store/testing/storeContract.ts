@@ -523,7 +523,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
         source: 'login',
       });
       expect((await store.getSession('s1', t0 + 99))?.operatorId).toBe(op.id);
+      expect(await store.getSessionWithOperator('s1', t0 + 99)).toEqual({
+        session: await store.getSession('s1', t0 + 99),
+        operator: op,
+      });
       expect(await store.getSession('s1', t0 + 100)).toBeNull();
+      expect(await store.getSessionWithOperator('s1', t0 + 100)).toBeNull();
+      expect(await store.getSessionWithOperator('unknown', t0 + 1)).toBeNull();
       await store.createSession({
         idHash: 's2',
         operatorId: op.id,
