@@ -1,5 +1,6 @@
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { LoopgateError } from '../core/errors.js';
+import { createClaimSealer } from './sealedClaims.js';
 
 /** What a `requestState` carries: which flow it continues, for which request and action. */
 export interface RequestStatePayload {
@@ -66,10 +67,11 @@ export function createRequestStateSealer(options: {
 }): RequestStateSealer {
   const now = options.now ?? Date.now;
   const claimOnce = options.claimOnce ?? createMemoryStateClaims(now);
-  const key = createHmac('sha256', options.secret ?? randomBytes(32))
-    .update('loopgate mcp requestState v1')
-    .digest();
-  const mac = (body: string) => createHmac('sha256', key).update(`${prefix}.${body}`).digest();
+  const sealer = createClaimSealer({
+    prefix,
+    label: 'loopgate mcp requestState v1',
+    secret: options.secret,
+  });
   const invalid = () =>
     new LoopgateError(
       'E_MCP_REQUEST_STATE_INVALID',
@@ -78,31 +80,16 @@ export function createRequestStateSealer(options: {
 
   return {
     seal(payload) {
-      const body = Buffer.from(
-        JSON.stringify({
-          ...payload,
-          agent: options.agentId,
-          exp: Math.floor(now() / 1_000) + requestStateTtlSeconds,
-          id: randomUUID(),
-        }),
-      ).toString('base64url');
-      return `${prefix}.${body}.${mac(body).toString('base64url')}`;
+      return sealer.seal({
+        ...payload,
+        agent: options.agentId,
+        exp: Math.floor(now() / 1_000) + requestStateTtlSeconds,
+        id: randomUUID(),
+      });
     },
     async open(state) {
-      const [label, body, tag, ...rest] = state.split('.');
-      if (label !== prefix || !body || !tag || rest.length > 0) throw invalid();
-      const given = Buffer.from(tag, 'base64url');
-      const expected = mac(body);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
-      let claims: Record<string, unknown>;
-      try {
-        claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<
-          string,
-          unknown
-        >;
-      } catch (cause) {
-        throw new LoopgateError('E_MCP_REQUEST_STATE_INVALID', invalid().message, { cause });
-      }
+      const claims = sealer.open(state);
+      if (!claims) throw invalid();
       const { tool, pause_id, action_hash, agent, exp, id } = claims;
       if (
         typeof tool !== 'string' ||

@@ -9,7 +9,6 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { testOrigin } from '../../test/support/appHarness.js';
 import {
   decideAsHuman,
   useListeningAppHarness,
@@ -17,6 +16,7 @@ import {
   type AppHarness,
   type ToolResult,
 } from '../../test/support/mcpHarness.js';
+import { scriptedHandoff } from '../../test/support/scriptedHandoff.js';
 import { recordToolResults } from '../../test/support/toolResultRecorder.js';
 import { LoopgateError } from '../core/errors.js';
 import type { HandoffView } from '../handoff/handoffView.js';
@@ -253,57 +253,6 @@ describe('authloop_handoff as a 2025-11-25 task (v2 client)', () => {
     content: z.array(z.object({ type: z.string(), text: z.string().optional() })),
     structuredContent: z.record(z.string(), z.unknown()).optional(),
   });
-
-  /** A handoff agent whose session changes only when the test says so. */
-  function scriptedHandoff() {
-    const sessionUrl = `${testOrigin}/handoff/ho_1#k=secret`;
-    let status: HandoffView['status'] = 'pending';
-    let viewer = false;
-    let changed: (() => void) | undefined;
-    const cancelled: string[] = [];
-    const view = (): HandoffView => ({
-      session_id: 'ho_1',
-      agent_id: 'claude',
-      service: 'Acme Bank',
-      status,
-      viewer_connected: viewer,
-      created_at: new Date().toISOString(),
-      expires_at: new Date(Date.now() + 600_000).toISOString(),
-    });
-    const handoff = {
-      start: () =>
-        Promise.resolve({
-          session_id: 'ho_1',
-          session_url: sessionUrl,
-          expires_at: view().expires_at,
-        }),
-      get: () => Promise.resolve(view()),
-      viewerState: () => (viewer ? { viewerConnected: true, keysConfirmed: true } : null),
-      waitForChange: (_id: string, _s: number, signal?: AbortSignal) =>
-        new Promise<HandoffView>((resolve) => {
-          // An ending that came before this wait began is returned at once.
-          if (['resolved', 'cancelled', 'timeout', 'error'].includes(status)) resolve(view());
-          changed = () => resolve(view());
-          signal?.addEventListener('abort', () => resolve(view()), { once: true });
-        }),
-      cancel: (id: string) => {
-        cancelled.push(id);
-        status = 'cancelled';
-        changed?.();
-        return Promise.resolve(view());
-      },
-    } as unknown as HandoffAgent;
-    return {
-      handoff,
-      sessionUrl,
-      cancelled,
-      set(next: HandoffView['status'], viewerConnected: boolean) {
-        status = next;
-        viewer = viewerConnected;
-        changed?.();
-      },
-    };
-  }
 
   async function connectV2(handoff: HandoffAgent) {
     const server = createMcpServer({} as ApprovalsClient, { handoff });

@@ -1276,6 +1276,9 @@ export async function openPostgresStore(
     async purgeTaskClaims(before) {
       return purgeTaskClaimsPostgres(pool, before);
     },
+    async hasTaskClaim(key) {
+      return (await pool.query('SELECT 1 FROM task_claims WHERE key = $1', [key])).rowCount === 1;
+    },
     async claimWebhookMessage(msgId, endpointId, expectedNextAttemptAt, now, leaseUntil) {
       return claimWebhookMessagePostgres(
         pool,

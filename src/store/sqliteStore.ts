@@ -492,6 +492,7 @@ export function openSqliteStore(path: string): Store {
       'INSERT INTO task_claims (key, claimed_at, keep_until) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
     ),
     purgeTasks: db.prepare('DELETE FROM task_claims WHERE keep_until < ?'),
+    hasTask: db.prepare('SELECT 1 FROM task_claims WHERE key = ?'),
     webhookMessage: db.prepare(`UPDATE webhook_messages SET next_attempt_at = ?
       WHERE msg_id = ? AND endpoint_id = ? AND status = 'pending' AND next_attempt_at = ?
       AND next_attempt_at <= ?`),
@@ -881,6 +882,9 @@ export function openSqliteStore(path: string): Store {
     },
     async purgeTaskClaims(before) {
       return claimStmt.purgeTasks.run(before).changes;
+    },
+    async hasTaskClaim(key) {
+      return claimStmt.hasTask.get(key) !== undefined;
     },
     async claimWebhookMessage(msgId, endpointId, expectedNextAttemptAt, now, leaseUntil) {
       return (

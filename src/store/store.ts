@@ -346,6 +346,8 @@ export interface Store {
    * expired, the ticket or state ran out); then {@link purgeTaskClaims} may forget it.
    */
   claimTask(key: string, now: number, keepUntil: number): Promise<boolean>;
+  /** True when the task named `key` was claimed ({@link claimTask}) and not yet purged. */
+  hasTaskClaim(key: string): Promise<boolean>;
   /** Forgets every task claim whose `keepUntil` is before `before` (ms); returns how many. */
   purgeTaskClaims(before: number): Promise<number>;
 

@@ -1113,6 +1113,15 @@ export function describeStoreContract(name: string, open: () => Promise<StoreHar
       expect(await store.claimTask('notify:reminder:pa_1', t0 + 2, t0 + 3_600_000)).toBe(false);
     });
 
+    it('says whether a task was claimed, until its claim is purged', async () => {
+      expect(await store.hasTaskClaim('mcp-task-cancel:a')).toBe(false);
+      expect(await store.claimTask('mcp-task-cancel:a', t0, t0 + 60_000)).toBe(true);
+      expect(await store.hasTaskClaim('mcp-task-cancel:a')).toBe(true);
+      expect(await store.hasTaskClaim('mcp-task-cancel:b')).toBe(false);
+      await store.purgeTaskClaims(t0 + 60_001);
+      expect(await store.hasTaskClaim('mcp-task-cancel:a')).toBe(false);
+    });
+
     it('lets 5 notifications a minute through per approver and holds the rest for one digest', async () => {
       const results = [];
       for (let i = 0; i < 8; i += 1) {
