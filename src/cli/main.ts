@@ -189,11 +189,13 @@ async function openApprovals(
     { createRemoteGatewayBackend, createLocalGatewayBackend },
     { createRemoteHandoffClient },
     { createRequestStateSealer },
+    { createTaskLedger, storeTaskCancellations },
   ] = await Promise.all([
     import('../mcp/approvalsClient.js'),
     import('../mcp/gatewayBackend.js'),
     import('../mcp/handoffClient.js'),
     import('../mcp/requestState.js'),
+    import('../mcp/taskLedger.js'),
   ]);
   // This process serves every round of an input-required flow, so its own memory sees replays;
   // a key is one agent.
@@ -217,6 +219,7 @@ async function openApprovals(
           agentId: keyAgent(config.apiKey),
           secret: config.signingSecret,
         }),
+        tasks: createTaskLedger({ agentId: keyAgent(config.apiKey), secret: config.signingSecret }),
       }),
       backend: createRemoteGatewayBackend({
         serverUrl: config.serverUrl,
@@ -247,6 +250,10 @@ async function openApprovals(
         signingSecret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
         retryUnreachableMs: sharedServerRetryMs,
         requestState: createRequestStateSealer({
+          agentId: keyAgent(apiKey),
+          secret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
+        }),
+        tasks: createTaskLedger({
           agentId: keyAgent(apiKey),
           secret: loadOrCreateSigningSecret(dataDir, config.signingSecret),
         }),
@@ -283,6 +290,11 @@ async function openApprovals(
         secret: server.signingSecret,
         claimOnce: (id, expiresAtMs) =>
           server.store.claimTask(`mcp-request-state:${id}`, Date.now(), expiresAtMs),
+      }),
+      tasks: createTaskLedger({
+        agentId: config.agentName,
+        secret: server.signingSecret,
+        cancellations: storeTaskCancellations(server.store),
       }),
     }),
     backend: createLocalGatewayBackend({

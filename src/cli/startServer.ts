@@ -220,8 +220,14 @@ export async function startServer(
       import('../mcp/mcpEndpoints.js'),
       import('../mcp/localApprovalsClient.js'),
       import('../mcp/requestState.js'),
+      import('../mcp/taskLedger.js'),
     ]).then(
-      ([{ createMcpHttpEndpoint }, { createLocalApprovalsClient }, { createRequestStateSealer }]) =>
+      ([
+        { createMcpHttpEndpoint },
+        { createLocalApprovalsClient },
+        { createRequestStateSealer },
+        { createTaskLedger, storeTaskCancellations },
+      ]) =>
         createMcpHttpEndpoint(
           ({ agentId }) =>
             createLocalApprovalsClient({
@@ -234,6 +240,12 @@ export async function startServer(
                 secret: signingSecret,
                 claimOnce: (id, expiresAtMs) =>
                   store.claimTask(`mcp-request-state:${id}`, Date.now(), expiresAtMs),
+              }),
+              // Each 2026-07-28 poll may land on another server: a cancellation is in the store.
+              tasks: createTaskLedger({
+                agentId,
+                secret: signingSecret,
+                cancellations: storeTaskCancellations(store),
               }),
             }),
           (error) => logger.debug({ err: error }, 'mcp endpoint error'),

@@ -5,6 +5,7 @@ import { isLoopgateError, LoopgateError } from '../core/errors.js';
 import type { Jwks } from '../crypto/signingKeys.js';
 import { createApiCaller } from './createApiCaller.js';
 import type { RequestStateSealer } from './requestState.js';
+import type { TaskLedger } from './taskLedger.js';
 
 /**
  * What the MCP tools need from an approvals server. Two implementations: in-process
@@ -31,6 +32,11 @@ export interface ApprovalsClient {
    * one, 2026-07-28 clients get the approval_url in the tool result as every client does.
    */
   requestState?: RequestStateSealer;
+  /**
+   * Issues and opens this agent's task ids for the 2026-07-28 tasks extension; without it,
+   * 2026-07-28 clients wait with the long-poll tools as every client does.
+   */
+  tasks?: TaskLedger;
 }
 
 /** Pause between retries of a read while the server is away, in ms. */
@@ -51,6 +57,7 @@ export function createRemoteApprovalsClient(options: {
   fetch?: typeof fetch;
   retryUnreachableMs?: number;
   requestState?: RequestStateSealer;
+  tasks?: TaskLedger;
 }): ApprovalsClient {
   const call = createApiCaller(options);
   let jwks: { value: Jwks; at: number } | undefined;
@@ -111,5 +118,6 @@ export function createRemoteApprovalsClient(options: {
     },
     ...(options.signingSecret ? { signingSecret: options.signingSecret } : {}),
     ...(options.requestState ? { requestState: options.requestState } : {}),
+    ...(options.tasks ? { tasks: options.tasks } : {}),
   };
 }

@@ -22,6 +22,7 @@ import {
   registerHandoffTools,
   startAuthloopHandoffTask,
   startHandoffWaitTask,
+  statelessHandoffWaits,
 } from './handoffTools.js';
 import {
   approvalViewOutputSchema,
@@ -397,32 +398,59 @@ export function createMcpServer(
     registerHandoffTools(server, options.handoff, { progressIntervalMs: tickMs });
   // A 2025-11-25 client may run the wait as a task and poll tasks/get (waitTasks.ts).
   waitTool.execution = { taskSupport: 'optional' };
-  serveWaitsAsTasks(server, {
-    async wait_for_approval(args) {
-      const parsed = waitInputSchema.safeParse(args);
-      if (!parsed.success)
-        throw new ProtocolError(
-          ProtocolErrorCode.InvalidParams,
-          `wait_for_approval needs {pause_id}: ${parsed.error.message}`,
-        );
-      const { pause_id } = parsed.data;
-      try {
-        await client.getApproval(pause_id);
-      } catch (err) {
-        if (!isLoopgateError(err)) throw err;
-        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+  /** Checks a wait's arguments and that its pause is this agent's; returns the pause_id. */
+  const openPause = async (args: Record<string, unknown>): Promise<string> => {
+    const parsed = waitInputSchema.safeParse(args);
+    if (!parsed.success)
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `wait_for_approval needs {pause_id}: ${parsed.error.message}`,
+      );
+    const { pause_id } = parsed.data;
+    try {
+      await client.getApproval(pause_id);
+    } catch (err) {
+      if (!isLoopgateError(err)) throw err;
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+    }
+    return pause_id;
+  };
+  // A 2026-07-28 client that declares the tasks extension gets its waits as tasks too.
+  const stateless = client.tasks
+    ? {
+        ledger: client.tasks,
+        waits: {
+          wait_for_approval: {
+            start: openPause,
+            async probe(pauseId: string) {
+              const view = await client.getApproval(pauseId);
+              return view.status === 'pending'
+                ? { statusMessage: `Waiting for a human decision on ${pauseId}.` }
+                : { result: approvalResult(view) };
+            },
+          },
+          ...(options.handoff ? statelessHandoffWaits(options.handoff) : {}),
+        },
       }
-      return async (signal) => {
-        const view = await client.waitForApproval(pause_id, maxWaitSeconds, signal);
-        return view.status === 'pending' ? undefined : approvalResult(view);
-      };
+    : undefined;
+  serveWaitsAsTasks(
+    server,
+    {
+      async wait_for_approval(args) {
+        const pause_id = await openPause(args);
+        return async (signal) => {
+          const view = await client.waitForApproval(pause_id, maxWaitSeconds, signal);
+          return view.status === 'pending' ? undefined : approvalResult(view);
+        };
+      },
+      ...(options.handoff
+        ? {
+            wait_for_handoff: (args) => startHandoffWaitTask(options.handoff!, args),
+            authloop_handoff: (args) => startAuthloopHandoffTask(options.handoff!, args),
+          }
+        : {}),
     },
-    ...(options.handoff
-      ? {
-          wait_for_handoff: (args) => startHandoffWaitTask(options.handoff!, args),
-          authloop_handoff: (args) => startAuthloopHandoffTask(options.handoff!, args),
-        }
-      : {}),
-  });
+    stateless,
+  );
   return server;
 }

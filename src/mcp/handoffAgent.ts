@@ -58,6 +58,8 @@ export class HandoffAgent {
   #client: HandoffClient;
   #defaultCdpUrl: string | undefined;
   #live = new Map<string, LiveHandoff>();
+  /** Each started session's link, until the session expires (ms since epoch). */
+  #links = new Map<string, { url: string; expiresAt: number }>();
 
   /** @internal Use {@link createHandoffAgent}. */
   constructor(options: { client: HandoffClient; defaultCdpUrl?: string | undefined }) {
@@ -113,11 +115,11 @@ export class HandoffAgent {
       void live.channel.handleRelayMessage(data);
     });
     debug('handoff %s started on page %s', sessionId, target.targetId);
-    return {
-      session_id: sessionId,
-      session_url: `${created.viewer_url}#k=${secret}`,
-      expires_at: created.expires_at,
-    };
+    const sessionUrl = `${created.viewer_url}#k=${secret}`;
+    const now = Date.now();
+    for (const [id, link] of this.#links) if (link.expiresAt < now) this.#links.delete(id);
+    this.#links.set(sessionId, { url: sessionUrl, expiresAt: Date.parse(created.expires_at) });
+    return { session_id: sessionId, session_url: sessionUrl, expires_at: created.expires_at };
   }
 
   /** True for the relay's `{"type":"status"}` with a final status. */
@@ -182,6 +184,14 @@ export class HandoffAgent {
       .close()
       .catch((err: Error) => debug('closing %s: %s', sessionId, err.message));
     debug('handoff %s: agent side closed', sessionId);
+  }
+
+  /**
+   * The link (with its key fragment) of a session this process started, until the session
+   * expires; undefined for any other.
+   */
+  sessionUrl(sessionId: string): string | undefined {
+    return this.#links.get(sessionId)?.url;
   }
 
   /** Whether a human's viewer is connected to the session and its keys confirmed; null once closed. */

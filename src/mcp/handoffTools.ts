@@ -21,7 +21,7 @@ import {
   handoffStateOutputSchema,
 } from './toolOutputSchemas.js';
 import { guardToolErrors, toolResult } from './toolResult.js';
-import type { TaskWait, WaitTaskSpec } from './waitTasks.js';
+import type { StatelessWaitTask, TaskWait, WaitTaskSpec } from './waitTasks.js';
 
 /** Longest `wait_for_handoff` blocks: MCP clients time a tool call out at 60 s by default. */
 
@@ -384,6 +384,80 @@ export async function startAuthloopHandoffTask(
 }
 
 /**
+ * Checks `wait_for_handoff`'s arguments and that the session is this agent's; its session_id.
+ * @throws ProtocolError InvalidParams for bad arguments or an unknown session
+ */
+async function openHandoffSession(
+  handoff: HandoffAgent,
+  args: Record<string, unknown>,
+): Promise<string> {
+  const parsed = z.object({ session_id: sessionIdSchema }).safeParse(args);
+  if (!parsed.success)
+    throw new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      `wait_for_handoff needs {session_id}: ${parsed.error.message}`,
+    );
+  try {
+    await handoff.get(parsed.data.session_id);
+  } catch (err) {
+    if (!isLoopgateError(err)) throw err;
+    throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+  }
+  return parsed.data.session_id;
+}
+
+/**
+ * `wait_for_handoff` and `authloop_handoff` as tasks of the 2026-07-28 tasks extension
+ * (waitTasks.ts). `wait_for_handoff`'s `start` checks the session is this agent's;
+ * `authloop_handoff`'s starts the handoff, so its `tasks/get` carries the session_url (kept by
+ * this process's {@link HandoffAgent}) and `tasks/cancel` cancels the handoff itself. Each
+ * `tasks/get` reads the session; its ending is the task's result, as each tool words it.
+ */
+export function statelessHandoffWaits(handoff: HandoffAgent): Record<string, StatelessWaitTask> {
+  return {
+    wait_for_handoff: {
+      start: (args) => openHandoffSession(handoff, args),
+      async probe(sessionId) {
+        const view = await handoff.get(sessionId);
+        const outcome = describeHandoff(view);
+        return isFinalHandoffStatus(view.status)
+          ? { result: toolResult(outcome.text, waitShape(view), outcome.isError) }
+          : { statusMessage: outcome.text };
+      },
+    },
+    authloop_handoff: {
+      async start(args) {
+        const parsed = z.object(handoffInputShape).safeParse(args);
+        if (!parsed.success)
+          throw new ProtocolError(
+            ProtocolErrorCode.InvalidParams,
+            `authloop_handoff needs {service, cdp_url?, context?}: ${parsed.error.message}`,
+          );
+        try {
+          return (await handoff.start(parsed.data)).session_id;
+        } catch (err) {
+          if (!isLoopgateError(err)) throw err;
+          throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
+        }
+      },
+      async probe(sessionId) {
+        const view = await handoff.get(sessionId);
+        const started = {
+          session_id: sessionId,
+          session_url:
+            handoff.sessionUrl(sessionId) ??
+            '(the link is held by the loopgate process that started this handoff)',
+        };
+        return isFinalHandoffStatus(view.status)
+          ? { result: authloopResult(view, started.session_url) }
+          : { statusMessage: describeViewer(handoff, started) };
+      },
+      onCancel: (sessionId) => handoff.cancel(sessionId),
+    },
+  };
+}
+
+/**
  * `wait_for_handoff` as a task (waitTasks.ts): checks the session is this agent's, then waits
  * through every change until the handoff ends (resolved, cancelled, timeout or error); the
  * ending is the task's result, as `wait_for_handoff` words it.
@@ -393,19 +467,7 @@ export async function startHandoffWaitTask(
   handoff: HandoffAgent,
   args: Record<string, unknown>,
 ): Promise<TaskWait> {
-  const parsed = z.object({ session_id: sessionIdSchema }).safeParse(args);
-  if (!parsed.success)
-    throw new ProtocolError(
-      ProtocolErrorCode.InvalidParams,
-      `wait_for_handoff needs {session_id}: ${parsed.error.message}`,
-    );
-  const { session_id } = parsed.data;
-  try {
-    await handoff.get(session_id);
-  } catch (err) {
-    if (!isLoopgateError(err)) throw err;
-    throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${err.code}: ${err.message}`);
-  }
+  const session_id = await openHandoffSession(handoff, args);
   return async (signal) => {
     const view = await handoff.waitForChange(session_id, maxWaitSeconds, signal);
     if (!isFinalHandoffStatus(view.status)) return undefined;

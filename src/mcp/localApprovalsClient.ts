@@ -3,6 +3,7 @@ import type { Jwks } from '../crypto/signingKeys.js';
 import type { ApprovalService } from '../service/approvalService.js';
 import type { ApprovalsClient } from './approvalsClient.js';
 import type { RequestStateSealer } from './requestState.js';
+import type { TaskLedger } from './taskLedger.js';
 
 /**
  * An {@link ApprovalsClient} that calls the approval service in the same process, acting as
@@ -15,6 +16,8 @@ export function createLocalApprovalsClient(options: {
   signingSecret?: string;
   /** Seals `requestState` for input-required results (bound to `agentId`). */
   requestState?: RequestStateSealer;
+  /** Task ids of the 2026-07-28 tasks extension (bound to `agentId`). */
+  tasks?: TaskLedger;
 }): ApprovalsClient {
   const { service, agentId } = options;
   const own = async (pauseId: string) => {
@@ -51,5 +54,6 @@ export function createLocalApprovalsClient(options: {
     },
     ...(options.signingSecret ? { signingSecret: options.signingSecret } : {}),
     ...(options.requestState ? { requestState: options.requestState } : {}),
+    ...(options.tasks ? { tasks: options.tasks } : {}),
   };
 }

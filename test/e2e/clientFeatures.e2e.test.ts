@@ -8,11 +8,14 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchTestBrowser, signInWithLink, type TestBrowser } from '../support/chromium.js';
 import { cliPath, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { tasksExtensionId } from '../../src/mcp/waitTasks.js';
+import { modernRpc } from '../support/tasksClient.js';
 import { waitFor } from '../support/waitFor.js';
 
 // What a client declares decides how loopgate points the human at the approval page: URL
 // elicitation (2025-11-25), an input-required result (2026-07-28), a task for the wait
-// (2025-11-25 tasks), or, declaring none, the approval_url in the tool's text. Each is driven here
+// (2025-11-25 tasks, or the 2026-07-28 tasks extension), or, declaring none, the approval_url in
+// the tool's text. Each is driven here
 // by a real SDK client against the built CLI, with the human deciding in Chromium.
 
 type ToolResult = {
@@ -281,6 +284,36 @@ describe('a v1 client over stdio (loopgate mcp) that runs wait_for_approval as a
     expect(seen.at(-1)).toBe('completed');
     const receiptOnPage = await approving!;
     await expectApprovedAndVerified(call, result!, pause_id!, receiptOnPage);
+  });
+});
+
+describe('a 2026-07-28 client that declares the tasks extension', () => {
+  it('gets wait_for_approval as a task; the host polls tasks/get while a human approves in Chromium, and the approval is the task’s result', async () => {
+    const rpc = (method: string, params: Record<string, unknown>) =>
+      modernRpc(serve.url, agentKey, method, params);
+    const call = async (name: string, args: Record<string, unknown>) =>
+      (await rpc('tools/call', { name, arguments: args })).result as unknown as ToolResult;
+    const discovered = await rpc('server/discover', {});
+    expect(discovered.result?.['capabilities']).toMatchObject({
+      extensions: { [tasksExtensionId]: {} },
+    });
+    const created = await call('request_approval', approvalArgs('Close the Q3 books'));
+    const { pause_id, approval_url } = created.structuredContent as Record<string, string>;
+
+    const task = (await rpc('tools/call', { name: 'wait_for_approval', arguments: { pause_id } }))
+      .result!;
+    expect(task).toMatchObject({ resultType: 'task', status: 'working' });
+    const taskId = task['taskId'] as string;
+    expect((await rpc('tasks/get', { taskId })).result).toMatchObject({ status: 'working' });
+
+    const receiptOnPage = await approveInChromium(serveDir, approval_url!);
+    let done: Record<string, unknown> | undefined;
+    await waitFor('the task to complete', async () => {
+      done = (await rpc('tasks/get', { taskId })).result;
+      return done?.['status'] !== 'working';
+    });
+    expect(done).toMatchObject({ taskId, status: 'completed' });
+    await expectApprovedAndVerified(call, done!['result'] as ToolResult, pause_id!, receiptOnPage);
   });
 });
 

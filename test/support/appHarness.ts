@@ -19,6 +19,7 @@ import { buildAllowedOrigins } from '../../src/http/hostOriginGuard.js';
 import { createLocalApprovalsClient } from '../../src/mcp/localApprovalsClient.js';
 import { createMcpHttpEndpoint } from '../../src/mcp/mcpEndpoints.js';
 import { createRequestStateSealer } from '../../src/mcp/requestState.js';
+import { createTaskLedger, storeTaskCancellations } from '../../src/mcp/taskLedger.js';
 import { ApprovalService } from '../../src/service/approvalService.js';
 import {
   createAgentKey,
@@ -69,6 +70,11 @@ export async function createAppHarness(
           secret: signingSecret,
           claimOnce: (id, expiresAtMs) =>
             store.claimTask(`mcp-request-state:${id}`, Date.now(), expiresAtMs),
+        }),
+        tasks: createTaskLedger({
+          agentId,
+          secret: signingSecret,
+          cancellations: storeTaskCancellations(store),
         }),
       }),
     undefined,
