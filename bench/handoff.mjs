@@ -165,8 +165,11 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
       return session;
     },
     confirmed: null,
+    /** Sends `value` sealed; nothing while no agent is keyed in (it left, or not yet). */
     async send(value) {
-      ws.send(await session.seal(e2ee.encodeMessagePayload(value)));
+      const current = session;
+      if (!current || ws.readyState !== WebSocket.OPEN) return;
+      ws.send(await current.seal(e2ee.encodeMessagePayload(value)));
     },
     close() {
       clearTimeout(ackTimer);
@@ -175,7 +178,8 @@ function connectViewer(e2ee, sessionUrl, onFrame, options = {}) {
   };
   const sendAck = (frame) => {
     lastAck = performance.now();
-    void viewer.send({ type: 'frameAck', frame });
+    // An ack timed after the agent left (the session ends between frames) is simply not sent.
+    viewer.send({ type: 'frameAck', frame }).catch(() => undefined);
   };
   viewer.confirmed = new Promise((resolve, reject) => {
     ws.on('error', reject);
