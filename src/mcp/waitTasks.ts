@@ -143,7 +143,7 @@ export function serveWaitsAsTasks(
     ...(stateless ? { extensions: { [tasksExtensionId]: {} } } : {}),
   });
   const modernTasks = stateless
-    ? serveStatelessTasks(stateless.ledger, stateless.waits)
+    ? statelessTaskSurface(stateless.ledger, stateless.waits)
     : undefined;
 
   const callTool = (
@@ -258,7 +258,7 @@ export function serveWaitsAsTasks(
   // The SDK's typed surface has no tasks/* methods: they are registered as custom methods.
   const byTaskId = { params: z.object({ taskId: z.string() }) };
   /** The 2026-07-28 task surface, for a request that declared the extension; -32021 otherwise. */
-  const modern = (ctx: ServerContext) => {
+  const extensionTasks = (ctx: ServerContext) => {
     if (!modernTasks || !declaresTasksExtension(ctx))
       throw new MissingRequiredClientCapabilityError(
         { requiredCapabilities: { extensions: { [tasksExtensionId]: {} } } },
@@ -272,15 +272,15 @@ export function serveWaitsAsTasks(
     async (params, ctx) => {
       if (!isStatelessRequest(ctx))
         throw new ProtocolError(ProtocolErrorCode.MethodNotFound, 'Method not found: tasks/update');
-      await modern(ctx).get(params.taskId);
+      await extensionTasks(ctx).get(params.taskId);
       throw new ProtocolError(
         ProtocolErrorCode.InvalidParams,
-        `Task "${params.taskId}" asks for no input: loopgate's tasks wait for a human on loopgate's own pages.`,
+        "This task asks for no input: loopgate's tasks wait for a human on loopgate's own pages.",
       );
     },
   );
   protocol.setRequestHandler('tasks/get', byTaskId, (params, ctx) => {
-    if (isStatelessRequest(ctx)) return modern(ctx).get(params.taskId);
+    if (isStatelessRequest(ctx)) return extensionTasks(ctx).get(params.taskId);
     const task = find(params.taskId);
     if (task.view.status === 'working' && task.spec.statusMessage)
       task.view = { ...task.view, statusMessage: task.spec.statusMessage() };
@@ -307,7 +307,7 @@ export function serveWaitsAsTasks(
   });
 
   protocol.setRequestHandler('tasks/cancel', byTaskId, async (params, ctx) => {
-    if (isStatelessRequest(ctx)) return modern(ctx).cancel(params.taskId);
+    if (isStatelessRequest(ctx)) return extensionTasks(ctx).cancel(params.taskId);
     const task = find(params.taskId);
     if (task.view.status !== 'working')
       throw new ProtocolError(
@@ -339,7 +339,7 @@ const taskIdEchoChars = 24;
  * waited on is never changed by a cancellation, unless the task started it
  * ({@link StatelessWaitTask.onCancel}).
  */
-function serveStatelessTasks(ledger: TaskLedger, waits: Record<string, StatelessWaitTask>) {
+function statelessTaskSurface(ledger: TaskLedger, waits: Record<string, StatelessWaitTask>) {
   const unknown = (taskId: string) =>
     new ProtocolError(
       ProtocolErrorCode.InvalidParams,
