@@ -439,6 +439,39 @@ describe('ScreencastSession on a fake DevTools endpoint', () => {
     }
   });
 
+  it('restores a fitted page when the handoff ends, and fits nothing asked for while it ends', async () => {
+    const devtools = await startFakeDevTools((c) =>
+      c.method === 'Target.attachToTarget' ? { sessionId: 'S1' } : {},
+    );
+    const session = await ScreencastSession.start({
+      target: {
+        browserWsUrl: devtools.browserWsUrl,
+        pageWsUrl: null,
+        targetId: 'T1',
+        url: '',
+        title: '',
+      },
+      onFrame: () => undefined,
+    });
+    try {
+      await session.fitViewport(390, 765);
+      // The viewer's second fit arrives just as the handoff ends.
+      const stopping = session.stop();
+      await session.fitViewport(390, 765);
+      await stopping;
+      const emulation = devtools.commands
+        .map((c) => c.method)
+        .filter((m) => m.startsWith('Emulation.'));
+      expect(emulation).toEqual([
+        'Emulation.setDeviceMetricsOverride',
+        'Emulation.clearDeviceMetricsOverride',
+      ]);
+    } finally {
+      await session.stop();
+      await devtools.close();
+    }
+  });
+
   it('takes a click whose popup closes before Chromium answers it as done, and types into the opener next', async () => {
     // Chromium may never answer the input that closed its page; only the detach tells.
     const devtools = await startFakeDevTools((c) => {

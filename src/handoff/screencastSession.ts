@@ -112,6 +112,8 @@ export class ScreencastSession {
   #inputChain: Promise<unknown> = Promise.resolve();
   /** CDP sessions of the pages whose viewport is overridden by {@link fitViewport}. */
   #fitted = new Set<string | undefined>();
+  /** Set when {@link stop} begins: no page is fitted after that. */
+  #stopping = false;
 
   private constructor(conn: CdpConnection, options: ScreencastOptions) {
     this.#conn = conn;
@@ -323,11 +325,14 @@ export class ScreencastSession {
   /**
    * Lays the page shown now out at `width` × `height` CSS px (the viewer's screen), with CDP
    * `Emulation.setDeviceMetricsOverride` (device scale factor and mobile emulation unchanged),
-   * until {@link restoreViewport} or {@link stop}. The caller bounds the size.
+   * until {@link restoreViewport} or {@link stop}; nothing once {@link stop} has begun. The caller
+   * bounds the size.
    *
    * @throws {LoopgateError} `E_CDP_COMMAND_FAILED`, `E_CDP_DISCONNECTED`.
    */
   async fitViewport(width: number, height: number): Promise<void> {
+    // Once the handoff is ending, the page keeps (or gets back) its own size.
+    if (this.#stopping || this.#ended) return;
     const sessionId = this.#current().sessionId;
     // Noted before the command is sent: a handoff that ends while it is on its way still restores
     // the page (CDP runs one connection's commands in order, so the clear comes after it).
@@ -363,6 +368,7 @@ export class ScreencastSession {
    */
   async stop(): Promise<void> {
     if (this.#ended) return;
+    this.#stopping = true;
     const t = this.#current();
     if (this.#fitted.size > 0) await this.restoreViewport();
     if (this.#ended) return;

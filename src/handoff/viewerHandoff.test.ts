@@ -214,7 +214,12 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
     });
 
     await h.channel.close();
-    expect(await agentViewport(targetId)).toEqual(original);
+    // Chromium answers clearDeviceMetricsOverride before its renderer has laid the page out
+    // again, so the page's own size is waited for (a restore never sent fails here too).
+    await waitFor('the agent’s page at its own size again', async () => {
+      const now = await agentViewport(targetId);
+      return now.width === original.width && now.height === original.height;
+    });
     expect(h.actions).toEqual([]);
   });
 
