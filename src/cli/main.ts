@@ -156,9 +156,20 @@ async function commandServe(config: Config): Promise<void> {
   process.once('SIGTERM', () => void stop());
 }
 
+/** How long `mcp` and `proxy` wait for a busy server already running on their data dir, ms. */
+const runningServerPatienceMs = 20_000;
+
+/**
+ * Whether the server `server.json` names (its process is alive) answers `/healthz`. A refused
+ * connection fails at once; a slow answer (a busy machine) is waited for up to
+ * {@link runningServerPatienceMs}, so a second server is not started on the same data dir (two
+ * inboxes, and `login-url` pointing at the other one).
+ */
 async function isHealthy(url: string): Promise<boolean> {
   try {
-    const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    const response = await fetch(`${url}/healthz`, {
+      signal: AbortSignal.timeout(runningServerPatienceMs),
+    });
     return response.ok;
   } catch {
     return false;

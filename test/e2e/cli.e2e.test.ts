@@ -7,7 +7,8 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -283,6 +284,64 @@ describe('loopgate mcp --server-url (remote server)', () => {
     await again.close();
     const keys = (await runCli(['keys', 'list', '--data-dir', dataDir])).stdout.trim().split('\n');
     expect(keys).toHaveLength(2); // the saved local key, and the one this test made
+  });
+
+  it('waits for a busy server already running on the data dir instead of starting a second one', async () => {
+    const dataDir = await tempDataDir();
+    const server = await startServe(dataDir);
+    servers.push(server);
+    // The running server answers /healthz only after 3 s, as one on a busy machine may: a
+    // forwarding front whose URL replaces the server's in server.json.
+    const target = new URL(server.url);
+    const front = createHttpServer((req, res) => {
+      const forward = () =>
+        req.pipe(
+          httpRequest(
+            {
+              host: target.hostname,
+              port: target.port,
+              path: req.url,
+              method: req.method,
+              headers: { ...req.headers, host: target.host },
+            },
+            (answer) => {
+              res.writeHead(answer.statusCode ?? 502, answer.headers);
+              answer.pipe(res);
+            },
+          ).on('error', () => res.destroy()),
+        );
+      if (req.url === '/healthz') setTimeout(forward, 3_000);
+      else forward();
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+      const info = join(dataDir, 'server.json');
+      const written = JSON.parse(readFileSync(info, 'utf8')) as Record<string, unknown>;
+      writeFileSync(info, JSON.stringify({ ...written, url: frontUrl }));
+
+      const client = new Client({ name: 'e2e-busy', version: '1.0.0' });
+      await client.connect(
+        new StdioClientTransport({
+          command: process.execPath,
+          args: [cliPath, 'mcp', '--data-dir', dataDir],
+          stderr: 'pipe',
+        }),
+      );
+      try {
+        const created = (await client.callTool({
+          name: 'request_approval',
+          arguments: { action_description: 'x', action_details: {} },
+        })) as ToolResult;
+        // The running server made the request: its inbox, not a second server's.
+        const { pause_id, approval_url } = created.structuredContent as Record<string, string>;
+        expect(approval_url).toBe(`${server.url}/approvals/${pause_id}`);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 
   it('refuses --server-url without --api-key', async () => {
