@@ -408,8 +408,8 @@ describe('ScreencastSession on a real Chromium', () => {
 });
 
 describe('ScreencastSession on a fake DevTools endpoint', () => {
-  it('refuses input until a frame gave the viewport, and sends no Input command', async () => {
-    // Answers every command and never sends a frame.
+  /** A session on page T1 of an endpoint that answers every command and never sends a frame. */
+  async function startOnQuietEndpoint() {
     const devtools = await startFakeDevTools((c) =>
       c.method === 'Target.attachToTarget' ? { sessionId: 'S1' } : {},
     );
@@ -423,6 +423,11 @@ describe('ScreencastSession on a fake DevTools endpoint', () => {
       },
       onFrame: () => undefined,
     });
+    return { devtools, session };
+  }
+
+  it('refuses input until a frame gave the viewport, and sends no Input command', async () => {
+    const { devtools, session } = await startOnQuietEndpoint();
     try {
       expect(await errorCode(session.dispatchInput({ type: 'insertText', text: '123456' }))).toBe(
         'E_HANDOFF_NO_VIEWPORT',
@@ -440,19 +445,7 @@ describe('ScreencastSession on a fake DevTools endpoint', () => {
   });
 
   it('restores a fitted page when the handoff ends, and fits nothing asked for while it ends', async () => {
-    const devtools = await startFakeDevTools((c) =>
-      c.method === 'Target.attachToTarget' ? { sessionId: 'S1' } : {},
-    );
-    const session = await ScreencastSession.start({
-      target: {
-        browserWsUrl: devtools.browserWsUrl,
-        pageWsUrl: null,
-        targetId: 'T1',
-        url: '',
-        title: '',
-      },
-      onFrame: () => undefined,
-    });
+    const { devtools, session } = await startOnQuietEndpoint();
     try {
       await session.fitViewport(390, 765);
       // The viewer's second fit arrives just as the handoff ends.
