@@ -171,18 +171,19 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
     expect(stage.width).toBe(390);
 
     await page.click('#fit');
-    await waitFor('the agent’s page at the phone’s width', async () => {
-      return (await agentViewport(targetId)).width === 390;
-    });
-    expect(await agentViewport(targetId)).toEqual(stage);
+    // Chromium lays the page out after it answers the emulation command: the size is waited for.
+    const sameSize = (a: { width: number; height: number }, b: typeof a) =>
+      a.width === b.width && a.height === b.height;
+    await waitFor('the agent’s page at the phone’s size', async () =>
+      sameSize(await agentViewport(targetId), stage),
+    );
     expect(await page.textContent('#fit')).toBe('Restore size');
 
     // "Restore size" gives the page its own size back; fitting again works.
     await page.click('#fit');
-    await waitFor('the original width back', async () => {
-      return (await agentViewport(targetId)).width === original.width;
-    });
-    expect(await agentViewport(targetId)).toEqual(original);
+    await waitFor('the original size back', async () =>
+      sameSize(await agentViewport(targetId), original),
+    );
     expect(await page.textContent('#fit')).toBe('Fit to this screen');
     await page.click('#fit');
     await waitFor('the phone’s width again', async () => {
@@ -193,7 +194,9 @@ describe('the viewer page in a real Chromium, through a relay, to the agent’s 
     await page.click('#done');
     await waitFor('Done to reach the agent', () => h.actions.length > 0);
     expect(h.actions).toEqual(['done']);
-    expect(await agentViewport(targetId)).toEqual(original);
+    await waitFor('the original size after Done', async () =>
+      sameSize(await agentViewport(targetId), original),
+    );
     // The size requests travelled only encrypted.
     expect(h.relay.viewerTexts).toEqual([]);
     const relayed = Buffer.concat(h.relay.forwarded.map((f) => Buffer.from(f.bytes)));
